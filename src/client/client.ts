@@ -1,0 +1,361 @@
+/**
+ * The client library: one connection to a Ferry server. Requests may be issued
+ * concurrently; they are written in call order (an upload's data right behind its
+ * request) and answered by request id, so many small files share one connection
+ * without a round trip each.
+ */
+
+import { createHash } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
+import { FrameType, parseJsonPayload, type Frame } from '../protocol/frames.js';
+import {
+  CAPABILITIES,
+  PROTOCOL_NAME,
+  PROTOCOL_VERSION,
+  parseErrorMessage,
+  parseWelcome,
+  type Entry,
+  type GetHeader,
+  type LoginResult,
+  type PutResult,
+  type Request,
+  type Welcome,
+} from '../protocol/messages.js';
+import { FrameChannel } from '../transport/channel.js';
+
+export const CLIENT_AGENT = 'ferry-cli/0.1.0';
+/** The client accepts larger control frames than it sends (listings come in batches). */
+const CLIENT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  connectTimeoutMs?: number;
+}
+
+export type ProgressListener = (bytesDone: number, bytesTotal: number) => void;
+
+export interface UploadSource {
+  size: number;
+  /** A fresh stream of the bytes to send. */
+  open(): Readable;
+}
+
+export interface DownloadSink {
+  write(chunk: Buffer): Promise<void>;
+}
+
+export interface DownloadResult {
+  size: number;
+  mtime: number;
+  sha256: string;
+  /** Bytes actually received in this call (less than size when resumed). */
+  received: number;
+}
+
+/** How one request reacts to the frames answering it; true when it is complete. */
+type FrameHandler = (frame: Frame) => Promise<boolean> | boolean;
+
+interface Pending {
+  handle: FrameHandler;
+  fail(error: FerryError): void;
+}
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: FerryError) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined); // Rejections are observed by whoever awaits the request.
+  return { promise, resolve, reject };
+}
+
+function serverError(frame: Frame): FerryError {
+  const { code, message } = parseErrorMessage(parseJsonPayload(frame));
+  return ferryError(code, message);
+}
+
+function connectFailure(error: unknown, host: string, port: number): FerryError {
+  const where = `${host}:${port}`;
+  switch (systemErrorCode(error)) {
+    case 'ECONNREFUSED':
+      return ferryError('CONNECT_FAILED', `cannot reach ${where}: connection refused; is the server running, and is port ${port} open in its firewall?`, error);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return ferryError('CONNECT_FAILED', `cannot resolve the host name "${host}"; check the spelling, or use its IP address ("ferry discover" lists servers on the LAN)`, error);
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return ferryError('CONNECT_FAILED', `cannot reach ${where}: no route to the host; is this device on the same network as the server?`, error);
+    case 'ETIMEDOUT':
+      return ferryError('CONNECT_FAILED', `cannot reach ${where}: no answer in time; check the address, and that a firewall is not dropping port ${port}`, error);
+    default:
+      return ferryError('CONNECT_FAILED', `cannot reach ${where}: ${(error as Error).message}`, error);
+  }
+}
+
+async function openSocket(options: ConnectOptions): Promise<Socket> {
+  const socket = netConnect({ host: options.host, port: options.port, noDelay: true });
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(connectFailure(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }), options.host, options.port));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(connectFailure(error, options.host, options.port));
+    });
+  });
+}
+
+export class FerryClient {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private writing: Promise<unknown> = Promise.resolve();
+  private broken: FerryError | undefined;
+  private readonly reading: Promise<void>;
+
+  private constructor(
+    private readonly channel: FrameChannel,
+    readonly welcome: Welcome,
+    readonly address: string,
+  ) {
+    channel.socket.on('error', () => undefined); // Surfaces through the read loop.
+    this.reading = this.readLoop();
+  }
+
+  static async connect(options: ConnectOptions): Promise<FerryClient> {
+    const socket = await openSocket(options);
+    const channel = new FrameChannel(socket, { maxFrameBytes: CLIENT_MAX_FRAME_BYTES });
+    const where = `${options.host}:${options.port}`;
+    try {
+      await channel.sendJson(FrameType.HELLO, 0, {
+        protocol: PROTOCOL_NAME,
+        version: PROTOCOL_VERSION,
+        capabilities: [...CAPABILITIES],
+        agent: CLIENT_AGENT,
+      });
+      const frame = await channel.next();
+      if (frame === undefined) throw ferryError('CONNECTION_LOST', `${where} closed the connection during the handshake; is it a Ferry server?`);
+      if (frame.type === FrameType.ERROR) throw serverError(frame);
+      if (frame.type !== FrameType.WELCOME) throw ferryError('BAD_FRAME', `${where} did not answer like a Ferry server`);
+      return new FerryClient(channel, parseWelcome(parseJsonPayload(frame)), where);
+    } catch (error) {
+      channel.destroy();
+      if (error instanceof FerryError && error.code === 'BAD_FRAME') {
+        throw ferryError('CONNECT_FAILED', `${where} does not speak the Ferry protocol; check the port`, error);
+      }
+      throw error;
+    }
+  }
+
+  private async readLoop(): Promise<void> {
+    try {
+      for (;;) {
+        const frame = await this.channel.next();
+        if (frame === undefined) break;
+        if (frame.id === 0 && frame.type === FrameType.ERROR) throw serverError(frame);
+        const pending = this.pending.get(frame.id);
+        if (pending === undefined) throw ferryError('BAD_FRAME', `the server answered request ${frame.id}, which is not open`);
+        if (await pending.handle(frame)) this.pending.delete(frame.id);
+      }
+      this.shutDown(ferryError('CONNECTION_LOST', `${this.address} closed the connection`));
+    } catch (error) {
+      this.shutDown(error instanceof FerryError ? error : ferryError('CONNECTION_LOST', (error as Error).message, error));
+    }
+  }
+
+  private shutDown(error: FerryError): void {
+    this.broken ??= error;
+    for (const pending of this.pending.values()) pending.fail(this.broken);
+    this.pending.clear();
+    this.channel.destroy();
+  }
+
+  /** Runs `write` after every earlier request has been written, so frames never interleave. */
+  private exclusive<T>(write: () => Promise<T>): Promise<T> {
+    const turn = this.writing.then(write);
+    this.writing = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private open(handle: FrameHandler, fail: (error: FerryError) => void): number {
+    if (this.broken) throw this.broken;
+    const id = this.nextId++;
+    this.pending.set(id, { handle, fail });
+    return id;
+  }
+
+  /** A request answered by one OK (after any PART frames, passed to onPart). */
+  private async call<T>(request: Request, onPart?: (part: unknown) => void): Promise<T> {
+    const answer = deferred<T>();
+    const id = this.open((frame) => {
+      if (frame.type === FrameType.PART && onPart) {
+        onPart(parseJsonPayload(frame));
+        return false;
+      }
+      if (frame.type === FrameType.OK) answer.resolve(parseJsonPayload(frame) as T);
+      else if (frame.type === FrameType.ERROR) answer.reject(serverError(frame));
+      else answer.reject(ferryError('BAD_FRAME', `unexpected frame type ${frame.type} for a ${request.op} request`));
+      return true;
+    }, answer.reject);
+    await this.exclusive(() => this.channel.sendJson(FrameType.REQUEST, id, request)).catch(answer.reject);
+    return answer.promise;
+  }
+
+  login(user: string, password: string): Promise<LoginResult> {
+    return this.call({ op: 'login', user, password });
+  }
+
+  stat(path: string): Promise<Entry> {
+    return this.call({ op: 'stat', path });
+  }
+
+  async list(path: string, options: { recursive?: boolean } = {}): Promise<Entry[]> {
+    const entries: Entry[] = [];
+    await this.call({ op: 'list', path, recursive: options.recursive ?? false }, (part) => entries.push(...(part as Entry[])));
+    return entries;
+  }
+
+  async remove(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    await this.call({ op: 'delete', path, recursive: options.recursive ?? false });
+  }
+
+  async rename(from: string, to: string, options: { noClobber?: boolean } = {}): Promise<void> {
+    await this.call({ op: 'rename', from, to, noClobber: options.noClobber ?? false });
+  }
+
+  async mkdir(path: string): Promise<void> {
+    await this.call({ op: 'mkdir', path });
+  }
+
+  /**
+   * Sends `source` to `path`. The server stores it only if the byte count and the
+   * SHA-256 computed here while reading match what it received.
+   */
+  async upload(path: string, source: UploadSource, options: { noClobber?: boolean; onProgress?: ProgressListener } = {}): Promise<PutResult> {
+    const answer = deferred<PutResult>();
+    let refused = false;
+    const id = this.open((frame) => {
+      if (frame.type === FrameType.OK) answer.resolve(parseJsonPayload(frame) as PutResult);
+      else {
+        refused = true;
+        answer.reject(frame.type === FrameType.ERROR ? serverError(frame) : ferryError('BAD_FRAME', `unexpected frame type ${frame.type} for an upload`));
+      }
+      return true;
+    }, answer.reject);
+    let localFailure: FerryError | undefined;
+    const hash = createHash('sha256');
+    await this.exclusive(async () => {
+      await this.channel.sendJson(FrameType.REQUEST, id, { op: 'put', path, size: source.size, noClobber: options.noClobber ?? false });
+      let sent = 0;
+      const stream = source.open();
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          if (refused) break; // The server said no: stop reading, end the stream early.
+          if (sent + chunk.length > source.size) throw ferryError('LOCAL_IO', `the file grew while it was being sent; send it again`);
+          hash.update(chunk);
+          await this.channel.sendData(id, chunk);
+          sent += chunk.length;
+          options.onProgress?.(sent, source.size);
+        }
+        if (!refused && sent !== source.size) throw ferryError('LOCAL_IO', 'the file shrank while it was being sent; send it again');
+      } catch (error) {
+        if (error instanceof FerryError && error.code === 'CONNECTION_LOST') throw error;
+        localFailure = error instanceof FerryError ? error : ferryError('LOCAL_IO', `cannot read the file: ${(error as Error).message}`, error);
+      } finally {
+        stream.destroy();
+      }
+      // END closes the data stream even when it is short; the server then refuses it.
+      await this.channel.sendEnd(id, hash.copy().digest());
+    }).catch(answer.reject);
+    const result = await answer.promise.catch((error: FerryError) => {
+      throw localFailure ?? error;
+    });
+    if (localFailure) throw localFailure;
+    if (result.sha256 !== hash.digest('hex')) {
+      throw ferryError('INTEGRITY', `the server stored ${path} with a different SHA-256 than was sent`);
+    }
+    return result;
+  }
+
+  /**
+   * Receives `path` into `sink`, from `offset` on. `prefixDigest` must already hold
+   * the first `offset` bytes, so the whole file is verified end to end.
+   */
+  async download(
+    path: string,
+    sink: DownloadSink,
+    options: { offset?: number; prefixDigest?: ReturnType<typeof createHash>; onProgress?: ProgressListener } = {},
+  ): Promise<DownloadResult> {
+    const offset = options.offset ?? 0;
+    const hash = options.prefixDigest ?? createHash('sha256');
+    const answer = deferred<DownloadResult>();
+    let header: GetHeader | undefined;
+    let received = 0;
+    let sinkFailure: FerryError | undefined;
+    const id = this.open(async (frame) => {
+      switch (frame.type) {
+        case FrameType.OK:
+          header = parseJsonPayload(frame) as GetHeader;
+          options.onProgress?.(offset, header.size);
+          return false;
+        case FrameType.DATA:
+          if (!header) break;
+          received += frame.payload.length;
+          hash.update(frame.payload);
+          // A local write failure must not break the connection: keep reading to END.
+          if (!sinkFailure) {
+            await sink.write(frame.payload).catch((error: unknown) => {
+              sinkFailure = ferryError('LOCAL_IO', `cannot write the download of ${path}: ${(error as Error).message}`, error);
+            });
+          }
+          options.onProgress?.(offset + received, header.size);
+          return false;
+        case FrameType.END: {
+          if (!header) break;
+          const digest = hash.digest();
+          if (sinkFailure) {
+            answer.reject(sinkFailure);
+          } else if (offset + received !== header.size) {
+            answer.reject(ferryError('INTEGRITY', `received ${offset + received} of ${header.size} bytes of ${path}`));
+          } else if (!digest.equals(frame.payload)) {
+            answer.reject(ferryError('INTEGRITY', `the SHA-256 of ${path} did not match the server's; the file was not kept, download it again`));
+          } else {
+            answer.resolve({ size: header.size, mtime: header.mtime, sha256: digest.toString('hex'), received });
+          }
+          return true;
+        }
+        case FrameType.ERROR:
+          answer.reject(serverError(frame));
+          return true;
+      }
+      answer.reject(ferryError('BAD_FRAME', `unexpected frame type ${frame.type} in a download`));
+      return true;
+    }, answer.reject);
+    await this.exclusive(() => this.channel.sendJson(FrameType.REQUEST, id, { op: 'get', path, offset })).catch(answer.reject);
+    return answer.promise;
+  }
+
+  /** Says goodbye politely; the server closes the connection. */
+  async quit(): Promise<void> {
+    if (this.broken) return;
+    await this.call({ op: 'quit' }).catch(() => undefined);
+    this.close();
+    await this.reading;
+  }
+
+  close(): void {
+    this.shutDown(ferryError('CONNECTION_LOST', 'the connection was closed'));
+  }
+}

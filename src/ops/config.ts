@@ -1,0 +1,182 @@
+/**
+ * The server's configuration: one convict schema with every key, its environment
+ * variable, command-line flag, default and doc.
+ *
+ * Sources, lowest priority first: schema defaults, config/default.json,
+ * config/$NODE_ENV.json, the file named by FERRY_CONFIG, .env, environment
+ * variables, command-line flags.
+ */
+
+import convict from 'convict';
+import dotenv from 'dotenv';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ferryError } from '../protocol/errors.js';
+import { DATA_CHUNK_BYTES, HEADER_BYTES } from '../protocol/frames.js';
+
+const UNITS: Record<string, number> = {
+  '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
+  kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
+};
+const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
+
+function parseWithUnits(value: unknown, units: Record<string, number>, what: string): number {
+  if (typeof value === 'number') return value;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(value));
+  const factor = match ? units[(match[2] as string).toLowerCase()] : undefined;
+  if (!match || factor === undefined) throw new Error(`"${String(value)}" is not ${what}`);
+  return Math.round(Number(match[1]) * factor);
+}
+
+function assertWhole(value: unknown, what: string): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`must be ${what}, got ${JSON.stringify(value)}`);
+  }
+}
+
+convict.addFormat({
+  name: 'bytes',
+  validate: (value: unknown) => assertWhole(value, 'a size in bytes such as 1048576 or "10GiB"'),
+  coerce: (value: unknown) => parseWithUnits(value, UNITS, 'a size such as 1048576 or "10GiB"'),
+});
+convict.addFormat({
+  name: 'ms',
+  validate: (value: unknown) => assertWhole(value, 'a duration such as 30000 (ms) or "30s", "5m", "24h"'),
+  coerce: (value: unknown) => parseWithUnits(value, DURATION_UNITS, 'a duration such as "30s", "5m" or "24h"'),
+});
+convict.addFormat({
+  name: 'flag',
+  validate: (value: unknown) => {
+    if (typeof value !== 'boolean') throw new Error(`must be true or false, got ${JSON.stringify(value)}`);
+  },
+  coerce: (value: unknown) => {
+    const text = String(value).toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(text)) return true;
+    if (['false', '0', 'no', 'off'].includes(text)) return false;
+    return value;
+  },
+});
+
+const schema = {
+  server: {
+    host: { doc: 'Address the file service listens on.', format: String, default: '0.0.0.0', env: 'FERRY_HOST', arg: 'host' },
+    port: { doc: 'TCP port of the file service (0 picks a free one).', format: 'port', default: 8080, env: 'FERRY_PORT', arg: 'port' },
+  },
+  ops: {
+    host: { doc: 'Address of the ops HTTP server (metrics, health).', format: String, default: '0.0.0.0', env: 'FERRY_OPS_HOST', arg: 'ops-host' },
+    port: { doc: 'Port of the ops HTTP server.', format: 'port', default: 8081, env: 'FERRY_OPS_PORT', arg: 'ops-port' },
+  },
+  dataDir: { doc: 'Folder for stored files, uploads in progress and (by default) the users file.', format: String, default: './data', env: 'FERRY_DATA_DIR', arg: 'data-dir' },
+  usersFile: { doc: 'Users file; empty means <dataDir>/users.json.', format: String, default: '', env: 'FERRY_USERS_FILE', arg: 'users-file' },
+  workers: { doc: 'Worker processes; 0 runs everything in one process.', format: 'nat', default: availableParallelism(), env: 'FERRY_WORKERS', arg: 'workers' },
+  logLevel: {
+    doc: 'Log level.',
+    format: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    env: 'FERRY_LOG_LEVEL',
+    arg: 'log-level',
+  },
+  adminPassword: { doc: 'Password for the admin user created on first start (random if empty).', format: String, default: '', env: 'FERRY_ADMIN_PASSWORD', sensitive: true },
+  tls: {
+    cert: { doc: 'TLS certificate (PEM); TLS is on when cert and key are set.', format: String, default: '', env: 'FERRY_TLS_CERT', arg: 'tls-cert' },
+    key: { doc: 'TLS private key (PEM).', format: String, default: '', env: 'FERRY_TLS_KEY', arg: 'tls-key', sensitive: true },
+  },
+  mdns: { doc: 'Announce the service on the LAN over mDNS (_ferry._tcp).', format: 'flag', default: true, env: 'FERRY_MDNS', arg: 'mdns' },
+  storage: { doc: 'Where files are kept: local disk or an S3-compatible store.', format: ['local', 's3'], default: 'local', env: 'FERRY_STORAGE', arg: 'storage' },
+  s3: {
+    endpoint: { doc: 'S3 endpoint URL (empty for AWS).', format: String, default: '', env: 'FERRY_S3_ENDPOINT' },
+    bucket: { doc: 'S3 bucket.', format: String, default: '', env: 'FERRY_S3_BUCKET' },
+    region: { doc: 'S3 region.', format: String, default: 'us-east-1', env: 'FERRY_S3_REGION' },
+    accessKeyId: { doc: 'S3 access key id.', format: String, default: '', env: 'FERRY_S3_ACCESS_KEY_ID' },
+    secretAccessKey: { doc: 'S3 secret access key.', format: String, default: '', env: 'FERRY_S3_SECRET_ACCESS_KEY', sensitive: true },
+    forcePathStyle: { doc: 'Use path-style S3 addressing (MinIO, Ceph).', format: 'flag', default: false, env: 'FERRY_S3_FORCE_PATH_STYLE' },
+  },
+  limits: {
+    maxConnections: { doc: 'Connections served at once; more are answered BUSY.', format: 'nat', default: 2000, env: 'FERRY_MAX_CONNECTIONS' },
+    maxConnectionsPerIp: { doc: 'Connections from one IP address at once.', format: 'nat', default: 256, env: 'FERRY_MAX_CONNECTIONS_PER_IP' },
+    authTimeout: { doc: 'Time a new connection has to log in.', format: 'ms', default: 10_000, env: 'FERRY_AUTH_TIMEOUT' },
+    idleTimeout: { doc: 'A connection silent this long is closed.', format: 'ms', default: 300_000, env: 'FERRY_IDLE_TIMEOUT' },
+    maxFileSize: { doc: 'Largest file accepted (bytes; 0 = no limit).', format: 'bytes', default: 0, env: 'FERRY_MAX_FILE_SIZE' },
+    quota: { doc: 'Storage each user may fill (bytes; 0 = no limit).', format: 'bytes', default: 0, env: 'FERRY_QUOTA' },
+    maxFrameSize: {
+      doc: 'Largest frame accepted from a client (bytes).',
+      format: (value: unknown) => {
+        assertWhole(value, 'a size in bytes');
+        if ((value as number) < DATA_CHUNK_BYTES + HEADER_BYTES) throw new Error(`must be at least ${DATA_CHUNK_BYTES + HEADER_BYTES} bytes`);
+      },
+      default: 4 * 2 ** 20,
+      env: 'FERRY_MAX_FRAME_SIZE',
+    },
+    banThreshold: { doc: 'Failed logins from one IP within banWindow before a ban.', format: 'nat', default: 10, env: 'FERRY_BAN_THRESHOLD' },
+    banWindow: { doc: 'Window over which failed logins are counted.', format: 'ms', default: 600_000, env: 'FERRY_BAN_WINDOW' },
+    banDuration: { doc: 'How long a banned IP is refused.', format: 'ms', default: 900_000, env: 'FERRY_BAN_DURATION' },
+    drainTimeout: { doc: 'On SIGTERM, how long transfers in flight may take to finish.', format: 'ms', default: 30_000, env: 'FERRY_DRAIN_TIMEOUT' },
+    partialMaxAge: { doc: 'Partial uploads older than this are removed.', format: 'ms', default: 86_400_000, env: 'FERRY_PARTIAL_MAX_AGE' },
+  },
+};
+
+export interface ConfigSources {
+  env?: NodeJS.ProcessEnv;
+  /** Command-line flags, e.g. ['--port', '9000']. */
+  args?: string[];
+  cwd?: string;
+}
+
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** Maps each schema key to its environment variable, to name both in messages. */
+function envNames(node: object, prefix = ''): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const [key, value] of Object.entries(node)) {
+    const path = prefix + key;
+    if (value && typeof value === 'object' && 'doc' in value) {
+      if ('env' in value && typeof value.env === 'string') names.set(path, value.env);
+    } else if (value && typeof value === 'object') {
+      for (const [k, v] of envNames(value, `${path}.`)) names.set(k, v);
+    }
+  }
+  return names;
+}
+
+function explain(error: unknown): never {
+  const names = envNames(schema);
+  const lines = String((error as Error).message)
+    .split('\n')
+    .map((line) => {
+      const key = /^([\w.]+):/.exec(line)?.[1];
+      const env = key ? names.get(key) : undefined;
+      return env ? `${line} (config key "${key}", environment variable ${env})` : line;
+    });
+  throw ferryError('USAGE', `invalid configuration:\n  ${lines.join('\n  ')}`);
+}
+
+export function loadConfig(sources: ConfigSources = {}) {
+  const cwd = sources.cwd ?? process.cwd();
+  const baseEnv = sources.env ?? process.env;
+  const dotenvFile = join(cwd, '.env');
+  // .env fills in what the real environment leaves unset, never more.
+  const fromDotenv = existsSync(dotenvFile) ? dotenv.parse(readFileSync(dotenvFile)) : {};
+  const env = { ...fromDotenv, ...baseEnv };
+  const configDir = env.FERRY_CONFIG_DIR ?? join(PACKAGE_ROOT, 'config');
+  try {
+    const config = convict(schema, { env, args: sources.args ?? [] });
+    const files = [join(configDir, 'default.json')];
+    if (env.NODE_ENV) files.push(join(configDir, `${env.NODE_ENV}.json`));
+    const named = env.FERRY_CONFIG;
+    if (named) {
+      const path = resolve(cwd, named);
+      if (!existsSync(path)) throw new Error(`FERRY_CONFIG names ${path}, which does not exist`);
+      files.push(path);
+    }
+    for (const file of files) if (existsSync(file)) config.loadFile(file);
+    config.validate({ allowed: 'strict' });
+    if (config.get('usersFile') === '') config.set('usersFile', join(config.get('dataDir'), 'users.json'));
+    return config;
+  } catch (error) {
+    return explain(error);
+  }
+}
+
+export type Config = ReturnType<typeof loadConfig>;

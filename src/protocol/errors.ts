@@ -1,0 +1,65 @@
+/**
+ * The catalogue of every failure Ferry names. Codes travel on the wire in ERROR
+ * frames, so server and client share this one list; the CLI maps codes to exit
+ * codes in one place (src/cli/exit-codes.ts).
+ */
+
+export const ERROR_CODES = {
+  AUTH_FAILED: 'wrong user name or password',
+  AUTH_REQUIRED: 'log in first',
+  BANNED: 'too many failed logins from this address; try again later',
+  NOT_FOUND: 'no such file or folder',
+  EXISTS: 'the name is already taken',
+  PERMISSION_DENIED: 'your account is not allowed to do that',
+  QUOTA_EXCEEDED: 'your storage quota is full',
+  BAD_PATH: 'the path is not allowed',
+  NOT_A_DIRECTORY: 'not a folder',
+  IS_A_DIRECTORY: 'is a folder',
+  NOT_EMPTY: 'the folder is not empty',
+  INTEGRITY: 'the data did not match its size or SHA-256 digest',
+  TOO_LARGE: 'the file is larger than the server accepts',
+  NO_SPACE: 'the server ran out of disk space',
+  BUSY: 'the server is at its connection limit',
+  TIMEOUT: 'the other side took too long',
+  BAD_FRAME: 'a malformed or oversized frame',
+  BAD_REQUEST: 'a request the server does not understand',
+  UNSUPPORTED_VERSION: 'the client and server speak different protocol versions',
+  INTERNAL: 'an unexpected server error',
+  // Raised on the client side only; they never cross the wire.
+  CONNECT_FAILED: 'cannot connect to the server',
+  CONNECTION_LOST: 'the connection was lost',
+  LOCAL_IO: 'a local file could not be read or written',
+  USAGE: 'the command was used wrongly',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** A failure with a stable code and a message that says what to do next. */
+export class FerryError extends Error {
+  override readonly name = 'FerryError';
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string = ERROR_CODES[code],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function ferryError(code: ErrorCode, message?: string, cause?: unknown): FerryError {
+  return new FerryError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/** The errno-style code of a Node system error, if it has one. */
+export function systemErrorCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error) {
+    const { code } = error;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}

@@ -1,0 +1,153 @@
+/**
+ * The messages carried in control frames, and their validation. Pure: no I/O.
+ * docs/protocol.md describes the same shapes for writers of other clients.
+ */
+
+import { ERROR_CODES, ferryError, isErrorCode, type ErrorCode } from './errors.js';
+
+export const PROTOCOL_NAME = 'ferry';
+export const PROTOCOL_VERSION = 1;
+/** Features a peer may rely on when both sides list them. */
+export const CAPABILITIES = ['pipelining', 'resume-download', 'recursive-list', 'no-clobber'] as const;
+
+export interface Hello {
+  protocol: string;
+  version: number;
+  capabilities: string[];
+  agent: string;
+}
+
+export interface Welcome extends Hello {
+  maxFrameBytes: number;
+}
+
+export const PERMISSIONS = ['list', 'read', 'write', 'delete'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export type Request =
+  | { op: 'login'; user: string; password: string }
+  | { op: 'put'; path: string; size: number; noClobber: boolean }
+  | { op: 'get'; path: string; offset: number }
+  | { op: 'list'; path: string; recursive: boolean }
+  | { op: 'stat'; path: string }
+  | { op: 'delete'; path: string; recursive: boolean }
+  | { op: 'rename'; from: string; to: string; noClobber: boolean }
+  | { op: 'mkdir'; path: string }
+  | { op: 'quit' };
+
+export type Op = Request['op'];
+export type RequestOf<O extends Op> = Extract<Request, { op: O }>;
+
+export interface Entry {
+  /** The entry's name; for a recursive listing, its path below the listed folder. */
+  name: string;
+  type: 'file' | 'dir';
+  size: number;
+  /** Modification time, milliseconds since the epoch. */
+  mtime: number;
+  sha256?: string;
+}
+
+export interface LoginResult {
+  user: string;
+  home: string;
+  permissions: Permission[];
+}
+
+export interface PutResult {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface GetHeader {
+  size: number;
+  offset: number;
+  mtime: number;
+}
+
+export interface ErrorMessage {
+  code: ErrorCode;
+  message: string;
+}
+
+type Fields = Record<string, unknown>;
+
+function asObject(value: unknown, what: string): Fields {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw ferryError('BAD_REQUEST', `${what} must be a JSON object`);
+  }
+  return value as Fields;
+}
+
+function text(fields: Fields, key: string): string {
+  const value = fields[key];
+  if (typeof value !== 'string') throw ferryError('BAD_REQUEST', `"${key}" must be a string`);
+  return value;
+}
+
+function count(fields: Fields, key: string, fallback?: number): number {
+  const value = fields[key] ?? fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw ferryError('BAD_REQUEST', `"${key}" must be a whole number of at least 0`);
+  }
+  return value;
+}
+
+function flag(fields: Fields, key: string): boolean {
+  const value = fields[key] ?? false;
+  if (typeof value !== 'boolean') throw ferryError('BAD_REQUEST', `"${key}" must be true or false`);
+  return value;
+}
+
+export function parseRequest(value: unknown): Request {
+  const fields = asObject(value, 'a request');
+  const op = fields.op;
+  switch (op) {
+    case 'login':
+      return { op, user: text(fields, 'user'), password: text(fields, 'password') };
+    case 'put':
+      return { op, path: text(fields, 'path'), size: count(fields, 'size'), noClobber: flag(fields, 'noClobber') };
+    case 'get':
+      return { op, path: text(fields, 'path'), offset: count(fields, 'offset', 0) };
+    case 'list':
+      return { op, path: text(fields, 'path'), recursive: flag(fields, 'recursive') };
+    case 'stat':
+    case 'mkdir':
+      return { op, path: text(fields, 'path') };
+    case 'delete':
+      return { op, path: text(fields, 'path'), recursive: flag(fields, 'recursive') };
+    case 'rename':
+      return { op, from: text(fields, 'from'), to: text(fields, 'to'), noClobber: flag(fields, 'noClobber') };
+    case 'quit':
+      return { op };
+    default:
+      throw ferryError('BAD_REQUEST', `unknown operation ${JSON.stringify(op)}`);
+  }
+}
+
+export function parseHello(value: unknown): Hello {
+  const fields = asObject(value, 'HELLO');
+  const capabilities = fields.capabilities;
+  if (!Array.isArray(capabilities) || !capabilities.every((c) => typeof c === 'string')) {
+    throw ferryError('BAD_REQUEST', '"capabilities" must be a list of strings');
+  }
+  return {
+    protocol: text(fields, 'protocol'),
+    version: count(fields, 'version'),
+    capabilities: capabilities as string[],
+    agent: text(fields, 'agent'),
+  };
+}
+
+export function parseWelcome(value: unknown): Welcome {
+  const hello = parseHello(value);
+  return { ...hello, maxFrameBytes: count(asObject(value, 'WELCOME'), 'maxFrameBytes') };
+}
+
+export function parseErrorMessage(value: unknown): ErrorMessage {
+  const fields = asObject(value, 'ERROR');
+  const code = isErrorCode(fields.code) ? fields.code : 'INTERNAL';
+  const message = typeof fields.message === 'string' ? fields.message : ERROR_CODES[code];
+  return { code, message };
+}

@@ -1,0 +1,190 @@
+/**
+ * One handler per command a logged-in user can send. Each handler checks the
+ * user's permission, resolves paths through protocol/paths.ts, asks the user's
+ * HomeStorage, and answers on the channel. Login and quit change the session's
+ * state and live in session.ts.
+ */
+
+import { createHash } from 'node:crypto';
+import { ferryError } from '../protocol/errors.js';
+import { FrameType, SHA256_BYTES, type Frame } from '../protocol/frames.js';
+import type { Entry, GetHeader, Permission, PutResult, Request, RequestOf } from '../protocol/messages.js';
+import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
+import type { HomeStorage, UploadTarget } from '../storage/storage.js';
+import type { FrameChannel } from '../transport/channel.js';
+
+/** A PART frame of a listing holds at most this many entries. */
+const LIST_BATCH_ENTRIES = 500;
+
+export interface CommandLimits {
+  maxFileSize: number;
+}
+
+export interface CommandContext {
+  id: number;
+  channel: FrameChannel;
+  home: HomeStorage;
+  permissions: readonly Permission[];
+  limits: CommandLimits;
+  /** Bytes moved by this command, for the transfer log line. */
+  bytes: number;
+}
+
+type Handler<O extends Request['op']> = (ctx: CommandContext, request: RequestOf<O>) => Promise<void>;
+type DataOp = Exclude<Request['op'], 'login' | 'quit'>;
+
+function require(ctx: CommandContext, permission: Permission, what: string): void {
+  if (!ctx.permissions.includes(permission)) {
+    throw ferryError('PERMISSION_DENIED', `your account may not ${what} (it lacks the "${permission}" permission)`);
+  }
+}
+
+/** The next frame of upload `id`: DATA or END, or the connection is at fault. */
+async function nextUploadFrame(channel: FrameChannel, id: number): Promise<Frame> {
+  const frame = await channel.next();
+  if (frame === undefined) throw ferryError('CONNECTION_LOST', 'the client went away in the middle of an upload');
+  if (frame.id !== id || (frame.type !== FrameType.DATA && frame.type !== FrameType.END)) {
+    throw ferryError('BAD_FRAME', `frame type ${frame.type} for request ${frame.id} arrived inside the data of upload ${id}`);
+  }
+  return frame;
+}
+
+/** Consumes a refused upload's data up to its END frame (the client sends without waiting). */
+export async function discardUpload(channel: FrameChannel, id: number): Promise<void> {
+  while ((await nextUploadFrame(channel, id)).type !== FrameType.END);
+}
+
+/** Streams an upload's DATA into the target, verifying size and digest; returns the hex digest. */
+async function receiveUpload(ctx: CommandContext, size: number, target: UploadTarget): Promise<string> {
+  const hash = createHash('sha256');
+  for (;;) {
+    const frame = await nextUploadFrame(ctx.channel, ctx.id);
+    if (frame.type === FrameType.END) {
+      if (ctx.bytes !== size) {
+        throw ferryError('INTEGRITY', `the upload ended after ${ctx.bytes} of the ${size} bytes it announced; nothing was saved`);
+      }
+      const digest = hash.digest();
+      if (!digest.equals(frame.payload)) {
+        throw ferryError('INTEGRITY', "the SHA-256 of the received data does not match the sender's; nothing was saved, send it again");
+      }
+      return digest.toString('hex');
+    }
+    ctx.bytes += frame.payload.length;
+    if (ctx.bytes > size) {
+      await discardUpload(ctx.channel, ctx.id);
+      throw ferryError('INTEGRITY', `the upload sent more than the ${size} bytes it announced; nothing was saved`);
+    }
+    hash.update(frame.payload);
+    try {
+      await target.write(frame.payload);
+    } catch (error) {
+      await discardUpload(ctx.channel, ctx.id);
+      throw error;
+    }
+  }
+}
+
+async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>): Promise<UploadTarget> {
+  require(ctx, 'write', 'upload');
+  const path = parseRemotePath(request.path);
+  if (ctx.limits.maxFileSize > 0 && request.size > ctx.limits.maxFileSize) {
+    throw ferryError('TOO_LARGE', `${formatRemotePath(path)} is ${request.size} bytes; this server accepts files up to ${ctx.limits.maxFileSize} bytes`);
+  }
+  return ctx.home.beginUpload(path, { size: request.size, noClobber: request.noClobber });
+}
+
+const put: Handler<'put'> = async (ctx, request) => {
+  let target: UploadTarget;
+  try {
+    target = await beginUpload(ctx, request);
+  } catch (refusal) {
+    await discardUpload(ctx.channel, ctx.id);
+    throw refusal;
+  }
+  let sha256: string;
+  try {
+    sha256 = await receiveUpload(ctx, request.size, target);
+    await target.commit(sha256);
+  } catch (error) {
+    await target.abort();
+    throw error;
+  }
+  const result: PutResult = { path: request.path, size: request.size, sha256 };
+  await ctx.channel.sendJson(FrameType.OK, ctx.id, result);
+};
+
+const get: Handler<'get'> = async (ctx, request) => {
+  require(ctx, 'read', 'download');
+  const file = await ctx.home.openRead(parseRemotePath(request.path));
+  try {
+    if (request.offset > file.size) {
+      throw ferryError('BAD_REQUEST', `offset ${request.offset} is past the end of the ${file.size}-byte file`);
+    }
+    const header: GetHeader = { size: file.size, offset: request.offset, mtime: file.mtime };
+    await ctx.channel.sendJson(FrameType.OK, ctx.id, header);
+    const hash = createHash('sha256');
+    // A resumed download is still verified end to end: the digest covers the whole file.
+    for await (const chunk of file.stream(0, request.offset)) hash.update(chunk as Buffer);
+    for await (const chunk of file.stream(request.offset)) {
+      hash.update(chunk as Buffer);
+      await ctx.channel.sendData(ctx.id, chunk as Buffer);
+      ctx.bytes += (chunk as Buffer).length;
+    }
+    const digest = hash.digest();
+    if (digest.length !== SHA256_BYTES) throw ferryError('INTERNAL', 'unexpected digest length');
+    await ctx.channel.sendEnd(ctx.id, digest);
+  } finally {
+    await file.close();
+  }
+};
+
+const list: Handler<'list'> = async (ctx, request) => {
+  require(ctx, 'list', 'list folders');
+  let batch: Entry[] = [];
+  let count = 0;
+  for await (const entry of ctx.home.list(parseRemotePath(request.path), request.recursive)) {
+    batch.push(entry);
+    count++;
+    if (batch.length >= LIST_BATCH_ENTRIES) {
+      await ctx.channel.sendJson(FrameType.PART, ctx.id, batch);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await ctx.channel.sendJson(FrameType.PART, ctx.id, batch);
+  await ctx.channel.sendJson(FrameType.OK, ctx.id, { count });
+};
+
+const stat: Handler<'stat'> = async (ctx, request) => {
+  require(ctx, 'list', 'look at files');
+  const entry = await ctx.home.stat(parseRemotePath(request.path));
+  await ctx.channel.sendJson(FrameType.OK, ctx.id, entry);
+};
+
+const remove: Handler<'delete'> = async (ctx, request) => {
+  require(ctx, 'delete', 'delete');
+  await ctx.home.remove(parseRemotePath(request.path), request.recursive);
+  await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
+};
+
+const rename: Handler<'rename'> = async (ctx, request) => {
+  require(ctx, 'write', 'rename');
+  require(ctx, 'delete', 'rename (it removes the old name)');
+  await ctx.home.rename(parseRemotePath(request.from), parseRemotePath(request.to), request.noClobber);
+  await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
+};
+
+const mkdir: Handler<'mkdir'> = async (ctx, request) => {
+  require(ctx, 'write', 'create folders');
+  await ctx.home.mkdir(parseRemotePath(request.path));
+  await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
+};
+
+export const commands: { [O in DataOp]: Handler<O> } = { put, get, list, stat, delete: remove, rename, mkdir };
+
+export function isDataOp(op: Request['op']): op is DataOp {
+  return Object.hasOwn(commands, op);
+}
+
+export function transferDirection(op: Request['op']): 'upload' | 'download' | undefined {
+  return op === 'put' ? 'upload' : op === 'get' ? 'download' : undefined;
+}

@@ -1,0 +1,86 @@
+/**
+ * Wires one Ferry server from its configuration: users file (with the first-start
+ * admin), storage, listener. Used by `ferry-server start` in a single process and,
+ * later, by each cluster worker.
+ */
+
+import { networkInterfaces } from 'node:os';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { UserDirectory } from '../auth/users.js';
+import { ferryError } from '../protocol/errors.js';
+import type { Config } from '../ops/config.js';
+import { LocalStorage } from '../storage/local.js';
+import type { Storage } from '../storage/storage.js';
+import { FerryServer } from './server.js';
+import { NO_OBSERVER, type SessionObserver } from './session.js';
+
+export const SERVER_AGENT = 'ferry-server/0.1.0';
+
+export interface RunningService {
+  server: FerryServer;
+  storage: Storage;
+  port: number;
+  /** Drains and stops. */
+  stop(): Promise<void>;
+}
+
+function createStorage(config: Config): Storage {
+  if (config.get('storage') === 's3') {
+    throw ferryError('USAGE', 'FERRY_STORAGE=s3 is not available in this version yet; use local');
+  }
+  return new LocalStorage({ dataDir: resolve(config.get('dataDir')) });
+}
+
+/** The addresses other devices on the LAN can use: each non-internal IPv4. */
+export function lanAddresses(): { iface: string; address: string }[] {
+  return Object.entries(networkInterfaces()).flatMap(([iface, infos]) =>
+    (infos ?? []).filter((info) => info.family === 'IPv4' && !info.internal).map((info) => ({ iface, address: info.address })),
+  );
+}
+
+export async function startService(config: Config, logger: Logger, observer: SessionObserver = NO_OBSERVER): Promise<RunningService> {
+  const users = new UserDirectory(resolve(config.get('usersFile')));
+  const first = await users.ensureExists(config.get('adminPassword') || undefined);
+  if (first.generatedPassword) {
+    logger.warn(
+      { event: 'first-start', user: 'admin', generatedPassword: first.generatedPassword },
+      `created user "admin" with password ${first.generatedPassword} (shown once; change it with: ferry-server user passwd admin)`,
+    );
+  } else if (first.created) {
+    logger.info({ event: 'first-start', user: 'admin' }, 'created user "admin" with the password from FERRY_ADMIN_PASSWORD');
+  }
+  const storage = createStorage(config);
+  await storage.open();
+  const limits = config.get('limits');
+  const server = new FerryServer({
+    host: config.get('server.host'),
+    port: config.get('server.port'),
+    storage,
+    users,
+    logger,
+    observer,
+    agent: SERVER_AGENT,
+    limits: {
+      authTimeoutMs: limits.authTimeout,
+      idleTimeoutMs: limits.idleTimeout,
+      maxFrameBytes: limits.maxFrameSize,
+      maxFileSize: limits.maxFileSize,
+    },
+    connectionLimits: { maxConnections: limits.maxConnections, maxConnectionsPerIp: limits.maxConnectionsPerIp },
+  });
+  const address = await server.listen();
+  logger.info({ event: 'listening', host: address.address, port: address.port }, `Ferry is listening on ${address.address}:${address.port}`);
+  for (const { iface, address: ip } of lanAddresses()) {
+    logger.info({ event: 'lan-address', iface, address: ip, port: address.port }, `from another device: ferry -s ${ip}:${address.port} -u NAME ls`);
+  }
+  return {
+    server,
+    storage,
+    port: address.port,
+    stop: async () => {
+      await server.close(limits.drainTimeout);
+      await storage.close();
+    },
+  };
+}

@@ -1,0 +1,275 @@
+/**
+ * One session per connection: handshake, login, then requests in the order they
+ * arrive (a client may pipeline many without waiting). Independent of the process
+ * model: the same session runs in a single process or in a cluster worker.
+ */
+
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { UserDirectory, User } from '../auth/users.js';
+import { FerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
+import { FrameType, parseJsonPayload } from '../protocol/frames.js';
+import {
+  CAPABILITIES,
+  PROTOCOL_NAME,
+  PROTOCOL_VERSION,
+  parseHello,
+  parseRequest,
+  type LoginResult,
+  type Request,
+  type Welcome,
+} from '../protocol/messages.js';
+import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
+import type { HomeStorage, Storage } from '../storage/storage.js';
+import { FrameChannel } from '../transport/channel.js';
+import { commands, discardUpload, isDataOp, transferDirection, type CommandContext, type CommandLimits } from './commands.js';
+
+export interface SessionLimits extends CommandLimits {
+  authTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxFrameBytes: number;
+}
+
+export type TransferResult = 'ok' | 'error' | 'aborted';
+
+export interface TransferRecord {
+  direction: 'upload' | 'download';
+  result: TransferResult;
+  bytes: number;
+  seconds: number;
+}
+
+/** What the server reports about its connections (metrics hook in here). */
+export interface SessionObserver {
+  connectionOpened(): void;
+  connectionClosed(): void;
+  auth(result: 'success' | 'failure' | 'banned'): void;
+  transfer(record: TransferRecord): void;
+}
+
+export const NO_OBSERVER: SessionObserver = {
+  connectionOpened: () => undefined,
+  connectionClosed: () => undefined,
+  auth: () => undefined,
+  transfer: () => undefined,
+};
+
+export interface SessionContext {
+  storage: Storage;
+  users: UserDirectory;
+  logger: Logger;
+  limits: SessionLimits;
+  observer: SessionObserver;
+  agent: string;
+}
+
+export class Session {
+  private readonly channel: FrameChannel;
+  private readonly remote: string;
+  private user: User | undefined;
+  private home: HomeStorage | undefined;
+  private idle = false;
+  private draining = false;
+  private requests = 0;
+  private failure: FerryError | undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    this.channel = new FrameChannel(socket, { maxFrameBytes: ctx.limits.maxFrameBytes });
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+  }
+
+  /** Serves the connection until it closes; never throws. */
+  async run(): Promise<void> {
+    const started = performance.now();
+    const authTimer = setTimeout(
+      () => this.abort(ferryError('TIMEOUT', `no login within ${this.ctx.limits.authTimeoutMs} ms; connect and log in again`)),
+      this.ctx.limits.authTimeoutMs,
+    );
+    this.socket.setTimeout(this.ctx.limits.idleTimeoutMs, () =>
+      this.abort(ferryError('TIMEOUT', `the connection was idle for ${this.ctx.limits.idleTimeoutMs} ms and was closed`)),
+    );
+    this.socket.setNoDelay(true);
+    try {
+      await this.handshake();
+      while (!this.draining) {
+        this.idle = true;
+        const frame = await this.channel.next();
+        this.idle = false;
+        if (frame === undefined) break;
+        if (frame.type !== FrameType.REQUEST) {
+          throw ferryError('BAD_FRAME', `expected a request, got frame type ${frame.type} for request ${frame.id}`);
+        }
+        this.requests++;
+        const keepGoing = await this.serve(frame.id, parseJsonPayload(frame));
+        if (this.user) clearTimeout(authTimer);
+        if (!keepGoing) break;
+      }
+      await this.channel.end();
+    } catch (error) {
+      const failure = this.failure ?? asFerryError(error);
+      this.failure = failure;
+      if (failure.code !== 'CONNECTION_LOST') {
+        await this.channel.sendJson(FrameType.ERROR, 0, { code: failure.code, message: failure.message }).catch(() => undefined);
+        await this.channel.end().catch(() => undefined);
+      }
+      this.channel.destroy();
+    } finally {
+      clearTimeout(authTimer);
+      this.ctx.logger.info(
+        {
+          event: 'connection',
+          remote: this.remote,
+          user: this.user?.name,
+          requests: this.requests,
+          durationMs: Math.round(performance.now() - started),
+          result: this.failure ? 'error' : 'ok',
+          code: this.failure?.code,
+        },
+        'connection closed',
+      );
+    }
+  }
+
+  /** Stops taking requests: closes an idle connection now, a busy one after its request. */
+  drain(): void {
+    this.draining = true;
+    if (this.idle) this.channel.destroy();
+  }
+
+  /** Closes the connection at once, transfer or not (drain timeout). */
+  destroy(): void {
+    this.channel.destroy();
+  }
+
+  /** Ends the connection from outside the request loop (timeouts). */
+  private abort(error: FerryError): void {
+    this.failure = error;
+    void this.channel
+      .sendJson(FrameType.ERROR, 0, { code: error.code, message: error.message })
+      .catch(() => undefined)
+      .finally(() => this.channel.destroy());
+  }
+
+  private async handshake(): Promise<void> {
+    const frame = await this.channel.next();
+    if (frame === undefined) throw ferryError('CONNECTION_LOST', 'the client left before the handshake');
+    if (frame.type !== FrameType.HELLO) {
+      throw ferryError('BAD_FRAME', 'this is a Ferry server: connect with the ferry client (the first frame must be HELLO)');
+    }
+    const hello = parseHello(parseJsonPayload(frame));
+    if (hello.protocol !== PROTOCOL_NAME || hello.version !== PROTOCOL_VERSION) {
+      throw ferryError(
+        'UNSUPPORTED_VERSION',
+        `this server speaks ${PROTOCOL_NAME} protocol version ${PROTOCOL_VERSION}, the client ${hello.protocol} version ${hello.version}; install a matching ferry client`,
+      );
+    }
+    const welcome: Welcome = {
+      protocol: PROTOCOL_NAME,
+      version: PROTOCOL_VERSION,
+      capabilities: [...CAPABILITIES],
+      agent: this.ctx.agent,
+      maxFrameBytes: this.ctx.limits.maxFrameBytes,
+    };
+    await this.channel.sendJson(FrameType.WELCOME, 0, welcome);
+  }
+
+  /** Answers one request; returns false when the connection should close. */
+  private async serve(id: number, payload: unknown): Promise<boolean> {
+    let request: Request;
+    try {
+      request = parseRequest(payload);
+    } catch (error) {
+      await this.sendError(id, asFerryError(error));
+      return true;
+    }
+    if (request.op === 'quit') {
+      await this.channel.sendJson(FrameType.OK, id, {});
+      return false;
+    }
+    if (request.op === 'login') {
+      await this.login(id, request.user, request.password);
+      return true;
+    }
+    const direction = transferDirection(request.op);
+    const started = performance.now();
+    const ctx: CommandContext | undefined =
+      this.user && this.home
+        ? { id, channel: this.channel, home: this.home, permissions: this.user.permissions, limits: this.ctx.limits, bytes: 0 }
+        : undefined;
+    try {
+      if (!ctx) {
+        if (request.op === 'put') await discardUpload(this.channel, id);
+        throw ferryError('AUTH_REQUIRED', 'log in before sending commands');
+      }
+      if (isDataOp(request.op)) await (commands[request.op] as (c: CommandContext, r: Request) => Promise<void>)(ctx, request);
+      if (direction) this.logTransfer(request, direction, 'ok', ctx.bytes, started);
+    } catch (error) {
+      const failure = asFerryError(error);
+      if (direction) {
+        const result = failure.code === 'CONNECTION_LOST' ? 'aborted' : 'error';
+        this.logTransfer(request, direction, result, ctx?.bytes ?? 0, started, failure.code);
+      }
+      if (failure.code === 'CONNECTION_LOST' || failure.code === 'BAD_FRAME') throw failure;
+      if (failure.code === 'INTERNAL') this.ctx.logger.error({ err: error, remote: this.remote }, 'request failed');
+      await this.sendError(id, failure);
+    }
+    return true;
+  }
+
+  private async login(id: number, name: string, password: string): Promise<void> {
+    if (this.user) {
+      await this.sendError(id, ferryError('BAD_REQUEST', `already logged in as ${this.user.name}; open a new connection to switch users`));
+      return;
+    }
+    const user = await this.ctx.users.authenticate(name, password);
+    this.ctx.observer.auth(user ? 'success' : 'failure');
+    if (!user) {
+      this.ctx.logger.warn({ event: 'auth', remote: this.remote, user: name, result: 'failure' }, 'login failed');
+      await this.sendError(id, ferryError('AUTH_FAILED', 'wrong user name or password'));
+      return;
+    }
+    this.home = await this.ctx.storage.forHome(parseRemotePath(user.home));
+    this.user = user;
+    const result: LoginResult = { user: user.name, home: formatRemotePath(parseRemotePath(user.home)), permissions: user.permissions };
+    await this.channel.sendJson(FrameType.OK, id, result);
+  }
+
+  private async sendError(id: number, error: FerryError): Promise<void> {
+    await this.channel.sendJson(FrameType.ERROR, id, { code: error.code, message: error.message });
+  }
+
+  private logTransfer(
+    request: Request,
+    direction: 'upload' | 'download',
+    result: TransferResult,
+    bytes: number,
+    started: number,
+    code?: ErrorCode,
+  ): void {
+    const seconds = (performance.now() - started) / 1000;
+    this.ctx.observer.transfer({ direction, result, bytes, seconds });
+    this.ctx.logger.info(
+      {
+        event: 'transfer',
+        direction,
+        user: this.user?.name,
+        remote: this.remote,
+        path: 'path' in request ? request.path : undefined,
+        bytes,
+        durationMs: Math.round(seconds * 1000),
+        result,
+        code,
+      },
+      `${direction} ${result}`,
+    );
+  }
+}
+
+function asFerryError(error: unknown): FerryError {
+  if (error instanceof FerryError) return error;
+  return ferryError('INTERNAL', 'an unexpected server error; the server log has the details', error);
+}

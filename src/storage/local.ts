@@ -1,0 +1,374 @@
+/**
+ * Local-disk storage. Files live under `<dataDir>/files`; uploads in flight live
+ * under `<dataDir>/tmp` (same file system, outside every user's tree) until they
+ * are fsynced and renamed into place. Every path is resolved through realpath and
+ * checked against the home, so a symlink cannot lead a request outside it.
+ */
+
+import { createHash, randomUUID } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { lstat, mkdir, open, opendir, realpath, rename, rm, rmdir, stat, unlink, link, type FileHandle } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BatchedFileWriter } from '../io/batched-writer.js';
+import { ferryError, systemErrorCode, FerryError } from '../protocol/errors.js';
+import type { Entry } from '../protocol/messages.js';
+import { formatRemotePath } from '../protocol/paths.js';
+import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
+
+/** Reads and writes move this many bytes per system call. */
+const IO_CHUNK_BYTES = 1024 * 1024;
+const DIGEST_CACHE_ENTRIES = 10_000;
+
+export interface LocalStorageOptions {
+  dataDir: string;
+}
+
+/** Maps a failed fs call to the error the user should see. */
+function storageError(error: unknown, path: RemotePath): FerryError {
+  if (error instanceof FerryError) return error;
+  const where = formatRemotePath(path);
+  switch (systemErrorCode(error)) {
+    case 'ENOENT':
+      return ferryError('NOT_FOUND', `${where} does not exist`, error);
+    case 'EEXIST':
+      return ferryError('EXISTS', `${where} already exists`, error);
+    case 'ENOTDIR':
+      return ferryError('NOT_A_DIRECTORY', `a part of ${where} is a file, not a folder`, error);
+    case 'EISDIR':
+      return ferryError('IS_A_DIRECTORY', `${where} is a folder`, error);
+    case 'ENOTEMPTY':
+      return ferryError('NOT_EMPTY', `${where} is not empty; remove it recursively`, error);
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return ferryError('NO_SPACE', 'the server ran out of disk space; free some space on the server and try again', error);
+    case 'ENAMETOOLONG':
+      return ferryError('BAD_PATH', `${where} is too long for the server's file system`, error);
+    case 'EACCES':
+    case 'EPERM':
+      return ferryError('PERMISSION_DENIED', `the server's file system refuses access to ${where}`, error);
+    default:
+      return ferryError('INTERNAL', `storage failed on ${where}: ${(error as Error).message}`, error);
+  }
+}
+
+/** Remembers SHA-256 digests of files by identity, so `stat` does not re-read. */
+class DigestCache {
+  private readonly digests = new Map<string, string>();
+
+  static key(stats: Stats): string {
+    return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}`;
+  }
+
+  get(stats: Stats): string | undefined {
+    return this.digests.get(DigestCache.key(stats));
+  }
+
+  set(stats: Stats, digest: string): void {
+    if (this.digests.size >= DIGEST_CACHE_ENTRIES) {
+      const oldest = this.digests.keys().next().value;
+      if (oldest !== undefined) this.digests.delete(oldest);
+    }
+    this.digests.set(DigestCache.key(stats), digest);
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+export class LocalStorage implements Storage {
+  readonly filesDir: string;
+  readonly tmpDir: string;
+  private filesRoot = '';
+  private readonly digests = new DigestCache();
+
+  constructor(options: LocalStorageOptions) {
+    this.filesDir = join(options.dataDir, 'files');
+    this.tmpDir = join(options.dataDir, 'tmp');
+  }
+
+  async open(): Promise<void> {
+    await mkdir(this.filesDir, { recursive: true });
+    await mkdir(this.tmpDir, { recursive: true });
+    this.filesRoot = await realpath(this.filesDir);
+  }
+
+  async forHome(home: RemotePath): Promise<HomeStorage> {
+    const dir = join(this.filesRoot, ...home);
+    try {
+      await mkdir(dir, { recursive: true });
+      const root = await realpath(dir);
+      if (!isInside(this.filesRoot, root)) {
+        throw ferryError('BAD_PATH', `the home folder ${formatRemotePath(home)} leads outside the storage root`);
+      }
+      return new LocalHome(root, this.tmpDir, this.digests);
+    } catch (error) {
+      throw storageError(error, home);
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+function isInside(root: string, candidate: string): boolean {
+  return candidate === root || candidate.startsWith(root + sep);
+}
+
+class LocalHome implements HomeStorage {
+  constructor(
+    private readonly root: string,
+    private readonly tmpDir: string,
+    private readonly digests: DigestCache,
+  ) {}
+
+  /** The real location of an existing path, refused when it leads outside the home. */
+  private async resolveExisting(path: RemotePath): Promise<string> {
+    const real = await realpath(join(this.root, ...path));
+    this.assertInside(real, path);
+    return real;
+  }
+
+  /**
+   * Where an entry itself lives: the real parent folder plus the literal name, so
+   * that rename and delete act on a symlink rather than on what it points to.
+   */
+  private async resolveEntry(path: RemotePath): Promise<string> {
+    if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
+    const parent = await this.resolveExisting(path.slice(0, -1));
+    return join(parent, path[path.length - 1] as string);
+  }
+
+  /** Like resolveEntry, but creates missing parent folders (inside the home). */
+  private async resolveCreating(path: RemotePath): Promise<string> {
+    if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
+    const parentPath = path.slice(0, -1);
+    for (let depth = parentPath.length; depth >= 0; depth--) {
+      let real: string;
+      try {
+        real = await this.resolveExisting(parentPath.slice(0, depth));
+      } catch (error) {
+        if (systemErrorCode(error) === 'ENOENT') continue;
+        throw error;
+      }
+      const parent = join(real, ...parentPath.slice(depth));
+      if (depth < parentPath.length) await mkdir(parent, { recursive: true });
+      return join(parent, path[path.length - 1] as string);
+    }
+    throw ferryError('NOT_FOUND', 'your home folder is missing on the server');
+  }
+
+  private assertInside(real: string, path: RemotePath): void {
+    if (!isInside(this.root, real)) {
+      throw ferryError('BAD_PATH', `${formatRemotePath(path)} is a link that leads outside your home`);
+    }
+  }
+
+  private async digestOf(file: string, stats: Stats): Promise<string> {
+    const known = this.digests.get(stats);
+    if (known !== undefined) return known;
+    const hash = createHash('sha256');
+    const handle = await open(file, 'r');
+    try {
+      await pipeline(handle.createReadStream({ highWaterMark: IO_CHUNK_BYTES, autoClose: false }), hash);
+    } finally {
+      await handle.close();
+    }
+    const digest = hash.digest('hex');
+    this.digests.set(stats, digest);
+    return digest;
+  }
+
+  async stat(path: RemotePath): Promise<Entry> {
+    try {
+      const real = await this.resolveExisting(path);
+      const stats = await stat(real);
+      const entry = toEntry(path.at(-1) ?? '/', stats);
+      if (entry.type === 'file') entry.sha256 = await this.digestOf(real, stats);
+      return entry;
+    } catch (error) {
+      throw storageError(error, path);
+    }
+  }
+
+  async *list(path: RemotePath, recursive: boolean): AsyncGenerator<Entry> {
+    let dir: string;
+    try {
+      dir = await this.resolveExisting(path);
+      const stats = await stat(dir);
+      if (!stats.isDirectory()) throw ferryError('NOT_A_DIRECTORY', `${formatRemotePath(path)} is a file, not a folder`);
+    } catch (error) {
+      throw storageError(error, path);
+    }
+    yield* this.walk(dir, '', recursive);
+  }
+
+  private async *walk(dir: string, prefix: string, recursive: boolean): AsyncGenerator<Entry> {
+    const folders: string[] = [];
+    for await (const dirent of await opendir(dir, { bufferSize: 256 })) {
+      const full = join(dir, dirent.name);
+      let stats: Stats;
+      try {
+        if (dirent.isSymbolicLink() && !isInside(this.root, await realpath(full))) continue;
+        stats = await stat(full);
+      } catch {
+        continue; // Vanished while listing, or a dangling link: not an entry anyone can use.
+      }
+      if (!stats.isFile() && !stats.isDirectory()) continue;
+      const name = prefix + dirent.name;
+      yield toEntry(name, stats);
+      if (recursive && stats.isDirectory() && !dirent.isSymbolicLink()) folders.push(dirent.name);
+    }
+    for (const folder of folders) yield* this.walk(join(dir, folder), `${prefix}${folder}/`, recursive);
+  }
+
+  async openRead(path: RemotePath): Promise<ReadableFile> {
+    let handle: FileHandle | undefined;
+    try {
+      const real = await this.resolveExisting(path);
+      handle = await open(real, 'r');
+      const stats = await handle.stat();
+      if (stats.isDirectory()) throw ferryError('IS_A_DIRECTORY', `${formatRemotePath(path)} is a folder; download it as a folder`);
+      const file = handle;
+      return {
+        size: stats.size,
+        mtime: stats.mtimeMs,
+        stream: (start, end = stats.size) =>
+          start >= end
+            ? Readable.from([])
+            : file.createReadStream({ start, end: end - 1, highWaterMark: IO_CHUNK_BYTES, autoClose: false }),
+        close: () => file.close(),
+      };
+    } catch (error) {
+      await handle?.close();
+      throw storageError(error, path);
+    }
+  }
+
+  async beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
+    let final: string;
+    try {
+      final = await this.resolveCreating(path);
+      const existing = await lstat(final).catch((error: unknown) => {
+        if (systemErrorCode(error) === 'ENOENT') return undefined;
+        throw error;
+      });
+      if (existing?.isDirectory()) throw ferryError('IS_A_DIRECTORY', `${formatRemotePath(path)} is a folder`);
+      if (existing && options.noClobber) {
+        throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
+      }
+      const temp = join(this.tmpDir, `${randomUUID()}.part`);
+      const handle = await open(temp, 'wx');
+      return new LocalUpload(handle, temp, final, path, options.noClobber, this.digests);
+    } catch (error) {
+      throw storageError(error, path);
+    }
+  }
+
+  async remove(path: RemotePath, recursive: boolean): Promise<void> {
+    try {
+      const entry = await this.resolveEntry(path);
+      const stats = await lstat(entry);
+      if (!stats.isDirectory()) await unlink(entry);
+      else if (recursive) await rm(entry, { recursive: true });
+      else await rmdir(entry);
+    } catch (error) {
+      throw storageError(error, path);
+    }
+  }
+
+  async rename(from: RemotePath, to: RemotePath, noClobber: boolean): Promise<void> {
+    let source: string;
+    try {
+      source = await this.resolveEntry(from);
+      await lstat(source);
+    } catch (error) {
+      throw storageError(error, from);
+    }
+    try {
+      const target = await this.resolveEntry(to);
+      const existing = await lstat(target).catch(() => undefined);
+      if (existing?.isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(to)} is an existing folder`);
+      if (existing && noClobber) throw ferryError('EXISTS', `${formatRemotePath(to)} already exists`);
+      await rename(source, target);
+    } catch (error) {
+      if (systemErrorCode(error) === 'EINVAL') {
+        throw ferryError('BAD_PATH', `cannot move ${formatRemotePath(from)} into itself`, error);
+      }
+      throw storageError(error, to);
+    }
+  }
+
+  async mkdir(path: RemotePath): Promise<void> {
+    try {
+      const dir = await this.resolveCreating(path);
+      await mkdir(dir, { recursive: true });
+    } catch (error) {
+      throw storageError(error, path);
+    }
+  }
+}
+
+function toEntry(name: string, stats: Stats): Entry {
+  const type = stats.isDirectory() ? 'dir' : 'file';
+  return { name, type, size: type === 'dir' ? 0 : stats.size, mtime: Math.trunc(stats.mtimeMs) };
+}
+
+/** An upload's temp file; it becomes the final name on commit. */
+class LocalUpload implements UploadTarget {
+  private readonly writer: BatchedFileWriter;
+  private settled = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly temp: string,
+    private readonly final: string,
+    private readonly path: RemotePath,
+    private readonly noClobber: boolean,
+    private readonly digests: DigestCache,
+  ) {
+    this.writer = new BatchedFileWriter(handle);
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    try {
+      await this.writer.write(chunk);
+    } catch (error) {
+      throw storageError(error, this.path);
+    }
+  }
+
+  async commit(sha256: string): Promise<void> {
+    try {
+      await this.writer.flush();
+      await this.handle.sync();
+      await this.handle.close();
+      this.settled = true;
+      if (this.noClobber) {
+        await link(this.temp, this.final);
+        await unlink(this.temp);
+      } else {
+        await rename(this.temp, this.final);
+      }
+      await fsyncDir(dirname(this.final));
+      this.digests.set(await stat(this.final), sha256);
+    } catch (error) {
+      await this.abort();
+      throw storageError(error, this.path);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (!this.settled) {
+      this.settled = true;
+      await this.handle.close().catch(() => undefined);
+    }
+    await unlink(this.temp).catch(() => undefined);
+  }
+}
