@@ -1,0 +1,79 @@
+/**
+ * From command-line options to a logged-in client: where the server is, who the
+ * user is, where the password comes from, and retrying a refused connection with
+ * backoff.
+ */
+
+import { createInterface } from 'node:readline/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FerryClient } from '../client/client.js';
+import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
+import type { LoginResult } from '../protocol/messages.js';
+import { promptHidden, readStdin } from './password.js';
+import { formatServerAddress, parseServerAddress } from './server-address.js';
+
+export interface ConnectionOptions {
+  server?: string;
+  user?: string;
+  passwordStdin?: boolean;
+  retries: number;
+}
+
+const FIRST_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 4000;
+
+function worthRetrying(error: unknown): boolean {
+  if (!(error instanceof FerryError)) return false;
+  if (error.code === 'BUSY' || error.code === 'CONNECTION_LOST') return true;
+  return error.code === 'CONNECT_FAILED' && ['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH'].includes(systemErrorCode(error.cause) ?? '');
+}
+
+/** Calls `attempt` until it succeeds or `retries` more tries failed, backing off between them. */
+export async function withRetries<T>(retries: number, attempt: () => Promise<T>): Promise<T> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (tries >= retries || !worthRetrying(error)) throw error;
+      await sleep(Math.min(FIRST_BACKOFF_MS * 2 ** tries, MAX_BACKOFF_MS));
+    }
+  }
+}
+
+async function askLine(question: string): Promise<string> {
+  if (!process.stdin.isTTY) throw ferryError('USAGE', 'no user given: use -u NAME or FERRY_USER');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question(question)).trim();
+  } finally {
+    rl.close();
+  }
+}
+
+export async function resolveUser(options: ConnectionOptions): Promise<string> {
+  return options.user ?? process.env.FERRY_USER ?? (await askLine('User: '));
+}
+
+export async function resolvePassword(options: ConnectionOptions, user: string): Promise<string> {
+  if (options.passwordStdin) return readStdin();
+  if (process.env.FERRY_PASSWORD !== undefined) return process.env.FERRY_PASSWORD;
+  return promptHidden(`Password for ${user}: `);
+}
+
+export function serverOf(options: ConnectionOptions) {
+  return parseServerAddress(options.server ?? process.env.FERRY_SERVER ?? 'localhost');
+}
+
+export async function connectAndLogin(options: ConnectionOptions): Promise<{ client: FerryClient; login: LoginResult; server: string }> {
+  const address = serverOf(options);
+  const user = await resolveUser(options);
+  const password = await resolvePassword(options, user);
+  const client = await withRetries(options.retries, () => FerryClient.connect(address));
+  try {
+    const login = await client.login(user, password);
+    return { client, login, server: formatServerAddress(address) };
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+/**
+ * `ferry`: the client command line of SPEC section 5, a thin layer over the
+ * client library (src/client) and the shared commands (commands.ts).
+ */
+
+import { Command, CommanderError, Option } from 'commander';
+import { ferryError } from '../protocol/errors.js';
+import type { CommandEnv } from './commands.js';
+import type { ConnectionOptions } from './connect.js';
+import { ExitCode } from './exit-codes.js';
+import { runMain } from './main.js';
+import { Output } from './output.js';
+
+interface GlobalOptions {
+  server?: string;
+  user?: string;
+  passwordStdin?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+  retries: string;
+}
+
+function parseRetries(value: string): number {
+  const retries = Number(value);
+  if (!Number.isInteger(retries) || retries < 0) throw ferryError('USAGE', `--retries takes a whole number, not "${value}"`);
+  return retries;
+}
+
+runMain('ferry', async () => {
+  const program = new Command('ferry')
+    .description('Move files to and from a Ferry server, intact.')
+    .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080)').env('FERRY_SERVER'))
+    .addOption(new Option('-u, --user <name>', 'user name').env('FERRY_USER'))
+    .option('--password-stdin', 'read the password from standard input (else FERRY_PASSWORD, else a prompt)')
+    .option('-q, --quiet', 'no progress output')
+    .option('--json', 'machine-readable output on stdout')
+    .option('--retries <n>', 'times to retry a refused or lost connection', '3')
+    .exitOverride()
+    .showHelpAfterError()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  let exit: number = ExitCode.OK;
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  const output = (): Output => new Output({ json: globals().json ?? false, quiet: globals().quiet ?? false });
+  const connection = (): ConnectionOptions => {
+    const options = globals();
+    return {
+      retries: parseRetries(options.retries),
+      ...(options.server !== undefined ? { server: options.server } : {}),
+      ...(options.user !== undefined ? { user: options.user } : {}),
+      ...(options.passwordStdin ? { passwordStdin: true } : {}),
+    };
+  };
+
+  /** Connects, logs in, runs `body`, and says goodbye. */
+  const withClient = async (body: (env: CommandEnv) => Promise<number>): Promise<void> => {
+    const { connectAndLogin } = await import('./connect.js');
+    const { client } = await connectAndLogin(connection());
+    const out = output();
+    const bars = process.stderr.isTTY === true && !out.options.quiet && !out.options.json;
+    try {
+      exit = await body({ client, out, bars });
+    } finally {
+      await client.quit();
+    }
+  };
+  const commands = () => import('./commands.js');
+
+  program
+    .command('upload')
+    .alias('put')
+    .description('send files and folders (folders recursively)')
+    .argument('<local...>', 'local files or folders')
+    .option('-d, --dest <dir>', 'remote folder to put them in', '/')
+    .option('--no-clobber', 'never replace an existing remote file')
+    .action(async (locals: string[], options: { dest: string; clobber: boolean }) => {
+      const { upload } = await commands();
+      await withClient((env) => upload(env, locals, { dest: options.dest, noClobber: !options.clobber }));
+    });
+
+  program
+    .command('download')
+    .alias('get')
+    .description('fetch files and folders (folders recursively)')
+    .argument('<remote...>', 'remote files or folders')
+    .option('-d, --dest <dir>', 'local folder to put them in', '.')
+    .action(async (remotes: string[], options: { dest: string }) => {
+      const { download } = await commands();
+      await withClient((env) => download(env, remotes, { dest: options.dest }));
+    });
+
+  program
+    .command('ls')
+    .alias('list')
+    .description('list a remote folder')
+    .argument('[dir]', 'remote folder', '/')
+    .action(async (dir: string) => {
+      const { list } = await commands();
+      await withClient((env) => list(env, dir));
+    });
+
+  program
+    .command('stat')
+    .description('size, modification time and SHA-256 of a remote file')
+    .argument('<path>')
+    .action(async (path: string) => {
+      const { stat } = await commands();
+      await withClient((env) => stat(env, path));
+    });
+
+  program
+    .command('rm')
+    .description('remove remote files (and folders with -r)')
+    .argument('<path...>')
+    .option('-r, --recursive', 'remove folders and everything in them')
+    .action(async (paths: string[], options: { recursive?: boolean }) => {
+      const { remove } = await commands();
+      await withClient((env) => remove(env, paths, { recursive: options.recursive ?? false }));
+    });
+
+  program
+    .command('mv')
+    .description('rename or move a remote file or folder')
+    .argument('<from>')
+    .argument('<to>')
+    .option('--no-clobber', 'never replace an existing file')
+    .action(async (from: string, to: string, options: { clobber: boolean }) => {
+      const { move } = await commands();
+      await withClient((env) => move(env, from, to, { noClobber: !options.clobber }));
+    });
+
+  program
+    .command('mkdir')
+    .description('create remote folders (and their parents)')
+    .argument('<dir...>')
+    .action(async (dirs: string[]) => {
+      const { makeDirs } = await commands();
+      await withClient((env) => makeDirs(env, dirs));
+    });
+
+  program
+    .command('shell')
+    .description('interactive session (asks for user and password when not given)')
+    .action(async () => {
+      const { runShell } = await import('./shell.js');
+      exit = await runShell(connection(), output());
+    });
+
+  try {
+    await program.parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    throw error;
+  }
+  return exit;
+});
