@@ -1,0 +1,54 @@
+/**
+ * Running the real command lines as child processes.
+ */
+
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const FERRY_BIN = join(DIST, 'src', 'cli', 'ferry.js');
+export const SERVER_BIN = join(DIST, 'src', 'cli', 'ferry-server.js');
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  input?: string;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+function run(bin: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD']) delete env[key];
+  Object.assign(env, options.env);
+  const child = spawn(process.execPath, [bin, ...args], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(options.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs `ferry` with `args`. */
+export function ferry(args: string[], options?: RunOptions): Promise<RunResult> {
+  return run(FERRY_BIN, args, options);
+}
+
+/** Runs `ferry-server` with `args`. */
+export function ferryServer(args: string[], options?: RunOptions): Promise<RunResult> {
+  return run(SERVER_BIN, args, options);
+}

@@ -1,0 +1,145 @@
+/**
+ * Real Ferry servers for tests: in-process on 127.0.0.1 and an ephemeral port,
+ * or as a child process running the built `ferry-server`, each with its own
+ * temporary data folder and users file.
+ */
+
+import type { ExecutionContext } from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../../src/auth/users.js';
+import { FerryClient } from '../../src/client/client.js';
+import { silentLogger } from '../../src/ops/logger.js';
+import type { Permission } from '../../src/protocol/messages.js';
+import { FerryServer } from '../../src/server/server.js';
+import { NO_OBSERVER, type SessionLimits, type SessionObserver } from '../../src/server/session.js';
+import { LocalStorage } from '../../src/storage/local.js';
+import { tempDir } from './files.js';
+import { SERVER_BIN } from './cli.js';
+
+export const ADMIN = { user: 'admin', password: 'admin-password' };
+export const READER = { user: 'reader', password: 'reader-password' };
+
+export interface TestServer {
+  port: number;
+  dataDir: string;
+  /** Where the storage root lies on disk (`<dataDir>/files`). */
+  filesDir: string;
+  users: UserDirectory;
+  server: FerryServer;
+  /** Environment for the CLI to reach this server as admin. */
+  env: Record<string, string>;
+  connect(credentials?: { user: string; password: string }): Promise<FerryClient>;
+  addUser(name: string, password: string, options?: { home?: string; permissions?: Permission[] }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const TEST_LIMITS: SessionLimits = {
+  authTimeoutMs: 10_000,
+  idleTimeoutMs: 60_000,
+  maxFrameBytes: 4 * 1024 * 1024,
+  maxFileSize: 0,
+};
+
+export async function startServer(
+  t: ExecutionContext,
+  options: { limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver } = {},
+): Promise<TestServer> {
+  const dataDir = await tempDir(t, 'ferry-server-');
+  const users = new UserDirectory(join(dataDir, 'users.json'));
+  await users.add(ADMIN.user, ADMIN.password, { home: '/', permissions: ALL_PERMISSIONS });
+  await users.add(READER.user, READER.password, { home: '/', permissions: READ_ONLY_PERMISSIONS });
+  const storage = new LocalStorage({ dataDir });
+  await storage.open();
+  const server = new FerryServer({
+    host: '127.0.0.1',
+    port: 0,
+    storage,
+    users,
+    logger: silentLogger(),
+    observer: options.observer ?? NO_OBSERVER,
+    agent: 'ferry-test',
+    limits: { ...TEST_LIMITS, ...options.limits },
+    connectionLimits: { maxConnections: options.maxConnections ?? 1000, maxConnectionsPerIp: options.maxConnections ?? 1000 },
+  });
+  const { port } = await server.listen();
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await server.close(0);
+  };
+  t.teardown(stop);
+  return {
+    port,
+    dataDir,
+    filesDir: storage.filesDir,
+    users,
+    server,
+    env: { FERRY_SERVER: `127.0.0.1:${port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password },
+    async connect(credentials = ADMIN) {
+      const client = await FerryClient.connect({ host: '127.0.0.1', port });
+      t.teardown(() => client.close());
+      await client.login(credentials.user, credentials.password);
+      return client;
+    },
+    async addUser(name, password, extra = {}) {
+      await users.add(name, password, { home: extra.home ?? '/', permissions: extra.permissions ?? ALL_PERMISSIONS });
+    },
+    stop,
+  };
+}
+
+export interface SpawnedServer {
+  port: number;
+  child: ChildProcess;
+  /** Every log line so far, parsed. */
+  logs: Record<string, unknown>[];
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  waitForLog(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
+}
+
+/** Runs the built `ferry-server start` as a child process and waits until it listens. */
+export async function spawnServer(t: ExecutionContext, env: Record<string, string>, args: string[] = []): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, [SERVER_BIN, 'start', ...args], {
+    env: { ...process.env, FERRY_HOST: '127.0.0.1', FERRY_PORT: '0', FERRY_MDNS: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const logs: Record<string, unknown>[] = [];
+  const waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      line = { msg: text };
+    }
+    logs.push(line);
+    for (const waiter of [...waiters]) {
+      if (waiter.match(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const waitForLog = (match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
+    const seen = logs.find(match);
+    if (seen) return Promise.resolve(seen);
+    return Promise.race([
+      new Promise<Record<string, unknown>>((resolve) => waiters.push({ match, resolve })),
+      exited.then((code) => {
+        throw new Error(`ferry-server exited with ${code} before the expected log line; stderr: ${stderr}`);
+      }),
+    ]);
+  };
+  const listening = await waitForLog((line) => line.event === 'listening');
+  return { port: listening.port as number, child, logs, exited, waitForLog };
+}
