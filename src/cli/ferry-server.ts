@@ -29,10 +29,12 @@ function checkPassword(password: string): string {
 async function serve(args: string[]): Promise<number> {
   const config = loadConfig({ args });
   const logger = createLogger(config.get('logLevel'));
-  const service = await startService(config, logger);
-  const signal = await new Promise<string>((resolve) => {
+  // Listen for signals before starting, so a stop during start-up still drains.
+  const signalled = new Promise<string>((resolve) => {
     for (const name of ['SIGTERM', 'SIGINT'] as const) process.once(name, () => resolve(name));
   });
+  const service = await startService(config, logger);
+  const signal = await signalled;
   logger.info({ event: 'drain', signal }, `${signal}: draining connections`);
   await service.stop();
   logger.info({ event: 'stopped' }, 'stopped');
