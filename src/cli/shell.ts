@@ -170,18 +170,24 @@ class Shell {
 export async function runShell(options: ConnectionOptions, out: Output): Promise<ExitCode> {
   const { client, login, server } = await connectAndLogin(options);
   const shell = new Shell(client, out, login.user);
-  out.note(`connected to ${server} as ${login.user}; type "help" for commands`);
+  // Prompts are for people; a script piped into the shell gets only results.
+  const interactive = process.stdin.isTTY === true;
+  if (interactive) out.note(`connected to ${server} as ${login.user}; type "help" for commands`);
   const rl: Interface = createInterface({
     input: process.stdin,
     output: process.stdout,
-    terminal: process.stdin.isTTY === true,
+    terminal: interactive,
     historySize: 500,
     completer: (line: string, callback: (error: null, result: [string[], string]) => void) => {
       void shell.complete(line).then((result) => callback(null, result));
     },
   });
-  rl.setPrompt(shell.prompt);
-  rl.prompt();
+  const prompt = (): void => {
+    if (!interactive) return;
+    rl.setPrompt(shell.prompt);
+    rl.prompt();
+  };
+  prompt();
   let exit: ExitCode = ExitCode.OK;
   try {
     for await (const line of rl) {
@@ -195,8 +201,7 @@ export async function runShell(options: ConnectionOptions, out: Output): Promise
           break;
         }
       }
-      rl.setPrompt(shell.prompt);
-      rl.prompt();
+      prompt();
     }
   } finally {
     rl.close();
