@@ -8,7 +8,7 @@ import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../auth/u
 import { loadConfig, type Config } from '../ops/config.js';
 import { createLogger } from '../ops/logger.js';
 import { ferryError } from '../protocol/errors.js';
-import { startService } from '../server/service.js';
+import { runService } from '../cluster/run.js';
 import { ExitCode } from './exit-codes.js';
 import { runMain } from './main.js';
 import { promptHidden, readStdin } from './password.js';
@@ -28,17 +28,7 @@ function checkPassword(password: string): string {
 
 async function serve(args: string[]): Promise<number> {
   const config = loadConfig({ args });
-  const logger = createLogger(config.get('logLevel'));
-  // Listen for signals before starting, so a stop during start-up still drains.
-  const signalled = new Promise<string>((resolve) => {
-    for (const name of ['SIGTERM', 'SIGINT'] as const) process.once(name, () => resolve(name));
-  });
-  const service = await startService(config, logger);
-  const signal = await signalled;
-  logger.info({ event: 'drain', signal }, `${signal}: draining connections`);
-  await service.stop();
-  logger.info({ event: 'stopped' }, 'stopped');
-  return ExitCode.OK;
+  return runService(config, createLogger(config.get('logLevel')));
 }
 
 function users(config: Config): UserDirectory {

@@ -6,6 +6,7 @@
 
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { ferryError } from '../protocol/errors.js';
 import { FrameType, encodeJsonFrame } from '../protocol/frames.js';
 import { Session, type SessionContext } from './session.js';
@@ -79,16 +80,11 @@ export class FerryServer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const session of this.sessions.keys()) session.drain();
     const all = Promise.all(this.sessions.values());
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<'expired'>((resolve) => {
-      timer = setTimeout(() => resolve('expired'), drainMs);
-    });
-    if ((await Promise.race([all, expired])) === 'expired') {
+    if ((await withDeadline(all, drainMs)) === EXPIRED) {
       this.options.logger.warn({ event: 'drain', left: this.sessions.size }, 'drain timeout: closing the remaining connections');
       for (const session of this.sessions.keys()) session.destroy();
       await all;
     }
-    clearTimeout(timer);
     await closed;
   }
 }

@@ -39,7 +39,8 @@ export function lanAddresses(): { iface: string; address: string }[] {
   );
 }
 
-export async function startService(config: Config, logger: Logger, observer: SessionObserver = NO_OBSERVER): Promise<RunningService> {
+/** Loads the users file, creating it with the first-start admin when there is none. */
+export async function prepareUsers(config: Config, logger: Logger): Promise<UserDirectory> {
   const users = new UserDirectory(resolve(config.get('usersFile')));
   const first = await users.ensureExists(config.get('adminPassword') || undefined);
   if (first.generatedPassword) {
@@ -50,8 +51,19 @@ export async function startService(config: Config, logger: Logger, observer: Ses
   } else if (first.created) {
     logger.info({ event: 'first-start', user: 'admin' }, 'created user "admin" with the password from FERRY_ADMIN_PASSWORD');
   }
+  return users;
+}
+
+/** Opens the configured storage, ready for use. */
+export async function openStorage(config: Config): Promise<Storage> {
   const storage = createStorage(config);
   await storage.open();
+  return storage;
+}
+
+export async function startService(config: Config, logger: Logger, observer: SessionObserver = NO_OBSERVER): Promise<RunningService> {
+  const users = await prepareUsers(config, logger);
+  const storage = await openStorage(config);
   const limits = config.get('limits');
   const server = new FerryServer({
     host: config.get('server.host'),
@@ -70,10 +82,6 @@ export async function startService(config: Config, logger: Logger, observer: Ses
     connectionLimits: { maxConnections: limits.maxConnections, maxConnectionsPerIp: limits.maxConnectionsPerIp },
   });
   const address = await server.listen();
-  logger.info({ event: 'listening', host: address.address, port: address.port }, `Ferry is listening on ${address.address}:${address.port}`);
-  for (const { iface, address: ip } of lanAddresses()) {
-    logger.info({ event: 'lan-address', iface, address: ip, port: address.port }, `from another device: ferry -s ${ip}:${address.port} -u NAME ls`);
-  }
   return {
     server,
     storage,
@@ -83,4 +91,12 @@ export async function startService(config: Config, logger: Logger, observer: Ses
       await storage.close();
     },
   };
+}
+
+/** Tells the operator where the service listens and what other devices should type. */
+export function announce(logger: Logger, host: string, port: number): void {
+  logger.info({ event: 'listening', host, port }, `Ferry is listening on ${host}:${port}`);
+  for (const { iface, address } of lanAddresses()) {
+    logger.info({ event: 'lan-address', iface, address, port }, `from another device: ferry -s ${address}:${port} -u NAME ls`);
+  }
 }

@@ -100,6 +100,17 @@ export class LocalStorage implements Storage {
     this.filesRoot = await realpath(this.filesDir);
   }
 
+  async checkWritable(): Promise<void> {
+    const probe = join(this.tmpDir, `ready-${randomUUID()}.probe`);
+    const handle = await open(probe, 'wx');
+    try {
+      await handle.write('ok');
+    } finally {
+      await handle.close();
+      await unlink(probe).catch(() => undefined);
+    }
+  }
+
   async forHome(home: RemotePath): Promise<HomeStorage> {
     const dir = join(this.filesRoot, ...home);
     try {

@@ -46,6 +46,8 @@ export interface HomeStorage {
 export interface Storage {
   /** Checks the store can be written to; creates what it needs. */
   open(): Promise<void>;
+  /** Throws unless a small write succeeds now (for readiness checks). */
+  checkWritable(): Promise<void>;
   forHome(home: RemotePath): Promise<HomeStorage>;
   close(): Promise<void>;
 }

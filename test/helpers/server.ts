@@ -93,6 +93,8 @@ export async function startServer(
 
 export interface SpawnedServer {
   port: number;
+  /** Port of the ops HTTP server (metrics, health). */
+  opsPort: number;
   child: ChildProcess;
   /** Every log line so far, parsed. */
   logs: Record<string, unknown>[];
@@ -104,7 +106,7 @@ export interface SpawnedServer {
 /** Runs the built `ferry-server start` as a child process and waits until it listens. */
 export async function spawnServer(t: ExecutionContext, env: Record<string, string>, args: string[] = []): Promise<SpawnedServer> {
   const child = spawn(process.execPath, [SERVER_BIN, 'start', ...args], {
-    env: { ...process.env, FERRY_HOST: '127.0.0.1', FERRY_PORT: '0', FERRY_MDNS: 'false', ...env },
+    env: { ...process.env, FERRY_HOST: '127.0.0.1', FERRY_PORT: '0', FERRY_OPS_HOST: '127.0.0.1', FERRY_OPS_PORT: '0', FERRY_WORKERS: '0', FERRY_MDNS: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.teardown(() => {
@@ -140,6 +142,7 @@ export async function spawnServer(t: ExecutionContext, env: Record<string, strin
       }),
     ]);
   };
+  const ops = await waitForLog((line) => line.event === 'ops-listening');
   const listening = await waitForLog((line) => line.event === 'listening');
-  return { port: listening.port as number, child, logs, exited, waitForLog };
+  return { port: listening.port as number, opsPort: ops.port as number, child, logs, exited, waitForLog };
 }

@@ -1,0 +1,46 @@
+/**
+ * FERRY_WORKERS=0: the whole service in one process (file service, ops HTTP and
+ * metrics), as tests and small hosts run it.
+ */
+
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../ops/config.js';
+import { OpsServer } from '../ops/http.js';
+import { ServiceMetrics, WorkerMetrics } from '../ops/metrics.js';
+import { announce, startService } from '../server/service.js';
+import { stopSignal } from './signals.js';
+
+export async function runSingleProcess(config: Config, logger: Logger): Promise<number> {
+  const stopping = stopSignal();
+  let draining = false;
+  const metrics = new WorkerMetrics('0');
+  const service = await startService(config, logger, metrics);
+  const serviceMetrics = new ServiceMetrics(resolve(config.get('dataDir')), () => (draining ? 0 : 1));
+  const ops = new OpsServer(
+    {
+      metrics: async () => serviceMetrics.exposition([await metrics.snapshot()]),
+      readiness: async () => {
+        if (draining) return { ready: false, reason: 'draining' };
+        return service.storage.checkWritable().then(
+          () => ({ ready: true, reason: 'ready' }),
+          (error: unknown) => ({ ready: false, reason: `storage is not writable: ${(error as Error).message}` }),
+        );
+      },
+    },
+    logger,
+  );
+  const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
+  logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
+  announce(logger, config.get('server.host'), service.port);
+  process.send?.('ready');
+
+  const signal = await stopping;
+  draining = true;
+  const started = performance.now();
+  logger.info({ event: 'drain', signal }, `${signal}: draining connections`);
+  await service.stop();
+  await ops.close();
+  logger.info({ event: 'stopped', drainMs: Math.round(performance.now() - started) }, 'stopped');
+  return 0;
+}
