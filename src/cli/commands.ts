@@ -4,32 +4,64 @@
  * result, and returns the exit code.
  */
 
-import type { FerryClient } from '../client/client.js';
 import {
   displayPath,
   downloadPlan,
   planDownload,
   planUpload,
   uploadPlan,
+  SILENT_REPORTER,
   type FileOutcome,
+  type TransferPlan,
   type TransferReporter,
 } from '../client/transfers.js';
+import type { FerryClient } from '../client/client.js';
 import { FerryError } from '../protocol/errors.js';
 import type { Entry } from '../protocol/messages.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { formatBytes, formatRate, formatTime } from './format.js';
+import { isLost, type Connection } from './connect.js';
 import { errorJson, type Output } from './output.js';
 import { createBarReporter } from './progress.js';
 
 export interface CommandEnv {
-  client: FerryClient;
+  connection: Connection;
   out: Output;
   /** Draw progress bars (a terminal, and neither --quiet nor --json). */
   bars: boolean;
 }
 
-async function reporterFor(env: CommandEnv): Promise<TransferReporter | undefined> {
-  return env.bars ? createBarReporter() : undefined;
+async function reporterFor(env: CommandEnv): Promise<TransferReporter> {
+  return env.bars ? createBarReporter() : SILENT_REPORTER;
+}
+
+type PlanRunner = (client: FerryClient, plan: TransferPlan, reporter: TransferReporter) => Promise<FileOutcome[]>;
+
+/**
+ * Runs a plan; files cut off by a lost connection are sent again over a new one
+ * (a download continues from its part file), up to the connection's retries.
+ */
+async function runWithRetries(env: CommandEnv, plan: TransferPlan, run: PlanRunner): Promise<FileOutcome[]> {
+  const reporter = await reporterFor(env);
+  reporter.start(plan.files.length, plan.files.reduce((sum, file) => sum + file.size, 0));
+  const done: FileOutcome[] = [];
+  let pending = plan;
+  try {
+    for (let tries = 0; ; tries++) {
+      const outcomes = await run(env.connection.client, pending, reporter).catch((error: unknown) => {
+        if (!isLost(error)) throw error;
+        return pending.files.map((file): FileOutcome => ({ ...file, error: error as FerryError }));
+      });
+      const lost = outcomes.filter((outcome) => isLost(outcome.error));
+      if (lost.length === 0 || tries >= env.connection.retries) return [...done, ...outcomes];
+      done.push(...outcomes.filter((outcome) => !isLost(outcome.error)));
+      const again = new Set(lost.map((outcome) => outcome.remote));
+      pending = { files: pending.files.filter((file) => again.has(file.remote)), folders: pending.folders, refused: [] };
+      await env.connection.reconnect();
+    }
+  } finally {
+    reporter.stop();
+  }
 }
 
 function firstFailure(errors: readonly (FerryError | undefined)[]): ExitCode {
@@ -71,16 +103,16 @@ function reportTransfers(env: CommandEnv, verb: string, outcomes: FileOutcome[],
 export async function upload(env: CommandEnv, locals: string[], options: { dest: string; noClobber: boolean }): Promise<ExitCode> {
   const started = performance.now();
   const plan = await planUpload(locals, options.dest);
-  const reporter = await reporterFor(env);
-  const outcomes = await uploadPlan(env.client, plan, { noClobber: options.noClobber, ...(reporter ? { reporter } : {}) });
+  const outcomes = await runWithRetries(env, plan, (client, pending, reporter) =>
+    uploadPlan(client, pending, { noClobber: options.noClobber, reporter }),
+  );
   return reportTransfers(env, 'upload', outcomes, started);
 }
 
 export async function download(env: CommandEnv, remotes: string[], options: { dest: string }): Promise<ExitCode> {
   const started = performance.now();
-  const plan = await planDownload(env.client, remotes, options.dest);
-  const reporter = await reporterFor(env);
-  const outcomes = await downloadPlan(env.client, plan, reporter ? { reporter } : {});
+  const plan = await env.connection.recovering((client) => planDownload(client, remotes, options.dest));
+  const outcomes = await runWithRetries(env, plan, (client, pending, reporter) => downloadPlan(client, pending, { reporter }));
   return reportTransfers(env, 'download', outcomes, started);
 }
 
@@ -91,7 +123,7 @@ function entryLine(entry: Entry): string {
 }
 
 export async function list(env: CommandEnv, dir: string): Promise<ExitCode> {
-  const entries = await env.client.list(dir);
+  const entries = await env.connection.recovering((client) => client.list(dir));
   entries.sort((a, b) => (a.type === b.type ? a.name.localeCompare(b.name) : a.type === 'dir' ? -1 : 1));
   for (const entry of entries) env.out.line(entryLine(entry));
   env.out.json(entries);
@@ -99,7 +131,7 @@ export async function list(env: CommandEnv, dir: string): Promise<ExitCode> {
 }
 
 export async function stat(env: CommandEnv, path: string): Promise<ExitCode> {
-  const entry = await env.client.stat(path);
+  const entry = await env.connection.recovering((client) => client.stat(path));
   env.out.line(`path:   ${path}`);
   env.out.line(`type:   ${entry.type === 'dir' ? 'folder' : 'file'}`);
   if (entry.type === 'file') env.out.line(`size:   ${entry.size} bytes (${formatBytes(entry.size)})`);
@@ -131,15 +163,15 @@ async function eachPath(env: CommandEnv, paths: string[], verb: string, act: (pa
 }
 
 export function remove(env: CommandEnv, paths: string[], options: { recursive: boolean }): Promise<ExitCode> {
-  return eachPath(env, paths, 'removed', (path) => env.client.remove(path, options));
+  return eachPath(env, paths, 'removed', (path) => env.connection.recovering((client) => client.remove(path, options)));
 }
 
 export function makeDirs(env: CommandEnv, paths: string[]): Promise<ExitCode> {
-  return eachPath(env, paths, 'created', (path) => env.client.mkdir(path));
+  return eachPath(env, paths, 'created', (path) => env.connection.recovering((client) => client.mkdir(path)));
 }
 
 export async function move(env: CommandEnv, from: string, to: string, options: { noClobber: boolean }): Promise<ExitCode> {
-  await env.client.rename(from, to, options);
+  await env.connection.recovering((client) => client.rename(from, to, options));
   env.out.line(`moved ${from} -> ${to}`);
   env.out.json({ from, to, ok: true });
   return ExitCode.OK;

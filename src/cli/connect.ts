@@ -64,16 +64,63 @@ export function serverOf(options: ConnectionOptions) {
   return parseServerAddress(options.server ?? process.env.FERRY_SERVER ?? 'localhost');
 }
 
-export async function connectAndLogin(options: ConnectionOptions): Promise<{ client: FerryClient; login: LoginResult; server: string }> {
-  const address = serverOf(options);
-  const user = await resolveUser(options);
-  const password = await resolvePassword(options, user);
-  const client = await withRetries(options.retries, () => FerryClient.connect(address));
-  try {
-    const login = await client.login(user, password);
-    return { client, login, server: formatServerAddress(address) };
-  } catch (error) {
-    client.close();
-    throw error;
+/**
+ * A logged-in connection that can be re-established: the credentials are asked
+ * for once, and a lost connection is replaced (with backoff) up to `retries` times.
+ */
+export class Connection {
+  private constructor(
+    private current: FerryClient,
+    readonly login: LoginResult,
+    readonly server: string,
+    readonly retries: number,
+    private readonly reopen: () => Promise<{ client: FerryClient; login: LoginResult }>,
+  ) {}
+
+  static async open(options: ConnectionOptions): Promise<Connection> {
+    const address = serverOf(options);
+    const user = await resolveUser(options);
+    const password = await resolvePassword(options, user);
+    const reopen = async (): Promise<{ client: FerryClient; login: LoginResult }> => {
+      const client = await withRetries(options.retries, () => FerryClient.connect(address));
+      try {
+        return { client, login: await client.login(user, password) };
+      } catch (error) {
+        client.close();
+        throw error;
+      }
+    };
+    const { client, login } = await reopen();
+    return new Connection(client, login, formatServerAddress(address), options.retries, reopen);
   }
+
+  get client(): FerryClient {
+    return this.current;
+  }
+
+  async reconnect(): Promise<FerryClient> {
+    this.current.close();
+    this.current = (await withRetries(this.retries, this.reopen)).client;
+    return this.current;
+  }
+
+  /** Runs `work`, reconnecting and running it again when the connection is lost. */
+  async recovering<T>(work: (client: FerryClient) => Promise<T>): Promise<T> {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await work(this.current);
+      } catch (error) {
+        if (!isLost(error) || tries >= this.retries) throw error;
+        await this.reconnect();
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.current.quit();
+  }
+}
+
+export function isLost(error: unknown): boolean {
+  return error instanceof FerryError && error.code === 'CONNECTION_LOST';
 }

@@ -55,14 +55,14 @@ runMain('ferry', async () => {
 
   /** Connects, logs in, runs `body`, and says goodbye. */
   const withClient = async (body: (env: CommandEnv) => Promise<number>): Promise<void> => {
-    const { connectAndLogin } = await import('./connect.js');
-    const { client } = await connectAndLogin(connection());
+    const { Connection } = await import('./connect.js');
+    const open = await Connection.open(connection());
     const out = output();
     const bars = process.stderr.isTTY === true && !out.options.quiet && !out.options.json;
     try {
-      exit = await body({ client, out, bars });
+      exit = await body({ connection: open, out, bars });
     } finally {
-      await client.quit();
+      await open.close();
     }
   };
   const commands = () => import('./commands.js');

@@ -6,11 +6,10 @@
  */
 
 import { createInterface, type Interface } from 'node:readline';
-import type { FerryClient } from '../client/client.js';
 import { FerryError, ferryError } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import * as commands from './commands.js';
-import { connectAndLogin, type ConnectionOptions } from './connect.js';
+import { Connection, type ConnectionOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
 import { Output } from './output.js';
 
@@ -72,7 +71,7 @@ class Shell {
   private cwd: string[] = [];
 
   constructor(
-    private readonly client: FerryClient,
+    private readonly connection: Connection,
     private readonly out: Output,
     private readonly user: string,
   ) {}
@@ -95,7 +94,7 @@ class Shell {
     const [name, ...rest] = splitWords(line);
     if (name === undefined) return true;
     const parsed = parseArgs(rest);
-    const env = { client: this.client, out: this.out, bars: process.stderr.isTTY === true };
+    const env = { connection: this.connection, out: this.out, bars: process.stderr.isTTY === true };
     switch (name) {
       case 'exit':
       case 'quit':
@@ -108,7 +107,7 @@ class Shell {
         return true;
       case 'cd': {
         const target = this.resolve(parsed.args[0] ?? '/');
-        const entry = await this.client.stat(target);
+        const entry = await this.connection.recovering((client) => client.stat(target));
         if (entry.type !== 'dir') throw ferryError('NOT_A_DIRECTORY', `${target} is a file, not a folder`);
         this.cwd = parseRemotePath(target);
         return true;
@@ -158,7 +157,7 @@ class Shell {
     const slash = current.lastIndexOf('/');
     const folder = slash >= 0 ? current.slice(0, slash + 1) : '';
     try {
-      const entries = await this.client.list(this.resolve(folder || '.'));
+      const entries = await this.connection.client.list(this.resolve(folder || '.'));
       const names = entries.map((e) => `${folder}${e.name}${e.type === 'dir' ? '/' : ''}`);
       return [names.filter((n) => n.startsWith(current)), current];
     } catch {
@@ -168,8 +167,9 @@ class Shell {
 }
 
 export async function runShell(options: ConnectionOptions, out: Output): Promise<ExitCode> {
-  const { client, login, server } = await connectAndLogin(options);
-  const shell = new Shell(client, out, login.user);
+  const connection = await Connection.open(options);
+  const { login, server } = connection;
+  const shell = new Shell(connection, out, login.user);
   // Prompts are for people; a script piped into the shell gets only results.
   const interactive = process.stdin.isTTY === true;
   if (interactive) out.note(`connected to ${server} as ${login.user}; type "help" for commands`);
@@ -205,7 +205,7 @@ export async function runShell(options: ConnectionOptions, out: Output): Promise
     }
   } finally {
     rl.close();
-    await client.quit();
+    await connection.close();
   }
   return exit;
 }

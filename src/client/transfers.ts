@@ -44,7 +44,7 @@ export interface FileOutcome {
   error?: FerryError;
 }
 
-/** Receives progress; the CLI draws bars with it, tests and --json ignore it. */
+/** Receives progress; the CLI draws bars with it, tests and --json ignore it. Whoever runs a plan calls start and stop. */
 export interface TransferReporter {
   start(totalFiles: number, totalBytes: number): void;
   file(job: FileJob): { progress(bytesDone: number): void; finish(outcome: FileOutcome): void };
@@ -111,30 +111,25 @@ export async function uploadPlan(
   options: { noClobber?: boolean; reporter?: TransferReporter } = {},
 ): Promise<FileOutcome[]> {
   const reporter = options.reporter ?? SILENT_REPORTER;
-  reporter.start(plan.files.length, plan.files.reduce((sum, f) => sum + f.size, 0));
-  try {
-    // Folders first (empty ones included); files create their own parents anyway.
-    await Promise.all(plan.folders.map((folder) => client.mkdir(folder)));
-    const outcomes = await inWindow(plan.files, PIPELINE_WINDOW, async (job) => {
-      const bar = reporter.file(job);
-      const outcome: FileOutcome = { local: job.local, remote: job.remote, size: job.size };
-      try {
-        const result = await client.upload(
-          job.remote,
-          { size: job.size, open: () => createReadStream(job.local, { highWaterMark: READ_CHUNK_BYTES }) },
-          { noClobber: options.noClobber ?? false, onProgress: (done) => bar.progress(done) },
-        );
-        outcome.sha256 = result.sha256;
-      } catch (error) {
-        outcome.error = localError(error, job.local);
-      }
-      bar.finish(outcome);
-      return outcome;
-    });
-    return [...plan.refused, ...outcomes];
-  } finally {
-    reporter.stop();
-  }
+  // Folders first (empty ones included); files create their own parents anyway.
+  await Promise.all(plan.folders.map((folder) => client.mkdir(folder)));
+  const outcomes = await inWindow(plan.files, PIPELINE_WINDOW, async (job) => {
+    const bar = reporter.file(job);
+    const outcome: FileOutcome = { local: job.local, remote: job.remote, size: job.size };
+    try {
+      const result = await client.upload(
+        job.remote,
+        { size: job.size, open: () => createReadStream(job.local, { highWaterMark: READ_CHUNK_BYTES }) },
+        { noClobber: options.noClobber ?? false, onProgress: (done) => bar.progress(done) },
+      );
+      outcome.sha256 = result.sha256;
+    } catch (error) {
+      outcome.error = localError(error, job.local);
+    }
+    bar.finish(outcome);
+    return outcome;
+  });
+  return [...plan.refused, ...outcomes];
 }
 
 /** What `ferry download a folder -d dest` fetches, and where each file lands locally. */
@@ -218,24 +213,19 @@ export async function downloadPlan(
   options: { reporter?: TransferReporter } = {},
 ): Promise<FileOutcome[]> {
   const reporter = options.reporter ?? SILENT_REPORTER;
-  reporter.start(plan.files.length, plan.files.reduce((sum, f) => sum + f.size, 0));
-  try {
-    for (const folder of plan.folders) await mkdir(folder, { recursive: true });
-    const outcomes = await inWindow(plan.files, PIPELINE_WINDOW, async (job) => {
-      const bar = reporter.file(job);
-      let outcome: FileOutcome;
-      try {
-        outcome = await downloadOne(client, job, (done) => bar.progress(done));
-      } catch (error) {
-        outcome = { local: job.local, remote: job.remote, size: job.size, error: localError(error, job.local) };
-      }
-      bar.finish(outcome);
-      return outcome;
-    });
-    return [...plan.refused, ...outcomes];
-  } finally {
-    reporter.stop();
-  }
+  for (const folder of plan.folders) await mkdir(folder, { recursive: true });
+  const outcomes = await inWindow(plan.files, PIPELINE_WINDOW, async (job) => {
+    const bar = reporter.file(job);
+    let outcome: FileOutcome;
+    try {
+      outcome = await downloadOne(client, job, (done) => bar.progress(done));
+    } catch (error) {
+      outcome = { local: job.local, remote: job.remote, size: job.size, error: localError(error, job.local) };
+    }
+    bar.finish(outcome);
+    return outcome;
+  });
+  return [...plan.refused, ...outcomes];
 }
 
 /** A local path shown relative to the working folder when that is shorter. */
