@@ -58,7 +58,7 @@ test('exit code 6: data corrupted on the way up is refused and nothing is stored
   const local = await tempDir(t);
   await randomFile(join(local, 'payload.bin'), 1024 * 1024);
   const proxy = await startProxy(t, server.port, { corruptUpstreamAt: 100_000 });
-  const result = await ferry(['upload', join(local, 'payload.bin')], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy}` } });
+  const result = await ferry(['upload', join(local, 'payload.bin')], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` } });
   t.is(result.code, 6, result.stderr);
   t.regex(result.stderr, /SHA-256/);
   await t.throwsAsync(access(join(server.filesDir, 'payload.bin')));
@@ -70,7 +70,7 @@ test('exit code 6: data corrupted on the way down is refused and no file appears
   const local = await tempDir(t);
   await randomFile(join(server.filesDir, 'payload.bin'), 1024 * 1024);
   const proxy = await startProxy(t, server.port, { corruptDownstreamAt: 100_000 });
-  const result = await ferry(['download', '/payload.bin', '-d', local], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy}` } });
+  const result = await ferry(['download', '/payload.bin', '-d', local], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` } });
   t.is(result.code, 6, result.stderr);
   t.deepEqual(await readdir(local), [], 'neither the file nor a partial is left');
 });

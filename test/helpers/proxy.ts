@@ -14,6 +14,14 @@ export interface ProxyOptions {
   corruptUpstreamAt?: number;
   /** Flip the byte at this offset of the server-to-client stream. */
   corruptDownstreamAt?: number;
+  /** Cut each of the first `cuts.length` connections after that many bytes (both directions counted). */
+  cuts?: number[];
+}
+
+export interface Proxy {
+  port: number;
+  /** Connections accepted so far. */
+  connections(): number;
 }
 
 class ByteFlipper extends Transform {
@@ -35,10 +43,24 @@ class ByteFlipper extends Transform {
   }
 }
 
-export async function startProxy(t: ExecutionContext, targetPort: number, options: ProxyOptions): Promise<number> {
+export async function startProxy(t: ExecutionContext, targetPort: number, options: ProxyOptions): Promise<Proxy> {
   const sockets = new Set<Socket>();
+  let accepted = 0;
   const server = createServer((client) => {
+    const cutAfter = options.cuts?.[accepted++];
     const upstream = connect({ host: '127.0.0.1', port: targetPort });
+    if (cutAfter !== undefined) {
+      let moved = 0;
+      const count = (chunk: Buffer): void => {
+        moved += chunk.length;
+        if (moved >= cutAfter) {
+          client.destroy();
+          upstream.destroy();
+        }
+      };
+      client.on('data', count);
+      upstream.on('data', count);
+    }
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.on('error', () => {
@@ -56,5 +78,5 @@ export async function startProxy(t: ExecutionContext, targetPort: number, option
     for (const socket of sockets) socket.destroy();
     server.close();
   });
-  return (server.address() as AddressInfo).port;
+  return { port: (server.address() as AddressInfo).port, connections: () => accepted };
 }
