@@ -63,3 +63,8 @@ export function systemErrorCode(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** Any failure as a FerryError; an unexpected one becomes INTERNAL (details go to the log, not the peer). */
+export function asFerryError(error: unknown): FerryError {
+  return error instanceof FerryError ? error : ferryError('INTERNAL', 'an unexpected server error; the server log has the details', error);
+}

@@ -6,7 +6,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { ferryError } from '../protocol/errors.js';
+import { FerryError, asFerryError, ferryError } from '../protocol/errors.js';
 import { FrameType, SHA256_BYTES, type Frame } from '../protocol/frames.js';
 import type { Entry, GetHeader, Permission, PutResult, Request, RequestOf } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
@@ -28,6 +28,17 @@ export interface CommandContext {
   limits: CommandLimits;
   /** Bytes moved by this command, for the transfer log line. */
   bytes: number;
+  /** Set when the handler already sent this request's ERROR (uploads answer before draining data). */
+  answered: boolean;
+}
+
+/**
+ * Refuses an upload whose data is still arriving: the ERROR goes out first, so the
+ * client can stop sending and END early, then the data up to END is discarded.
+ */
+export async function refuseUpload(channel: FrameChannel, id: number, error: FerryError): Promise<void> {
+  await channel.sendJson(FrameType.ERROR, id, { code: error.code, message: error.message });
+  await discardUpload(channel, id);
 }
 
 type Handler<O extends Request['op']> = (ctx: CommandContext, request: RequestOf<O>) => Promise<void>;
@@ -71,15 +82,13 @@ async function receiveUpload(ctx: CommandContext, size: number, target: UploadTa
     }
     ctx.bytes += frame.payload.length;
     if (ctx.bytes > size) {
-      await discardUpload(ctx.channel, ctx.id);
-      throw ferryError('INTEGRITY', `the upload sent more than the ${size} bytes it announced; nothing was saved`);
+      throw await refuse(ctx, ferryError('INTEGRITY', `the upload sent more than the ${size} bytes it announced; nothing was saved`));
     }
     hash.update(frame.payload);
     try {
       await target.write(frame.payload);
     } catch (error) {
-      await discardUpload(ctx.channel, ctx.id);
-      throw error;
+      throw await refuse(ctx, asFerryError(error));
     }
   }
 }
@@ -93,13 +102,20 @@ async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>): Prom
   return ctx.home.beginUpload(path, { size: request.size, noClobber: request.noClobber });
 }
 
+
+/** Answers an upload with `error` while its data may still be coming; returns the error to throw. */
+async function refuse(ctx: CommandContext, error: FerryError): Promise<FerryError> {
+  await refuseUpload(ctx.channel, ctx.id, error);
+  ctx.answered = true;
+  return error;
+}
+
 const put: Handler<'put'> = async (ctx, request) => {
   let target: UploadTarget;
   try {
     target = await beginUpload(ctx, request);
   } catch (refusal) {
-    await discardUpload(ctx.channel, ctx.id);
-    throw refusal;
+    throw await refuse(ctx, asFerryError(refusal));
   }
   let sha256: string;
   try {
@@ -120,7 +136,7 @@ const get: Handler<'get'> = async (ctx, request) => {
     if (request.offset > file.size) {
       throw ferryError('BAD_REQUEST', `offset ${request.offset} is past the end of the ${file.size}-byte file`);
     }
-    const header: GetHeader = { size: file.size, offset: request.offset, mtime: file.mtime };
+    const header: GetHeader = { size: file.size, offset: request.offset, mtime: Math.trunc(file.mtime) };
     await ctx.channel.sendJson(FrameType.OK, ctx.id, header);
     const hash = createHash('sha256');
     // A resumed download is still verified end to end: the digest covers the whole file.

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { UserDirectory, User } from '../auth/users.js';
-import { FerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
+import { FerryError, asFerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
 import { FrameType, parseJsonPayload } from '../protocol/frames.js';
 import {
   CAPABILITIES,
@@ -23,7 +23,7 @@ import {
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, Storage } from '../storage/storage.js';
 import { FrameChannel } from '../transport/channel.js';
-import { commands, discardUpload, isDataOp, transferDirection, type CommandContext, type CommandLimits } from './commands.js';
+import { commands, isDataOp, refuseUpload, transferDirection, type CommandContext, type CommandLimits } from './commands.js';
 
 export interface SessionLimits extends CommandLimits {
   authTimeoutMs: number;
@@ -183,30 +183,33 @@ export class Session {
     try {
       request = parseRequest(payload);
     } catch (error) {
-      await this.sendError(id, asFerryError(error));
+      const failure = asFerryError(error);
+      // A malformed put may still be followed by its data: drop it up to END.
+      if (isPutAttempt(payload)) await refuseUpload(this.channel, id, failure);
+      else await this.sendError(id, failure);
       return true;
     }
     if (request.op === 'quit') {
       await this.channel.sendJson(FrameType.OK, id, {});
       return false;
     }
-    if (request.op === 'login') {
-      await this.login(id, request.user, request.password);
-      return true;
-    }
     const direction = transferDirection(request.op);
     const started = performance.now();
     const ctx: CommandContext | undefined =
       this.user && this.home
-        ? { id, channel: this.channel, home: this.home, permissions: this.user.permissions, limits: this.ctx.limits, bytes: 0 }
+        ? { id, channel: this.channel, home: this.home, permissions: this.user.permissions, limits: this.ctx.limits, bytes: 0, answered: false }
         : undefined;
     try {
-      if (!ctx) {
-        if (request.op === 'put') await discardUpload(this.channel, id);
-        throw ferryError('AUTH_REQUIRED', 'log in before sending commands');
+      if (request.op === 'login') await this.login(id, request.user, request.password);
+      else if (!ctx) {
+        const refusal = ferryError('AUTH_REQUIRED', 'log in before sending commands');
+        if (request.op === 'put') await refuseUpload(this.channel, id, refusal);
+        else await this.sendError(id, refusal);
+        if (direction) this.logTransfer(request, direction, 'error', 0, started, refusal.code);
+      } else {
+        if (isDataOp(request.op)) await (commands[request.op] as (c: CommandContext, r: Request) => Promise<void>)(ctx, request);
+        if (direction) this.logTransfer(request, direction, 'ok', ctx.bytes, started);
       }
-      if (isDataOp(request.op)) await (commands[request.op] as (c: CommandContext, r: Request) => Promise<void>)(ctx, request);
-      if (direction) this.logTransfer(request, direction, 'ok', ctx.bytes, started);
     } catch (error) {
       const failure = asFerryError(error);
       if (direction) {
@@ -215,7 +218,7 @@ export class Session {
       }
       if (failure.code === 'CONNECTION_LOST' || failure.code === 'BAD_FRAME') throw failure;
       if (failure.code === 'INTERNAL') this.ctx.logger.error({ err: error, remote: this.remote }, 'request failed');
-      await this.sendError(id, failure);
+      if (!ctx?.answered) await this.sendError(id, failure);
     }
     return true;
   }
@@ -269,7 +272,7 @@ export class Session {
   }
 }
 
-function asFerryError(error: unknown): FerryError {
-  if (error instanceof FerryError) return error;
-  return ferryError('INTERNAL', 'an unexpected server error; the server log has the details', error);
+function isPutAttempt(payload: unknown): boolean {
+  return typeof payload === 'object' && payload !== null && (payload as { op?: unknown }).op === 'put';
 }
+

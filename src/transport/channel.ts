@@ -20,8 +20,8 @@ import {
 export class FrameChannel {
   private readonly decoder: FrameDecoder;
   private readonly chunks: AsyncIterator<Buffer>;
-  private pending: Frame[] = [];
-  private pendingIndex = 0;
+  /** Frames of the last chunk, decoded lazily so a bad frame fails only when reached. */
+  private pending: Iterator<Frame> | undefined;
   private closed = false;
 
   constructor(
@@ -37,7 +37,9 @@ export class FrameChannel {
 
   /** The next frame, or undefined when the peer closed the connection cleanly. */
   async next(): Promise<Frame | undefined> {
-    while (this.pendingIndex >= this.pending.length) {
+    for (;;) {
+      const decoded = this.pending?.next();
+      if (decoded && !decoded.done) return decoded.value;
       let chunk: IteratorResult<Buffer>;
       try {
         chunk = await this.chunks.next();
@@ -49,10 +51,8 @@ export class FrameChannel {
         if (!this.decoder.atBoundary) throw ferryError('CONNECTION_LOST', 'the connection closed in the middle of a frame');
         return undefined;
       }
-      this.pending = [...this.decoder.push(chunk.value)];
-      this.pendingIndex = 0;
+      this.pending = this.decoder.push(chunk.value);
     }
-    return this.pending[this.pendingIndex++];
   }
 
   async sendJson(type: FrameType, id: number, message: unknown): Promise<void> {
