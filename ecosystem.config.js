@@ -1,0 +1,36 @@
+// pm2 process file: `pm2 start ecosystem.config.js`.
+//
+// Fork mode running Ferry's own cluster primary (not pm2 cluster mode): the
+// primary aggregates every worker's metrics into one /metrics scrape, which pm2
+// cluster mode cannot do. `pm2 reload` therefore restarts the primary (clients
+// ride through with their retries and resume); for a rolling restart of the
+// workers with no refused connection, use `pm2 sendSignal SIGHUP ferry`.
+const drainTimeoutMs = Number(process.env.FERRY_DRAIN_TIMEOUT_MS ?? 30_000);
+
+// A named export: pm2 require()s this file, and Node returns an ES module's
+// named exports as properties (a default export would hide `apps`).
+export const apps = [
+    {
+      name: 'ferry',
+      script: './dist/src/cli/ferry-server.js',
+      args: 'start',
+      exec_mode: 'fork',
+      instances: 1,
+      // The primary says process.send('ready') once its workers listen.
+      wait_ready: true,
+      listen_timeout: 20_000,
+      // SIGTERM drains; pm2 must wait longer than the drain before it kills.
+      kill_signal: 'SIGTERM',
+      kill_timeout: drainTimeoutMs + 10_000,
+      // Signal the primary only; it stops its workers in order.
+      treekill: false,
+      autorestart: true,
+      max_restarts: 20,
+      exp_backoff_restart_delay: 200,
+      merge_logs: true,
+      env: {
+        NODE_ENV: 'production',
+        FERRY_DRAIN_TIMEOUT: `${drainTimeoutMs}ms`,
+      },
+    },
+];
