@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const REPO_ROOT = join(DIST, '..');
 export const FERRY_BIN = join(DIST, 'src', 'cli', 'ferry.js');
 export const SERVER_BIN = join(DIST, 'src', 'cli', 'ferry-server.js');
 
