@@ -7,8 +7,8 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, opendir, realpath, rename, rm, rmdir, stat, unlink, link, type FileHandle } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { lstat, mkdir, open, opendir, readlink, realpath, rename, rm, rmdir, stat, unlink, link, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BatchedFileWriter } from '../io/batched-writer.js';
@@ -45,11 +45,14 @@ function storageError(error: unknown, path: RemotePath): FerryError {
       return ferryError('NO_SPACE', 'the server ran out of disk space; free some space on the server and try again', error);
     case 'ENAMETOOLONG':
       return ferryError('BAD_PATH', `${where} is too long for the server's file system`, error);
+    case 'ELOOP':
+      return ferryError('BAD_PATH', `${where} goes through a loop of links`, error);
     case 'EACCES':
     case 'EPERM':
       return ferryError('PERMISSION_DENIED', `the server's file system refuses access to ${where}`, error);
     default:
-      return ferryError('INTERNAL', `storage failed on ${where}: ${(error as Error).message}`, error);
+      // The fs message names server paths: it goes to the log (as the cause), not to the client.
+      return ferryError('INTERNAL', `storage failed on ${where}; the server log has the details`, error);
   }
 }
 
@@ -139,16 +142,63 @@ class LocalHome implements HomeStorage {
     private readonly digests: DigestCache,
   ) {}
 
-  /** The real location of an existing path, refused when it leads outside the home. */
+  /**
+   * Follows `path` from the home one segment at a time. A symlink is followed only
+   * when its target stays inside the home; one that leads outside (or loops) is
+   * refused with BAD_PATH before anything behind it is looked at, so a request can
+   * neither use nor probe what lies outside. Returns the real location of the
+   * longest existing prefix and the segments below it that do not exist.
+   */
+  private async walk(path: RemotePath): Promise<{ real: string; missing: string[] }> {
+    let real = this.root;
+    for (const [index, segment] of path.entries()) {
+      const next = join(real, segment);
+      let stats: Stats;
+      try {
+        stats = await lstat(next);
+      } catch (error) {
+        if (systemErrorCode(error) === 'ENOENT') return { real, missing: path.slice(index) };
+        throw error;
+      }
+      if (stats.isSymbolicLink()) {
+        real = await this.followLink(next, path);
+        continue;
+      }
+      if (!stats.isDirectory() && index < path.length - 1) {
+        throw ferryError('NOT_A_DIRECTORY', `${formatRemotePath(path.slice(0, index + 1))} is a file, not a folder`);
+      }
+      real = next;
+    }
+    return { real, missing: [] };
+  }
+
+  /** Where a link inside the home leads, refused unless that is inside the home too. */
+  private async followLink(link: string, path: RemotePath): Promise<string> {
+    const outside = (): FerryError => ferryError('BAD_PATH', `${formatRemotePath(path)} goes through a link that leads outside your home`);
+    try {
+      const target = await realpath(link);
+      if (!isInside(this.root, target)) throw outside();
+      return target;
+    } catch (error) {
+      if (error instanceof FerryError) throw error;
+      if (systemErrorCode(error) !== 'ENOENT') throw outside(); // ELOOP and the like: not a usable way anywhere.
+      // A dangling link: judge it by where it points, without telling what is there.
+      const target = resolvePath(dirname(link), await readlink(link));
+      if (!isInside(this.root, target)) throw outside();
+      throw ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`, error);
+    }
+  }
+
+  /** The real location of an existing path. */
   private async resolveExisting(path: RemotePath): Promise<string> {
-    const real = await realpath(join(this.root, ...path));
-    this.assertInside(real, path);
+    const { real, missing } = await this.walk(path);
+    if (missing.length > 0) throw ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`);
     return real;
   }
 
   /**
    * Where an entry itself lives: the real parent folder plus the literal name, so
-   * that rename and delete act on a symlink rather than on what it points to.
+   * that rename, delete and replace act on a symlink rather than on what it points to.
    */
   private async resolveEntry(path: RemotePath): Promise<string> {
     if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
@@ -159,26 +209,10 @@ class LocalHome implements HomeStorage {
   /** Like resolveEntry, but creates missing parent folders (inside the home). */
   private async resolveCreating(path: RemotePath): Promise<string> {
     if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
-    const parentPath = path.slice(0, -1);
-    for (let depth = parentPath.length; depth >= 0; depth--) {
-      let real: string;
-      try {
-        real = await this.resolveExisting(parentPath.slice(0, depth));
-      } catch (error) {
-        if (systemErrorCode(error) === 'ENOENT') continue;
-        throw error;
-      }
-      const parent = join(real, ...parentPath.slice(depth));
-      if (depth < parentPath.length) await mkdir(parent, { recursive: true });
-      return join(parent, path[path.length - 1] as string);
-    }
-    throw ferryError('NOT_FOUND', 'your home folder is missing on the server');
-  }
-
-  private assertInside(real: string, path: RemotePath): void {
-    if (!isInside(this.root, real)) {
-      throw ferryError('BAD_PATH', `${formatRemotePath(path)} is a link that leads outside your home`);
-    }
+    const { real, missing } = await this.walk(path.slice(0, -1));
+    const parent = join(real, ...missing);
+    if (missing.length > 0) await mkdir(parent, { recursive: true });
+    return join(parent, path[path.length - 1] as string);
   }
 
   private async digestOf(file: string, stats: Stats): Promise<string> {
@@ -217,10 +251,10 @@ class LocalHome implements HomeStorage {
     } catch (error) {
       throw storageError(error, path);
     }
-    yield* this.walk(dir, '', recursive);
+    yield* this.entriesOf(dir, '', recursive);
   }
 
-  private async *walk(dir: string, prefix: string, recursive: boolean): AsyncGenerator<Entry> {
+  private async *entriesOf(dir: string, prefix: string, recursive: boolean): AsyncGenerator<Entry> {
     const folders: string[] = [];
     for await (const dirent of await opendir(dir, { bufferSize: 256 })) {
       const full = join(dir, dirent.name);
@@ -236,7 +270,7 @@ class LocalHome implements HomeStorage {
       yield toEntry(name, stats);
       if (recursive && stats.isDirectory() && !dirent.isSymbolicLink()) folders.push(dirent.name);
     }
-    for (const folder of folders) yield* this.walk(join(dir, folder), `${prefix}${folder}/`, recursive);
+    for (const folder of folders) yield* this.entriesOf(join(dir, folder), `${prefix}${folder}/`, recursive);
   }
 
   async openRead(path: RemotePath): Promise<ReadableFile> {
@@ -318,8 +352,13 @@ class LocalHome implements HomeStorage {
 
   async mkdir(path: RemotePath): Promise<void> {
     try {
-      const dir = await this.resolveCreating(path);
-      await mkdir(dir, { recursive: true });
+      if (path.length === 0) return; // The home exists.
+      const { real, missing } = await this.walk(path);
+      if (missing.length === 0) {
+        if (!(await stat(real)).isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(path)} exists and is a file`);
+        return;
+      }
+      await mkdir(join(real, ...missing), { recursive: true });
     } catch (error) {
       throw storageError(error, path);
     }
