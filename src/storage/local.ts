@@ -352,7 +352,7 @@ class LocalHome implements HomeStorage {
 
   async mkdir(path: RemotePath): Promise<void> {
     try {
-      if (path.length === 0) return; // The home exists.
+      if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
       const { real, missing } = await this.walk(path);
       if (missing.length === 0) {
         if (!(await stat(real)).isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(path)} exists and is a file`);
