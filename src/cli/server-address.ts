@@ -3,6 +3,7 @@
  * brackets when a port follows, as in URLs).
  */
 
+import { isIPv6 } from 'node:net';
 import { ferryError } from '../protocol/errors.js';
 
 export const DEFAULT_PORT = 8080;
@@ -23,11 +24,14 @@ export function parseServerAddress(input: string): ServerAddress {
   if (text === '') throw ferryError('USAGE', 'the server address is empty; use HOST or HOST:PORT');
   const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text);
   if (bracketed) {
-    const port = bracketed[2] === undefined ? DEFAULT_PORT : parsePort(bracketed[2], input);
-    return { host: bracketed[1] as string, port };
+    const host = bracketed[1] as string;
+    if (!isIPv6(host)) throw ferryError('USAGE', `"${input}": only an IPv6 address goes in brackets`);
+    return { host, port: bracketed[2] === undefined ? DEFAULT_PORT : parsePort(bracketed[2], input) };
   }
-  const colons = text.split(':').length - 1;
-  if (colons > 1) return { host: text, port: DEFAULT_PORT }; // A bare IPv6 address.
+  if (text.split(':').length > 2) {
+    if (!isIPv6(text)) throw ferryError('USAGE', `"${input}" is not HOST[:PORT]; write an IPv6 address with a port as [ADDRESS]:PORT`);
+    return { host: text, port: DEFAULT_PORT };
+  }
   const [host, port] = text.split(':') as [string, string | undefined];
   if (host === '' || /[\s/\\@]/.test(host)) throw ferryError('USAGE', `"${input}" is not a host name or address`);
   return { host, port: port === undefined ? DEFAULT_PORT : parsePort(port, input) };

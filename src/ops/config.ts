@@ -22,12 +22,15 @@ const UNITS: Record<string, number> = {
 };
 const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
 
-function parseWithUnits(value: unknown, units: Record<string, number>, what: string): number {
+/**
+ * "10GiB" or "30s" as a number; anything else is returned as it is, for `validate`
+ * to refuse with a message that names the key (convict names keys only there).
+ */
+function parseWithUnits(value: unknown, units: Record<string, number>): unknown {
   if (typeof value === 'number') return value;
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(value));
   const factor = match ? units[(match[2] as string).toLowerCase()] : undefined;
-  if (!match || factor === undefined) throw new Error(`"${String(value)}" is not ${what}`);
-  return Math.round(Number(match[1]) * factor);
+  return match && factor !== undefined ? Math.round(Number(match[1]) * factor) : value;
 }
 
 function assertWhole(value: unknown, what: string): void {
@@ -39,12 +42,12 @@ function assertWhole(value: unknown, what: string): void {
 convict.addFormat({
   name: 'bytes',
   validate: (value: unknown) => assertWhole(value, 'a size in bytes such as 1048576 or "10GiB"'),
-  coerce: (value: unknown) => parseWithUnits(value, UNITS, 'a size such as 1048576 or "10GiB"'),
+  coerce: (value: unknown) => parseWithUnits(value, UNITS),
 });
 convict.addFormat({
   name: 'ms',
   validate: (value: unknown) => assertWhole(value, 'a duration such as 30000 (ms) or "30s", "5m", "24h"'),
-  coerce: (value: unknown) => parseWithUnits(value, DURATION_UNITS, 'a duration such as "30s", "5m" or "24h"'),
+  coerce: (value: unknown) => parseWithUnits(value, DURATION_UNITS),
 });
 convict.addFormat({
   name: 'flag',
