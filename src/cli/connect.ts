@@ -81,8 +81,10 @@ export class Connection {
     const address = serverOf(options);
     const user = await resolveUser(options);
     const password = await resolvePassword(options, user);
+    // One attempt is connect and log in: a server that is restarting may drop a
+    // connection between the two, and that is worth another try too.
     const reopen = async (): Promise<{ client: FerryClient; login: LoginResult }> => {
-      const client = await withRetries(options.retries, () => FerryClient.connect(address));
+      const client = await FerryClient.connect(address);
       try {
         return { client, login: await client.login(user, password) };
       } catch (error) {
@@ -90,7 +92,7 @@ export class Connection {
         throw error;
       }
     };
-    const { client, login } = await reopen();
+    const { client, login } = await withRetries(options.retries, reopen);
     return new Connection(client, login, formatServerAddress(address), options.retries, reopen);
   }
 
