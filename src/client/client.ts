@@ -5,7 +5,7 @@
  * without a round trip each.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
@@ -21,6 +21,7 @@ import {
   type LoginResult,
   type PutResult,
   type Request,
+  type ResumeStatus,
   type Welcome,
 } from '../protocol/messages.js';
 import { FrameChannel } from '../transport/channel.js';
@@ -40,8 +41,15 @@ export type ProgressListener = (bytesDone: number, bytesTotal: number) => void;
 
 export interface UploadSource {
   size: number;
-  /** A fresh stream of the bytes to send. */
-  open(): Readable;
+  /** A fresh stream of the bytes from `start` (default 0) up to `end` (exclusive; default size). */
+  open(start?: number, end?: number): Readable;
+}
+
+export interface UploadOptions {
+  noClobber?: boolean;
+  /** Ask the server to keep an interrupted upload, and continue one it kept. */
+  resumable?: boolean;
+  onProgress?: ProgressListener;
 }
 
 export interface DownloadSink {
@@ -241,9 +249,34 @@ export class FerryClient {
 
   /**
    * Sends `source` to `path`. The server stores it only if the byte count and the
-   * SHA-256 computed here while reading match what it received.
+   * SHA-256 computed here while reading match what it received. A resumable upload
+   * first asks what the server already holds and, when those bytes match the start
+   * of `source`, sends only the rest.
    */
-  async upload(path: string, source: UploadSource, options: { noClobber?: boolean; onProgress?: ProgressListener } = {}): Promise<PutResult> {
+  async upload(path: string, source: UploadSource, options: UploadOptions = {}): Promise<PutResult> {
+    const start = options.resumable ? await this.resumePoint(path, source) : { offset: 0, prefix: createHash('sha256') };
+    try {
+      return await this.put(path, source, options, start.offset, start.prefix);
+    } catch (error) {
+      // The partial went away between the question and the put: send it all.
+      if (start.offset > 0 && error instanceof FerryError && error.code === 'INTEGRITY') {
+        return this.put(path, source, options, 0, createHash('sha256'));
+      }
+      throw error;
+    }
+  }
+
+  /** Where a resumable upload can continue: the bytes the server holds, if they are ours. */
+  private async resumePoint(path: string, source: UploadSource): Promise<{ offset: number; prefix: Hash }> {
+    const status = await this.call<ResumeStatus>({ op: 'resume', path, size: source.size });
+    const prefix = createHash('sha256');
+    if (status.offset === 0 || status.offset > source.size) return { offset: 0, prefix };
+    for await (const chunk of source.open(0, status.offset) as AsyncIterable<Buffer>) prefix.update(chunk);
+    if (prefix.copy().digest('hex') !== status.prefixSha256) return { offset: 0, prefix: createHash('sha256') };
+    return { offset: status.offset, prefix };
+  }
+
+  private async put(path: string, source: UploadSource, options: UploadOptions, offset: number, hash: Hash): Promise<PutResult> {
     const answer = deferred<PutResult>();
     let refused = false;
     const id = this.open((frame) => {
@@ -255,11 +288,13 @@ export class FerryClient {
       return true;
     }, answer.reject);
     let localFailure: FerryError | undefined;
-    const hash = createHash('sha256');
+    const prefixSha256 = offset > 0 ? hash.copy().digest('hex') : '';
+    const request = { op: 'put', path, size: source.size, noClobber: options.noClobber ?? false, resumable: options.resumable ?? false, offset, prefixSha256 };
     await this.exclusive(async () => {
-      await this.channel.sendJson(FrameType.REQUEST, id, { op: 'put', path, size: source.size, noClobber: options.noClobber ?? false });
-      let sent = 0;
-      const stream = source.open();
+      await this.channel.sendJson(FrameType.REQUEST, id, request);
+      let sent = offset;
+      options.onProgress?.(sent, source.size);
+      const stream = source.open(offset);
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           if (refused) break; // The server said no: stop reading, end the stream early.
@@ -296,7 +331,7 @@ export class FerryClient {
   async download(
     path: string,
     sink: DownloadSink,
-    options: { offset?: number; prefixDigest?: ReturnType<typeof createHash>; onProgress?: ProgressListener } = {},
+    options: { offset?: number; prefixDigest?: Hash; onProgress?: ProgressListener } = {},
   ): Promise<DownloadResult> {
     const offset = options.offset ?? 0;
     const hash = options.prefixDigest ?? createHash('sha256');

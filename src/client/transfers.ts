@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, opendir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
+import { Readable } from 'node:stream';
 import { BatchedFileWriter } from '../io/batched-writer.js';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { joinRemote, remoteBaseName } from '../protocol/paths.js';
@@ -17,6 +18,8 @@ import { localNameProblem } from './local-names.js';
 
 /** Requests kept in flight on one connection; bounds memory for huge batches. */
 const PIPELINE_WINDOW = 64;
+/** Files from this size on are sent resumably (one extra round trip buys not re-sending them). */
+export const RESUMABLE_MIN_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
 export const PART_SUFFIX = '.ferry-part';
 
@@ -39,7 +42,7 @@ export interface FileOutcome {
   remote: string;
   size: number;
   sha256?: string;
-  /** Bytes already in place when a download resumed. */
+  /** Bytes already in place when the transfer continued an interrupted one. */
   resumedFrom?: number;
   error?: FerryError;
 }
@@ -119,10 +122,15 @@ export async function uploadPlan(
     try {
       const result = await client.upload(
         job.remote,
-        { size: job.size, open: () => createReadStream(job.local, { highWaterMark: READ_CHUNK_BYTES }) },
-        { noClobber: options.noClobber ?? false, onProgress: (done) => bar.progress(done) },
+        {
+          size: job.size,
+          open: (start = 0, end = job.size) =>
+            start >= end ? Readable.from([]) : createReadStream(job.local, { start, end: end - 1, highWaterMark: READ_CHUNK_BYTES }),
+        },
+        { noClobber: options.noClobber ?? false, resumable: job.size >= RESUMABLE_MIN_BYTES, onProgress: (done) => bar.progress(done) },
       );
       outcome.sha256 = result.sha256;
+      if (result.offset > 0) outcome.resumedFrom = result.offset;
     } catch (error) {
       outcome.error = localError(error, job.local);
     }

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
-import { announce, openStorage, prepareUsers } from '../server/service.js';
+import { announce, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { Storage } from '../storage/storage.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
@@ -189,6 +189,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   process.on('SIGHUP', () => void primary.roll());
 
   await primary.start();
+  const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
   announce(logger, config.get('server.host'), primary.servicePort);
   logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`);
   process.send?.('ready');
@@ -196,6 +197,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   const signal = await stopping;
   const started = performance.now();
   logger.info({ event: 'drain', signal }, `${signal}: draining workers`);
+  stopSweeping();
   await primary.drain();
   await ops.close();
   await storage.close();

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { OpsServer } from '../ops/http.js';
 import { ServiceMetrics, WorkerMetrics } from '../ops/metrics.js';
-import { announce, startService } from '../server/service.js';
+import { announce, startService, sweepPartialsPeriodically } from '../server/service.js';
 import { stopSignal } from './signals.js';
 
 export async function runSingleProcess(config: Config, logger: Logger): Promise<number> {
@@ -32,6 +32,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   );
   const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
+  const stopSweeping = sweepPartialsPeriodically(service.storage, config.get('limits.partialMaxAge'), logger);
   announce(logger, config.get('server.host'), service.port);
   process.send?.('ready');
 
@@ -39,6 +40,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   draining = true;
   const started = performance.now();
   logger.info({ event: 'drain', signal }, `${signal}: draining connections`);
+  stopSweeping();
   await service.stop();
   await ops.close();
   logger.info({ event: 'stopped', drainMs: Math.round(performance.now() - started) }, 'stopped');

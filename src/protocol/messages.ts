@@ -26,7 +26,8 @@ export type Permission = (typeof PERMISSIONS)[number];
 
 export type Request =
   | { op: 'login'; user: string; password: string }
-  | { op: 'put'; path: string; size: number; noClobber: boolean }
+  | { op: 'put'; path: string; size: number; noClobber: boolean; resumable: boolean; offset: number; prefixSha256: string }
+  | { op: 'resume'; path: string; size: number }
   | { op: 'get'; path: string; offset: number }
   | { op: 'list'; path: string; recursive: boolean }
   | { op: 'stat'; path: string }
@@ -58,6 +59,14 @@ export interface PutResult {
   path: string;
   size: number;
   sha256: string;
+  /** Where this upload's data started (more than 0 when it continued a partial). */
+  offset: number;
+}
+
+/** What the server holds of an interrupted upload: its first `offset` bytes. */
+export interface ResumeStatus {
+  offset: number;
+  prefixSha256: string;
 }
 
 export interface GetHeader {
@@ -72,6 +81,8 @@ export interface ErrorMessage {
 }
 
 type Fields = Record<string, unknown>;
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 function asObject(value: unknown, what: string): Fields {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
@@ -106,8 +117,24 @@ export function parseRequest(value: unknown): Request {
   switch (op) {
     case 'login':
       return { op, user: text(fields, 'user'), password: text(fields, 'password') };
-    case 'put':
-      return { op, path: text(fields, 'path'), size: count(fields, 'size'), noClobber: flag(fields, 'noClobber') };
+    case 'put': {
+      const offset = count(fields, 'offset', 0);
+      const prefixSha256 = fields.prefixSha256 ?? '';
+      if (typeof prefixSha256 !== 'string' || (offset > 0 && !SHA256_HEX.test(prefixSha256))) {
+        throw ferryError('BAD_REQUEST', '"prefixSha256" must be the hex SHA-256 of the first "offset" bytes');
+      }
+      return {
+        op,
+        path: text(fields, 'path'),
+        size: count(fields, 'size'),
+        noClobber: flag(fields, 'noClobber'),
+        resumable: flag(fields, 'resumable') || offset > 0,
+        offset,
+        prefixSha256,
+      };
+    }
+    case 'resume':
+      return { op, path: text(fields, 'path'), size: count(fields, 'size') };
     case 'get':
       return { op, path: text(fields, 'path'), offset: count(fields, 'offset', 0) };
     case 'list':

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { FerryError, asFerryError, ferryError } from '../protocol/errors.js';
 import { FrameType, SHA256_BYTES, type Frame } from '../protocol/frames.js';
-import type { Entry, GetHeader, Permission, PutResult, Request, RequestOf } from '../protocol/messages.js';
+import type { Entry, GetHeader, Permission, PutResult, Request, RequestOf, ResumeStatus } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, UploadTarget } from '../storage/storage.js';
 import type { FrameChannel } from '../transport/channel.js';
@@ -66,8 +66,9 @@ export async function discardUpload(channel: FrameChannel, id: number): Promise<
 }
 
 /** Streams an upload's DATA into the target, verifying size and digest; returns the hex digest. */
-async function receiveUpload(ctx: CommandContext, size: number, target: UploadTarget): Promise<string> {
-  const hash = createHash('sha256');
+async function receiveUpload(ctx: CommandContext, request: RequestOf<'put'>, target: UploadTarget): Promise<string> {
+  const size = request.size - request.offset;
+  const hash = target.prefixHash ?? createHash('sha256');
   for (;;) {
     const frame = await nextUploadFrame(ctx.channel, ctx.id);
     if (frame.type === FrameType.END) {
@@ -99,7 +100,9 @@ async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>): Prom
   if (ctx.limits.maxFileSize > 0 && request.size > ctx.limits.maxFileSize) {
     throw ferryError('TOO_LARGE', `${formatRemotePath(path)} is ${request.size} bytes; this server accepts files up to ${ctx.limits.maxFileSize} bytes`);
   }
-  return ctx.home.beginUpload(path, { size: request.size, noClobber: request.noClobber });
+  if (request.offset > request.size) throw ferryError('BAD_REQUEST', `offset ${request.offset} is past the ${request.size} bytes announced`);
+  const { size, noClobber, resumable, offset, prefixSha256 } = request;
+  return ctx.home.beginUpload(path, { size, noClobber, resumable, offset, prefixSha256 });
 }
 
 
@@ -119,14 +122,22 @@ const put: Handler<'put'> = async (ctx, request) => {
   }
   let sha256: string;
   try {
-    sha256 = await receiveUpload(ctx, request.size, target);
+    sha256 = await receiveUpload(ctx, request, target);
     await target.commit(sha256);
   } catch (error) {
-    await target.abort();
+    // A lost connection keeps a resumable upload's data for the next attempt.
+    if (error instanceof FerryError && error.code === 'CONNECTION_LOST') await target.suspend();
+    else await target.abort();
     throw error;
   }
-  const result: PutResult = { path: request.path, size: request.size, sha256 };
+  const result: PutResult = { path: request.path, size: request.size, sha256, offset: request.offset };
   await ctx.channel.sendJson(FrameType.OK, ctx.id, result);
+};
+
+const resume: Handler<'resume'> = async (ctx, request) => {
+  require(ctx, 'write', 'upload');
+  const status: ResumeStatus = await ctx.home.resumeStatus(parseRemotePath(request.path), request.size);
+  await ctx.channel.sendJson(FrameType.OK, ctx.id, status);
 };
 
 const get: Handler<'get'> = async (ctx, request) => {
@@ -195,7 +206,7 @@ const mkdir: Handler<'mkdir'> = async (ctx, request) => {
   await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
 };
 
-export const commands: { [O in DataOp]: Handler<O> } = { put, get, list, stat, delete: remove, rename, mkdir };
+export const commands: { [O in DataOp]: Handler<O> } = { put, resume, get, list, stat, delete: remove, rename, mkdir };
 
 export function isDataOp(op: Request['op']): op is DataOp {
   return Object.hasOwn(commands, op);

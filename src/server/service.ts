@@ -93,6 +93,25 @@ export async function startService(config: Config, logger: Logger, observer: Ses
   };
 }
 
+/** How often interrupted uploads are checked for staleness (at most; also at start). */
+const SWEEP_INTERVAL_MS = 3_600_000;
+
+/** Removes stale partial uploads now and then on a timer; returns a function that stops it. */
+export function sweepPartialsPeriodically(storage: Storage, maxAgeMs: number, logger: Logger): () => void {
+  const sweep = (): void => {
+    storage.sweepPartials(maxAgeMs).then(
+      (removed) => {
+        if (removed > 0) logger.info({ event: 'partials-swept', removed }, `removed ${removed} stale partial uploads`);
+      },
+      (error: unknown) => logger.warn({ err: error }, 'could not sweep partial uploads'),
+    );
+  };
+  sweep();
+  const timer = setInterval(sweep, Math.min(SWEEP_INTERVAL_MS, Math.max(maxAgeMs / 4, 1000)));
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** Tells the operator where the service listens and what other devices should type. */
 export function announce(logger: Logger, host: string, port: number): void {
   logger.info({ event: 'listening', host, port }, `Ferry is listening on ${host}:${port}`);

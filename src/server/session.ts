@@ -235,7 +235,7 @@ export class Session {
       await this.sendError(id, ferryError('AUTH_FAILED', 'wrong user name or password'));
       return;
     }
-    this.home = await this.ctx.storage.forHome(parseRemotePath(user.home));
+    this.home = await this.ctx.storage.forHome(parseRemotePath(user.home), user.name);
     this.user = user;
     const result: LoginResult = { user: user.name, home: formatRemotePath(parseRemotePath(user.home)), permissions: user.permissions };
     await this.channel.sendJson(FrameType.OK, id, result);

@@ -5,16 +5,17 @@
  * checked against the home, so a symlink cannot lead a request outside it.
  */
 
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, opendir, readlink, realpath, rename, rm, rmdir, stat, unlink, link, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, opendir, readdir, readlink, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BatchedFileWriter } from '../io/batched-writer.js';
 import { ferryError, systemErrorCode, FerryError } from '../protocol/errors.js';
-import type { Entry } from '../protocol/messages.js';
+import type { Entry, ResumeStatus } from '../protocol/messages.js';
 import { formatRemotePath } from '../protocol/paths.js';
+import { PartialUploads } from './partials.js';
 import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
 
 /** Reads and writes move this many bytes per system call. */
@@ -89,18 +90,33 @@ async function fsyncDir(dir: string): Promise<void> {
 export class LocalStorage implements Storage {
   readonly filesDir: string;
   readonly tmpDir: string;
+  readonly partials: PartialUploads;
   private filesRoot = '';
   private readonly digests = new DigestCache();
 
   constructor(options: LocalStorageOptions) {
     this.filesDir = join(options.dataDir, 'files');
     this.tmpDir = join(options.dataDir, 'tmp');
+    this.partials = new PartialUploads(join(options.dataDir, 'partial'));
   }
 
   async open(): Promise<void> {
     await mkdir(this.filesDir, { recursive: true });
     await mkdir(this.tmpDir, { recursive: true });
+    await this.partials.open();
     this.filesRoot = await realpath(this.filesDir);
+  }
+
+  async sweepPartials(maxAgeMs: number): Promise<number> {
+    let removed = await this.partials.sweep(maxAgeMs);
+    // Temp files of uploads that cannot be resumed: left only by a process that died.
+    const now = Date.now();
+    for (const name of await readdir(this.tmpDir).catch(() => [])) {
+      const file = join(this.tmpDir, name);
+      const stats = await stat(file).catch(() => undefined);
+      if (stats && now - stats.mtimeMs >= maxAgeMs && (await unlink(file).then(() => true, () => false))) removed++;
+    }
+    return removed;
   }
 
   async checkWritable(): Promise<void> {
@@ -114,7 +130,7 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async forHome(home: RemotePath): Promise<HomeStorage> {
+  async forHome(home: RemotePath, user: string): Promise<HomeStorage> {
     const dir = join(this.filesRoot, ...home);
     try {
       await mkdir(dir, { recursive: true });
@@ -122,7 +138,9 @@ export class LocalStorage implements Storage {
       if (!isInside(this.filesRoot, root)) {
         throw ferryError('BAD_PATH', `the home folder ${formatRemotePath(home)} leads outside the storage root`);
       }
-      return new LocalHome(root, this.tmpDir, this.digests);
+      return new LocalHome(root, this.tmpDir, this.digests, this.partials, (path, size) =>
+        this.partials.key(user, formatRemotePath(home), formatRemotePath(path), size),
+      );
     } catch (error) {
       throw storageError(error, home);
     }
@@ -140,6 +158,8 @@ class LocalHome implements HomeStorage {
     private readonly root: string,
     private readonly tmpDir: string,
     private readonly digests: DigestCache,
+    private readonly partials: PartialUploads,
+    private readonly partialKey: (path: RemotePath, size: number) => string,
   ) {}
 
   /**
@@ -308,9 +328,46 @@ class LocalHome implements HomeStorage {
       if (existing && options.noClobber) {
         throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
       }
+      const key = this.partialKey(path, options.size);
+      if (options.resumable && (await this.partials.acquire(key))) return await this.continuePartial(key, final, path, options);
+      if (options.offset > 0) {
+        throw ferryError('BUSY', `another upload of ${formatRemotePath(path)} is in progress; try again when it ends`);
+      }
       const temp = join(this.tmpDir, `${randomUUID()}.part`);
       const handle = await open(temp, 'wx');
-      return new LocalUpload(handle, temp, final, path, options.noClobber, this.digests);
+      return new LocalUpload({ handle, temp, final, path, noClobber: options.noClobber, digests: this.digests });
+    } catch (error) {
+      throw storageError(error, path);
+    }
+  }
+
+  /** Opens the partial for `key` (held locked), continuing it at `offset` once its prefix checks out. */
+  private async continuePartial(key: string, final: string, path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
+    const release = (): Promise<void> => this.partials.release(key);
+    const data = this.partials.dataPath(key);
+    try {
+      let prefixHash: Hash | undefined;
+      if (options.offset > 0) {
+        const held = await stat(data).then((stats) => stats.size, () => 0);
+        prefixHash = held >= options.offset ? await this.partials.prefixHash(key, options.offset) : undefined;
+        if (prefixHash?.copy().digest('hex') !== options.prefixSha256) {
+          throw ferryError('INTEGRITY', `the server no longer holds those first ${options.offset} bytes of ${formatRemotePath(path)}; upload it from the start`);
+        }
+      }
+      // Appending after a truncate to the verified prefix (or to nothing) continues the data.
+      const handle = await open(data, 'a');
+      await handle.truncate(options.offset);
+      return new LocalUpload({ handle, temp: data, final, path, noClobber: options.noClobber, digests: this.digests, release, prefixHash });
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+
+  async resumeStatus(path: RemotePath, size: number): Promise<ResumeStatus> {
+    try {
+      await this.resolveCreating(path);
+      return await this.partials.status(this.partialKey(path, size));
     } catch (error) {
       throw storageError(error, path);
     }
@@ -370,55 +427,76 @@ function toEntry(name: string, stats: Stats): Entry {
   return { name, type, size: type === 'dir' ? 0 : stats.size, mtime: Math.trunc(stats.mtimeMs) };
 }
 
-/** An upload's temp file; it becomes the final name on commit. */
+interface LocalUploadParts {
+  handle: FileHandle;
+  /** Where the data is written: a temp file, or a resumable partial. */
+  temp: string;
+  final: string;
+  path: RemotePath;
+  noClobber: boolean;
+  digests: DigestCache;
+  /** Set for a resumable partial: gives up its lock (the data is kept on suspend). */
+  release?: () => Promise<void>;
+  prefixHash?: Hash | undefined;
+}
+
+/** An upload's temp file (or partial); it becomes the final name on commit. */
 class LocalUpload implements UploadTarget {
   private readonly writer: BatchedFileWriter;
-  private settled = false;
+  private closed = false;
+  readonly prefixHash: Hash | undefined;
 
-  constructor(
-    private readonly handle: FileHandle,
-    private readonly temp: string,
-    private readonly final: string,
-    private readonly path: RemotePath,
-    private readonly noClobber: boolean,
-    private readonly digests: DigestCache,
-  ) {
-    this.writer = new BatchedFileWriter(handle);
+  constructor(private readonly parts: LocalUploadParts) {
+    this.writer = new BatchedFileWriter(parts.handle);
+    this.prefixHash = parts.prefixHash;
   }
 
   async write(chunk: Buffer): Promise<void> {
     try {
       await this.writer.write(chunk);
     } catch (error) {
-      throw storageError(error, this.path);
+      throw storageError(error, this.parts.path);
     }
   }
 
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.parts.handle.close().catch(() => undefined);
+  }
+
   async commit(sha256: string): Promise<void> {
+    const { handle, temp, final } = this.parts;
     try {
       await this.writer.flush();
-      await this.handle.sync();
-      await this.handle.close();
-      this.settled = true;
-      if (this.noClobber) {
-        await link(this.temp, this.final);
-        await unlink(this.temp);
+      await handle.sync();
+      await this.close();
+      if (this.parts.noClobber) {
+        await link(temp, final);
+        await unlink(temp);
       } else {
-        await rename(this.temp, this.final);
+        await rename(temp, final);
       }
-      await fsyncDir(dirname(this.final));
-      this.digests.set(await stat(this.final), sha256);
+      await fsyncDir(dirname(final));
+      this.parts.digests.set(await stat(final), sha256);
+      await this.parts.release?.();
     } catch (error) {
       await this.abort();
-      throw storageError(error, this.path);
+      throw storageError(error, this.parts.path);
     }
   }
 
   async abort(): Promise<void> {
-    if (!this.settled) {
-      this.settled = true;
-      await this.handle.close().catch(() => undefined);
-    }
-    await unlink(this.temp).catch(() => undefined);
+    await this.close();
+    await unlink(this.parts.temp).catch(() => undefined);
+    await this.parts.release?.();
+  }
+
+  async suspend(): Promise<void> {
+    if (!this.parts.release) return this.abort();
+    await this.writer.flush().catch(() => undefined);
+    await this.parts.handle.sync().catch(() => undefined);
+    await this.close();
+    await this.parts.release();
   }
 }

@@ -5,8 +5,9 @@
  * FerryErrors (NOT_FOUND, EXISTS, BAD_PATH, ...).
  */
 
+import type { Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { Entry } from '../protocol/messages.js';
+import type { Entry, ResumeStatus } from '../protocol/messages.js';
 
 export type RemotePath = readonly string[];
 
@@ -20,16 +21,25 @@ export interface ReadableFile {
 
 /** An upload in progress: nothing is visible under its name until commit. */
 export interface UploadTarget {
+  /** For a continued upload: a SHA-256 already fed with the bytes held, to continue from. */
+  readonly prefixHash: Hash | undefined;
   write(chunk: Buffer): Promise<void>;
   /** Makes the data durable and visible under its name, atomically. */
   commit(sha256: string): Promise<void>;
   /** Forgets the data; safe to call more than once and after a failed commit. */
   abort(): Promise<void>;
+  /** The connection was lost: keeps what arrived (when resumable) for a later upload to continue. */
+  suspend(): Promise<void>;
 }
 
 export interface UploadOptions {
   size: number;
   noClobber: boolean;
+  /** Keep the data of an interrupted upload so that it can be continued. */
+  resumable: boolean;
+  /** Continue a partial: its first `offset` bytes, whose SHA-256 must be `prefixSha256`. */
+  offset: number;
+  prefixSha256: string;
 }
 
 /** One user's view of the store, jailed to their home. */
@@ -38,6 +48,8 @@ export interface HomeStorage {
   list(path: RemotePath, recursive: boolean): AsyncIterable<Entry>;
   openRead(path: RemotePath): Promise<ReadableFile>;
   beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget>;
+  /** How much of an interrupted upload of `path` with this size is held (offset 0 when none). */
+  resumeStatus(path: RemotePath, size: number): Promise<ResumeStatus>;
   remove(path: RemotePath, recursive: boolean): Promise<void>;
   rename(from: RemotePath, to: RemotePath, noClobber: boolean): Promise<void>;
   mkdir(path: RemotePath): Promise<void>;
@@ -48,6 +60,9 @@ export interface Storage {
   open(): Promise<void>;
   /** Throws unless a small write succeeds now (for readiness checks). */
   checkWritable(): Promise<void>;
-  forHome(home: RemotePath): Promise<HomeStorage>;
+  /** Removes interrupted uploads untouched for longer than `maxAgeMs`; returns how many. */
+  sweepPartials(maxAgeMs: number): Promise<number>;
+  /** One user's view; `user` keys their interrupted uploads. */
+  forHome(home: RemotePath, user: string): Promise<HomeStorage>;
   close(): Promise<void>;
 }

@@ -28,7 +28,6 @@ import {
   type Hello,
   type LoginResult,
   type PutResult,
-  type Request,
   type Welcome,
 } from '../../src/protocol/messages.js';
 import { sha256 } from '../helpers/files.js';
@@ -184,7 +183,7 @@ function hello(overrides: Partial<Record<keyof Hello, unknown>> = {}): Buffer {
   return encodeJsonFrame(FrameType.HELLO, 0, message);
 }
 
-function request(id: number, message: Request | Record<string, unknown>): Buffer {
+function request(id: number, message: Record<string, unknown>): Buffer {
   return encodeJsonFrame(FrameType.REQUEST, id, message);
 }
 
@@ -608,8 +607,8 @@ test('an upload streams DATA and END without waiting and is answered OK with its
   const data = randomBytes(2 * DATA_CHUNK_BYTES + 12_345);
   const empty = Buffer.alloc(0);
   connection.send(...upload(2, '/up/big.bin', data), ...upload(3, '/empty.txt', empty));
-  t.deepEqual(okBody<PutResult>(await connection.next('the big put'), 2), { path: '/up/big.bin', size: data.length, sha256: sha256(data) });
-  t.deepEqual(okBody<PutResult>(await connection.next('the empty put'), 3), { path: '/empty.txt', size: 0, sha256: sha256(empty) });
+  t.deepEqual(okBody<PutResult>(await connection.next('the big put'), 2), { path: '/up/big.bin', size: data.length, sha256: sha256(data), offset: 0 });
+  t.deepEqual(okBody<PutResult>(await connection.next('the empty put'), 3), { path: '/empty.txt', size: 0, sha256: sha256(empty), offset: 0 });
   t.true((await readFile(join(server.filesDir, 'up', 'big.bin'))).equals(data));
   t.is((await readFile(join(server.filesDir, 'empty.txt'))).length, 0);
 });

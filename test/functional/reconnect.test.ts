@@ -21,10 +21,25 @@ test('an upload cut off by the network is retried on a new connection and comple
     env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` },
   });
   t.is(result.code, 0, result.stderr);
-  t.true((JSON.parse(result.stdout) as Report).ok);
+  const report = JSON.parse(result.stdout) as Report;
+  t.true(report.ok);
   t.is(proxy.connections(), 3, 'two cuts, two reconnections');
   for (const name of ['a.bin', 'b.bin']) t.is(await sha256File(join(server.filesDir, name)), await sha256File(join(local, name)));
   t.deepEqual(await readdir(join(server.dataDir, 'tmp')), [], 'the cut attempts left no temporary files');
+  t.deepEqual(await readdir(join(server.dataDir, 'partial')), [], 'nor partial uploads, once completed');
+});
+
+test('a large upload cut off by the network continues from the bytes the server already holds', async (t) => {
+  const server = await startServer(t);
+  const local = await tempDir(t);
+  await randomFile(join(local, 'big.bin'), 12 * 1024 * 1024);
+  const proxy = await startProxy(t, server.port, { cuts: [5 * 1024 * 1024] });
+  const result = await ferry(['upload', join(local, 'big.bin'), '--json'], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` } });
+  t.is(result.code, 0, result.stderr);
+  const resumedFrom = (JSON.parse(result.stdout) as Report).files[0]?.resumedFrom ?? 0;
+  t.true(resumedFrom > 1024 * 1024 && resumedFrom < 12 * 1024 * 1024, `resumed from ${resumedFrom}: only the rest was sent again`);
+  t.is(await sha256File(join(server.filesDir, 'big.bin')), await sha256File(join(local, 'big.bin')));
+  t.deepEqual(await readdir(join(server.dataDir, 'partial')), [], 'the partial became the file');
 });
 
 test('a download cut off by the network resumes from the bytes already received and ends intact', async (t) => {

@@ -5,7 +5,7 @@ import { ERROR_CODES, FerryError } from '../../src/protocol/errors.js';
 import { parseErrorMessage, parseHello, parseRequest, parseWelcome, type Request } from '../../src/protocol/messages.js';
 import { holds } from './property.js';
 
-const OPS = ['login', 'put', 'get', 'list', 'stat', 'delete', 'rename', 'mkdir', 'quit'] as const;
+const OPS = ['login', 'put', 'resume', 'get', 'list', 'stat', 'delete', 'rename', 'mkdir', 'quit'] as const;
 
 function badRequest(t: ExecutionContext, value: unknown, label = JSON.stringify(value)): void {
   const error = t.throws(() => parseRequest(value), { instanceOf: FerryError }, label);
@@ -17,7 +17,15 @@ function assertWellFormed(request: Request): void {
   const isCount = (n: unknown) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
   const shape: Record<Request['op'], Record<string, (v: unknown) => boolean>> = {
     login: { user: (v) => typeof v === 'string', password: (v) => typeof v === 'string' },
-    put: { path: (v) => typeof v === 'string', size: isCount, noClobber: (v) => typeof v === 'boolean' },
+    put: {
+      path: (v) => typeof v === 'string',
+      size: isCount,
+      noClobber: (v) => typeof v === 'boolean',
+      resumable: (v) => typeof v === 'boolean',
+      offset: isCount,
+      prefixSha256: (v) => typeof v === 'string',
+    },
+    resume: { path: (v) => typeof v === 'string', size: isCount },
     get: { path: (v) => typeof v === 'string', offset: isCount },
     list: { path: (v) => typeof v === 'string', recursive: (v) => typeof v === 'boolean' },
     stat: { path: (v) => typeof v === 'string' },
@@ -36,7 +44,9 @@ function assertWellFormed(request: Request): void {
 
 test('each operation parses with its optional fields filled in with defaults', (t) => {
   t.deepEqual(parseRequest({ op: 'login', user: 'alice', password: 'pw' }), { op: 'login', user: 'alice', password: 'pw' });
-  t.deepEqual(parseRequest({ op: 'put', path: '/a', size: 10 }), { op: 'put', path: '/a', size: 10, noClobber: false });
+  const putDefaults = { noClobber: false, resumable: false, offset: 0, prefixSha256: '' };
+  t.deepEqual(parseRequest({ op: 'put', path: '/a', size: 10 }), { op: 'put', path: '/a', size: 10, ...putDefaults });
+  t.deepEqual(parseRequest({ op: 'resume', path: '/a', size: 10 }), { op: 'resume', path: '/a', size: 10 });
   t.deepEqual(parseRequest({ op: 'get', path: '/a' }), { op: 'get', path: '/a', offset: 0 });
   t.deepEqual(parseRequest({ op: 'list', path: '/' }), { op: 'list', path: '/', recursive: false });
   t.deepEqual(parseRequest({ op: 'stat', path: '/a' }), { op: 'stat', path: '/a' });
@@ -47,7 +57,7 @@ test('each operation parses with its optional fields filled in with defaults', (
 });
 
 test('explicit optional fields are kept and unknown fields are dropped', (t) => {
-  t.deepEqual(parseRequest({ op: 'put', path: '/a', size: 0, noClobber: true, mode: 0o777 }), { op: 'put', path: '/a', size: 0, noClobber: true });
+  t.deepEqual(parseRequest({ op: 'put', path: '/a', size: 0, noClobber: true, mode: 0o777 }), { op: 'put', path: '/a', size: 0, noClobber: true, resumable: false, offset: 0, prefixSha256: '' });
   t.deepEqual(parseRequest({ op: 'get', path: '/a', offset: 4096 }), { op: 'get', path: '/a', offset: 4096 });
   t.deepEqual(parseRequest({ op: 'list', path: '/', recursive: true }), { op: 'list', path: '/', recursive: true });
   t.deepEqual(parseRequest({ op: 'delete', path: '/a', recursive: true }), { op: 'delete', path: '/a', recursive: true });
@@ -58,6 +68,9 @@ test('explicit optional fields are kept and unknown fields are dropped', (t) => 
     path: '/big',
     size: Number.MAX_SAFE_INTEGER,
     noClobber: false,
+    resumable: false,
+    offset: 0,
+    prefixSha256: '',
   });
 });
 
