@@ -2,7 +2,7 @@
  * Running the real command lines as child processes.
  */
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,32 +24,43 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-function run(bin: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+export interface Running {
+  child: ChildProcess;
+  result: Promise<RunResult>;
+}
+
+function start(bin: string, args: string[], options: RunOptions = {}): Running {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD']) delete env[key];
   Object.assign(env, options.env);
   const child = spawn(process.execPath, [bin, ...args], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin.end(options.input ?? '');
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin?.end(options.input ?? '');
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-  return new Promise((resolve, reject) => {
+  const result = new Promise<RunResult>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
   });
+  return { child, result };
+}
+
+/** Starts `ferry` with `args`, for a test that needs to kill it midway. */
+export function startFerry(args: string[], options?: RunOptions): Running {
+  return start(FERRY_BIN, args, options);
 }
 
 /** Runs `ferry` with `args`. */
 export function ferry(args: string[], options?: RunOptions): Promise<RunResult> {
-  return run(FERRY_BIN, args, options);
+  return start(FERRY_BIN, args, options).result;
 }
 
 /** Runs `ferry-server` with `args`. */
 export function ferryServer(args: string[], options?: RunOptions): Promise<RunResult> {
-  return run(SERVER_BIN, args, options);
+  return start(SERVER_BIN, args, options).result;
 }

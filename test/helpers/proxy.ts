@@ -1,7 +1,8 @@
 /**
  * A TCP proxy on loopback that the test controls: it forwards both directions
- * and can flip one byte at a chosen offset of either direction, to prove that
- * corruption in transit is caught.
+ * and can flip one byte at a chosen offset (corruption in transit), cut
+ * connections after some bytes (a flaky network), or stall a direction after some
+ * bytes (a transfer frozen in mid-flight, to kill one side at a known point).
  */
 
 import type { ExecutionContext } from 'ava';
@@ -16,27 +17,49 @@ export interface ProxyOptions {
   corruptDownstreamAt?: number;
   /** Cut each of the first `cuts.length` connections after that many bytes (both directions counted). */
   cuts?: number[];
+  /** Stop forwarding client-to-server bytes after this many (the rest is held back). */
+  pauseUpstreamAfter?: number;
+  /** Stop forwarding server-to-client bytes after this many. */
+  pauseDownstreamAfter?: number;
 }
 
 export interface Proxy {
   port: number;
   /** Connections accepted so far. */
   connections(): number;
+  /** Resolves once a pause limit has been reached. */
+  paused: Promise<void>;
 }
 
-class ByteFlipper extends Transform {
+/** Forwards bytes, flipping the one at `flipAt` and dropping everything after `pauseAfter`. */
+class Meddler extends Transform {
   private seen = 0;
 
-  constructor(private readonly at: number | undefined) {
+  constructor(
+    private readonly flipAt: number | undefined,
+    private readonly pauseAfter: number | undefined,
+    private readonly onPause: () => void,
+  ) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    const at = this.at;
+    const at = this.flipAt;
     if (at !== undefined && at >= this.seen && at < this.seen + chunk.length) {
       const copy = Buffer.from(chunk);
       copy[at - this.seen] = (copy[at - this.seen] as number) ^ 0xff;
       chunk = copy;
+    }
+    const limit = this.pauseAfter;
+    if (limit !== undefined && this.seen + chunk.length >= limit) {
+      // Past the limit nothing more gets through, as on a network that hangs; the
+      // bytes are still read (and dropped) so that a close from the sender is seen.
+      const allowed = Math.max(limit - this.seen, 0);
+      this.seen += chunk.length;
+      if (allowed > 0) this.push(chunk.subarray(0, allowed));
+      this.onPause();
+      done();
+      return;
     }
     this.seen += chunk.length;
     done(null, chunk);
@@ -46,6 +69,10 @@ class ByteFlipper extends Transform {
 export async function startProxy(t: ExecutionContext, targetPort: number, options: ProxyOptions): Promise<Proxy> {
   const sockets = new Set<Socket>();
   let accepted = 0;
+  let onPause = (): void => undefined;
+  const paused = new Promise<void>((resolve) => {
+    onPause = resolve;
+  });
   const server = createServer((client) => {
     const cutAfter = options.cuts?.[accepted++];
     const upstream = connect({ host: '127.0.0.1', port: targetPort });
@@ -63,14 +90,19 @@ export async function startProxy(t: ExecutionContext, targetPort: number, option
     }
     for (const socket of [client, upstream]) {
       sockets.add(socket);
-      socket.on('error', () => {
+      // One side gone (even a stalled one) takes the other down, as on a real network.
+      const both = (): void => {
         client.destroy();
         upstream.destroy();
+      };
+      socket.on('error', both);
+      socket.on('close', () => {
+        sockets.delete(socket);
+        both();
       });
-      socket.on('close', () => sockets.delete(socket));
     }
-    client.pipe(new ByteFlipper(options.corruptUpstreamAt)).pipe(upstream);
-    upstream.pipe(new ByteFlipper(options.corruptDownstreamAt)).pipe(client);
+    client.pipe(new Meddler(options.corruptUpstreamAt, options.pauseUpstreamAfter, onPause)).pipe(upstream);
+    upstream.pipe(new Meddler(options.corruptDownstreamAt, options.pauseDownstreamAfter, onPause)).pipe(client);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -78,5 +110,5 @@ export async function startProxy(t: ExecutionContext, targetPort: number, option
     for (const socket of sockets) socket.destroy();
     server.close();
   });
-  return { port: (server.address() as AddressInfo).port, connections: () => accepted };
+  return { port: (server.address() as AddressInfo).port, connections: () => accepted, paused };
 }
