@@ -35,6 +35,8 @@ export interface ConnectOptions {
   host: string;
   port: number;
   connectTimeoutMs?: number;
+  /** The local address to connect from (a host with several). */
+  localAddress?: string;
 }
 
 export type ProgressListener = (bytesDone: number, bytesTotal: number) => void;
@@ -107,7 +109,12 @@ function connectFailure(error: unknown, host: string, port: number): FerryError 
 }
 
 async function openSocket(options: ConnectOptions): Promise<Socket> {
-  const socket = netConnect({ host: options.host, port: options.port, noDelay: true });
+  const socket = netConnect({
+    host: options.host,
+    port: options.port,
+    noDelay: true,
+    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+  });
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

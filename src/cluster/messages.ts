@@ -6,18 +6,26 @@ import type { MetricsSnapshot } from '../ops/metrics.js';
 
 export type WorkerMessage =
   | { type: 'ferry:listening'; port: number }
-  | { type: 'ferry:metrics'; id: number; snapshot: MetricsSnapshot };
+  | { type: 'ferry:metrics'; id: number; snapshot: MetricsSnapshot }
+  | { type: 'ferry:login-failed'; ip: string }
+  | { type: 'ferry:login-ok'; ip: string };
 
-export type PrimaryMessage = { type: 'ferry:drain' } | { type: 'ferry:metrics?'; id: number };
+export type PrimaryMessage =
+  | { type: 'ferry:drain' }
+  | { type: 'ferry:metrics?'; id: number }
+  | { type: 'ferry:ban'; ip: string; until: number };
+
+const WORKER_TYPES = new Set(['ferry:listening', 'ferry:metrics', 'ferry:login-failed', 'ferry:login-ok']);
+const PRIMARY_TYPES = new Set(['ferry:drain', 'ferry:metrics?', 'ferry:ban']);
 
 function hasType(message: unknown): message is { type: unknown } {
   return typeof message === 'object' && message !== null && 'type' in message;
 }
 
 export function isWorkerMessage(message: unknown): message is WorkerMessage {
-  return hasType(message) && (message.type === 'ferry:listening' || message.type === 'ferry:metrics');
+  return hasType(message) && WORKER_TYPES.has(String(message.type));
 }
 
 export function isPrimaryMessage(message: unknown): message is PrimaryMessage {
-  return hasType(message) && (message.type === 'ferry:drain' || message.type === 'ferry:metrics?');
+  return hasType(message) && PRIMARY_TYPES.has(String(message.type));
 }

@@ -13,7 +13,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
-import { announce, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { BanBook } from '../auth/bans.js';
+import { announce, banPolicy, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { Storage } from '../storage/storage.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
@@ -42,12 +43,15 @@ class Primary {
   private nextRequest = 1;
   private readonly replies = new Map<number, (snapshot: MetricsSnapshot) => void>();
   private readonly retired = new Set<Worker>();
+  /** The cluster's one ban book: workers report logins, the primary decides bans. */
+  private readonly bans: BanBook;
 
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly storage: Storage,
   ) {
+    this.bans = new BanBook(banPolicy(config));
     this.slots = Array.from({ length: config.get('workers') }, (_, index) => ({ index, worker: undefined, listening: false, restarts: 0, startedAt: 0 }));
   }
 
@@ -59,18 +63,30 @@ class Primary {
   private fork(slot: Slot): Promise<Worker> {
     const worker = cluster.fork({ FERRY_WORKER_SLOT: String(slot.index) });
     slot.worker = worker;
+    worker.once('online', () => {
+      for (const [ip, until] of this.bans.activeBans()) worker.send({ type: 'ferry:ban', ip, until } satisfies PrimaryMessage);
+    });
     slot.listening = false;
     slot.startedAt = Date.now();
     this.logger.info({ event: 'worker-start', worker: slot.index, pid: worker.process.pid }, `worker ${slot.index} starting`);
     return new Promise((resolveListening, reject) => {
       worker.on('message', (message: unknown) => {
         if (!isWorkerMessage(message)) return;
-        if (message.type === 'ferry:listening') {
-          if (slot.worker === worker) slot.listening = true;
-          this.port = message.port;
-          resolveListening(worker);
-        } else {
-          this.replies.get(message.id)?.(message.snapshot);
+        switch (message.type) {
+          case 'ferry:listening':
+            if (slot.worker === worker) slot.listening = true;
+            this.port = message.port;
+            resolveListening(worker);
+            break;
+          case 'ferry:metrics':
+            this.replies.get(message.id)?.(message.snapshot);
+            break;
+          case 'ferry:login-failed':
+            this.loginFailed(message.ip);
+            break;
+          case 'ferry:login-ok':
+            this.bans.recordSuccess(message.ip);
+            break;
         }
       });
       worker.once('exit', (code, signal) => {
@@ -78,6 +94,15 @@ class Primary {
         this.onExit(slot, worker, code, signal);
       });
     });
+  }
+
+  private loginFailed(ip: string): void {
+    const until = this.bans.recordFailure(ip);
+    if (until === undefined) return;
+    this.logger.warn({ event: 'ban', remote: ip, until: new Date(until).toISOString() }, `banned ${ip} after repeated failed logins`);
+    for (const slot of this.slots) {
+      if (slot.worker?.isConnected()) slot.worker.send({ type: 'ferry:ban', ip, until } satisfies PrimaryMessage);
+    }
   }
 
   private onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {

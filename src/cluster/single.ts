@@ -15,7 +15,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   const stopping = stopSignal();
   let draining = false;
   const metrics = new WorkerMetrics('0');
-  const service = await startService(config, logger, metrics);
+  const service = await startService(config, logger, { observer: metrics });
   const serviceMetrics = new ServiceMetrics(resolve(config.get('dataDir')), () => (draining ? 0 : 1));
   const ops = new OpsServer(
     {

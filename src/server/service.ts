@@ -7,6 +7,7 @@
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { BanBook, LocalLoginGuard, type BanPolicy, type LoginGuard } from '../auth/bans.js';
 import { UserDirectory } from '../auth/users.js';
 import { ferryError } from '../protocol/errors.js';
 import type { Config } from '../ops/config.js';
@@ -61,7 +62,17 @@ export async function openStorage(config: Config): Promise<Storage> {
   return storage;
 }
 
-export async function startService(config: Config, logger: Logger, observer: SessionObserver = NO_OBSERVER): Promise<RunningService> {
+export function banPolicy(config: Config): BanPolicy {
+  return { threshold: config.get('limits.banThreshold'), windowMs: config.get('limits.banWindow'), durationMs: config.get('limits.banDuration') };
+}
+
+export interface ServiceHooks {
+  observer?: SessionObserver;
+  /** Who decides bans; by default this process alone. */
+  guard?: LoginGuard;
+}
+
+export async function startService(config: Config, logger: Logger, hooks: ServiceHooks = {}): Promise<RunningService> {
   const users = await prepareUsers(config, logger);
   const storage = await openStorage(config);
   const limits = config.get('limits');
@@ -70,11 +81,13 @@ export async function startService(config: Config, logger: Logger, observer: Ses
     port: config.get('server.port'),
     storage,
     users,
+    guard: hooks.guard ?? new LocalLoginGuard(new BanBook(banPolicy(config))),
     logger,
-    observer,
+    observer: hooks.observer ?? NO_OBSERVER,
     agent: SERVER_AGENT,
     limits: {
       authTimeoutMs: limits.authTimeout,
+      authFailureDelayMs: limits.authFailureDelay,
       idleTimeoutMs: limits.idleTimeout,
       maxFrameBytes: limits.maxFrameSize,
       maxFileSize: limits.maxFileSize,

@@ -7,7 +7,9 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import type { LoginGuard } from '../auth/bans.js';
 import type { UserDirectory, User } from '../auth/users.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError, asFerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
 import { FrameType, parseJsonPayload } from '../protocol/frames.js';
 import {
@@ -27,6 +29,8 @@ import { commands, isDataOp, refuseUpload, transferDirection, type CommandContex
 
 export interface SessionLimits extends CommandLimits {
   authTimeoutMs: number;
+  /** Pause before answering a failed login. */
+  authFailureDelayMs: number;
   idleTimeoutMs: number;
   maxFrameBytes: number;
 }
@@ -58,6 +62,7 @@ export const NO_OBSERVER: SessionObserver = {
 export interface SessionContext {
   storage: Storage;
   users: UserDirectory;
+  guard: LoginGuard;
   logger: Logger;
   limits: SessionLimits;
   observer: SessionObserver;
@@ -228,17 +233,36 @@ export class Session {
       await this.sendError(id, ferryError('BAD_REQUEST', `already logged in as ${this.user.name}; open a new connection to switch users`));
       return;
     }
+    const ip = this.socket.remoteAddress ?? '?';
+    const banned = this.ctx.guard.bannedUntil(ip);
+    if (banned !== undefined) {
+      this.ctx.observer.auth('banned');
+      this.ctx.logger.warn({ event: 'auth', remote: this.remote, user: name, result: 'banned' }, 'login refused: address banned');
+      await this.refuseLogin(id, ferryError('BANNED', `too many failed logins from ${ip}; try again after ${new Date(banned).toISOString()}`));
+      return;
+    }
     const user = await this.ctx.users.authenticate(name, password);
     this.ctx.observer.auth(user ? 'success' : 'failure');
     if (!user) {
+      const bannedNow = this.ctx.guard.failure(ip);
       this.ctx.logger.warn({ event: 'auth', remote: this.remote, user: name, result: 'failure' }, 'login failed');
-      await this.sendError(id, ferryError('AUTH_FAILED', 'wrong user name or password'));
+      if (bannedNow !== undefined) {
+        this.ctx.logger.warn({ event: 'ban', remote: ip, until: new Date(bannedNow).toISOString() }, `banned ${ip} after repeated failed logins`);
+      }
+      await this.refuseLogin(id, ferryError('AUTH_FAILED', 'wrong user name or password'));
       return;
     }
+    this.ctx.guard.success(ip);
     this.home = await this.ctx.storage.forHome(parseRemotePath(user.home), user.name);
     this.user = user;
     const result: LoginResult = { user: user.name, home: formatRemotePath(parseRemotePath(user.home)), permissions: user.permissions };
     await this.channel.sendJson(FrameType.OK, id, result);
+  }
+
+  /** Answers a refused login after a pause, which slows down anyone guessing passwords. */
+  private async refuseLogin(id: number, error: FerryError): Promise<void> {
+    await sleep(this.ctx.limits.authFailureDelayMs);
+    await this.sendError(id, error);
   }
 
   private async sendError(id: number, error: FerryError): Promise<void> {

@@ -8,6 +8,7 @@ import type { ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { BanBook, LocalLoginGuard, type BanPolicy } from '../../src/auth/bans.js';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../../src/auth/users.js';
 import { FerryClient } from '../../src/client/client.js';
 import { silentLogger } from '../../src/ops/logger.js';
@@ -37,6 +38,7 @@ export interface TestServer {
 
 export const TEST_LIMITS: SessionLimits = {
   authTimeoutMs: 10_000,
+  authFailureDelayMs: 0,
   idleTimeoutMs: 60_000,
   maxFrameBytes: 4 * 1024 * 1024,
   maxFileSize: 0,
@@ -44,7 +46,7 @@ export const TEST_LIMITS: SessionLimits = {
 
 export async function startServer(
   t: ExecutionContext,
-  options: { limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver } = {},
+  options: { limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy } = {},
 ): Promise<TestServer> {
   const dataDir = await tempDir(t, 'ferry-server-');
   const users = new UserDirectory(join(dataDir, 'users.json'));
@@ -57,6 +59,7 @@ export async function startServer(
     port: 0,
     storage,
     users,
+    guard: new LocalLoginGuard(new BanBook(options.bans ?? { threshold: 0, windowMs: 0, durationMs: 0 })),
     logger: silentLogger(),
     observer: options.observer ?? NO_OBSERVER,
     agent: 'ferry-test',
