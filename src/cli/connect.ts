@@ -6,7 +6,9 @@
 
 import { createInterface } from 'node:readline/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FerryClient } from '../client/client.js';
+import { readFile } from 'node:fs/promises';
+import { FerryClient, type TlsTrust } from '../client/client.js';
+import { KnownHosts, defaultKnownHostsFile } from '../client/known-hosts.js';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import type { LoginResult } from '../protocol/messages.js';
 import { promptHidden, readStdin } from './password.js';
@@ -17,6 +19,32 @@ export interface ConnectionOptions {
   user?: string;
   passwordStdin?: boolean;
   retries: number;
+  /** Speak TLS, pinning the server's certificate on first use... */
+  tls?: boolean;
+  /** ...or verifying it against this CA certificate file (implies TLS). */
+  ca?: string;
+}
+
+/** How the server's certificate is trusted, or undefined for plain TCP. */
+export async function tlsTrust(options: ConnectionOptions, extra: { replace?: boolean } = {}): Promise<TlsTrust | undefined> {
+  if (options.ca !== undefined) {
+    const ca = await readFile(options.ca).catch((error: unknown) => {
+      throw ferryError('USAGE', `cannot read the CA certificate ${options.ca}: ${(error as Error).message}`, error);
+    });
+    return { kind: 'ca', ca };
+  }
+  if (!options.tls) return undefined;
+  const knownHosts = new KnownHosts(defaultKnownHostsFile());
+  return {
+    kind: 'pin',
+    knownHosts,
+    ...(extra.replace ? { replace: true } : {}),
+    onFirstUse: (server, fingerprint) =>
+      process.stderr.write(
+        `ferry: first TLS connection to ${server}; trusting its certificate SHA256 ${fingerprint} from now on ` +
+          `(recorded in ${knownHosts.file}; compare it with the fingerprint in the server's log)\n`,
+      ),
+  };
 }
 
 const FIRST_BACKOFF_MS = 250;
@@ -78,7 +106,7 @@ export class Connection {
   ) {}
 
   static async open(options: ConnectionOptions): Promise<Connection> {
-    const address = serverOf(options);
+    const address = { ...serverOf(options), ...(await tlsTrust(options).then((tls) => (tls ? { tls } : {}))) };
     const user = await resolveUser(options);
     const password = await resolvePassword(options, user);
     // One attempt is connect and log in: a server that is restarting may drop a

@@ -29,6 +29,8 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   TIMEOUT: ExitCode.CONNECTION,
   UNSUPPORTED_VERSION: ExitCode.CONNECTION,
   INTEGRITY: ExitCode.INTEGRITY,
+  // The server's identity failed verification: an integrity failure of the connection.
+  TLS_UNTRUSTED: ExitCode.INTEGRITY,
   PERMISSION_DENIED: ExitCode.DENIED,
   QUOTA_EXCEEDED: ExitCode.DENIED,
 };

@@ -4,6 +4,10 @@
  */
 
 import { Command, CommanderError } from 'commander';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { createSelfSignedCertificate } from '../ops/certificate.js';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../auth/users.js';
 import { loadConfig, type Config } from '../ops/config.js';
 import { createLogger } from '../ops/logger.js';
@@ -90,6 +94,34 @@ runMain('ferry-server', async () => {
       for (const entry of directory.list()) {
         process.stdout.write(`${entry.name}\t${entry.home}\t${entry.permissions.join(',')}\n`);
       }
+    });
+
+  program
+    .command('tls')
+    .description('TLS certificates')
+    .command('init')
+    .description('make a self-signed certificate and key for this host (clients pin it on first use)')
+    .option('--out <dir>', 'folder to write cert.pem and key.pem to (default: <data dir>/tls)')
+    .option('--days <n>', 'days the certificate is valid', '825')
+    .option('--force', 'replace an existing certificate (clients that pinned it must trust the new one)')
+    .action(async (options: { out?: string; days: string; force?: boolean }) => {
+      const days = Number(options.days);
+      if (!Number.isInteger(days) || days < 1) throw ferryError('USAGE', `--days takes a whole number of days, not "${options.days}"`);
+      const dir = resolve(options.out ?? join(loadConfig().get('dataDir'), 'tls'));
+      const certFile = join(dir, 'cert.pem');
+      const keyFile = join(dir, 'key.pem');
+      if (!options.force && existsSync(certFile)) {
+        throw ferryError('EXISTS', `${certFile} already exists; add --force to replace it (clients that pinned it will then refuse the server until they run: ferry --tls -s HOST trust)`);
+      }
+      const { cert, key, fingerprint } = await createSelfSignedCertificate(days);
+      await mkdir(dir, { recursive: true });
+      await writeFile(keyFile, key, { mode: 0o600 });
+      await writeFile(certFile, cert);
+      process.stdout.write(
+        `wrote ${certFile} and ${keyFile}\ncertificate SHA256 ${fingerprint}\n` +
+          `start the server with TLS:\n  FERRY_TLS_CERT=${certFile} FERRY_TLS_KEY=${keyFile} npm start\n` +
+          `clients connect with: ferry --tls -s HOST ...  (and should see this fingerprint on first use)\n`,
+      );
     });
 
   program

@@ -16,6 +16,8 @@ interface GlobalOptions {
   server?: string;
   user?: string;
   passwordStdin?: boolean;
+  tls?: boolean;
+  ca?: string;
   quiet?: boolean;
   json?: boolean;
   retries: string;
@@ -33,6 +35,8 @@ runMain('ferry', async () => {
     .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080)').env('FERRY_SERVER'))
     .addOption(new Option('-u, --user <name>', 'user name').env('FERRY_USER'))
     .option('--password-stdin', 'read the password from standard input (else FERRY_PASSWORD, else a prompt)')
+    .option('--tls', 'use TLS, pinning the server certificate on first use (like SSH known_hosts)')
+    .option('--ca <file>', 'use TLS and verify the server certificate against this CA instead of pinning')
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'machine-readable output on stdout')
     .option('--retries <n>', 'times to retry a refused or lost connection', '3')
@@ -50,6 +54,8 @@ runMain('ferry', async () => {
       ...(options.server !== undefined ? { server: options.server } : {}),
       ...(options.user !== undefined ? { user: options.user } : {}),
       ...(options.passwordStdin ? { passwordStdin: true } : {}),
+      ...(options.tls ? { tls: true } : {}),
+      ...(options.ca !== undefined ? { ca: options.ca } : {}),
     };
   };
 
@@ -137,6 +143,24 @@ runMain('ferry', async () => {
     .action(async (dirs: string[]) => {
       const { makeDirs } = await commands();
       await withClient((env) => makeDirs(env, dirs));
+    });
+
+  program
+    .command('trust')
+    .description("record the TLS certificate the server shows now as trusted (after it was replaced on purpose); use with --tls")
+    .action(async () => {
+      const options = connection();
+      const { serverOf, tlsTrust } = await import('./connect.js');
+      const tls = options.ca === undefined ? await tlsTrust(options, { replace: true }) : undefined;
+      if (tls?.kind !== 'pin') throw ferryError('USAGE', 'trust pins a TLS certificate: use it as ferry --tls -s HOST[:PORT] trust (not with --ca)');
+      const { FerryClient, serverLabel } = await import('../client/client.js');
+      const address = serverOf(options);
+      const client = await FerryClient.connect({ ...address, tls });
+      client.close();
+      const where = serverLabel(address.host, address.port);
+      const fingerprint = await tls.knownHosts.get(where);
+      output().line(`trusted ${where}: certificate SHA256 ${fingerprint ?? '?'} (recorded in ${tls.knownHosts.file})`);
+      output().json({ server: where, fingerprint, knownHosts: tls.knownHosts.file });
     });
 
   program

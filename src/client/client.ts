@@ -6,7 +6,8 @@
  */
 
 import { createHash, type Hash } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { FrameType, parseJsonPayload, type Frame } from '../protocol/frames.js';
@@ -25,11 +26,24 @@ import {
   type Welcome,
 } from '../protocol/messages.js';
 import { FrameChannel } from '../transport/channel.js';
+import type { KnownHosts } from './known-hosts.js';
 
 export const CLIENT_AGENT = 'ferry-cli/0.1.0';
 /** The client accepts larger control frames than it sends (listings come in batches). */
 const CLIENT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** How a TLS server is trusted: pinned on first use, or verified against a CA. */
+export type TlsTrust =
+  | {
+      kind: 'pin';
+      knownHosts: KnownHosts;
+      /** Told when a server is seen, and pinned, for the first time. */
+      onFirstUse?: (server: string, fingerprint: string) => void;
+      /** Record whatever certificate the server shows now (the user asked to trust it). */
+      replace?: boolean;
+    }
+  | { kind: 'ca'; ca: string | Buffer };
 
 export interface ConnectOptions {
   host: string;
@@ -37,7 +51,20 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** The local address to connect from (a host with several). */
   localAddress?: string;
+  /** Speak TLS, trusting the server this way. */
+  tls?: TlsTrust;
 }
+
+const CERT_ERRORS = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_SIGNATURE_FAILURE',
+]);
 
 export type ProgressListener = (bytesDone: number, bytesTotal: number) => void;
 
@@ -91,8 +118,15 @@ function serverError(frame: Frame): FerryError {
 }
 
 function connectFailure(error: unknown, host: string, port: number): FerryError {
-  const where = `${host}:${port}`;
-  switch (systemErrorCode(error)) {
+  const where = serverLabel(host, port);
+  const code = systemErrorCode(error) ?? '';
+  if (CERT_ERRORS.has(code)) {
+    return ferryError('TLS_UNTRUSTED', `the TLS certificate of ${where} is not signed by the CA you gave (${(error as Error).message}); check --ca, or the server's certificate`, error);
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long/i.test((error as Error).message)) {
+    return ferryError('CONNECT_FAILED', `${where} does not speak TLS; connect without --tls, or check the port`, error);
+  }
+  switch (code) {
     case 'ECONNREFUSED':
       return ferryError('CONNECT_FAILED', `cannot reach ${where}: connection refused; is the server running, and is port ${port} open in its firewall?`, error);
     case 'ENOTFOUND':
@@ -108,29 +142,77 @@ function connectFailure(error: unknown, host: string, port: number): FerryError 
   }
 }
 
-async function openSocket(options: ConnectOptions): Promise<Socket> {
-  const socket = netConnect({
-    host: options.host,
-    port: options.port,
-    noDelay: true,
-    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
-  });
+export function serverLabel(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Resolves once `socket` emits `ready`, failing on error or after the timeout. */
+function connected(socket: Socket, ready: 'connect' | 'secureConnect', options: ConnectOptions): Promise<Socket> {
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
       reject(connectFailure(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }), options.host, options.port));
     }, timeoutMs);
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
       resolve(socket);
     });
     socket.once('error', (error) => {
       clearTimeout(timer);
+      socket.destroy();
       reject(connectFailure(error, options.host, options.port));
     });
   });
+}
+
+/** Checks a TLS server's certificate against the pinned fingerprint, pinning it on first use. */
+async function checkPin(socket: TLSSocket, trust: Extract<TlsTrust, { kind: 'pin' }>, where: string): Promise<void> {
+  const fingerprint = socket.getPeerX509Certificate()?.fingerprint256;
+  if (fingerprint === undefined) throw ferryError('TLS_UNTRUSTED', `${where} showed no TLS certificate`);
+  const known = await trust.knownHosts.get(where);
+  if (known === fingerprint) return;
+  if (known === undefined || trust.replace) {
+    await trust.knownHosts.set(where, fingerprint);
+    if (known === undefined) trust.onFirstUse?.(where, fingerprint);
+    return;
+  }
+  throw ferryError(
+    'TLS_UNTRUSTED',
+    `the TLS certificate of ${where} has CHANGED: it was SHA256 ${known}, it is now SHA256 ${fingerprint}. ` +
+      `Someone may be intercepting the connection. If the server was given a new certificate on purpose ` +
+      `(compare with the fingerprint in its log), accept it with: ferry --tls -s ${where} trust`,
+  );
+}
+
+async function openSocket(options: ConnectOptions): Promise<Socket> {
+  const target = {
+    host: options.host,
+    port: options.port,
+    noDelay: true,
+    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+  };
+  const trust = options.tls;
+  if (trust === undefined) return connected(netConnect(target), 'connect', options);
+  const socket = tlsConnect({
+    ...target,
+    ...(isIP(options.host) ? {} : { servername: options.host }),
+    minVersion: 'TLSv1.2',
+    // A pinned server is checked by fingerprint below; a CA-checked one by the usual chain and name.
+    rejectUnauthorized: trust.kind === 'ca',
+    ...(trust.kind === 'ca' ? { ca: trust.ca } : {}),
+  });
+  await connected(socket, 'secureConnect', options);
+  if (trust.kind === 'pin') {
+    try {
+      await checkPin(socket, trust, serverLabel(options.host, options.port));
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
+  }
+  return socket;
 }
 
 export class FerryClient {
@@ -152,7 +234,7 @@ export class FerryClient {
   static async connect(options: ConnectOptions): Promise<FerryClient> {
     const socket = await openSocket(options);
     const channel = new FrameChannel(socket, { maxFrameBytes: CLIENT_MAX_FRAME_BYTES });
-    const where = `${options.host}:${options.port}`;
+    const where = serverLabel(options.host, options.port);
     try {
       await channel.sendJson(FrameType.HELLO, 0, {
         protocol: PROTOCOL_NAME,
@@ -161,14 +243,18 @@ export class FerryClient {
         agent: CLIENT_AGENT,
       });
       const frame = await channel.next();
-      if (frame === undefined) throw ferryError('CONNECTION_LOST', `${where} closed the connection during the handshake; is it a Ferry server?`);
+      if (frame === undefined) {
+        const hint = options.tls ? 'is it a Ferry server?' : 'if it uses TLS, add --tls; else check that it is a Ferry server';
+        throw ferryError('CONNECTION_LOST', `${where} closed the connection during the handshake; ${hint}`);
+      }
       if (frame.type === FrameType.ERROR) throw serverError(frame);
       if (frame.type !== FrameType.WELCOME) throw ferryError('BAD_FRAME', `${where} did not answer like a Ferry server`);
       return new FerryClient(channel, parseWelcome(parseJsonPayload(frame)), where);
     } catch (error) {
       channel.destroy();
       if (error instanceof FerryError && error.code === 'BAD_FRAME') {
-        throw ferryError('CONNECT_FAILED', `${where} does not speak the Ferry protocol; check the port`, error);
+        const hint = options.tls ? 'check the port' : 'if it uses TLS, add --tls; else check the port';
+        throw ferryError('CONNECT_FAILED', `${where} does not speak the plain Ferry protocol; ${hint}`, error);
       }
       throw error;
     }

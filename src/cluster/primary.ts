@@ -14,7 +14,7 @@ import type { Config } from '../ops/config.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
 import { BanBook } from '../auth/bans.js';
-import { announce, banPolicy, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { announce, banPolicy, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { Storage } from '../storage/storage.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
@@ -202,6 +202,8 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   const stopping = stopSignal();
   // First start (admin creation) happens once, here, before any worker could race it.
   await prepareUsers(config, logger);
+  // Checked here too, so a bad certificate stops the start before any worker is forked.
+  const tls = await loadTls(config);
   const storage = await openStorage(config);
   const primary = new Primary(config, logger, storage);
   const metrics = new ServiceMetrics(resolve(config.get('dataDir')), () => primary.listeningWorkers);
@@ -215,7 +217,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
 
   await primary.start();
   const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
-  announce(logger, config.get('server.host'), primary.servicePort);
+  announce(logger, config.get('server.host'), primary.servicePort, tls?.fingerprint);
   logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`);
   process.send?.('ready');
 

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   // Raised on the client side only; they never cross the wire.
   CONNECT_FAILED: 'cannot connect to the server',
   CONNECTION_LOST: 'the connection was lost',
+  TLS_UNTRUSTED: "the server's TLS certificate could not be trusted",
   LOCAL_IO: 'a local file could not be read or written',
   USAGE: 'the command was used wrongly',
 } as const;

@@ -5,6 +5,7 @@
  */
 
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { once } from 'node:events';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { ferryError } from '../protocol/errors.js';
@@ -16,10 +17,17 @@ export interface ConnectionLimits {
   maxConnectionsPerIp: number;
 }
 
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+}
+
 export interface FerryServerOptions extends SessionContext {
   host: string;
   port: number;
   connectionLimits: ConnectionLimits;
+  /** Serve TLS with this certificate and key; plain TCP without. */
+  tls?: TlsMaterial;
 }
 
 export class FerryServer {
@@ -28,7 +36,20 @@ export class FerryServer {
   private readonly perIp = new Map<string, number>();
 
   constructor(private readonly options: FerryServerOptions) {
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    const accept = (socket: Socket): void => this.accept(socket);
+    if (options.tls) {
+      const secure = createTlsServer(
+        { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', noDelay: true, handshakeTimeout: options.limits.authTimeoutMs },
+        accept,
+      );
+      // A plain client, a scanner or a client that distrusts us: nothing to serve.
+      secure.on('tlsClientError', (error, socket) => {
+        options.logger.debug({ event: 'tls-error', remote: socket.remoteAddress, err: error.message }, 'TLS handshake failed');
+      });
+      this.server = secure;
+    } else {
+      this.server = createServer({ noDelay: true }, accept);
+    }
     this.server.on('error', (error) => options.logger.error({ err: error }, 'listener error'));
   }
 

@@ -4,6 +4,8 @@
  * later, by each cluster worker.
  */
 
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -13,7 +15,7 @@ import { ferryError } from '../protocol/errors.js';
 import type { Config } from '../ops/config.js';
 import { LocalStorage } from '../storage/local.js';
 import type { Storage } from '../storage/storage.js';
-import { FerryServer } from './server.js';
+import { FerryServer, type TlsMaterial } from './server.js';
 import { NO_OBSERVER, type SessionObserver } from './session.js';
 
 export const SERVER_AGENT = 'ferry-server/0.1.0';
@@ -22,6 +24,8 @@ export interface RunningService {
   server: FerryServer;
   storage: Storage;
   port: number;
+  /** SHA-256 fingerprint of the TLS certificate, when TLS is on. */
+  fingerprint: string | undefined;
   /** Drains and stops. */
   stop(): Promise<void>;
 }
@@ -72,8 +76,23 @@ export interface ServiceHooks {
   guard?: LoginGuard;
 }
 
+/** The TLS certificate and key named by the configuration, or undefined for plain TCP. */
+export async function loadTls(config: Config): Promise<(TlsMaterial & { fingerprint: string }) | undefined> {
+  const certFile = config.get('tls.cert');
+  const keyFile = config.get('tls.key');
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw ferryError('USAGE', 'TLS needs both FERRY_TLS_CERT and FERRY_TLS_KEY (make a pair with: ferry-server tls init)');
+  try {
+    const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+    return { cert, key, fingerprint: new X509Certificate(cert).fingerprint256 };
+  } catch (error) {
+    throw ferryError('USAGE', `cannot load the TLS certificate or key: ${(error as Error).message}`, error);
+  }
+}
+
 export async function startService(config: Config, logger: Logger, hooks: ServiceHooks = {}): Promise<RunningService> {
   const users = await prepareUsers(config, logger);
+  const tls = await loadTls(config);
   const storage = await openStorage(config);
   const limits = config.get('limits');
   const server = new FerryServer({
@@ -93,12 +112,14 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
       maxFileSize: limits.maxFileSize,
     },
     connectionLimits: { maxConnections: limits.maxConnections, maxConnectionsPerIp: limits.maxConnectionsPerIp },
+    ...(tls ? { tls } : {}),
   });
   const address = await server.listen();
   return {
     server,
     storage,
     port: address.port,
+    fingerprint: tls?.fingerprint,
     stop: async () => {
       await server.close(limits.drainTimeout);
       await storage.close();
@@ -125,10 +146,17 @@ export function sweepPartialsPeriodically(storage: Storage, maxAgeMs: number, lo
   return () => clearInterval(timer);
 }
 
-/** Tells the operator where the service listens and what other devices should type. */
-export function announce(logger: Logger, host: string, port: number): void {
-  logger.info({ event: 'listening', host, port }, `Ferry is listening on ${host}:${port}`);
+/**
+ * Tells the operator where the service listens, the TLS fingerprint clients will
+ * be asked to trust, and what other devices should type.
+ */
+export function announce(logger: Logger, host: string, port: number, fingerprint: string | undefined): void {
+  const flag = fingerprint ? '--tls ' : '';
+  logger.info(
+    { event: 'listening', host, port, tls: fingerprint !== undefined, ...(fingerprint ? { fingerprint } : {}) },
+    `Ferry is listening on ${host}:${port}${fingerprint ? ` with TLS, certificate SHA256 ${fingerprint}` : ''}`,
+  );
   for (const { iface, address } of lanAddresses()) {
-    logger.info({ event: 'lan-address', iface, address, port }, `from another device: ferry -s ${address}:${port} -u NAME ls`);
+    logger.info({ event: 'lan-address', iface, address, port }, `from another device: ferry ${flag}-s ${address}:${port} -u NAME ls`);
   }
 }

@@ -13,7 +13,7 @@ import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../../src
 import { FerryClient } from '../../src/client/client.js';
 import { silentLogger } from '../../src/ops/logger.js';
 import type { Permission } from '../../src/protocol/messages.js';
-import { FerryServer } from '../../src/server/server.js';
+import { FerryServer, type TlsMaterial } from '../../src/server/server.js';
 import { NO_OBSERVER, type SessionLimits, type SessionObserver } from '../../src/server/session.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { tempDir } from './files.js';
@@ -46,7 +46,7 @@ export const TEST_LIMITS: SessionLimits = {
 
 export async function startServer(
   t: ExecutionContext,
-  options: { limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy } = {},
+  options: { limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy; tls?: TlsMaterial } = {},
 ): Promise<TestServer> {
   const dataDir = await tempDir(t, 'ferry-server-');
   const users = new UserDirectory(join(dataDir, 'users.json'));
@@ -65,6 +65,7 @@ export async function startServer(
     agent: 'ferry-test',
     limits: { ...TEST_LIMITS, ...options.limits },
     connectionLimits: { maxConnections: options.maxConnections ?? 1000, maxConnectionsPerIp: options.maxConnections ?? 1000 },
+    ...(options.tls ? { tls: options.tls } : {}),
   });
   const { port } = await server.listen();
   let stopped = false;

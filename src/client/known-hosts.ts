@@ -1,0 +1,50 @@
+/**
+ * Trust on first use for TLS, like SSH's known_hosts: the first connection to a
+ * server records its certificate's SHA-256 fingerprint; later connections must
+ * present the same one. One line per server: `HOST:PORT FINGERPRINT`.
+ */
+
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { systemErrorCode } from '../protocol/errors.js';
+
+/** Where the known hosts live: FERRY_KNOWN_HOSTS, else the user's config folder. */
+export function defaultKnownHostsFile(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.FERRY_KNOWN_HOSTS) return env.FERRY_KNOWN_HOSTS;
+  const base = process.platform === 'win32' ? (env.APPDATA ?? join(homedir(), 'AppData', 'Roaming')) : (env.XDG_CONFIG_HOME ?? join(homedir(), '.config'));
+  return join(base, 'ferry', 'known_hosts');
+}
+
+export class KnownHosts {
+  constructor(readonly file: string) {}
+
+  private async read(): Promise<Map<string, string>> {
+    let text = '';
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (error) {
+      if (systemErrorCode(error) !== 'ENOENT') throw error;
+    }
+    const entries = new Map<string, string>();
+    for (const line of text.split('\n')) {
+      const [server, fingerprint] = line.trim().split(/\s+/);
+      if (server && fingerprint && !server.startsWith('#')) entries.set(server, fingerprint);
+    }
+    return entries;
+  }
+
+  async get(server: string): Promise<string | undefined> {
+    return (await this.read()).get(server);
+  }
+
+  /** Records (or replaces) the fingerprint of `server`. */
+  async set(server: string, fingerprint: string): Promise<void> {
+    const entries = await this.read();
+    entries.set(server, fingerprint);
+    await mkdir(dirname(this.file), { recursive: true });
+    const temp = `${this.file}.${process.pid}.tmp`;
+    await writeFile(temp, [...entries].map(([name, print]) => `${name} ${print}\n`).join(''), { mode: 0o600 });
+    await rename(temp, this.file);
+  }
+}
