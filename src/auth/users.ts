@@ -21,6 +21,8 @@ export interface UserRecord {
   /** Home folder relative to the storage root, `/`-separated. */
   home: string;
   permissions: Permission[];
+  /** Bytes this user's home may hold; absent means the server's default (FERRY_QUOTA). */
+  quota?: number;
 }
 
 export interface User extends UserRecord {
@@ -72,7 +74,11 @@ function parseUsersFile(text: string, path: string): UsersFileContent {
     if (!Array.isArray(permissions) || !permissions.every((p) => (PERMISSIONS as readonly string[]).includes(p))) {
       fail(`user "${name}" has permissions other than ${PERMISSIONS.join(', ')}`);
     }
-    checked[name] = { password: record.password as string, home, permissions };
+    const quota = record.quota;
+    if (quota !== undefined && (typeof quota !== 'number' || !Number.isSafeInteger(quota) || quota < 0)) {
+      fail(`user "${name}" has a quota that is not a whole number of bytes`);
+    }
+    checked[name] = { password: record.password as string, home, permissions, ...(quota !== undefined ? { quota } : {}) };
   }
   return { version: 1, users: checked };
 }
@@ -130,13 +136,13 @@ export class UserDirectory {
     return Object.entries(this.content.users).map(([name, record]) => ({ name, ...record }));
   }
 
-  async add(name: string, password: string, options: { home: string; permissions: Permission[] }): Promise<void> {
+  async add(name: string, password: string, options: { home: string; permissions: Permission[]; quota?: number }): Promise<void> {
     checkUserName(name);
     parseRemotePath(options.home);
     await this.edit((users) => {
       if (Object.hasOwn(users, name)) throw ferryError('EXISTS', `user "${name}" already exists; use "user passwd" to change the password`);
       return hashPassword(password).then((hash) => {
-        users[name] = { password: hash, home: options.home, permissions: options.permissions };
+        users[name] = { password: hash, home: options.home, permissions: options.permissions, ...(options.quota !== undefined ? { quota: options.quota } : {}) };
       });
     });
   }

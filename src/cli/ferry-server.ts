@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createSelfSignedCertificate } from '../ops/certificate.js';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../auth/users.js';
-import { loadConfig, type Config } from '../ops/config.js';
+import { SIZE_UNITS, loadConfig, parseWithUnits, type Config } from '../ops/config.js';
 import { createLogger } from '../ops/logger.js';
 import { ferryError } from '../protocol/errors.js';
 import { runService } from '../cluster/run.js';
@@ -23,6 +23,12 @@ async function newPassword(fromStdin: boolean): Promise<string> {
   const again = await promptHidden('Repeat it: ');
   if (first !== again) throw ferryError('USAGE', 'the two passwords differ; nothing was changed');
   return first;
+}
+
+function parseSize(text: string): number {
+  const size = parseWithUnits(text, SIZE_UNITS);
+  if (typeof size !== 'number' || !Number.isSafeInteger(size)) throw ferryError('USAGE', `"${text}" is not a size such as 1048576 or 20GiB`);
+  return size;
 }
 
 function checkPassword(password: string): string {
@@ -63,11 +69,14 @@ runMain('ferry-server', async () => {
     .option('--password-stdin', 'read the password from standard input')
     .option('--home <dir>', 'home folder, relative to the storage root', '/')
     .option('--read-only', 'may list and download only')
-    .action(async (name: string, options: { passwordStdin?: boolean; home: string; readOnly?: boolean }) => {
+    .option('--quota <size>', 'bytes the home may hold, e.g. 20GiB (default: FERRY_QUOTA)')
+    .action(async (name: string, options: { passwordStdin?: boolean; home: string; readOnly?: boolean; quota?: string }) => {
+      const quota = options.quota === undefined ? undefined : parseSize(options.quota);
       const password = checkPassword(await newPassword(options.passwordStdin ?? false));
       const permissions = options.readOnly ? READ_ONLY_PERMISSIONS : ALL_PERMISSIONS;
-      await users(loadConfig()).add(name, password, { home: options.home, permissions });
-      process.stdout.write(`added user ${name} (home ${options.home}, ${permissions.join(', ')})\n`);
+      await users(loadConfig()).add(name, password, { home: options.home, permissions, ...(quota !== undefined ? { quota } : {}) });
+      const limit = quota === undefined ? '' : `, quota ${quota} bytes`;
+      process.stdout.write(`added user ${name} (home ${options.home}, ${permissions.join(', ')}${limit})\n`);
     });
   user
     .command('remove <name>')

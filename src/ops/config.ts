@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { ferryError } from '../protocol/errors.js';
 import { DATA_CHUNK_BYTES, HEADER_BYTES } from '../protocol/frames.js';
 
-const UNITS: Record<string, number> = {
+export const SIZE_UNITS: Record<string, number> = {
   '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
   kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
 };
@@ -26,7 +26,7 @@ const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1e3, m: 60e3, 
  * "10GiB" or "30s" as a number; anything else is returned as it is, for `validate`
  * to refuse with a message that names the key (convict names keys only there).
  */
-function parseWithUnits(value: unknown, units: Record<string, number>): unknown {
+export function parseWithUnits(value: unknown, units: Record<string, number>): unknown {
   if (typeof value === 'number') return value;
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(value));
   const factor = match ? units[(match[2] as string).toLowerCase()] : undefined;
@@ -42,7 +42,7 @@ function assertWhole(value: unknown, what: string): void {
 convict.addFormat({
   name: 'bytes',
   validate: (value: unknown) => assertWhole(value, 'a size in bytes such as 1048576 or "10GiB"'),
-  coerce: (value: unknown) => parseWithUnits(value, UNITS),
+  coerce: (value: unknown) => parseWithUnits(value, SIZE_UNITS),
 });
 convict.addFormat({
   name: 'ms',

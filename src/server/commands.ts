@@ -26,6 +26,8 @@ export interface CommandContext {
   home: HomeStorage;
   permissions: readonly Permission[];
   limits: CommandLimits;
+  /** Bytes this user's home may hold (0: no limit). */
+  quota: number;
   /** Bytes moved by this command, for the transfer log line. */
   bytes: number;
   /** Set when the handler already sent this request's ERROR (uploads answer before draining data). */
@@ -102,7 +104,7 @@ async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>): Prom
   }
   if (request.offset > request.size) throw ferryError('BAD_REQUEST', `offset ${request.offset} is past the ${request.size} bytes announced`);
   const { size, noClobber, resumable, offset, prefixSha256 } = request;
-  return ctx.home.beginUpload(path, { size, noClobber, resumable, offset, prefixSha256 });
+  return ctx.home.beginUpload(path, { size, noClobber, resumable, offset, prefixSha256, quota: ctx.quota });
 }
 
 

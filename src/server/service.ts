@@ -110,6 +110,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
       idleTimeoutMs: limits.idleTimeout,
       maxFrameBytes: limits.maxFrameSize,
       maxFileSize: limits.maxFileSize,
+      defaultQuota: limits.quota,
     },
     connectionLimits: { maxConnections: limits.maxConnections, maxConnectionsPerIp: limits.maxConnectionsPerIp },
     ...(tls ? { tls } : {}),

@@ -31,6 +31,8 @@ export interface SessionLimits extends CommandLimits {
   authTimeoutMs: number;
   /** Pause before answering a failed login. */
   authFailureDelayMs: number;
+  /** Bytes a user's home may hold unless the users file says otherwise (0: no limit). */
+  defaultQuota: number;
   idleTimeoutMs: number;
   maxFrameBytes: number;
 }
@@ -202,7 +204,16 @@ export class Session {
     const started = performance.now();
     const ctx: CommandContext | undefined =
       this.user && this.home
-        ? { id, channel: this.channel, home: this.home, permissions: this.user.permissions, limits: this.ctx.limits, bytes: 0, answered: false }
+        ? {
+            id,
+            channel: this.channel,
+            home: this.home,
+            permissions: this.user.permissions,
+            limits: this.ctx.limits,
+            quota: this.user.quota ?? this.ctx.limits.defaultQuota,
+            bytes: 0,
+            answered: false,
+          }
         : undefined;
     try {
       if (request.op === 'login') await this.login(id, request.user, request.password);

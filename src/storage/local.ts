@@ -57,6 +57,41 @@ function storageError(error: unknown, path: RemotePath): FerryError {
   }
 }
 
+/**
+ * Bytes held under each home that has a quota, computed by a walk the first time
+ * and then kept current: a committed upload adds its size to every home it lies
+ * in; a delete or rename (rarer, and harder to account) makes the next check walk.
+ */
+class UsageBook {
+  private readonly bytes = new Map<string, number>();
+
+  async of(root: string): Promise<number> {
+    const known = this.bytes.get(root);
+    if (known !== undefined) return known;
+    const total = await treeBytes(root);
+    this.bytes.set(root, total);
+    return total;
+  }
+
+  added(file: string, delta: number): void {
+    for (const [root, total] of this.bytes) if (isInside(root, file)) this.bytes.set(root, total + delta);
+  }
+
+  forget(): void {
+    this.bytes.clear();
+  }
+}
+
+async function treeBytes(dir: string): Promise<number> {
+  let total = 0;
+  for await (const dirent of await opendir(dir)) {
+    const path = join(dir, dirent.name);
+    if (dirent.isDirectory()) total += await treeBytes(path);
+    else if (dirent.isFile()) total += (await lstat(path).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
+}
+
 /** Remembers SHA-256 digests of files by identity, so `stat` does not re-read. */
 class DigestCache {
   private readonly digests = new Map<string, string>();
@@ -93,6 +128,7 @@ export class LocalStorage implements Storage {
   readonly partials: PartialUploads;
   private filesRoot = '';
   private readonly digests = new DigestCache();
+  private readonly usage = new UsageBook();
 
   constructor(options: LocalStorageOptions) {
     this.filesDir = join(options.dataDir, 'files');
@@ -138,7 +174,7 @@ export class LocalStorage implements Storage {
       if (!isInside(this.filesRoot, root)) {
         throw ferryError('BAD_PATH', `the home folder ${formatRemotePath(home)} leads outside the storage root`);
       }
-      return new LocalHome(root, this.tmpDir, this.digests, this.partials, (path, size) =>
+      return new LocalHome(root, this.tmpDir, this.digests, this.usage, this.partials, (path, size) =>
         this.partials.key(user, formatRemotePath(home), formatRemotePath(path), size),
       );
     } catch (error) {
@@ -158,6 +194,7 @@ class LocalHome implements HomeStorage {
     private readonly root: string,
     private readonly tmpDir: string,
     private readonly digests: DigestCache,
+    private readonly usage: UsageBook,
     private readonly partials: PartialUploads,
     private readonly partialKey: (path: RemotePath, size: number) => string,
   ) {}
@@ -328,21 +365,32 @@ class LocalHome implements HomeStorage {
       if (existing && options.noClobber) {
         throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
       }
+      const replaced = existing?.isFile() ? existing.size : 0;
+      if (options.quota > 0) {
+        const used = await this.usage.of(this.root);
+        if (used - replaced + options.size > options.quota) {
+          throw ferryError(
+            'QUOTA_EXCEEDED',
+            `${formatRemotePath(path)} (${options.size} bytes) does not fit in your quota of ${options.quota} bytes (${used} in use); delete something first, or ask the server's admin for more`,
+          );
+        }
+      }
+      const committed = (): void => this.usage.added(final, options.size - replaced);
       const key = this.partialKey(path, options.size);
-      if (options.resumable && (await this.partials.acquire(key))) return await this.continuePartial(key, final, path, options);
+      if (options.resumable && (await this.partials.acquire(key))) return await this.continuePartial(key, final, path, options, committed);
       if (options.offset > 0) {
         throw ferryError('BUSY', `another upload of ${formatRemotePath(path)} is in progress; try again when it ends`);
       }
       const temp = join(this.tmpDir, `${randomUUID()}.part`);
       const handle = await open(temp, 'wx');
-      return new LocalUpload({ handle, temp, final, path, noClobber: options.noClobber, digests: this.digests });
+      return new LocalUpload({ handle, temp, final, path, noClobber: options.noClobber, digests: this.digests, committed });
     } catch (error) {
       throw storageError(error, path);
     }
   }
 
   /** Opens the partial for `key` (held locked), continuing it at `offset` once its prefix checks out. */
-  private async continuePartial(key: string, final: string, path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
+  private async continuePartial(key: string, final: string, path: RemotePath, options: UploadOptions, committed: () => void): Promise<UploadTarget> {
     const release = (): Promise<void> => this.partials.release(key);
     const data = this.partials.dataPath(key);
     try {
@@ -357,7 +405,7 @@ class LocalHome implements HomeStorage {
       // Appending after a truncate to the verified prefix (or to nothing) continues the data.
       const handle = await open(data, 'a');
       await handle.truncate(options.offset);
-      return new LocalUpload({ handle, temp: data, final, path, noClobber: options.noClobber, digests: this.digests, release, prefixHash });
+      return new LocalUpload({ handle, temp: data, final, path, noClobber: options.noClobber, digests: this.digests, committed, release, prefixHash });
     } catch (error) {
       await release();
       throw error;
@@ -380,6 +428,7 @@ class LocalHome implements HomeStorage {
       if (!stats.isDirectory()) await unlink(entry);
       else if (recursive) await rm(entry, { recursive: true });
       else await rmdir(entry);
+      this.usage.forget();
     } catch (error) {
       throw storageError(error, path);
     }
@@ -399,6 +448,7 @@ class LocalHome implements HomeStorage {
       if (existing?.isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(to)} is an existing folder`);
       if (existing && noClobber) throw ferryError('EXISTS', `${formatRemotePath(to)} already exists`);
       await rename(source, target);
+      this.usage.forget();
     } catch (error) {
       if (systemErrorCode(error) === 'EINVAL') {
         throw ferryError('BAD_PATH', `cannot move ${formatRemotePath(from)} into itself`, error);
@@ -435,6 +485,8 @@ interface LocalUploadParts {
   path: RemotePath;
   noClobber: boolean;
   digests: DigestCache;
+  /** Told once the data is in place (quota bookkeeping). */
+  committed: () => void;
   /** Set for a resumable partial: gives up its lock (the data is kept on suspend). */
   release?: () => Promise<void>;
   prefixHash?: Hash | undefined;
@@ -478,6 +530,7 @@ class LocalUpload implements UploadTarget {
         await rename(temp, final);
       }
       await fsyncDir(dirname(final));
+      this.parts.committed();
       this.parts.digests.set(await stat(final), sha256);
       await this.parts.release?.();
     } catch (error) {

@@ -40,6 +40,8 @@ export interface UploadOptions {
   /** Continue a partial: its first `offset` bytes, whose SHA-256 must be `prefixSha256`. */
   offset: number;
   prefixSha256: string;
+  /** Bytes the home may hold after this upload (0: no limit). */
+  quota: number;
 }
 
 /** One user's view of the store, jailed to their home. */
