@@ -103,6 +103,7 @@ const schema = {
     idleTimeout: { doc: 'A connection silent this long is closed.', format: 'ms', default: 300_000, env: 'FERRY_IDLE_TIMEOUT' },
     maxFileSize: { doc: 'Largest file accepted (bytes; 0 = no limit).', format: 'bytes', default: 0, env: 'FERRY_MAX_FILE_SIZE' },
     quota: { doc: 'Storage each user may fill (bytes; 0 = no limit).', format: 'bytes', default: 0, env: 'FERRY_QUOTA' },
+    bandwidth: { doc: 'Bytes per second one connection may move (0 = no limit).', format: 'bytes', default: 0, env: 'FERRY_BANDWIDTH_LIMIT' },
     maxFrameSize: {
       doc: 'Largest frame accepted from a client (bytes).',
       format: (value: unknown) => {

@@ -12,6 +12,7 @@ import type { Entry, GetHeader, Permission, PutResult, Request, RequestOf, Resum
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, UploadTarget } from '../storage/storage.js';
 import type { FrameChannel } from '../transport/channel.js';
+import type { Throttle } from './throttle.js';
 
 /** A PART frame of a listing holds at most this many entries. */
 const LIST_BATCH_ENTRIES = 500;
@@ -28,6 +29,8 @@ export interface CommandContext {
   limits: CommandLimits;
   /** Bytes this user's home may hold (0: no limit). */
   quota: number;
+  /** The connection's bandwidth limit. */
+  throttle: Throttle;
   /** Bytes moved by this command, for the transfer log line. */
   bytes: number;
   /** Set when the handler already sent this request's ERROR (uploads answer before draining data). */
@@ -93,6 +96,7 @@ async function receiveUpload(ctx: CommandContext, request: RequestOf<'put'>, tar
     } catch (error) {
       throw await refuse(ctx, asFerryError(error));
     }
+    await ctx.throttle.take(frame.payload.length);
   }
 }
 
@@ -158,6 +162,7 @@ const get: Handler<'get'> = async (ctx, request) => {
       hash.update(chunk as Buffer);
       await ctx.channel.sendData(ctx.id, chunk as Buffer);
       ctx.bytes += (chunk as Buffer).length;
+      await ctx.throttle.take((chunk as Buffer).length);
     }
     const digest = hash.digest();
     if (digest.length !== SHA256_BYTES) throw ferryError('INTERNAL', 'unexpected digest length');

@@ -111,6 +111,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
       maxFrameBytes: limits.maxFrameSize,
       maxFileSize: limits.maxFileSize,
       defaultQuota: limits.quota,
+      bandwidthLimit: limits.bandwidth,
     },
     connectionLimits: { maxConnections: limits.maxConnections, maxConnectionsPerIp: limits.maxConnectionsPerIp },
     ...(tls ? { tls } : {}),

@@ -25,6 +25,7 @@ import {
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, Storage } from '../storage/storage.js';
 import { FrameChannel } from '../transport/channel.js';
+import { Throttle } from './throttle.js';
 import { commands, isDataOp, refuseUpload, transferDirection, type CommandContext, type CommandLimits } from './commands.js';
 
 export interface SessionLimits extends CommandLimits {
@@ -33,6 +34,8 @@ export interface SessionLimits extends CommandLimits {
   authFailureDelayMs: number;
   /** Bytes a user's home may hold unless the users file says otherwise (0: no limit). */
   defaultQuota: number;
+  /** Bytes per second one connection may move (0: no limit). */
+  bandwidthLimit: number;
   idleTimeoutMs: number;
   maxFrameBytes: number;
 }
@@ -80,6 +83,7 @@ export class Session {
   private draining = false;
   private requests = 0;
   private failure: FerryError | undefined;
+  private readonly throttle: Throttle;
 
   constructor(
     private readonly socket: Socket,
@@ -87,6 +91,7 @@ export class Session {
   ) {
     this.channel = new FrameChannel(socket, { maxFrameBytes: ctx.limits.maxFrameBytes });
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.throttle = new Throttle(ctx.limits.bandwidthLimit);
   }
 
   /** Serves the connection until it closes; never throws. */
@@ -211,6 +216,7 @@ export class Session {
             permissions: this.user.permissions,
             limits: this.ctx.limits,
             quota: this.user.quota ?? this.ctx.limits.defaultQuota,
+            throttle: this.throttle,
             bytes: 0,
             answered: false,
           }

@@ -39,6 +39,8 @@ export interface TestServer {
 export const TEST_LIMITS: SessionLimits = {
   authTimeoutMs: 10_000,
   authFailureDelayMs: 0,
+  defaultQuota: 0,
+  bandwidthLimit: 0,
   idleTimeoutMs: 60_000,
   maxFrameBytes: 4 * 1024 * 1024,
   maxFileSize: 0,
