@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile } from 'node:fs/promises';
 import { FerryClient, type TlsTrust } from '../client/client.js';
 import { KnownHosts, defaultKnownHostsFile } from '../client/known-hosts.js';
+import { discoverServers, type DiscoveredServer } from '../lan/mdns.js';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import type { LoginResult } from '../protocol/messages.js';
 import { promptHidden, readStdin } from './password.js';
@@ -88,8 +89,38 @@ export async function resolvePassword(options: ConnectionOptions, user: string):
   return promptHidden(`Password for ${user}: `);
 }
 
+const AUTO_DISCOVERY_MS = 2_000;
+
 export function serverOf(options: ConnectionOptions) {
   return parseServerAddress(options.server ?? process.env.FERRY_SERVER ?? 'localhost');
+}
+
+async function choose(servers: DiscoveredServer[]): Promise<DiscoveredServer> {
+  const list = servers.map((server, n) => `  ${n + 1}. ${server.name}  ${server.addresses[0] ?? server.host}:${server.port}`).join('\n');
+  if (!process.stdin.isTTY) {
+    throw ferryError('USAGE', `several Ferry servers answered; pick one with -s HOST:PORT:\n${list}`);
+  }
+  const answer = await askLine(`Several Ferry servers answered:\n${list}\nWhich one (1-${servers.length})? `);
+  const picked = servers[Number(answer) - 1];
+  if (!picked) throw ferryError('USAGE', `"${answer}" is not one of 1 to ${servers.length}`);
+  return picked;
+}
+
+/**
+ * Where to connect: the -s address, or with `-s auto` the one server mDNS finds
+ * (asking on a terminal when there are several). A server that announces TLS is
+ * spoken to over TLS, pinned on first use.
+ */
+export async function resolveServer(options: ConnectionOptions): Promise<{ host: string; port: number; options: ConnectionOptions }> {
+  const wanted = options.server ?? process.env.FERRY_SERVER;
+  if (wanted?.trim().toLowerCase() !== 'auto') return { ...serverOf(options), options };
+  const servers = await discoverServers(AUTO_DISCOVERY_MS);
+  if (servers.length === 0) {
+    throw ferryError('CONNECT_FAILED', 'no Ferry server answered on this network (mDNS); give its address with -s HOST[:PORT], or run "ferry doctor -s HOST" to see why it is not found');
+  }
+  const server = servers.length === 1 ? (servers[0] as DiscoveredServer) : await choose(servers);
+  const host = server.addresses[0] ?? server.host;
+  return { host, port: server.port, options: server.tls && options.ca === undefined ? { ...options, tls: true } : options };
 }
 
 /**
@@ -106,7 +137,9 @@ export class Connection {
   ) {}
 
   static async open(options: ConnectionOptions): Promise<Connection> {
-    const address = { ...serverOf(options), ...(await tlsTrust(options).then((tls) => (tls ? { tls } : {}))) };
+    const { host, port, options: effective } = await resolveServer(options);
+    const trust = await tlsTrust(effective);
+    const address = { host, port, ...(trust ? { tls: trust } : {}) };
     const user = await resolveUser(options);
     const password = await resolvePassword(options, user);
     // One attempt is connect and log in: a server that is restarting may drop a

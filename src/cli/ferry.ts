@@ -32,7 +32,7 @@ function parseRetries(value: string): number {
 runMain('ferry', async () => {
   const program = new Command('ferry')
     .description('Move files to and from a Ferry server, intact.')
-    .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080)').env('FERRY_SERVER'))
+    .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080; "auto" finds it by mDNS)').env('FERRY_SERVER'))
     .addOption(new Option('-u, --user <name>', 'user name').env('FERRY_USER'))
     .option('--password-stdin', 'read the password from standard input (else FERRY_PASSWORD, else a prompt)')
     .option('--tls', 'use TLS, pinning the server certificate on first use (like SSH known_hosts)')
@@ -161,6 +161,36 @@ runMain('ferry', async () => {
       const fingerprint = await tls.knownHosts.get(where);
       output().line(`trusted ${where}: certificate SHA256 ${fingerprint ?? '?'} (recorded in ${tls.knownHosts.file})`);
       output().json({ server: where, fingerprint, knownHosts: tls.knownHosts.file });
+    });
+
+  program
+    .command('discover')
+    .description('list Ferry servers on the LAN found by mDNS')
+    .option('--timeout <seconds>', 'how long to listen', '2')
+    .action(async (options: { timeout: string }) => {
+      const seconds = Number(options.timeout);
+      if (!(seconds > 0)) throw ferryError('USAGE', `--timeout takes a number of seconds, not "${options.timeout}"`);
+      const { discoverServers } = await import('../lan/mdns.js');
+      const servers = await discoverServers(seconds * 1000);
+      const out = output();
+      out.json(servers);
+      if (servers.length === 0) {
+        out.problem(`no Ferry server answered within ${seconds} s; is one running on this network with mDNS on? ("ferry doctor -s HOST" checks a known address)`);
+        exit = ExitCode.NOT_FOUND;
+        return;
+      }
+      for (const server of servers) {
+        const tls = server.tls ? `TLS ${server.fingerprint ?? ''}` : 'plain';
+        out.line(`${server.name}\t${server.addresses[0] ?? server.host}:${server.port}\tprotocol ${server.protocolVersion}\t${tls}`);
+      }
+    });
+
+  program
+    .command('doctor')
+    .description('check the way to a server step by step and say how to fix what fails')
+    .action(async () => {
+      const { runDoctor } = await import('./doctor.js');
+      exit = await runDoctor(connection(), output());
     });
 
   program

@@ -14,7 +14,7 @@ import type { Config } from '../ops/config.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
 import { BanBook } from '../auth/bans.js';
-import { announce, banPolicy, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, banPolicy, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { Storage } from '../storage/storage.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
@@ -218,6 +218,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   await primary.start();
   const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
   announce(logger, config.get('server.host'), primary.servicePort, tls?.fingerprint);
+  const mdns = advertise(config, logger, primary.servicePort, tls?.fingerprint);
   logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`);
   process.send?.('ready');
 
@@ -225,6 +226,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   const started = performance.now();
   logger.info({ event: 'drain', signal }, `${signal}: draining workers`);
   stopSweeping();
+  await mdns?.stop();
   await primary.drain();
   await ops.close();
   await storage.close();

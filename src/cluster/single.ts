@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { OpsServer } from '../ops/http.js';
 import { ServiceMetrics, WorkerMetrics } from '../ops/metrics.js';
-import { announce, startService, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, startService, sweepPartialsPeriodically } from '../server/service.js';
 import { stopSignal } from './signals.js';
 
 export async function runSingleProcess(config: Config, logger: Logger): Promise<number> {
@@ -34,6 +34,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
   const stopSweeping = sweepPartialsPeriodically(service.storage, config.get('limits.partialMaxAge'), logger);
   announce(logger, config.get('server.host'), service.port, service.fingerprint);
+  const mdns = advertise(config, logger, service.port, service.fingerprint);
   process.send?.('ready');
 
   const signal = await stopping;
@@ -41,6 +42,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   const started = performance.now();
   logger.info({ event: 'drain', signal }, `${signal}: draining connections`);
   stopSweeping();
+  await mdns?.stop();
   await service.stop();
   await ops.close();
   logger.info({ event: 'stopped', drainMs: Math.round(performance.now() - started) }, 'stopped');

@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { BanBook, LocalLoginGuard, type BanPolicy, type LoginGuard } from '../auth/bans.js';
 import { UserDirectory } from '../auth/users.js';
+import { SERVICE_TYPE, announceService, type Announcement } from '../lan/mdns.js';
 import { ferryError } from '../protocol/errors.js';
 import type { Config } from '../ops/config.js';
 import { LocalStorage } from '../storage/local.js';
@@ -160,5 +161,18 @@ export function announce(logger: Logger, host: string, port: number, fingerprint
   );
   for (const { iface, address } of lanAddresses()) {
     logger.info({ event: 'lan-address', iface, address, port }, `from another device: ferry ${flag}-s ${address}:${port} -u NAME ls`);
+  }
+}
+
+/** Announces the service over mDNS unless FERRY_MDNS=false; a failure to announce is logged, not fatal. */
+export function advertise(config: Config, logger: Logger, port: number, fingerprint: string | undefined): Announcement | undefined {
+  if (!config.get('mdns')) return undefined;
+  try {
+    const announcement = announceService(port, fingerprint);
+    logger.info({ event: 'mdns', type: `_${SERVICE_TYPE}._tcp`, port }, `announced as _${SERVICE_TYPE}._tcp on the LAN (ferry discover finds it)`);
+    return announcement;
+  } catch (error) {
+    logger.warn({ err: error }, 'could not announce the service over mDNS; clients need the address');
+    return undefined;
   }
 }

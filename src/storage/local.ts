@@ -6,7 +6,7 @@
  */
 
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { constants, type Stats } from 'node:fs';
+import { constants, type Dir, type Stats } from 'node:fs';
 import { link, lstat, mkdir, open, opendir, readdir, readlink, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Readable } from 'node:stream';
@@ -313,7 +313,15 @@ class LocalHome implements HomeStorage {
 
   private async *entriesOf(dir: string, prefix: string, recursive: boolean): AsyncGenerator<Entry> {
     const folders: string[] = [];
-    for await (const dirent of await opendir(dir, { bufferSize: 256 })) {
+    let handle: Dir;
+    try {
+      handle = await opendir(dir, { bufferSize: 256 });
+    } catch (error) {
+      // A folder deleted (or replaced by a file) while the listing walked to it.
+      if (prefix !== '' && (systemErrorCode(error) === 'ENOENT' || systemErrorCode(error) === 'ENOTDIR')) return;
+      throw storageError(error, prefix === '' ? [] : prefix.split('/').filter(Boolean));
+    }
+    for await (const dirent of handle) {
       const full = join(dir, dirent.name);
       let stats: Stats;
       try {

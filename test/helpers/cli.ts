@@ -18,6 +18,8 @@ export interface RunResult {
 }
 
 export interface RunOptions {
+  /** Run inside this network namespace (a test's second "device"). */
+  netns?: string;
   env?: Record<string, string | undefined>;
   input?: string;
   cwd?: string;
@@ -33,7 +35,8 @@ function start(bin: string, args: string[], options: RunOptions = {}): Running {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD']) delete env[key];
   Object.assign(env, options.env);
-  const child = spawn(process.execPath, [bin, ...args], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  const [command, prefix] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath]] : [process.execPath, []];
+  const child = spawn(command, [...prefix, bin, ...args], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
