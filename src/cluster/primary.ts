@@ -26,6 +26,7 @@ const MAX_RESTART_DELAY_MS = 10_000;
 const STABLE_AFTER_MS = 30_000;
 const METRICS_TIMEOUT_MS = 2_000;
 const EXTRA_KILL_GRACE_MS = 5_000;
+const WORKER_THREADPOOL_SIZE = 64;
 
 interface Slot {
   index: number;
@@ -61,7 +62,8 @@ class Primary {
 
   /** Forks a worker for `slot`; resolves once it listens (or rejects if it dies first). */
   private fork(slot: Slot): Promise<Worker> {
-    const worker = cluster.fork({ FERRY_WORKER_SLOT: String(slot.index) });
+    // Uploads commit (fsync) many files at once; libuv's default 4 threads would queue them.
+    const worker = cluster.fork({ FERRY_WORKER_SLOT: String(slot.index), UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(WORKER_THREADPOOL_SIZE) });
     slot.worker = worker;
     worker.once('online', () => {
       for (const [ip, until] of this.bans.activeBans()) worker.send({ type: 'ferry:ban', ip, until } satisfies PrimaryMessage);

@@ -35,6 +35,8 @@ export interface CommandContext {
   bytes: number;
   /** Set when the handler already sent this request's ERROR (uploads answer before draining data). */
   answered: boolean;
+  /** Set by an upload whose data is in: its commit, ending with the OK, still running. */
+  committing?: Promise<void>;
 }
 
 /**
@@ -129,15 +131,16 @@ const put: Handler<'put'> = async (ctx, request) => {
   let sha256: string;
   try {
     sha256 = await receiveUpload(ctx, request, target);
-    await target.commit(sha256);
   } catch (error) {
     // A lost connection keeps a resumable upload's data for the next attempt.
     if (error instanceof FerryError && error.code === 'CONNECTION_LOST') await target.suspend();
     else await target.abort();
     throw error;
   }
+  // The commit (fsync, rename) goes on while the next request's data arrives; the
+  // session answers OK once it is done, in request order (a failed commit aborts itself).
   const result: PutResult = { path: request.path, size: request.size, sha256, offset: request.offset };
-  await ctx.channel.sendJson(FrameType.OK, ctx.id, result);
+  ctx.committing = target.commit(sha256).then(() => ctx.channel.sendJson(FrameType.OK, ctx.id, result));
 };
 
 const resume: Handler<'resume'> = async (ctx, request) => {

@@ -28,6 +28,9 @@ import { FrameChannel } from '../transport/channel.js';
 import { Throttle } from './throttle.js';
 import { commands, isDataOp, refuseUpload, transferDirection, type CommandContext, type CommandLimits } from './commands.js';
 
+/** Uploads whose commits may run at once on one connection (fsyncs overlap in the thread pool). */
+const MAX_PENDING_COMMITS = 64;
+
 export interface SessionLimits extends CommandLimits {
   authTimeoutMs: number;
   /** Pause before answering a failed login. */
@@ -84,6 +87,9 @@ export class Session {
   private requests = 0;
   private failure: FerryError | undefined;
   private readonly throttle: Throttle;
+  /** Answers of uploads still committing, chained in request order. */
+  private commits: Promise<void> = Promise.resolve();
+  private commitsPending = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -116,12 +122,17 @@ export class Session {
           throw ferryError('BAD_FRAME', `expected a request, got frame type ${frame.type} for request ${frame.id}`);
         }
         this.requests++;
-        const keepGoing = await this.serve(frame.id, parseJsonPayload(frame));
+        const payload = parseJsonPayload(frame);
+        // Only uploads overtake earlier commits; anything else sees them done (read your writes).
+        if (!isPutAttempt(payload) || this.commitsPending >= MAX_PENDING_COMMITS) await this.commits;
+        const keepGoing = await this.serve(frame.id, payload);
         if (this.user) clearTimeout(authTimer);
         if (!keepGoing) break;
       }
+      await this.commits;
       await this.channel.end();
     } catch (error) {
+      await this.commits;
       const failure = this.failure ?? asFerryError(error);
       this.failure = failure;
       if (failure.code !== 'CONNECTION_LOST') {
@@ -230,7 +241,8 @@ export class Session {
         if (direction) this.logTransfer(request, direction, 'error', 0, started, refusal.code);
       } else {
         if (isDataOp(request.op)) await (commands[request.op] as (c: CommandContext, r: Request) => Promise<void>)(ctx, request);
-        if (direction) this.logTransfer(request, direction, 'ok', ctx.bytes, started);
+        if (ctx.committing) this.answerLater(id, request, ctx, ctx.committing, started);
+        else if (direction) this.logTransfer(request, direction, 'ok', ctx.bytes, started);
       }
     } catch (error) {
       const failure = asFerryError(error);
@@ -243,6 +255,24 @@ export class Session {
       if (!ctx?.answered) await this.sendError(id, failure);
     }
     return true;
+  }
+
+  /** Queues the answer of an upload still committing behind the answers before it. */
+  private answerLater(id: number, request: Request, ctx: CommandContext, committing: Promise<void>, started: number): void {
+    this.commitsPending++;
+    const settled = committing.then(
+      () => undefined,
+      (error: unknown) => asFerryError(error),
+    );
+    this.commits = this.commits.then(async () => {
+      const failure = await settled;
+      this.commitsPending--;
+      this.logTransfer(request, 'upload', failure ? 'error' : 'ok', ctx.bytes, started, failure?.code);
+      if (failure) {
+        if (failure.code === 'INTERNAL') this.ctx.logger.error({ err: failure.cause, remote: this.remote }, 'commit failed');
+        await this.sendError(id, failure).catch(() => undefined);
+      }
+    });
   }
 
   private async login(id: number, name: string, password: string): Promise<void> {
