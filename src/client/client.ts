@@ -396,6 +396,8 @@ export class FerryClient {
           await this.channel.sendData(id, chunk);
           sent += chunk.length;
           options.onProgress?.(sent, source.size);
+          // Let the read loop run, so a refusal is seen even when the source never waits.
+          await new Promise<void>((resolve) => setImmediate(resolve));
         }
         if (!refused && sent !== source.size) throw ferryError('LOCAL_IO', 'the file shrank while it was being sent; send it again');
       } catch (error) {

@@ -90,12 +90,15 @@ async function receiveUpload(ctx: CommandContext, request: RequestOf<'put'>, tar
     }
     ctx.bytes += frame.payload.length;
     if (ctx.bytes > size) {
+      // Give the space back at once; the sender may take its time to stop.
+      await target.abort();
       throw await refuse(ctx, ferryError('INTEGRITY', `the upload sent more than the ${size} bytes it announced; nothing was saved`));
     }
     hash.update(frame.payload);
     try {
       await target.write(frame.payload);
     } catch (error) {
+      await target.abort();
       throw await refuse(ctx, asFerryError(error));
     }
     await ctx.throttle.take(frame.payload.length);
