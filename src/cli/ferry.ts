@@ -64,9 +64,8 @@ runMain('ferry', async () => {
     const { Connection } = await import('./connect.js');
     const open = await Connection.open(connection());
     const out = output();
-    const bars = process.stderr.isTTY === true && !out.options.quiet && !out.options.json;
     try {
-      exit = await body({ connection: open, out, bars });
+      exit = await body({ connection: open, out, bars: out.bars });
     } finally {
       await open.close();
     }

@@ -28,6 +28,11 @@ export class Output {
     if (this.options.json) process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
 
+  /** Progress bars: only on a terminal, and neither with --quiet nor with --json. */
+  get bars(): boolean {
+    return process.stderr.isTTY === true && !this.options.quiet && !this.options.json;
+  }
+
   problem(text: string): void {
     process.stderr.write(`ferry: ${text}\n`);
   }

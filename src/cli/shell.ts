@@ -94,7 +94,7 @@ class Shell {
     const [name, ...rest] = splitWords(line);
     if (name === undefined) return true;
     const parsed = parseArgs(rest);
-    const env = { connection: this.connection, out: this.out, bars: process.stderr.isTTY === true };
+    const env = { connection: this.connection, out: this.out, bars: this.out.bars };
     switch (name) {
       case 'exit':
       case 'quit':
