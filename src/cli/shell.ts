@@ -1,10 +1,13 @@
 /**
  * `ferry shell`: an interactive session over one connection. Asks for the user
  * and password when they are not given, keeps a remote working folder, completes
- * command and remote names with Tab, and runs the same commands as the one-shot
- * command line.
+ * command and remote names with Tab, remembers its history between sessions, and
+ * runs the same commands as the one-shot command line.
  */
 
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { FerryError, ferryError } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
@@ -18,6 +21,26 @@ const HELP = `commands (remote paths are relative to the current folder):
   download|get <remote...> [-d DIR]               fetch files and folders
   ls|list [dir]     stat <path>     rm [-r] <path...>     mv <from> <to>
   mkdir <dir>       cd <dir>        pwd                   help      exit|quit`;
+
+const HISTORY_LINES = 500;
+
+/** Where the shell keeps its history between sessions: FERRY_HISTORY, else the user's state folder. */
+function historyFile(): string {
+  if (process.env.FERRY_HISTORY) return process.env.FERRY_HISTORY;
+  const base = process.platform === 'win32' ? (process.env.LOCALAPPDATA ?? join(homedir(), 'AppData', 'Local')) : (process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'));
+  return join(base, 'ferry', 'shell_history');
+}
+
+/** Earlier sessions' lines, newest first (readline's order). */
+async function loadHistory(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').filter((line) => line.trim() !== '').slice(-HISTORY_LINES).reverse();
+}
+
+async function remember(file: string, line: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await appendFile(file, `${line}\n`, { mode: 0o600 });
+}
 
 const COMMANDS = ['upload', 'put', 'download', 'get', 'ls', 'list', 'stat', 'rm', 'mv', 'mkdir', 'cd', 'pwd', 'help', 'exit', 'quit'];
 
@@ -173,11 +196,13 @@ export async function runShell(options: ConnectionOptions, out: Output): Promise
   // Prompts are for people; a script piped into the shell gets only results.
   const interactive = process.stdin.isTTY === true;
   if (interactive) out.note(`connected to ${server} as ${login.user}; type "help" for commands`);
+  const history = interactive ? historyFile() : undefined;
   const rl: Interface = createInterface({
     input: process.stdin,
     output: process.stdout,
     terminal: interactive,
-    historySize: 500,
+    historySize: HISTORY_LINES,
+    history: history ? await loadHistory(history) : [],
     completer: (line: string, callback: (error: null, result: [string[], string]) => void) => {
       void shell.complete(line).then((result) => callback(null, result));
     },
@@ -191,6 +216,7 @@ export async function runShell(options: ConnectionOptions, out: Output): Promise
   let exit: ExitCode = ExitCode.OK;
   try {
     for await (const line of rl) {
+      if (history && line.trim() !== '') await remember(history, line).catch(() => undefined);
       try {
         if (!(await shell.run(line))) break;
       } catch (error) {

@@ -35,8 +35,12 @@ export interface CommandContext {
   bytes: number;
   /** Set when the handler already sent this request's ERROR (uploads answer before draining data). */
   answered: boolean;
-  /** Set by an upload whose data is in: its commit, ending with the OK, still running. */
+  /** Resolves once every earlier request on the connection has been answered. */
+  settled: () => Promise<void>;
+  /** Set by an upload whose data is in: its commit (fsync, rename), still running... */
   committing?: Promise<void>;
+  /** ...and the OK to send, in order, once it is done. */
+  result?: PutResult;
 }
 
 /**
@@ -119,6 +123,7 @@ async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>): Prom
 
 /** Answers an upload with `error` while its data may still be coming; returns the error to throw. */
 async function refuse(ctx: CommandContext, error: FerryError): Promise<FerryError> {
+  await ctx.settled(); // Answers keep request order, even an early refusal.
   await refuseUpload(ctx.channel, ctx.id, error);
   ctx.answered = true;
   return error;
@@ -142,8 +147,8 @@ const put: Handler<'put'> = async (ctx, request) => {
   }
   // The commit (fsync, rename) goes on while the next request's data arrives; the
   // session answers OK once it is done, in request order (a failed commit aborts itself).
-  const result: PutResult = { path: request.path, size: request.size, sha256, offset: request.offset };
-  ctx.committing = target.commit(sha256).then(() => ctx.channel.sendJson(FrameType.OK, ctx.id, result));
+  ctx.result = { path: request.path, size: request.size, sha256, offset: request.offset };
+  ctx.committing = target.commit(sha256);
 };
 
 const resume: Handler<'resume'> = async (ctx, request) => {

@@ -90,6 +90,8 @@ export class Session {
   /** Answers of uploads still committing, chained in request order. */
   private commits: Promise<void> = Promise.resolve();
   private commitsPending = 0;
+  /** Canonical paths of the uploads still committing. */
+  private readonly committingPaths = new Map<string, number>();
 
   constructor(
     private readonly socket: Socket,
@@ -123,8 +125,9 @@ export class Session {
         }
         this.requests++;
         const payload = parseJsonPayload(frame);
-        // Only uploads overtake earlier commits; anything else sees them done (read your writes).
-        if (!isPutAttempt(payload) || this.commitsPending >= MAX_PENDING_COMMITS) await this.commits;
+        // Only uploads to unrelated paths overtake earlier commits; anything else sees
+        // them done, as if one request ran after the other (read your writes).
+        if (!isPutAttempt(payload) || this.commitsPending >= MAX_PENDING_COMMITS || this.touchesCommitting(payload)) await this.commits;
         const keepGoing = await this.serve(frame.id, payload);
         if (this.user) clearTimeout(authTimer);
         if (!keepGoing) break;
@@ -207,6 +210,7 @@ export class Session {
       request = parseRequest(payload);
     } catch (error) {
       const failure = asFerryError(error);
+      await this.commits;
       // A malformed put may still be followed by its data: drop it up to END.
       if (isPutAttempt(payload)) await refuseUpload(this.channel, id, failure);
       else await this.sendError(id, failure);
@@ -230,12 +234,14 @@ export class Session {
             throttle: this.throttle,
             bytes: 0,
             answered: false,
+            settled: () => this.commits,
           }
         : undefined;
     try {
       if (request.op === 'login') await this.login(id, request.user, request.password);
       else if (!ctx) {
         const refusal = ferryError('AUTH_REQUIRED', 'log in before sending commands');
+        await this.commits;
         if (request.op === 'put') await refuseUpload(this.channel, id, refusal);
         else await this.sendError(id, refusal);
         if (direction) this.logTransfer(request, direction, 'error', 0, started, refusal.code);
@@ -252,14 +258,40 @@ export class Session {
       }
       if (failure.code === 'CONNECTION_LOST' || failure.code === 'BAD_FRAME') throw failure;
       if (failure.code === 'INTERNAL') this.ctx.logger.error({ err: error, remote: this.remote }, 'request failed');
-      if (!ctx?.answered) await this.sendError(id, failure);
+      if (!ctx?.answered) {
+        await this.commits;
+        await this.sendError(id, failure);
+      }
     }
     return true;
   }
 
+  /** The canonical path a put names, if it is one that parses. */
+  private static putPath(payload: unknown): string | undefined {
+    const path = (payload as { path?: unknown }).path;
+    if (typeof path !== 'string') return undefined;
+    try {
+      return formatRemotePath(parseRemotePath(path));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether a put names a path that is, contains or lies in one still committing. */
+  private touchesCommitting(payload: unknown): boolean {
+    const path = Session.putPath(payload);
+    if (path === undefined) return false;
+    for (const pending of this.committingPaths.keys()) {
+      if (pending === path || pending.startsWith(`${path}/`) || path.startsWith(`${pending}/`)) return true;
+    }
+    return false;
+  }
+
   /** Queues the answer of an upload still committing behind the answers before it. */
   private answerLater(id: number, request: Request, ctx: CommandContext, committing: Promise<void>, started: number): void {
+    const path = Session.putPath(request) ?? '';
     this.commitsPending++;
+    this.committingPaths.set(path, (this.committingPaths.get(path) ?? 0) + 1);
     const settled = committing.then(
       () => undefined,
       (error: unknown) => asFerryError(error),
@@ -267,11 +299,13 @@ export class Session {
     this.commits = this.commits.then(async () => {
       const failure = await settled;
       this.commitsPending--;
+      const left = (this.committingPaths.get(path) ?? 1) - 1;
+      if (left > 0) this.committingPaths.set(path, left);
+      else this.committingPaths.delete(path);
       this.logTransfer(request, 'upload', failure ? 'error' : 'ok', ctx.bytes, started, failure?.code);
-      if (failure) {
-        if (failure.code === 'INTERNAL') this.ctx.logger.error({ err: failure.cause, remote: this.remote }, 'commit failed');
-        await this.sendError(id, failure).catch(() => undefined);
-      }
+      if (failure?.code === 'INTERNAL') this.ctx.logger.error({ err: failure.cause, remote: this.remote }, 'commit failed');
+      const answer = failure ? this.sendError(id, failure) : this.channel.sendJson(FrameType.OK, id, ctx.result);
+      await answer.catch(() => undefined); // A closed connection: the file is in place all the same.
     });
   }
 
