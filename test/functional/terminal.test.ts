@@ -39,7 +39,8 @@ const PROMPT = /^ferry admin:\/\S*>(?: |$)/gm;
 
 /** What a terminal's programs start with: this process's environment without Ferry's variables, plus `env`. */
 function terminalEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base: NodeJS.ProcessEnv = { ...process.env, SHELL: '/bin/sh' };
+  // History goes nowhere unless a test names a file: never into the real user's.
+  const base: NodeJS.ProcessEnv = { ...process.env, SHELL: '/bin/sh', FERRY_HISTORY: '/dev/null' };
   for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD', 'TMUX', 'TMUX_PANE']) delete base[key];
   return { ...base, ...env };
 }
@@ -331,4 +332,26 @@ test('an upload with its output piped draws no bar: stderr stays empty and stdou
   t.is(lines.length, 2, result.stdout);
   t.regex(lines[0] ?? '', /^uploaded .*big\.bin -> \/big\.bin \(8\.00 MiB\)$/);
   t.regex(lines[1] ?? '', /^1 of 1 files, 8\.00 MiB in [\d.]+ s \([\d.]+ (?:B|KiB|MiB)\/s\)$/);
+});
+
+test('the shell remembers its history between sessions: the Up arrow brings back a command from an earlier session', async (t) => {
+  const server = await startServer(t);
+  const history = join(await tempDir(t), 'shell_history');
+  const env = { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password, FERRY_HISTORY: history };
+  const first = await openTerminal(t, ferryArgv('shell'), env);
+  await enter(first, 'mkdir remembered-folder');
+  await first.type('exit');
+  await first.press('Enter');
+  t.is(await first.exited(), 0);
+
+  const second = await openTerminal(t, ferryArgv('shell'), env);
+  await second.waitFor('the prompt', (shown) => promptCount(shown) > 0);
+  await second.press('Up');
+  await second.press('Up');
+  const screen = await second.waitFor('the remembered command', (shown) => promptLine(shown).endsWith('mkdir remembered-folder'));
+  t.regex(promptLine(screen), /ferry admin:\/> mkdir remembered-folder$/);
+  await second.press('C-u');
+  await second.type('exit');
+  await second.press('Enter');
+  t.is(await second.exited(), 0);
 });
