@@ -7,7 +7,6 @@ import { Command, CommanderError } from 'commander';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { createSelfSignedCertificate } from '../ops/certificate.js';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../auth/users.js';
 import { SIZE_UNITS, loadConfig, parseWithUnits, type Config } from '../ops/config.js';
 import { createLogger } from '../ops/logger.js';
@@ -122,6 +121,7 @@ runMain('ferry-server', async () => {
       if (!options.force && existsSync(certFile)) {
         throw ferryError('EXISTS', `${certFile} already exists; add --force to replace it (clients that pinned it will then refuse the server until they run: ferry --tls -s HOST trust)`);
       }
+      const { createSelfSignedCertificate } = await import('../ops/certificate.js');
       const { cert, key, fingerprint } = await createSelfSignedCertificate(days);
       await mkdir(dir, { recursive: true });
       await writeFile(keyFile, key, { mode: 0o600 });

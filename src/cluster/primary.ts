@@ -62,8 +62,14 @@ class Primary {
 
   /** Forks a worker for `slot`; resolves once it listens (or rejects if it dies first). */
   private fork(slot: Slot): Promise<Worker> {
-    // Uploads commit (fsync) many files at once; libuv's default 4 threads would queue them.
-    const worker = cluster.fork({ FERRY_WORKER_SLOT: String(slot.index), UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(WORKER_THREADPOOL_SIZE) });
+    const worker = cluster.fork({
+      FERRY_WORKER_SLOT: String(slot.index),
+      // Uploads commit (fsync) many files at once; libuv's default 4 threads would queue them.
+      UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(WORKER_THREADPOOL_SIZE),
+      // Each login's scrypt works in 16 MiB; mapped outside the heap, it goes back to the
+      // system when done instead of staying in glibc's arena for the life of the worker.
+      MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
+    });
     slot.worker = worker;
     worker.once('online', () => {
       for (const [ip, until] of this.bans.activeBans()) worker.send({ type: 'ferry:ban', ip, until } satisfies PrimaryMessage);
@@ -127,7 +133,8 @@ class Primary {
   }
 
   async start(): Promise<void> {
-    cluster.setupPrimary({ silent: false });
+    // --expose-gc lets a worker free transfer buffers early (see server/reclaim.ts).
+    cluster.setupPrimary({ silent: false, execArgv: [...process.execArgv, '--expose-gc'] });
     await Promise.all(this.slots.map((slot) => this.fork(slot)));
   }
 
@@ -220,7 +227,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   await primary.start();
   const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
   announce(logger, config.get('server.host'), primary.servicePort, tls?.fingerprint);
-  const mdns = advertise(config, logger, primary.servicePort, tls?.fingerprint);
+  const mdns = await advertise(config, logger, primary.servicePort, tls?.fingerprint);
   logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`);
   process.send?.('ready');
 

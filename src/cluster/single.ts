@@ -34,7 +34,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
   const stopSweeping = sweepPartialsPeriodically(service.storage, config.get('limits.partialMaxAge'), logger);
   announce(logger, config.get('server.host'), service.port, service.fingerprint);
-  const mdns = advertise(config, logger, service.port, service.fingerprint);
+  const mdns = await advertise(config, logger, service.port, service.fingerprint);
   process.send?.('ready');
 
   const signal = await stopping;

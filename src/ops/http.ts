@@ -62,12 +62,11 @@ export class OpsServer {
 
   async listen(host: string, port: number): Promise<AddressInfo> {
     this.server.listen({ host, port });
-    await Promise.race([
-      once(this.server, 'listening'),
-      once(this.server, 'error').then(([error]) => {
-        throw ferryError('USAGE', `cannot listen for ops HTTP on ${host}:${port}: ${(error as Error).message}`, error);
-      }),
-    ]);
+    try {
+      await once(this.server, 'listening'); // Rejects with the listen error, if there is one.
+    } catch (error) {
+      throw ferryError('USAGE', `cannot listen for ops HTTP on ${host}:${port}: ${(error as Error).message}; set FERRY_OPS_PORT to a free port`, error);
+    }
     return this.server.address() as AddressInfo;
   }
 

@@ -12,6 +12,7 @@ import type { Entry, GetHeader, Permission, PutResult, Request, RequestOf, Resum
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, UploadTarget } from '../storage/storage.js';
 import type { FrameChannel } from '../transport/channel.js';
+import { transferred } from './reclaim.js';
 import type { Throttle } from './throttle.js';
 
 /** A PART frame of a listing holds at most this many entries. */
@@ -106,6 +107,7 @@ async function receiveUpload(ctx: CommandContext, request: RequestOf<'put'>, tar
       throw await refuse(ctx, asFerryError(error));
     }
     await ctx.throttle.take(frame.payload.length);
+    transferred(frame.payload.length);
   }
 }
 
@@ -174,6 +176,7 @@ const get: Handler<'get'> = async (ctx, request) => {
       await ctx.channel.sendData(ctx.id, chunk as Buffer);
       ctx.bytes += (chunk as Buffer).length;
       await ctx.throttle.take((chunk as Buffer).length);
+      transferred((chunk as Buffer).length);
     }
     const digest = hash.digest();
     if (digest.length !== SHA256_BYTES) throw ferryError('INTERNAL', 'unexpected digest length');

@@ -8,7 +8,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer } from 'node:tls';
 import { once } from 'node:events';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
-import { ferryError } from '../protocol/errors.js';
+import { ferryError, systemErrorCode } from '../protocol/errors.js';
 import { FrameType, encodeJsonFrame } from '../protocol/frames.js';
 import { Session, type SessionContext } from './session.js';
 
@@ -59,12 +59,12 @@ export class FerryServer {
 
   async listen(): Promise<AddressInfo> {
     this.server.listen({ host: this.options.host, port: this.options.port });
-    await Promise.race([
-      once(this.server, 'listening'),
-      once(this.server, 'error').then(([error]) => {
-        throw ferryError('USAGE', `cannot listen on ${this.options.host}:${this.options.port}: ${(error as Error).message}`, error);
-      }),
-    ]);
+    try {
+      await once(this.server, 'listening'); // Rejects with the listen error, if there is one.
+    } catch (error) {
+      const hint = systemErrorCode(error) === 'EADDRINUSE' ? `; another program (or Ferry) already uses port ${this.options.port}: stop it or set FERRY_PORT` : '';
+      throw ferryError('USAGE', `cannot listen on ${this.options.host}:${this.options.port}: ${(error as Error).message}${hint}`, error);
+    }
     return this.server.address() as AddressInfo;
   }
 

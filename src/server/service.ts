@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { BanBook, LocalLoginGuard, type BanPolicy, type LoginGuard } from '../auth/bans.js';
 import { UserDirectory } from '../auth/users.js';
-import { SERVICE_TYPE, announceService, type Announcement } from '../lan/mdns.js';
+import type { Announcement } from '../lan/mdns.js';
 import { ferryError } from '../protocol/errors.js';
 import type { Config } from '../ops/config.js';
 import { LocalStorage } from '../storage/local.js';
@@ -165,9 +165,10 @@ export function announce(logger: Logger, host: string, port: number, fingerprint
 }
 
 /** Announces the service over mDNS unless FERRY_MDNS=false; a failure to announce is logged, not fatal. */
-export function advertise(config: Config, logger: Logger, port: number, fingerprint: string | undefined): Announcement | undefined {
+export async function advertise(config: Config, logger: Logger, port: number, fingerprint: string | undefined): Promise<Announcement | undefined> {
   if (!config.get('mdns')) return undefined;
   try {
+    const { announceService, SERVICE_TYPE } = await import('../lan/mdns.js');
     const announcement = announceService(port, fingerprint);
     logger.info({ event: 'mdns', type: `_${SERVICE_TYPE}._tcp`, port }, `announced as _${SERVICE_TYPE}._tcp on the LAN (ferry discover finds it)`);
     return announcement;

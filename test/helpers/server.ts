@@ -37,7 +37,7 @@ export interface TestServer {
 }
 
 export const TEST_LIMITS: SessionLimits = {
-  authTimeoutMs: 10_000,
+  authTimeoutMs: 30_000,
   authFailureDelayMs: 0,
   defaultQuota: 0,
   bandwidthLimit: 0,

@@ -1,0 +1,98 @@
+import test from 'ava';
+import { randomBytes, scryptSync } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { FerryClient } from '../../src/client/client.js';
+import { tempDir } from '../helpers/files.js';
+import { ADMIN, spawnServer } from '../helpers/server.js';
+
+const MB = 1024 * 1024;
+
+/** Samples a process's resident memory from /proc until stopped; returns the peak in bytes. */
+function sampleRss(pid: number): { stop(): Promise<number> } {
+  let peak = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+      const kib = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
+      peak = Math.max(peak, kib * 1024);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return peak;
+    },
+  };
+}
+
+/** A users file entry with a cheap scrypt cost, so a thousand logins take moments. */
+function cheapHash(password: string): string {
+  const salt = randomBytes(16);
+  const key = scryptSync(password, salt, 32, { N: 1024, r: 8, p: 1 });
+  return ['scrypt', 1024, 8, 1, salt.toString('base64'), key.toString('base64')].join('$');
+}
+
+test.serial('a 1 GiB upload and download keep the serving worker under 100 MB of memory', async (t) => {
+  const dataDir = await tempDir(t);
+  const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_WORKERS: '1' });
+  const worker = await server.waitForLog((line) => line.event === 'worker-start');
+  await server.waitForLog((line) => line.event === 'workers-ready');
+  const pid = worker.pid as number;
+  const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+  t.teardown(() => client.close());
+  await client.login(ADMIN.user, ADMIN.password);
+  const block = randomBytes(MB);
+  const blocks = 1024;
+  const rss = sampleRss(pid);
+  const stored = await client.upload('/gigabyte.bin', { size: blocks * MB, open: () => Readable.from(Array.from({ length: blocks }, () => block)) });
+  let received = 0;
+  const fetched = await client.download('/gigabyte.bin', { write: async (chunk) => void (received += chunk.length) });
+  const peak = await rss.stop();
+  t.is(received, blocks * MB);
+  t.is(fetched.sha256, stored.sha256);
+  t.log(`peak worker RSS during a 1 GiB upload and download: ${(peak / MB).toFixed(1)} MB`);
+  t.true(peak < 100 * MB, `peak RSS ${(peak / MB).toFixed(1)} MB`);
+  server.child.kill('SIGTERM');
+  t.is(await server.exited, 0);
+});
+
+test.serial('1,000 open, logged-in connections keep the server under 300 MB of memory, and it still serves', async (t) => {
+  const dataDir = await tempDir(t);
+  const usersFile = join(dataDir, 'users.json');
+  await writeFile(usersFile, JSON.stringify({ version: 1, users: { crowd: { password: cheapHash('crowd-password'), home: '/', permissions: ['list', 'read', 'write', 'delete'] } } }));
+  const server = await spawnServer(t, {
+    FERRY_DATA_DIR: dataDir,
+    FERRY_USERS_FILE: usersFile,
+    FERRY_MAX_CONNECTIONS: '1200',
+    FERRY_MAX_CONNECTIONS_PER_IP: '1200',
+  });
+  const rss = sampleRss(server.child.pid as number);
+  const clients: FerryClient[] = [];
+  t.teardown(() => {
+    for (const client of clients) client.close();
+  });
+  for (let batch = 0; batch < 20; batch++) {
+    clients.push(
+      ...(await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+          await client.login('crowd', 'crowd-password');
+          return client;
+        }),
+      )),
+    );
+  }
+  const answers = await Promise.all(clients.map((client) => client.stat('/').then((entry) => entry.type)));
+  const peak = await rss.stop();
+  t.is(answers.filter((type) => type === 'dir').length, 1000, 'every connection is served');
+  t.log(`peak server RSS with 1,000 logged-in connections: ${(peak / MB).toFixed(1)} MB`);
+  t.true(peak < 300 * MB, `peak RSS ${(peak / MB).toFixed(1)} MB`);
+  for (const client of clients) client.close();
+  server.child.kill('SIGTERM');
+  t.is(await server.exited, 0);
+});
