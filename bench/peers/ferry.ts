@@ -1,0 +1,124 @@
+/**
+ * Ferry itself: the built `ferry-server` started on loopback with its own data
+ * folder, and the built `ferry` command line as the client (a whole process per
+ * transfer, as a user would run it).
+ */
+
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir } from 'node:fs/promises';
+import { get } from 'node:http';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FERRY_BIN, REPO_ROOT, SERVER_BIN } from '../lib/paths.js';
+import { CommandFailed, freePort, run, start, type Started } from '../lib/processes.js';
+import type { Peer, Transfer } from './peer.js';
+
+export type FerryLayout = 'single' | 'cluster';
+
+/** The environment without any FERRY_* the caller's shell may carry. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('FERRY_')) delete env[key];
+  return env;
+}
+
+function readyz(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const request = get({ host: '127.0.0.1', port, path: '/readyz', timeout: 1000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('error', () => resolve(0));
+    request.on('timeout', () => request.destroy());
+  });
+}
+
+export class FerryPeer implements Peer {
+  readonly key = 'ferry';
+  readonly label = 'Ferry';
+  readonly user = 'admin';
+
+  private constructor(
+    readonly layout: FerryLayout,
+    readonly port: number,
+    readonly dataDir: string,
+    readonly password: string,
+    readonly server: Started,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Starts a server: one process (FERRY_WORKERS=0) or the default cluster. */
+  static async start(layout: FerryLayout, dataDir: string, timeoutMs: number): Promise<FerryPeer> {
+    await mkdir(dataDir, { recursive: true });
+    const [port, opsPort] = [await freePort(), await freePort()];
+    const password = `bench-${randomBytes(9).toString('base64url')}`;
+    const env: NodeJS.ProcessEnv = {
+      ...cleanEnv(),
+      FERRY_HOST: '127.0.0.1',
+      FERRY_PORT: String(port),
+      FERRY_OPS_HOST: '127.0.0.1',
+      FERRY_OPS_PORT: String(opsPort),
+      FERRY_DATA_DIR: dataDir,
+      FERRY_ADMIN_PASSWORD: password,
+      FERRY_MDNS: 'false',
+      FERRY_LOG_LEVEL: 'warn',
+      ...(layout === 'single' ? { FERRY_WORKERS: '0' } : {}),
+    };
+    const server = start(process.execPath, [SERVER_BIN, 'start'], { env, cwd: REPO_ROOT });
+    const deadline = Date.now() + 30_000;
+    while ((await readyz(opsPort)) !== 200) {
+      if (!server.running) throw new CommandFailed('ferry-server start', await server.exited, 'exited before it was ready');
+      if (Date.now() > deadline) {
+        await server.stop();
+        throw new CommandFailed('ferry-server start', undefined, '/readyz did not answer 200 within 30 s');
+      }
+      await sleep(50);
+    }
+    return new FerryPeer(layout, port, dataDir, password, server, timeoutMs);
+  }
+
+  /** The storage root on disk, where uploads land. */
+  get filesDir(): string {
+    return join(this.dataDir, 'files');
+  }
+
+  /** The environment a `ferry` command needs to reach this server as admin. */
+  get clientEnv(): NodeJS.ProcessEnv {
+    return { ...cleanEnv(), FERRY_SERVER: `127.0.0.1:${this.port}`, FERRY_USER: this.user, FERRY_PASSWORD: this.password };
+  }
+
+  /** Runs the `ferry` command line with `args` against this server. */
+  ferry(args: readonly string[], timeoutMs = this.timeoutMs) {
+    return run(process.execPath, [FERRY_BIN, '-q', ...args], { env: this.clientEnv, timeoutMs });
+  }
+
+  uploadedTo(tag: string): string {
+    return join(this.filesDir, tag);
+  }
+
+  async prepareUpload(local: string, tag: string): Promise<Transfer> {
+    return { go: async () => void (await this.ferry(['upload', local, '-d', `/${tag}`])) };
+  }
+
+  async stage(local: string): Promise<void> {
+    await this.ferry(['upload', local, '-d', '/stage']);
+  }
+
+  async prepareDownload(name: string, destDir: string): Promise<Transfer> {
+    return { go: async () => void (await this.ferry(['download', `/stage/${basename(name)}`, '-d', destDir])) };
+  }
+
+  /** Files an upload left in the server's temporary folders (there should be none once it is answered). */
+  async leftovers(): Promise<string[]> {
+    const left: string[] = [];
+    for (const dir of ['tmp', 'partial']) {
+      const entries = await readdir(join(this.dataDir, dir)).catch(() => [] as string[]);
+      left.push(...entries.map((entry) => `${dir}/${entry}`));
+    }
+    return left;
+  }
+
+  async stop(): Promise<void> {
+    await this.server.stop(15_000);
+  }
+}

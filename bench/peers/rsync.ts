@@ -1,0 +1,63 @@
+/**
+ * rsync in daemon mode on loopback (`rsync://`), the peer Ferry must beat on equal
+ * terms: it checks every transferred file against a whole-file checksum by itself.
+ * The client runs a plain `rsync -a`.
+ */
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { freePort, run, start, waitListening, isRoot, type Started } from '../lib/processes.js';
+import { linkTree, type Peer, type Transfer } from './peer.js';
+import { BASELINE_LABELS } from '../lib/options.js';
+
+export class RsyncPeer implements Peer {
+  readonly key = 'rsync';
+  readonly label = BASELINE_LABELS.rsync;
+
+  private constructor(
+    private readonly root: string,
+    private readonly port: number,
+    private readonly daemon: Started,
+    private readonly timeoutMs: number,
+  ) {}
+
+  static async start(workDir: string, timeoutMs: number): Promise<RsyncPeer> {
+    const root = join(workDir, 'root');
+    await mkdir(join(root, 'stage'), { recursive: true });
+    const config = join(workDir, 'rsyncd.conf');
+    const owner = isRoot ? 'uid = root\ngid = root\n' : '';
+    await writeFile(
+      config,
+      `use chroot = no\n${owner}pid file = ${join(workDir, 'rsyncd.pid')}\nlog file = ${join(workDir, 'rsyncd.log')}\n` +
+        `[bench]\npath = ${root}\nread only = false\n`,
+    );
+    const port = await freePort();
+    const daemon = start('rsync', ['--daemon', '--no-detach', '--address=127.0.0.1', '--port', String(port), '--config', config]);
+    await waitListening(port, daemon);
+    return new RsyncPeer(root, port, daemon, timeoutMs);
+  }
+
+  private url(path: string): string {
+    return `rsync://127.0.0.1:${this.port}/bench/${path}`;
+  }
+
+  uploadedTo(tag: string): string {
+    return join(this.root, tag);
+  }
+
+  async prepareUpload(local: string, tag: string): Promise<Transfer> {
+    return { go: async () => void (await run('rsync', ['-a', local, this.url(`${tag}/`)], { timeoutMs: this.timeoutMs })) };
+  }
+
+  async stage(local: string): Promise<void> {
+    await linkTree(local, join(this.root, 'stage', basename(local)));
+  }
+
+  async prepareDownload(name: string, destDir: string): Promise<Transfer> {
+    return { go: async () => void (await run('rsync', ['-a', this.url(`stage/${name}`), `${destDir}/`], { timeoutMs: this.timeoutMs })) };
+  }
+
+  async stop(): Promise<void> {
+    await this.daemon.stop();
+  }
+}
