@@ -3,7 +3,7 @@
  * `ferry-server`: runs the service and administers its users (SPEC section 6).
  */
 
-import { Command, CommanderError } from 'commander';
+import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -13,7 +13,7 @@ import { createLogger } from '../ops/logger.js';
 import { ferryError } from '../protocol/errors.js';
 import { runService } from '../cluster/run.js';
 import { ExitCode } from './exit-codes.js';
-import { runMain } from './main.js';
+import { parseCommandLine, runMain } from './main.js';
 import { promptHidden, readStdin } from './password.js';
 
 async function newPassword(fromStdin: boolean): Promise<string> {
@@ -58,6 +58,11 @@ runMain('ferry-server', async () => {
     .allowExcessArguments()
     .helpOption(false)
     .action(async (_options: unknown, command: Command) => {
+      // Only flags reach here; a bare word is a mistyped command, not something to start.
+      const stray = command.args[0];
+      if (stray !== undefined && !stray.startsWith('-')) {
+        throw ferryError('USAGE', `unknown command "${stray}"; see ferry-server --help`);
+      }
       exit = await serve(command.args);
     });
 
@@ -142,11 +147,5 @@ runMain('ferry-server', async () => {
       process.stdout.write(`${loadConfig({ args: command.args }).toString()}\n`);
     });
 
-  try {
-    await program.parseAsync(process.argv);
-  } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
-    throw error;
-  }
-  return exit;
+  return (await parseCommandLine(program)) ?? exit;
 });

@@ -4,12 +4,12 @@
  * client library (src/client) and the shared commands (commands.ts).
  */
 
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { ferryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
 import type { ConnectionOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
-import { runMain } from './main.js';
+import { parseCommandLine, runMain } from './main.js';
 import { Output } from './output.js';
 
 interface GlobalOptions {
@@ -200,11 +200,5 @@ runMain('ferry', async () => {
       exit = await runShell(connection(), output());
     });
 
-  try {
-    await program.parseAsync(process.argv);
-  } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
-    throw error;
-  }
-  return exit;
+  return (await parseCommandLine(program)) ?? exit;
 });

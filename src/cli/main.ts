@@ -3,6 +3,7 @@
  * the exit code of SPEC section 5.
  */
 
+import { CommanderError, type Command } from 'commander';
 import { FerryError } from '../protocol/errors.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 
@@ -25,4 +26,18 @@ export function runMain(program: string, body: () => Promise<number | void>): vo
       process.exitCode = reportFailure(program, error);
     },
   );
+}
+
+/**
+ * Parses the command line and runs the chosen action. Returns an exit code when
+ * commander stopped early (--help and --version: 0; a usage error: 2).
+ */
+export async function parseCommandLine(program: Command): Promise<ExitCode | undefined> {
+  try {
+    await program.parseAsync(process.argv);
+    return undefined;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    throw error;
+  }
 }

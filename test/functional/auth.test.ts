@@ -146,3 +146,9 @@ test('an invalid setting stops the server with a message naming the key and its 
   t.regex(result.stderr, /server\.port/);
   t.regex(result.stderr, /FERRY_PORT/);
 });
+
+test('a mistyped ferry-server command is refused with usage, not taken for start', async (t) => {
+  const result = await ferryServer(['strat'], { env: { FERRY_DATA_DIR: await tempDir(t), FERRY_MDNS: 'false', FERRY_PORT: '0', FERRY_OPS_PORT: '0' } });
+  t.is(result.code, 2);
+  t.regex(result.stderr, /unknown command "strat"/);
+});
