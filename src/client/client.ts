@@ -9,6 +9,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
+import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { FrameType, parseJsonPayload, type Frame } from '../protocol/frames.js';
 import {
@@ -242,7 +243,10 @@ export class FerryClient {
         capabilities: [...CAPABILITIES],
         agent: CLIENT_AGENT,
       });
-      const frame = await channel.next();
+      // A server that accepted the connection but never answers (a host going down)
+      // must not hang the client: past the deadline it counts as a lost connection.
+      const frame = await withDeadline(channel.next(), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+      if (frame === EXPIRED) throw ferryError('CONNECTION_LOST', `${where} accepted the connection but did not answer the handshake`);
       if (frame === undefined) {
         const hint = options.tls ? 'is it a Ferry server?' : 'if it uses TLS, add --tls; else check that it is a Ferry server';
         throw ferryError('CONNECTION_LOST', `${where} closed the connection during the handshake; ${hint}`);

@@ -339,6 +339,7 @@ test('the shell remembers its history between sessions: the Up arrow brings back
   const history = join(await tempDir(t), 'shell_history');
   const env = { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password, FERRY_HISTORY: history };
   const first = await openTerminal(t, ferryArgv('shell'), env);
+  await first.waitFor('the prompt', (shown) => promptCount(shown) > 0);
   await enter(first, 'mkdir remembered-folder');
   await first.type('exit');
   await first.press('Enter');
