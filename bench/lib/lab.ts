@@ -6,6 +6,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -54,6 +55,8 @@ export class Lab {
     // Daemons that drop privileges (vsftpd, sshd's session) must be able to reach their folders.
     await chmod(workDir, 0o755);
     log(`working in ${workDir}`);
+    // Whatever way the bench ends (an interrupt mid-workload included), the folder goes with it.
+    if (!options.keep) process.once('exit', () => rmSync(workDir, { recursive: true, force: true }));
     return new Lab(options, workDir, log);
   }
 
