@@ -37,12 +37,13 @@ test.serial('on two devices: discover finds the server by mDNS, -s auto moves fi
   );
   const auth = { FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
   const onClient = { netns: lan.client.ns, env: auth };
+  await server.waitForLog((line) => line.event === 'mdns');
 
-  const discovered = await ferry(['discover', '--json', '--timeout', '3'], onClient);
+  const discovered = await ferry(['discover', '--json', '--timeout', '5'], onClient);
   t.is(discovered.code, 0, discovered.stderr);
   const found = JSON.parse(discovered.stdout) as Found[];
-  t.is(found.length, 1);
-  t.like(found[0], { port: 8080, protocolVersion: 1, tls: false });
+  t.is(found.length, 1, discovered.stdout);
+  t.like(found[0] ?? {}, { port: 8080, protocolVersion: 1, tls: false });
   t.true(found[0]?.addresses.includes(lan.server.ip));
 
   const local = await tempDir(t);
