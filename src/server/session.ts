@@ -24,9 +24,13 @@ import {
 } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, Storage } from '../storage/storage.js';
+import { withDeadline } from '../io/deadline.js';
 import { FrameChannel } from '../transport/channel.js';
 import { Throttle } from './throttle.js';
 import { commands, isDataOp, refuseUpload, transferDirection, type CommandContext, type CommandLimits } from './commands.js';
+
+/** How long a timed-out connection's last words may take to flush before it is closed. */
+const ABORT_FLUSH_MS = 1_000;
 
 /** Uploads whose commits may run at once on one connection (fsyncs overlap in the thread pool). */
 const MAX_PENDING_COMMITS = 64;
@@ -171,13 +175,16 @@ export class Session {
     this.channel.destroy();
   }
 
-  /** Ends the connection from outside the request loop (timeouts). */
+  /** Ends the connection from outside the request loop (timeouts): says why, flushes, closes. */
   private abort(error: FerryError): void {
     this.failure = error;
-    void this.channel
-      .sendJson(FrameType.ERROR, 0, { code: error.code, message: error.message })
-      .catch(() => undefined)
-      .finally(() => this.channel.destroy());
+    void (async () => {
+      await this.channel.sendJson(FrameType.ERROR, 0, { code: error.code, message: error.message }).catch(() => undefined);
+      // end() lets the error frame reach the peer before the socket goes; a peer that
+      // does not read gets a moment, not forever.
+      await withDeadline(this.channel.end().catch(() => undefined), ABORT_FLUSH_MS);
+      this.channel.destroy();
+    })();
   }
 
   private async handshake(): Promise<void> {
