@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ferryError } from '../protocol/errors.js';
-import { DATA_CHUNK_BYTES, HEADER_BYTES } from '../protocol/frames.js';
+import { MIN_FRAME_LIMIT } from '../protocol/frames.js';
 
 export const SIZE_UNITS: Record<string, number> = {
   '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
@@ -108,7 +108,7 @@ const schema = {
       doc: 'Largest frame accepted from a client (bytes).',
       format: (value: unknown) => {
         assertWhole(value, 'a size in bytes');
-        if ((value as number) < DATA_CHUNK_BYTES + HEADER_BYTES) throw new Error(`must be at least ${DATA_CHUNK_BYTES + HEADER_BYTES} bytes`);
+        if ((value as number) < MIN_FRAME_LIMIT) throw new Error(`must be at least ${MIN_FRAME_LIMIT} bytes (one full DATA frame)`);
       },
       default: 4 * 2 ** 20,
       env: 'FERRY_MAX_FRAME_SIZE',

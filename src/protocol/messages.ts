@@ -36,7 +36,6 @@ export type Request =
   | { op: 'mkdir'; path: string }
   | { op: 'quit' };
 
-export type Op = Request['op'];
 export type RequestOf<O extends Op> = Extract<Request, { op: O }>;
 
 export interface Entry {
