@@ -36,7 +36,7 @@ export type Request =
   | { op: 'mkdir'; path: string }
   | { op: 'quit' };
 
-export type RequestOf<O extends Op> = Extract<Request, { op: O }>;
+export type RequestOf<O extends Request['op']> = Extract<Request, { op: O }>;
 
 export interface Entry {
   /** The entry's name; for a recursive listing, its path below the listed folder. */
