@@ -53,7 +53,7 @@ const MAX_BACKOFF_MS = 4000;
 
 function worthRetrying(error: unknown): boolean {
   if (!(error instanceof FerryError)) return false;
-  if (error.code === 'BUSY' || error.code === 'CONNECTION_LOST') return true;
+  if (error.code === 'BUSY' || error.code === 'CONNECTION_LOST' || error.code === 'STORAGE_UNAVAILABLE') return true;
   return error.code === 'CONNECT_FAILED' && ['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH'].includes(systemErrorCode(error.cause) ?? '');
 }
 

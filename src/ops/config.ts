@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ferryError } from '../protocol/errors.js';
 import { MIN_FRAME_LIMIT } from '../protocol/frames.js';
+import { S3_MIN_PART_BYTES } from '../storage/s3-limits.js';
 
 export const SIZE_UNITS: Record<string, number> = {
   '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
@@ -42,6 +43,14 @@ function assertWhole(value: unknown, what: string): void {
 convict.addFormat({
   name: 'bytes',
   validate: (value: unknown) => assertWhole(value, 'a size in bytes such as 1048576 or "10GiB"'),
+  coerce: (value: unknown) => parseWithUnits(value, SIZE_UNITS),
+});
+convict.addFormat({
+  name: 'partSize',
+  validate: (value: unknown) => {
+    assertWhole(value, 'a size in bytes such as 8388608 or "8MiB"');
+    if ((value as number) < S3_MIN_PART_BYTES) throw new Error(`must be at least 5MiB (the smallest part S3 accepts), got ${String(value)}`);
+  },
   coerce: (value: unknown) => parseWithUnits(value, SIZE_UNITS),
 });
 convict.addFormat({
@@ -95,6 +104,14 @@ const schema = {
     accessKeyId: { doc: 'S3 access key id.', format: String, default: '', env: 'FERRY_S3_ACCESS_KEY_ID' },
     secretAccessKey: { doc: 'S3 secret access key.', format: String, default: '', env: 'FERRY_S3_SECRET_ACCESS_KEY', sensitive: true },
     forcePathStyle: { doc: 'Use path-style S3 addressing (MinIO, Ceph).', format: 'flag', default: false, env: 'FERRY_S3_FORCE_PATH_STYLE' },
+    prefix: { doc: 'Key prefix under which Ferry keeps everything in the bucket (e.g. "ferry/").', format: String, default: '', env: 'FERRY_S3_PREFIX' },
+    partSize: {
+      doc: 'Size of each part of a multipart upload (at least 5MiB; larger for files that would need more than 10,000 parts).',
+      format: 'partSize',
+      default: 8 * 2 ** 20,
+      env: 'FERRY_S3_PART_SIZE',
+    },
+    queueSize: { doc: 'Parts of one upload sent to the store at once (memory per upload is about (queueSize + 1) x partSize).', format: 'nat', default: 4, env: 'FERRY_S3_QUEUE_SIZE' },
   },
   limits: {
     maxConnections: { doc: 'Connections served at once; more are answered BUSY.', format: 'nat', default: 2000, env: 'FERRY_MAX_CONNECTIONS' },

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   INTEGRITY: 'the data did not match its size or SHA-256 digest',
   TOO_LARGE: 'the file is larger than the server accepts',
   NO_SPACE: 'the server ran out of disk space',
+  STORAGE_UNAVAILABLE: 'the server cannot reach its storage just now',
   BUSY: 'the server is at its connection limit',
   TIMEOUT: 'the other side took too long',
   BAD_FRAME: 'a malformed or oversized frame',

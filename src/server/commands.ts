@@ -80,14 +80,13 @@ export async function discardUpload(channel: FrameChannel, id: number): Promise<
 /** Streams an upload's DATA into the target, verifying size and digest; returns the hex digest. */
 async function receiveUpload(ctx: CommandContext, request: RequestOf<'put'>, target: UploadTarget): Promise<string> {
   const size = request.size - request.offset;
-  const hash = target.prefixHash ?? createHash('sha256');
   for (;;) {
     const frame = await nextUploadFrame(ctx.channel, ctx.id);
     if (frame.type === FrameType.END) {
       if (ctx.bytes !== size) {
         throw ferryError('INTEGRITY', `the upload ended after ${ctx.bytes} of the ${size} bytes it announced; nothing was saved`);
       }
-      const digest = hash.digest();
+      const digest = target.digest();
       if (!digest.equals(frame.payload)) {
         throw ferryError('INTEGRITY', "the SHA-256 of the received data does not match the sender's; nothing was saved, send it again");
       }
@@ -99,7 +98,6 @@ async function receiveUpload(ctx: CommandContext, request: RequestOf<'put'>, tar
       await target.abort();
       throw await refuse(ctx, ferryError('INTEGRITY', `the upload sent more than the ${size} bytes it announced; nothing was saved`));
     }
-    hash.update(frame.payload);
     try {
       await target.write(frame.payload);
     } catch (error) {
@@ -180,6 +178,10 @@ const get: Handler<'get'> = async (ctx, request) => {
     }
     const digest = hash.digest();
     if (digest.length !== SHA256_BYTES) throw ferryError('INTERNAL', 'unexpected digest length');
+    if (file.sha256 !== undefined && digest.toString('hex') !== file.sha256) {
+      // The store handed back other bytes than it was given: never pass them off as the file.
+      throw ferryError('INTEGRITY', `${request.path} no longer matches the SHA-256 recorded when it was stored; the server's storage is damaged, tell its admin`);
+    }
     await ctx.channel.sendEnd(ctx.id, digest);
   } finally {
     await file.close();

@@ -31,9 +31,11 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-function createStorage(config: Config): Storage {
+async function createStorage(config: Config): Promise<Storage> {
   if (config.get('storage') === 's3') {
-    throw ferryError('USAGE', 'FERRY_STORAGE=s3 is not available in this version yet; use local');
+    // Loaded only when used: the AWS SDK is large, and most hosts keep files on local disk.
+    const { S3Storage } = await import('../storage/s3.js');
+    return new S3Storage(config.get('s3'));
   }
   return new LocalStorage({ dataDir: resolve(config.get('dataDir')) });
 }
@@ -62,7 +64,7 @@ export async function prepareUsers(config: Config, logger: Logger): Promise<User
 
 /** Opens the configured storage, ready for use. */
 export async function openStorage(config: Config): Promise<Storage> {
-  const storage = createStorage(config);
+  const storage = await createStorage(config);
   await storage.open();
   return storage;
 }

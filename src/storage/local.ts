@@ -349,6 +349,7 @@ class LocalHome implements HomeStorage {
       return {
         size: stats.size,
         mtime: stats.mtimeMs,
+        sha256: this.digests.get(stats),
         stream: (start, end = stats.size) =>
           start >= end
             ? Readable.from([])
@@ -503,15 +504,20 @@ interface LocalUploadParts {
 /** An upload's temp file (or partial); it becomes the final name on commit. */
 class LocalUpload implements UploadTarget {
   private readonly writer: BatchedFileWriter;
+  private readonly hash: Hash;
   private closed = false;
-  readonly prefixHash: Hash | undefined;
 
   constructor(private readonly parts: LocalUploadParts) {
     this.writer = new BatchedFileWriter(parts.handle);
-    this.prefixHash = parts.prefixHash;
+    this.hash = parts.prefixHash ?? createHash('sha256');
+  }
+
+  digest(): Buffer {
+    return this.hash.digest();
   }
 
   async write(chunk: Buffer): Promise<void> {
+    this.hash.update(chunk);
     try {
       await this.writer.write(chunk);
     } catch (error) {

@@ -5,7 +5,6 @@
  * FerryErrors (NOT_FOUND, EXISTS, BAD_PATH, ...).
  */
 
-import type { Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Entry, ResumeStatus } from '../protocol/messages.js';
 
@@ -14,6 +13,8 @@ export type RemotePath = readonly string[];
 export interface ReadableFile {
   size: number;
   mtime: number;
+  /** The SHA-256 the store recorded for these bytes, when it knows it: a download checks it before its END. */
+  sha256?: string | undefined;
   /** The bytes from `start` up to `end` (exclusive; default: the size when opened). */
   stream(start: number, end?: number): Readable;
   close(): Promise<void>;
@@ -21,9 +22,10 @@ export interface ReadableFile {
 
 /** An upload in progress: nothing is visible under its name until commit. */
 export interface UploadTarget {
-  /** For a continued upload: a SHA-256 already fed with the bytes held, to continue from. */
-  readonly prefixHash: Hash | undefined;
+  /** Appends a chunk; the target folds it into the file's SHA-256 in the same pass. */
   write(chunk: Buffer): Promise<void>;
+  /** SHA-256 of the whole file (a continued upload's held prefix included); once, after the last write. */
+  digest(): Buffer;
   /** Makes the data durable and visible under its name, atomically. */
   commit(sha256: string): Promise<void>;
   /** Forgets the data; safe to call more than once and after a failed commit. */

@@ -16,17 +16,26 @@ import type { Permission } from '../../src/protocol/messages.js';
 import { FerryServer, type TlsMaterial } from '../../src/server/server.js';
 import { NO_OBSERVER, type SessionLimits, type SessionObserver } from '../../src/server/session.js';
 import { LocalStorage } from '../../src/storage/local.js';
+import { S3Storage } from '../../src/storage/s3.js';
+import type { Storage } from '../../src/storage/storage.js';
 import { tempDir } from './files.js';
 import { SERVER_BIN } from './cli.js';
+import { startS3, type TestS3 } from './s3.js';
+import { localFiles, s3Files, type Backend, type StoredFiles } from './stored.js';
 
 export const ADMIN = { user: 'admin', password: 'admin-password' };
 export const READER = { user: 'reader', password: 'reader-password' };
 
 export interface TestServer {
   port: number;
+  backend: Backend;
   dataDir: string;
-  /** Where the storage root lies on disk (`<dataDir>/files`). */
+  /** Where the storage root lies on disk (`<dataDir>/files`), for the local backend. */
   filesDir: string;
+  /** What the storage holds, whichever the backend. */
+  stored: StoredFiles;
+  /** The S3-compatible server behind the s3 backend. */
+  s3: TestS3 | undefined;
   users: UserDirectory;
   server: FerryServer;
   /** Environment for the CLI to reach this server as admin. */
@@ -48,13 +57,16 @@ export const TEST_LIMITS: SessionLimits = {
 
 export async function startServer(
   t: ExecutionContext,
-  options: { limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy; tls?: TlsMaterial } = {},
+  options: { backend?: Backend; limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy; tls?: TlsMaterial } = {},
 ): Promise<TestServer> {
+  const backend = options.backend ?? 'local';
   const dataDir = await tempDir(t, 'ferry-server-');
   const users = new UserDirectory(join(dataDir, 'users.json'));
   await users.add(ADMIN.user, ADMIN.password, { home: '/', permissions: ALL_PERMISSIONS });
   await users.add(READER.user, READER.password, { home: '/', permissions: READ_ONLY_PERMISSIONS });
-  const storage = new LocalStorage({ dataDir });
+  const local = new LocalStorage({ dataDir });
+  const s3 = backend === 's3' ? await startS3(t) : undefined;
+  const storage: Storage = s3 ? new S3Storage(s3.options) : local;
   await storage.open();
   const server = new FerryServer({
     host: '127.0.0.1',
@@ -79,8 +91,11 @@ export async function startServer(
   t.teardown(stop);
   return {
     port,
+    backend,
     dataDir,
-    filesDir: storage.filesDir,
+    filesDir: local.filesDir,
+    stored: s3 ? s3Files(s3.client, s3.bucket) : localFiles(dataDir),
+    s3,
     users,
     server,
     env: { FERRY_SERVER: `127.0.0.1:${port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password },
