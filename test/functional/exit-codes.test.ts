@@ -5,6 +5,7 @@ import { ferry } from '../helpers/cli.js';
 import { randomFile, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
 import { READER, startServer } from '../helpers/server.js';
+import { BACKENDS } from '../helpers/stored.js';
 
 test('exit code 0: a command that worked', async (t) => {
   const server = await startServer(t);
@@ -53,27 +54,30 @@ test('exit code 5: cannot connect, with the likely cause and fix', async (t) => 
   t.regex(result.stderr, new RegExp(`cannot reach 127\\.0\\.0\\.1:${port}: connection refused; is the server running, and is port ${port} open in its firewall\\?`));
 });
 
-test('exit code 6: data corrupted on the way up is refused and nothing is stored', async (t) => {
-  const server = await startServer(t);
-  const local = await tempDir(t);
-  await randomFile(join(local, 'payload.bin'), 1024 * 1024);
-  const proxy = await startProxy(t, server.port, { corruptUpstreamAt: 100_000 });
-  const result = await ferry(['upload', join(local, 'payload.bin')], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` } });
-  t.is(result.code, 6, result.stderr);
-  t.regex(result.stderr, /SHA-256/);
-  await t.throwsAsync(access(join(server.filesDir, 'payload.bin')));
-  t.deepEqual(await readdir(join(server.dataDir, 'tmp')), [], 'no temporary file is left behind');
-});
+// Integrity is checked end to end whatever the storage backend.
+for (const backend of BACKENDS) {
+  test(`${backend}: exit code 6: data corrupted on the way up is refused and nothing is stored`, async (t) => {
+    const server = await startServer(t, { backend });
+    const local = await tempDir(t);
+    await randomFile(join(local, 'payload.bin'), 1024 * 1024);
+    const proxy = await startProxy(t, server.port, { corruptUpstreamAt: 100_000 });
+    const result = await ferry(['upload', join(local, 'payload.bin')], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` } });
+    t.is(result.code, 6, result.stderr);
+    t.regex(result.stderr, /SHA-256/);
+    t.is(await server.stored.sha256('payload.bin'), undefined);
+    t.deepEqual(await server.stored.leftovers(), [], 'no temporary file is left behind');
+  });
 
-test('exit code 6: data corrupted on the way down is refused and no file appears locally', async (t) => {
-  const server = await startServer(t);
-  const local = await tempDir(t);
-  await randomFile(join(server.filesDir, 'payload.bin'), 1024 * 1024);
-  const proxy = await startProxy(t, server.port, { corruptDownstreamAt: 100_000 });
-  const result = await ferry(['download', '/payload.bin', '-d', local], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` } });
-  t.is(result.code, 6, result.stderr);
-  t.deepEqual(await readdir(local), [], 'neither the file nor a partial is left');
-});
+  test(`${backend}: exit code 6: data corrupted on the way down is refused and no file appears locally`, async (t) => {
+    const server = await startServer(t, { backend });
+    const local = await tempDir(t);
+    await server.stored.writeRandom('payload.bin', 1024 * 1024);
+    const proxy = await startProxy(t, server.port, { corruptDownstreamAt: 100_000 });
+    const result = await ferry(['download', '/payload.bin', '-d', local], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` } });
+    t.is(result.code, 6, result.stderr);
+    t.deepEqual(await readdir(local), [], 'neither the file nor a partial is left');
+  });
+}
 
 test('exit code 7: permission denied for a read-only user', async (t) => {
   const server = await startServer(t);

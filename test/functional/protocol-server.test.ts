@@ -6,9 +6,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, stat as fsStat, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
 import {
   DATA_CHUNK_BYTES,
   FrameDecoder,
@@ -32,6 +30,7 @@ import {
 } from '../../src/protocol/messages.js';
 import { sha256 } from '../helpers/files.js';
 import { ADMIN, READER, startServer, type TestServer } from '../helpers/server.js';
+import { BACKENDS } from '../helpers/stored.js';
 
 /** Every wait in this file is bounded by this. */
 const WAIT_MS = 5_000;
@@ -248,10 +247,6 @@ async function assertServerStillServes(t: ExecutionContext, server: TestServer):
   t.is((await client.stat('/')).type, 'dir', 'a well-behaved client is still served');
 }
 
-async function storedNames(server: TestServer): Promise<string[]> {
-  return readdir(server.filesDir);
-}
-
 // --- Malformed input -------------------------------------------------------------
 
 interface MalformedCase {
@@ -344,7 +339,7 @@ for (const bad of MALFORMED) {
     t.regex(answer.message ?? '', bad.message);
     t.deepEqual(await connection.untilClosed(), [], 'nothing follows the ERROR frame');
     await assertServerStillServes(t, server);
-    t.deepEqual(await storedNames(server), [], 'nothing was committed');
+    t.deepEqual(await server.stored.names(''), [], 'nothing was committed');
   });
 }
 
@@ -414,7 +409,7 @@ test('requests before login get AUTH_REQUIRED on their own ids, and the connecti
   connection.send(request(5, { op: 'login', ...ADMIN }), request(6, { op: 'stat', path: '/' }));
   okBody<LoginResult>(await connection.next('the login answer'), 5);
   t.like(okBody<Entry>(await connection.next('the stat answer'), 6), { type: 'dir' });
-  t.deepEqual(await storedNames(server), [], 'the mkdir before login did nothing');
+  t.deepEqual(await server.stored.names(''), [], 'the mkdir before login did nothing');
 });
 
 test('a put before login has its data discarded up to END and the connection keeps working', async (t) => {
@@ -428,7 +423,7 @@ test('a put before login has its data discarded up to END and the connection kee
   connection.send(request(3, { op: 'login', ...ADMIN }), request(4, { op: 'stat', path: '/early.bin' }));
   okBody<LoginResult>(await connection.next('the login answer'), 3);
   t.like(summary(await connection.next('the stat answer')), { type: 'ERROR', id: 4, code: 'NOT_FOUND' });
-  t.deepEqual(await storedNames(server), []);
+  t.deepEqual(await server.stored.names(''), []);
 });
 
 test('a wrong password gets AUTH_FAILED and the same connection may try again; a second login gets BAD_REQUEST', async (t) => {
@@ -529,215 +524,216 @@ test('remote paths that climb out, or hold backslashes, control characters or ov
   t.like(okBody<Entry>(await connection.next('the stat of the home'), 32), { name: '/', type: 'dir' });
 });
 
-test('stat answers an entry with the SHA-256 of a file, list answers PART batches of at most 500 entries then OK with the count', async (t) => {
-  const server = await startServer(t);
-  const content = Buffer.from('hello, ferry\n');
-  await mkdir(join(server.filesDir, 'many', 'sub'), { recursive: true });
-  await writeFile(join(server.filesDir, 'many', 'hello.txt'), content);
-  for (let i = 0; i < 600; i++) await writeFile(join(server.filesDir, 'many', 'sub', `f${i}`), '');
-  const { connection } = await loggedIn(t, server);
+// Every command that touches storage runs on each backend.
+for (const backend of BACKENDS) {
+  test(`${backend}: stat answers an entry with the SHA-256 of a file, list answers PART batches of at most 500 entries then OK with the count`, async (t) => {
+    const server = await startServer(t, { backend });
+    const content = Buffer.from('hello, ferry\n');
+    await server.stored.write('many/hello.txt', content);
+    await Promise.all(Array.from({ length: 600 }, (_, i) => server.stored.write(`many/sub/f${i}`, '')));
+    const { connection } = await loggedIn(t, server);
 
-  connection.send(request(2, { op: 'stat', path: '/many/hello.txt' }));
-  const entry = okBody<Entry>(await connection.next('the stat answer'), 2);
-  const onDisk = await fsStat(join(server.filesDir, 'many', 'hello.txt'));
-  t.deepEqual(entry, { name: 'hello.txt', type: 'file', size: content.length, mtime: Math.trunc(onDisk.mtimeMs), sha256: sha256(content) });
+    connection.send(request(2, { op: 'stat', path: '/many/hello.txt' }));
+    const entry = okBody<Entry>(await connection.next('the stat answer'), 2);
+    const mtime = await server.stored.mtime('many/hello.txt');
+    t.deepEqual(entry, { name: 'hello.txt', type: 'file', size: content.length, mtime: Math.trunc(mtime), sha256: sha256(content) });
 
-  connection.send(request(3, { op: 'list', path: '/many', recursive: true }), request(4, { op: 'list', path: '/many', recursive: false }));
-  const listed: Entry[] = [];
-  let parts = 0;
-  for (;;) {
-    const frame = await connection.next('PART or OK of the recursive listing');
-    if (frame.type !== FrameType.PART) {
-      t.deepEqual(okBody<unknown>(frame, 3), { count: 602 });
-      break;
+    connection.send(request(3, { op: 'list', path: '/many', recursive: true }), request(4, { op: 'list', path: '/many', recursive: false }));
+    const listed: Entry[] = [];
+    let parts = 0;
+    for (;;) {
+      const frame = await connection.next('PART or OK of the recursive listing');
+      if (frame.type !== FrameType.PART) {
+        t.deepEqual(okBody<unknown>(frame, 3), { count: 602 });
+        break;
+      }
+      t.is(frame.id, 3);
+      const batch = json<Entry[]>(frame);
+      t.true(batch.length >= 1 && batch.length <= 500, `a PART of ${batch.length} entries`);
+      listed.push(...batch);
+      parts++;
     }
-    t.is(frame.id, 3);
-    const batch = json<Entry[]>(frame);
-    t.true(batch.length >= 1 && batch.length <= 500, `a PART of ${batch.length} entries`);
-    listed.push(...batch);
-    parts++;
-  }
-  t.true(parts >= 2, 'more than 500 entries come in more than one PART');
-  t.is(listed.length, 602);
-  t.true(listed.some((e) => e.name === 'sub' && e.type === 'dir'));
-  t.true(listed.some((e) => e.name === 'sub/f599' && e.type === 'file' && e.size === 0));
-  t.true(listed.every((e) => e.sha256 === undefined), 'listings carry no digests');
+    t.true(parts >= 2, 'more than 500 entries come in more than one PART');
+    t.is(listed.length, 602);
+    t.true(listed.some((e) => e.name === 'sub' && e.type === 'dir'));
+    t.true(listed.some((e) => e.name === 'sub/f599' && e.type === 'file' && e.size === 0));
+    t.true(listed.every((e) => e.sha256 === undefined), 'listings carry no digests');
 
-  const shallow = await connection.next('the PART of the flat listing');
-  t.like(summary(shallow), { type: 'PART', id: 4 });
-  t.deepEqual(json<Entry[]>(shallow).map((e) => e.name).sort(), ['hello.txt', 'sub']);
-  t.deepEqual(okBody<unknown>(await connection.next('the OK of the flat listing'), 4), { count: 2 });
-});
+    const shallow = await connection.next('the PART of the flat listing');
+    t.like(summary(shallow), { type: 'PART', id: 4 });
+    t.deepEqual(json<Entry[]>(shallow).map((e) => e.name).sort(), ['hello.txt', 'sub']);
+    t.deepEqual(okBody<unknown>(await connection.next('the OK of the flat listing'), 4), { count: 2 });
+  });
 
-test('delete, rename and mkdir answer OK with an empty object, name the failure otherwise, and never act on the home itself', async (t) => {
-  const server = await startServer(t);
-  const { connection } = await loggedIn(t, server);
-  connection.send(
-    request(2, { op: 'mkdir', path: '/a/b' }),
-    ...upload(3, '/a/b/file.txt', Buffer.from('one')),
-    request(4, { op: 'rename', from: '/a/b/file.txt', to: '/a/moved.txt', noClobber: true }),
-    request(5, { op: 'delete', path: '/a', recursive: false }),
-    request(6, { op: 'delete', path: '/a/b', recursive: false }),
-    request(7, { op: 'rename', from: '/nope', to: '/a/x', noClobber: false }),
-    request(8, { op: 'delete', path: '/a', recursive: true }),
-    request(9, { op: 'delete', path: '/', recursive: true }),
-    request(10, { op: 'mkdir', path: '/' }),
-    request(11, { op: 'rename', from: '', to: '/elsewhere', noClobber: false }),
-  );
-  t.deepEqual(okBody<unknown>(await connection.next('mkdir'), 2), {});
-  t.like(okBody<PutResult>(await connection.next('put'), 3), { path: '/a/b/file.txt', size: 3, sha256: sha256('one') });
-  t.deepEqual(okBody<unknown>(await connection.next('rename'), 4), {});
-  t.like(summary(await connection.next('delete of a full folder')), { type: 'ERROR', id: 5, code: 'NOT_EMPTY' });
-  t.deepEqual(okBody<unknown>(await connection.next('delete of an empty folder'), 6), {});
-  t.like(summary(await connection.next('rename of nothing')), { type: 'ERROR', id: 7, code: 'NOT_FOUND' });
-  t.deepEqual(okBody<unknown>(await connection.next('recursive delete'), 8), {});
-  for (const id of [9, 10, 11]) {
-    const answer = summary(await connection.next(`request ${id} on the home itself`));
-    t.like(answer, { type: 'ERROR', id, code: 'BAD_PATH' });
-    t.regex(answer.message ?? '', /cannot be done to your home folder itself/);
-  }
-  t.deepEqual(await storedNames(server), []);
-});
-
-// --- Uploads ------------------------------------------------------------------------
-
-test('an upload streams DATA and END without waiting and is answered OK with its path, size and SHA-256', async (t) => {
-  const server = await startServer(t);
-  const { connection } = await loggedIn(t, server);
-  const data = randomBytes(2 * DATA_CHUNK_BYTES + 12_345);
-  const empty = Buffer.alloc(0);
-  connection.send(...upload(2, '/up/big.bin', data), ...upload(3, '/empty.txt', empty));
-  t.deepEqual(okBody<PutResult>(await connection.next('the big put'), 2), { path: '/up/big.bin', size: data.length, sha256: sha256(data), offset: 0 });
-  t.deepEqual(okBody<PutResult>(await connection.next('the empty put'), 3), { path: '/empty.txt', size: 0, sha256: sha256(empty), offset: 0 });
-  t.true((await readFile(join(server.filesDir, 'up', 'big.bin'))).equals(data));
-  t.is((await readFile(join(server.filesDir, 'empty.txt'))).length, 0);
-});
-
-test('an upload whose END digest is wrong gets INTEGRITY and nothing is visible under its name', async (t) => {
-  const server = await startServer(t);
-  const { connection } = await loggedIn(t, server);
-  const original = Buffer.from('the original content');
-  connection.send(...upload(2, '/kept.txt', original));
-  okBody<PutResult>(await connection.next('the first put'), 2);
-
-  const replacement = randomBytes(DATA_CHUNK_BYTES + 1);
-  const wrong = digestOf(Buffer.from('something else'));
-  connection.send(
-    ...upload(3, '/kept.txt', replacement, { digest: wrong }),
-    ...upload(4, '/fresh.bin', replacement, { digest: wrong }),
-    request(5, { op: 'stat', path: '/fresh.bin' }),
-    request(6, { op: 'stat', path: '/kept.txt' }),
-  );
-  for (const id of [3, 4]) {
-    const answer = summary(await connection.next(`the answer to put ${id}`));
-    t.like(answer, { type: 'ERROR', id, code: 'INTEGRITY' });
-    t.regex(answer.message ?? '', /SHA-256 of the received data does not match/);
-  }
-  t.like(summary(await connection.next('stat of the refused new file')), { type: 'ERROR', id: 5, code: 'NOT_FOUND' });
-  t.like(okBody<Entry>(await connection.next('stat of the old file'), 6), { size: original.length, sha256: sha256(original) });
-  t.deepEqual(await storedNames(server), ['kept.txt']);
-  t.true((await readFile(join(server.filesDir, 'kept.txt'))).equals(original), 'the old content is untouched');
-});
-
-test('an upload that ends short of its announced size gets INTEGRITY and nothing is committed', async (t) => {
-  const server = await startServer(t);
-  const { connection } = await loggedIn(t, server);
-  const sent = randomBytes(60);
-  connection.send(...upload(2, '/short.bin', sent, { size: 100 }), request(3, { op: 'stat', path: '/short.bin' }));
-  const answer = summary(await connection.next('the answer to the put'));
-  t.like(answer, { type: 'ERROR', id: 2, code: 'INTEGRITY' });
-  t.regex(answer.message ?? '', /ended after 60 of the 100 bytes/);
-  t.like(summary(await connection.next('the stat answer')), { type: 'ERROR', id: 3, code: 'NOT_FOUND' });
-  t.deepEqual(await storedNames(server), []);
-});
-
-test('an upload that sends more bytes than announced gets INTEGRITY, its data is discarded up to END and nothing is committed', async (t) => {
-  const server = await startServer(t);
-  const { connection } = await loggedIn(t, server);
-  const data = randomBytes(20);
-  connection.send(
-    request(2, { op: 'put', path: '/long.bin', size: 10, noClobber: false }),
-    encodeFrame(FrameType.DATA, 2, data.subarray(0, 8)),
-    encodeFrame(FrameType.DATA, 2, data.subarray(8, 16)),
-    encodeFrame(FrameType.DATA, 2, data.subarray(16)),
-    endFrame(2, digestOf(data)),
-    request(3, { op: 'stat', path: '/long.bin' }),
-  );
-  const answer = summary(await connection.next('the answer to the put'));
-  t.like(answer, { type: 'ERROR', id: 2, code: 'INTEGRITY' });
-  t.regex(answer.message ?? '', /more than the 10 bytes it announced/);
-  t.like(summary(await connection.next('the stat answer')), { type: 'ERROR', id: 3, code: 'NOT_FOUND' });
-  t.deepEqual(await storedNames(server), []);
-});
-
-test("a refused upload's data is discarded up to END, so the next pipelined request is answered", async (t) => {
-  const server = await startServer(t);
-  const { connection } = await loggedIn(t, server, READER);
-  const data = randomBytes(3 * DATA_CHUNK_BYTES);
-  connection.send(...upload(2, '/denied.bin', data), request(3, { op: 'stat', path: '/' }), ...upload(4, '/denied-too.bin', data));
-  const answer = summary(await connection.next('the answer to the put'));
-  t.like(answer, { type: 'ERROR', id: 2, code: 'PERMISSION_DENIED' });
-  t.regex(answer.message ?? '', /may not upload/);
-  t.like(okBody<Entry>(await connection.next('the stat answer'), 3), { type: 'dir' });
-  t.like(summary(await connection.next('the answer to the second put')), { type: 'ERROR', id: 4, code: 'PERMISSION_DENIED' });
-  t.deepEqual(await storedNames(server), []);
-});
-
-test('a refused upload is answered as soon as it is refused, before its data, so the sender can stop and END early', async (t) => {
-  const server = await startServer(t);
-  const { connection } = await loggedIn(t, server, READER);
-  connection.send(request(2, { op: 'put', path: '/denied.bin', size: 1024 ** 3, noClobber: false }), ...dataFrames(2, randomBytes(1000)));
-  // A sender that had to push the whole gigabyte first would learn of the refusal far too late.
-  const answer = summary(await connection.next('the refusal, before the data is complete'));
-  t.like(answer, { type: 'ERROR', id: 2, code: 'PERMISSION_DENIED' });
-  connection.send(endFrame(2, digestOf(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
-  t.like(okBody<Entry>(await connection.next('the stat answer'), 3), { type: 'dir' });
-});
-
-// --- Downloads ----------------------------------------------------------------------
-
-test('a download answers OK with size, offset and mtime, DATA frames of at most 1 MiB, and END with the SHA-256 of the whole file, from any offset', async (t) => {
-  const server = await startServer(t);
-  const data = randomBytes(2 * DATA_CHUNK_BYTES + DATA_CHUNK_BYTES / 2 + 7);
-  const file = join(server.filesDir, 'big.bin');
-  await writeFile(file, data);
-  const { mtimeMs } = await fsStat(file);
-  const { connection } = await loggedIn(t, server);
-  const offsets = [0, 1_234_567, data.length];
-  connection.send(...offsets.map((offset, index) => request(10 + index, { op: 'get', path: '/big.bin', offset })));
-
-  for (const [index, offset] of offsets.entries()) {
-    const download = await receiveDownload(connection, 10 + index);
-    t.like(download.header, { size: data.length, offset });
-    t.true(Math.abs(download.header.mtime - mtimeMs) < 1, 'mtime is the file modification time in ms');
-    t.true(
-      download.dataFrames.every((payload) => payload.length > 0 && payload.length <= DATA_CHUNK_BYTES),
-      `DATA sizes: ${download.dataFrames.map((payload) => payload.length).join(', ')}`,
+  test(`${backend}: delete, rename and mkdir answer OK with an empty object, name the failure otherwise, and never act on the home itself`, async (t) => {
+    const server = await startServer(t, { backend });
+    const { connection } = await loggedIn(t, server);
+    connection.send(
+      request(2, { op: 'mkdir', path: '/a/b' }),
+      ...upload(3, '/a/b/file.txt', Buffer.from('one')),
+      request(4, { op: 'rename', from: '/a/b/file.txt', to: '/a/moved.txt', noClobber: true }),
+      request(5, { op: 'delete', path: '/a', recursive: false }),
+      request(6, { op: 'delete', path: '/a/b', recursive: false }),
+      request(7, { op: 'rename', from: '/nope', to: '/a/x', noClobber: false }),
+      request(8, { op: 'delete', path: '/a', recursive: true }),
+      request(9, { op: 'delete', path: '/', recursive: true }),
+      request(10, { op: 'mkdir', path: '/' }),
+      request(11, { op: 'rename', from: '', to: '/elsewhere', noClobber: false }),
     );
-    t.true(Buffer.concat(download.dataFrames).equals(data.subarray(offset)), `the bytes from offset ${offset}`);
-    t.true(download.digest.equals(digestOf(data)), `END holds the digest of the whole file (offset ${offset})`);
-  }
-});
+    t.deepEqual(okBody<unknown>(await connection.next('mkdir'), 2), {});
+    t.like(okBody<PutResult>(await connection.next('put'), 3), { path: '/a/b/file.txt', size: 3, sha256: sha256('one') });
+    t.deepEqual(okBody<unknown>(await connection.next('rename'), 4), {});
+    t.like(summary(await connection.next('delete of a full folder')), { type: 'ERROR', id: 5, code: 'NOT_EMPTY' });
+    t.deepEqual(okBody<unknown>(await connection.next('delete of an empty folder'), 6), {});
+    t.like(summary(await connection.next('rename of nothing')), { type: 'ERROR', id: 7, code: 'NOT_FOUND' });
+    t.deepEqual(okBody<unknown>(await connection.next('recursive delete'), 8), {});
+    for (const id of [9, 10, 11]) {
+      const answer = summary(await connection.next(`request ${id} on the home itself`));
+      t.like(answer, { type: 'ERROR', id, code: 'BAD_PATH' });
+      t.regex(answer.message ?? '', /cannot be done to your home folder itself/);
+    }
+    t.deepEqual(await server.stored.names(''), []);
+  });
 
-test('a download past the end, of a folder or of nothing gets an ERROR on its id and the connection keeps working', async (t) => {
-  const server = await startServer(t);
-  await writeFile(join(server.filesDir, 'small.txt'), 'abc');
-  const { connection } = await loggedIn(t, server);
-  connection.send(
-    request(2, { op: 'get', path: '/small.txt', offset: 4 }),
-    request(3, { op: 'get', path: '/', offset: 0 }),
-    request(4, { op: 'get', path: '/missing', offset: 0 }),
-    request(5, { op: 'get', path: '/small.txt' }),
-  );
-  const pastEnd = summary(await connection.next('the answer past the end'));
-  t.like(pastEnd, { type: 'ERROR', id: 2, code: 'BAD_REQUEST' });
-  t.regex(pastEnd.message ?? '', /offset 4 is past the end of the 3-byte file/);
-  t.like(summary(await connection.next('the answer for a folder')), { type: 'ERROR', id: 3, code: 'IS_A_DIRECTORY' });
-  t.like(summary(await connection.next('the answer for nothing')), { type: 'ERROR', id: 4, code: 'NOT_FOUND' });
-  const whole = await receiveDownload(connection, 5);
-  t.like(whole.header, { size: 3, offset: 0 }, 'offset defaults to 0');
-  t.is(Buffer.concat(whole.dataFrames).toString(), 'abc');
-});
+  // --- Uploads ------------------------------------------------------------------------
+
+  test(`${backend}: an upload streams DATA and END without waiting and is answered OK with its path, size and SHA-256`, async (t) => {
+    const server = await startServer(t, { backend });
+    const { connection } = await loggedIn(t, server);
+    const data = randomBytes(2 * DATA_CHUNK_BYTES + 12_345);
+    const empty = Buffer.alloc(0);
+    connection.send(...upload(2, '/up/big.bin', data), ...upload(3, '/empty.txt', empty));
+    t.deepEqual(okBody<PutResult>(await connection.next('the big put'), 2), { path: '/up/big.bin', size: data.length, sha256: sha256(data), offset: 0 });
+    t.deepEqual(okBody<PutResult>(await connection.next('the empty put'), 3), { path: '/empty.txt', size: 0, sha256: sha256(empty), offset: 0 });
+    t.true((await server.stored.read('up/big.bin'))?.equals(data));
+    t.is((await server.stored.read('empty.txt'))?.length, 0);
+  });
+
+  test(`${backend}: an upload whose END digest is wrong gets INTEGRITY and nothing is visible under its name`, async (t) => {
+    const server = await startServer(t, { backend });
+    const { connection } = await loggedIn(t, server);
+    const original = Buffer.from('the original content');
+    connection.send(...upload(2, '/kept.txt', original));
+    okBody<PutResult>(await connection.next('the first put'), 2);
+
+    const replacement = randomBytes(DATA_CHUNK_BYTES + 1);
+    const wrong = digestOf(Buffer.from('something else'));
+    connection.send(
+      ...upload(3, '/kept.txt', replacement, { digest: wrong }),
+      ...upload(4, '/fresh.bin', replacement, { digest: wrong }),
+      request(5, { op: 'stat', path: '/fresh.bin' }),
+      request(6, { op: 'stat', path: '/kept.txt' }),
+    );
+    for (const id of [3, 4]) {
+      const answer = summary(await connection.next(`the answer to put ${id}`));
+      t.like(answer, { type: 'ERROR', id, code: 'INTEGRITY' });
+      t.regex(answer.message ?? '', /SHA-256 of the received data does not match/);
+    }
+    t.like(summary(await connection.next('stat of the refused new file')), { type: 'ERROR', id: 5, code: 'NOT_FOUND' });
+    t.like(okBody<Entry>(await connection.next('stat of the old file'), 6), { size: original.length, sha256: sha256(original) });
+    t.deepEqual(await server.stored.names(''), ['kept.txt']);
+    t.true((await server.stored.read('kept.txt'))?.equals(original), 'the old content is untouched');
+  });
+
+  test(`${backend}: an upload that ends short of its announced size gets INTEGRITY and nothing is committed`, async (t) => {
+    const server = await startServer(t, { backend });
+    const { connection } = await loggedIn(t, server);
+    const sent = randomBytes(60);
+    connection.send(...upload(2, '/short.bin', sent, { size: 100 }), request(3, { op: 'stat', path: '/short.bin' }));
+    const answer = summary(await connection.next('the answer to the put'));
+    t.like(answer, { type: 'ERROR', id: 2, code: 'INTEGRITY' });
+    t.regex(answer.message ?? '', /ended after 60 of the 100 bytes/);
+    t.like(summary(await connection.next('the stat answer')), { type: 'ERROR', id: 3, code: 'NOT_FOUND' });
+    t.deepEqual(await server.stored.names(''), []);
+  });
+
+  test(`${backend}: an upload that sends more bytes than announced gets INTEGRITY, its data is discarded up to END and nothing is committed`, async (t) => {
+    const server = await startServer(t, { backend });
+    const { connection } = await loggedIn(t, server);
+    const data = randomBytes(20);
+    connection.send(
+      request(2, { op: 'put', path: '/long.bin', size: 10, noClobber: false }),
+      encodeFrame(FrameType.DATA, 2, data.subarray(0, 8)),
+      encodeFrame(FrameType.DATA, 2, data.subarray(8, 16)),
+      encodeFrame(FrameType.DATA, 2, data.subarray(16)),
+      endFrame(2, digestOf(data)),
+      request(3, { op: 'stat', path: '/long.bin' }),
+    );
+    const answer = summary(await connection.next('the answer to the put'));
+    t.like(answer, { type: 'ERROR', id: 2, code: 'INTEGRITY' });
+    t.regex(answer.message ?? '', /more than the 10 bytes it announced/);
+    t.like(summary(await connection.next('the stat answer')), { type: 'ERROR', id: 3, code: 'NOT_FOUND' });
+    t.deepEqual(await server.stored.names(''), []);
+  });
+
+  test(`${backend}: a refused upload's data is discarded up to END, so the next pipelined request is answered`, async (t) => {
+    const server = await startServer(t, { backend });
+    const { connection } = await loggedIn(t, server, READER);
+    const data = randomBytes(3 * DATA_CHUNK_BYTES);
+    connection.send(...upload(2, '/denied.bin', data), request(3, { op: 'stat', path: '/' }), ...upload(4, '/denied-too.bin', data));
+    const answer = summary(await connection.next('the answer to the put'));
+    t.like(answer, { type: 'ERROR', id: 2, code: 'PERMISSION_DENIED' });
+    t.regex(answer.message ?? '', /may not upload/);
+    t.like(okBody<Entry>(await connection.next('the stat answer'), 3), { type: 'dir' });
+    t.like(summary(await connection.next('the answer to the second put')), { type: 'ERROR', id: 4, code: 'PERMISSION_DENIED' });
+    t.deepEqual(await server.stored.names(''), []);
+  });
+
+  test(`${backend}: a refused upload is answered as soon as it is refused, before its data, so the sender can stop and END early`, async (t) => {
+    const server = await startServer(t, { backend });
+    const { connection } = await loggedIn(t, server, READER);
+    connection.send(request(2, { op: 'put', path: '/denied.bin', size: 1024 ** 3, noClobber: false }), ...dataFrames(2, randomBytes(1000)));
+    // A sender that had to push the whole gigabyte first would learn of the refusal far too late.
+    const answer = summary(await connection.next('the refusal, before the data is complete'));
+    t.like(answer, { type: 'ERROR', id: 2, code: 'PERMISSION_DENIED' });
+    connection.send(endFrame(2, digestOf(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
+    t.like(okBody<Entry>(await connection.next('the stat answer'), 3), { type: 'dir' });
+  });
+
+  // --- Downloads ----------------------------------------------------------------------
+
+  test(`${backend}: a download answers OK with size, offset and mtime, DATA frames of at most 1 MiB, and END with the SHA-256 of the whole file, from any offset`, async (t) => {
+    const server = await startServer(t, { backend });
+    const data = randomBytes(2 * DATA_CHUNK_BYTES + DATA_CHUNK_BYTES / 2 + 7);
+    await server.stored.write('big.bin', data);
+    const mtimeMs = await server.stored.mtime('big.bin');
+    const { connection } = await loggedIn(t, server);
+    const offsets = [0, 1_234_567, data.length];
+    connection.send(...offsets.map((offset, index) => request(10 + index, { op: 'get', path: '/big.bin', offset })));
+
+    for (const [index, offset] of offsets.entries()) {
+      const download = await receiveDownload(connection, 10 + index);
+      t.like(download.header, { size: data.length, offset });
+      t.true(Math.abs(download.header.mtime - mtimeMs) < 1, 'mtime is the file modification time in ms');
+      t.true(
+        download.dataFrames.every((payload) => payload.length > 0 && payload.length <= DATA_CHUNK_BYTES),
+        `DATA sizes: ${download.dataFrames.map((payload) => payload.length).join(', ')}`,
+      );
+      t.true(Buffer.concat(download.dataFrames).equals(data.subarray(offset)), `the bytes from offset ${offset}`);
+      t.true(download.digest.equals(digestOf(data)), `END holds the digest of the whole file (offset ${offset})`);
+    }
+  });
+
+  test(`${backend}: a download past the end, of a folder or of nothing gets an ERROR on its id and the connection keeps working`, async (t) => {
+    const server = await startServer(t, { backend });
+    await server.stored.write('small.txt', 'abc');
+    const { connection } = await loggedIn(t, server);
+    connection.send(
+      request(2, { op: 'get', path: '/small.txt', offset: 4 }),
+      request(3, { op: 'get', path: '/', offset: 0 }),
+      request(4, { op: 'get', path: '/missing', offset: 0 }),
+      request(5, { op: 'get', path: '/small.txt' }),
+    );
+    const pastEnd = summary(await connection.next('the answer past the end'));
+    t.like(pastEnd, { type: 'ERROR', id: 2, code: 'BAD_REQUEST' });
+    t.regex(pastEnd.message ?? '', /offset 4 is past the end of the 3-byte file/);
+    t.like(summary(await connection.next('the answer for a folder')), { type: 'ERROR', id: 3, code: 'IS_A_DIRECTORY' });
+    t.like(summary(await connection.next('the answer for nothing')), { type: 'ERROR', id: 4, code: 'NOT_FOUND' });
+    const whole = await receiveDownload(connection, 5);
+    t.like(whole.header, { size: 3, offset: 0 }, 'offset defaults to 0');
+    t.is(Buffer.concat(whole.dataFrames).toString(), 'abc');
+  });
+}
 
 // --- Closing ------------------------------------------------------------------------
 

@@ -1,42 +1,45 @@
 import test from 'ava';
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ferry, ferryServer } from '../helpers/cli.js';
 import { randomFile, tempDir } from '../helpers/files.js';
 import { startServer } from '../helpers/server.js';
+import { BACKENDS } from '../helpers/stored.js';
 
-test('an upload that would overfill the quota is refused with exit code 7 before any data is written; replacing and deleting count', async (t) => {
-  const server = await startServer(t);
-  const added = await ferryServer(['user', 'add', 'dana', '--password-stdin', '--home', '/dana', '--quota', '10MiB'], {
-    env: { FERRY_USERS_FILE: server.users.path, FERRY_DATA_DIR: server.dataDir },
-    input: 'dana-password',
+// Quotas hold on every storage backend.
+for (const backend of BACKENDS) {
+  test(`${backend}: an upload that would overfill the quota is refused with exit code 7 before any data is written; replacing and deleting count`, async (t) => {
+    const server = await startServer(t, { backend });
+    const added = await ferryServer(['user', 'add', 'dana', '--password-stdin', '--home', '/dana', '--quota', '10MiB'], {
+      env: { FERRY_USERS_FILE: server.users.path, FERRY_DATA_DIR: server.dataDir },
+      input: 'dana-password',
+    });
+    t.is(added.code, 0, added.stderr);
+    const env = { ...server.env, FERRY_USER: 'dana', FERRY_PASSWORD: 'dana-password' };
+    const local = await tempDir(t);
+    await randomFile(join(local, 'six.bin'), 6 * 1024 * 1024);
+    await randomFile(join(local, 'five.bin'), 5 * 1024 * 1024);
+    await randomFile(join(local, 'three.bin'), 3 * 1024 * 1024);
+
+    t.is((await ferry(['upload', join(local, 'six.bin')], { env })).code, 0);
+    const over = await ferry(['upload', join(local, 'five.bin')], { env });
+    t.is(over.code, 7, over.stderr);
+    t.regex(over.stderr, /does not fit in your quota of 10485760 bytes \(6291456 in use\); delete something first/);
+    t.deepEqual(await server.stored.names('dana'), ['six.bin'], 'nothing of the refused file was stored');
+    t.deepEqual(await server.stored.leftovers(), []);
+
+    t.is((await ferry(['mv', '/six.bin', '/big.bin'], { env })).code, 0);
+    t.is((await ferry(['upload', join(local, 'three.bin')], { env })).code, 0, '6 + 3 MiB fits in 10 MiB');
+    t.is((await ferry(['upload', join(local, 'three.bin')], { env })).code, 0, 'replacing three.bin with itself keeps the total');
+    t.is((await ferry(['rm', '/big.bin'], { env })).code, 0);
+    t.is((await ferry(['upload', join(local, 'five.bin')], { env })).code, 0, 'after a delete there is room again');
   });
-  t.is(added.code, 0, added.stderr);
-  const env = { ...server.env, FERRY_USER: 'dana', FERRY_PASSWORD: 'dana-password' };
-  const local = await tempDir(t);
-  await randomFile(join(local, 'six.bin'), 6 * 1024 * 1024);
-  await randomFile(join(local, 'five.bin'), 5 * 1024 * 1024);
-  await randomFile(join(local, 'three.bin'), 3 * 1024 * 1024);
 
-  t.is((await ferry(['upload', join(local, 'six.bin')], { env })).code, 0);
-  const over = await ferry(['upload', join(local, 'five.bin')], { env });
-  t.is(over.code, 7, over.stderr);
-  t.regex(over.stderr, /does not fit in your quota of 10485760 bytes \(6291456 in use\); delete something first/);
-  t.deepEqual(await readdir(join(server.filesDir, 'dana')), ['six.bin'], 'nothing of the refused file was stored');
-  t.deepEqual(await readdir(join(server.dataDir, 'tmp')), []);
-
-  t.is((await ferry(['mv', '/six.bin', '/big.bin'], { env })).code, 0);
-  t.is((await ferry(['upload', join(local, 'three.bin')], { env })).code, 0, '6 + 3 MiB fits in 10 MiB');
-  t.is((await ferry(['upload', join(local, 'three.bin')], { env })).code, 0, 'replacing three.bin with itself keeps the total');
-  t.is((await ferry(['rm', '/big.bin'], { env })).code, 0);
-  t.is((await ferry(['upload', join(local, 'five.bin')], { env })).code, 0, 'after a delete there is room again');
-});
-
-test('FERRY_QUOTA is the default quota of users who have none of their own', async (t) => {
-  const server = await startServer(t, { limits: { defaultQuota: 1024 * 1024 } });
-  const local = await tempDir(t);
-  await randomFile(join(local, 'two.bin'), 2 * 1024 * 1024);
-  const result = await ferry(['upload', join(local, 'two.bin')], { env: server.env });
-  t.is(result.code, 7);
-  t.regex(result.stderr, /quota of 1048576 bytes/);
-});
+  test(`${backend}: FERRY_QUOTA is the default quota of users who have none of their own`, async (t) => {
+    const server = await startServer(t, { backend, limits: { defaultQuota: 1024 * 1024 } });
+    const local = await tempDir(t);
+    await randomFile(join(local, 'two.bin'), 2 * 1024 * 1024);
+    const result = await ferry(['upload', join(local, 'two.bin')], { env: server.env });
+    t.is(result.code, 7);
+    t.regex(result.stderr, /quota of 1048576 bytes/);
+  });
+}

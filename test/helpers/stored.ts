@@ -4,9 +4,9 @@
  * Paths are relative to the storage root, '/'-separated ('in/a.bin').
  */
 
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomFile, sha256File } from './files.js';
@@ -18,6 +18,8 @@ export interface StoredFiles {
   /** SHA-256 of a stored file, or undefined when there is none. */
   sha256(path: string): Promise<string | undefined>;
   read(path: string): Promise<Buffer | undefined>;
+  /** Modification time in ms, as the store reports it. */
+  mtime(path: string): Promise<number>;
   /** Puts a file in place directly, as another program (or an admin) would. */
   write(path: string, content: Buffer | string): Promise<void>;
   writeRandom(path: string, size: number): Promise<void>;
@@ -38,6 +40,7 @@ export function localFiles(dataDir: string): StoredFiles {
   return {
     sha256: (path) => sha256File(at(path)).catch(missing),
     read: (path) => readFile(at(path)).catch(missing),
+    mtime: async (path) => (await stat(at(path))).mtimeMs,
     async write(path, content) {
       await mkdir(dirname(at(path)), { recursive: true });
       await writeFile(at(path), content);
@@ -90,6 +93,10 @@ export function s3Files(client: S3Client, bucket: string, prefix = ''): StoredFi
       return data && createHash('sha256').update(data).digest('hex');
     },
     read,
+    async mtime(path) {
+      const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key(path) }));
+      return out.LastModified?.getTime() ?? 0;
+    },
     write: put,
     async writeRandom(path, size) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key(path), Body: Readable.from(randomChunks(size)), ContentLength: size }));
