@@ -111,7 +111,12 @@ const schema = {
       default: 8 * 2 ** 20,
       env: 'FERRY_S3_PART_SIZE',
     },
-    queueSize: { doc: 'Parts of one upload sent to the store at once (memory per upload is about (queueSize + 1) x partSize).', format: 'nat', default: 4, env: 'FERRY_S3_QUEUE_SIZE' },
+    queueSize: {
+      doc: 'Parts of one upload sent to the store at once (memory per upload is about (queueSize + 1) x partSize); raise it for a distant store such as AWS S3.',
+      format: 'nat',
+      default: 2,
+      env: 'FERRY_S3_QUEUE_SIZE',
+    },
   },
   limits: {
     maxConnections: { doc: 'Connections served at once; more are answered BUSY.', format: 'nat', default: 2000, env: 'FERRY_MAX_CONNECTIONS' },

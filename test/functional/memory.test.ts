@@ -1,10 +1,11 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { randomBytes, scryptSync } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FerryClient } from '../../src/client/client.js';
 import { tempDir } from '../helpers/files.js';
+import { startS3 } from '../helpers/s3.js';
 import { ADMIN, spawnServer } from '../helpers/server.js';
 
 const MB = 1024 * 1024;
@@ -37,9 +38,10 @@ function cheapHash(password: string): string {
   return ['scrypt', 1024, 8, 1, salt.toString('base64'), key.toString('base64')].join('$');
 }
 
-test.serial('a 1 GiB upload and download keep the serving worker under 100 MB of memory', async (t) => {
+/** Uploads and downloads 1 GiB through one worker; returns the worker's peak RSS and the two rates. */
+async function gigabyteRoundTrip(t: ExecutionContext, env: Record<string, string>): Promise<{ peak: number; upMBps: number; downMBps: number }> {
   const dataDir = await tempDir(t);
-  const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_WORKERS: '1' });
+  const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_WORKERS: '1', ...env });
   const worker = await server.waitForLog((line) => line.event === 'worker-start');
   await server.waitForLog((line) => line.event === 'workers-ready');
   const pid = worker.pid as number;
@@ -49,16 +51,33 @@ test.serial('a 1 GiB upload and download keep the serving worker under 100 MB of
   const block = randomBytes(MB);
   const blocks = 1024;
   const rss = sampleRss(pid);
-  const stored = await client.upload('/gigabyte.bin', { size: blocks * MB, open: () => Readable.from(Array.from({ length: blocks }, () => block)) });
+  let started = performance.now();
+  const stored = await client.upload('/gigabyte.bin', { size: blocks * MB, open: () => Readable.from(Array.from({ length: blocks }, () => block)) }, { resumable: true });
+  const upMBps = blocks / ((performance.now() - started) / 1000);
   let received = 0;
+  started = performance.now();
   const fetched = await client.download('/gigabyte.bin', { write: async (chunk) => void (received += chunk.length) });
+  const downMBps = blocks / ((performance.now() - started) / 1000);
   const peak = await rss.stop();
   t.is(received, blocks * MB);
   t.is(fetched.sha256, stored.sha256);
-  t.log(`peak worker RSS during a 1 GiB upload and download: ${(peak / MB).toFixed(1)} MB`);
-  t.true(peak < 100 * MB, `peak RSS ${(peak / MB).toFixed(1)} MB`);
   server.child.kill('SIGTERM');
   t.is(await server.exited, 0);
+  return { peak, upMBps, downMBps };
+}
+
+test.serial('a 1 GiB upload and download keep the serving worker under 100 MB of memory', async (t) => {
+  const { peak, upMBps, downMBps } = await gigabyteRoundTrip(t, {});
+  t.log(`local disk: peak worker RSS ${(peak / MB).toFixed(1)} MB; upload ${upMBps.toFixed(0)} MiB/s, download ${downMBps.toFixed(0)} MiB/s`);
+  t.true(peak < 100 * MB, `peak RSS ${(peak / MB).toFixed(1)} MB`);
+});
+
+test.serial('a 1 GiB upload and download on S3 storage keep the serving worker under 150 MB of memory', async (t) => {
+  const s3 = await startS3(t);
+  // The default part size and queue: up to 3 parts of 8 MiB in memory per upload.
+  const { peak, upMBps, downMBps } = await gigabyteRoundTrip(t, s3.env);
+  t.log(`S3 (s3rver): peak worker RSS ${(peak / MB).toFixed(1)} MB; upload ${upMBps.toFixed(0)} MiB/s, download ${downMBps.toFixed(0)} MiB/s`);
+  t.true(peak < 150 * MB, `peak RSS ${(peak / MB).toFixed(1)} MB`);
 });
 
 test.serial('1,000 open, logged-in connections keep the server under 300 MB of memory, and it still serves', async (t) => {
