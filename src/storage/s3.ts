@@ -200,7 +200,7 @@ export class S3Storage implements Storage {
   }
 
   async forHome(home: RemotePath, user: string): Promise<HomeStorage> {
-    const root = home.length === 0 ? this.filesPrefix : `${this.filesPrefix}${home.join('/')}/`;
+    const root = homeRoot(this.filesPrefix, home);
     const homeName = formatRemotePath(home);
     return new S3Home(this.context, root, (path, size) => this.context.records.keyFor(user, homeName, formatRemotePath(path), size));
   }
@@ -218,8 +218,18 @@ function dirEntry(name: string, mtime = 0): Entry {
   return { name, type: 'dir', size: 0, mtime: Math.trunc(mtime) };
 }
 
+/** Key prefix of a home (always ending in '/', so that no home's keys start with another's). */
+export function homeRoot(filesPrefix: string, home: RemotePath): string {
+  return home.length === 0 ? filesPrefix : `${filesPrefix}${home.join('/')}/`;
+}
+
+/** The key of a path inside a home; checked segments hold no '/', so keys and paths map one to one. */
+export function objectKey(root: string, path: RemotePath): string {
+  return root + path.join('/');
+}
+
 /** A listed key's path below a folder prefix, or undefined for a key no Ferry path can name. */
-function relativeSegments(key: string, prefix: string): string[] | undefined {
+export function relativeSegments(key: string, prefix: string): string[] | undefined {
   const segments = key.slice(prefix.length).split('/');
   const named = key.endsWith('/') ? segments.slice(0, -1) : segments;
   if (named.length === 0 || named.some((segment) => segment === '' || segment === '.' || segment === '..')) return undefined;
@@ -235,7 +245,7 @@ class S3Home implements HomeStorage {
   ) {}
 
   private fileKey(path: RemotePath): string {
-    const key = this.root + path.join('/');
+    const key = objectKey(this.root, path);
     if (Buffer.byteLength(key) > MAX_KEY_BYTES - 1) throw ferryError('BAD_PATH', `${formatRemotePath(path)} is too long for the server's object store`);
     return key;
   }
