@@ -241,7 +241,8 @@ export class S3Upload implements UploadTarget {
     const { partSize, hash } = this.options;
     let at = 0;
     while (at < chunk.length) {
-      const buffer = (this.buffer ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(partSize));
+      // A small file takes only its own size: many of them may wait for their commits at once.
+      const buffer = (this.buffer ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(Math.min(partSize, this.options.size - this.written)));
       const take = Math.min(chunk.length - at, partSize - this.fill);
       const slice = chunk.subarray(at, at + take);
       hash.update(slice);
