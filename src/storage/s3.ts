@@ -32,7 +32,7 @@ import { Readable } from 'node:stream';
 import { ferryError } from '../protocol/errors.js';
 import type { Entry, ResumeStatus } from '../protocol/messages.js';
 import { formatRemotePath } from '../protocol/paths.js';
-import { isS3NotFound, s3Error, s3StartupError } from './s3-errors.js';
+import { isS3NotFound, isS3PreconditionFailed, s3Error, s3StartupError } from './s3-errors.js';
 import { S3_MAX_COPY_BYTES, S3_MAX_PARTS } from './s3-limits.js';
 import { copySource, digestOfState, leaseActive, plainHash, resumableHash, S3Upload, SHA256_METADATA, UploadRecords, type UploadRecord } from './s3-upload.js';
 import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
@@ -287,37 +287,44 @@ class S3Home implements HomeStorage {
   /** Whether `path` names a file or a folder (a file wins if, made by other tools, both exist). */
   private async kind(path: RemotePath): Promise<{ file?: ObjectInfo; folder: boolean }> {
     if (path.length === 0) return { folder: true };
-    const [file, folder] = await Promise.all([this.head(this.fileKey(path)), this.folderExists(path)]);
-    return file ? { file, folder: false } : { folder };
+    const file = await this.head(this.fileKey(path));
+    return file ? { file, folder: false } : { folder: await this.folderExists(path) };
   }
 
-  private async digestOf(key: string, info: ObjectInfo): Promise<string> {
+  private async digestOf(path: RemotePath, key: string, info: ObjectInfo): Promise<string> {
     if (info.sha256 !== undefined) return info.sha256;
     const known = this.context.digests.get(key, info.etag);
     if (known !== undefined) return known;
     const hash = createHash('sha256');
-    for await (const chunk of this.chunks(key, info.etag, 0, info.size)) hash.update(chunk);
+    for await (const chunk of this.chunks(path, key, info.etag, 0, info.size)) hash.update(chunk);
     const digest = hash.digest('hex');
     this.context.digests.set(key, info.etag, digest);
     return digest;
   }
 
   /** The bytes [start, end) of an object, refused if it changed since `etag` was read. */
-  private async *chunks(key: string, etag: string, start: number, end: number): AsyncGenerator<Buffer> {
+  private async *chunks(path: RemotePath, key: string, etag: string, start: number, end: number): AsyncGenerator<Buffer> {
     if (start >= end) return;
-    const out = await this.context.client.send(
-      new GetObjectCommand({ Bucket: this.context.bucket, Key: key, Range: `bytes=${start}-${end - 1}`, ...(etag ? { IfMatch: etag } : {}) }),
-    );
-    const body = out.Body;
-    if (!(body instanceof Readable)) throw new Error('the S3 client returned a body that is not a Node stream');
-    for await (const chunk of body) yield chunk as Buffer;
+    try {
+      const out = await this.context.client.send(
+        new GetObjectCommand({ Bucket: this.context.bucket, Key: key, Range: `bytes=${start}-${end - 1}`, ...(etag ? { IfMatch: etag } : {}) }),
+      );
+      const body = out.Body;
+      if (!(body instanceof Readable)) throw new Error('the S3 client returned a body that is not a Node stream');
+      for await (const chunk of body) yield chunk as Buffer;
+    } catch (error) {
+      if (isS3PreconditionFailed(error)) {
+        throw ferryError('INTEGRITY', `${formatRemotePath(path)} was replaced on the server while it was being read; download it again`, error);
+      }
+      throw s3Error(error, path);
+    }
   }
 
   async stat(path: RemotePath): Promise<Entry> {
     try {
       const { file, folder } = await this.kind(path);
       const name = path.at(-1) ?? '/';
-      if (file) return { ...fileEntry(name, file), sha256: await this.digestOf(this.fileKey(path), file) };
+      if (file) return { ...fileEntry(name, file), sha256: await this.digestOf(path, this.fileKey(path), file) };
       if (folder) return dirEntry(name);
       throw ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`);
     } catch (error) {
@@ -374,7 +381,7 @@ class S3Home implements HomeStorage {
         size: file.size,
         mtime: file.mtime,
         sha256: file.sha256 ?? this.context.digests.get(key, file.etag),
-        stream: (start, end = file.size) => Readable.from(this.chunks(key, file.etag, start, end)),
+        stream: (start, end = file.size) => Readable.from(this.chunks(path, key, file.etag, start, end)),
         close: async () => {},
       };
     } catch (error) {

@@ -530,7 +530,9 @@ for (const backend of BACKENDS) {
     const server = await startServer(t, { backend });
     const content = Buffer.from('hello, ferry\n');
     await server.stored.write('many/hello.txt', content);
-    await Promise.all(Array.from({ length: 600 }, (_, i) => server.stored.write(`many/sub/f${i}`, '')));
+    for (let batch = 0; batch < 600; batch += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, i) => server.stored.write(`many/sub/f${batch + i}`, '')));
+    }
     const { connection } = await loggedIn(t, server);
 
     connection.send(request(2, { op: 'stat', path: '/many/hello.txt' }));

@@ -73,7 +73,8 @@ export function s3Files(client: S3Client, bucket: string, prefix = ''): StoredFi
     }
   };
   const put = async (path: string, body: Buffer | string): Promise<void> => {
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key(path), Body: body }));
+    const data = Buffer.from(body);
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key(path), Body: data, ContentLength: data.length }));
   };
   const list = async (listPrefix: string, delimiter?: string): Promise<{ keys: string[]; folders: string[] }> => {
     const keys: string[] = [];
