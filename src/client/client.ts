@@ -113,6 +113,40 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
+/** Uploads up to this size are read whole ahead of their turn to be sent... */
+const WHOLE_UPLOAD_MAX_BYTES = 128 * 1024;
+/** ...as long as the files read ahead hold no more than this in all (memory stays bounded). */
+const READ_AHEAD_MAX_BYTES = 8 * 1024 * 1024;
+
+function grewError(): FerryError {
+  return ferryError('LOCAL_IO', 'the file grew while it was being sent; send it again');
+}
+
+function shrankError(): FerryError {
+  return ferryError('LOCAL_IO', 'the file shrank while it was being sent; send it again');
+}
+
+function localReadFailure(error: unknown): FerryError {
+  return error instanceof FerryError ? error : ferryError('LOCAL_IO', `cannot read the file: ${(error as Error).message}`, error);
+}
+
+/** Reads a small source whole, checking that it holds exactly the bytes it announced. */
+function readWhole(source: UploadSource): Promise<Buffer[]> {
+  const reading = (async () => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of source.open(0) as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > source.size) throw grewError();
+      chunks.push(chunk);
+    }
+    if (bytes !== source.size) throw shrankError();
+    return chunks;
+  })();
+  reading.catch(() => undefined); // Observed in the upload's turn.
+  return reading;
+}
+
 function serverError(frame: Frame): FerryError {
   const { code, message } = parseErrorMessage(parseJsonPayload(frame));
   return ferryError(code, message);
@@ -220,6 +254,8 @@ export class FerryClient {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private writing: Promise<unknown> = Promise.resolve();
+  /** Bytes of small uploads read ahead of their turn to be sent. */
+  private readAheadBytes = 0;
   private broken: FerryError | undefined;
   private readonly reading: Promise<void>;
 
@@ -387,26 +423,49 @@ export class FerryClient {
     let localFailure: FerryError | undefined;
     const prefixSha256 = offset > 0 ? hash.copy().digest('hex') : '';
     const request = { op: 'put', path, size: source.size, noClobber: options.noClobber ?? false, resumable: options.resumable ?? false, offset, prefixSha256 };
+    // A small file is read now, while earlier requests are still being sent, so many
+    // files' reads overlap; its turn then costs one write. A large one streams in its turn.
+    const readAhead = offset === 0 && source.size <= WHOLE_UPLOAD_MAX_BYTES && this.readAheadBytes + source.size <= READ_AHEAD_MAX_BYTES;
+    const whole = readAhead ? readWhole(source) : undefined;
+    if (readAhead) this.readAheadBytes += source.size;
     await this.exclusive(async () => {
+      options.onProgress?.(offset, source.size);
+      if (whole) {
+        let chunks: Buffer[];
+        try {
+          chunks = await whole;
+        } catch (error) {
+          this.readAheadBytes -= source.size;
+          // Nothing was sent: the request is dropped here, and the server never hears of it.
+          localFailure = localReadFailure(error);
+          this.pending.delete(id);
+          answer.reject(localFailure);
+          return;
+        }
+        for (const chunk of chunks) hash.update(chunk);
+        this.readAheadBytes -= source.size;
+        await this.channel.sendUpload(id, request, chunks, source.size, hash.copy().digest());
+        options.onProgress?.(source.size, source.size);
+        return;
+      }
       await this.channel.sendJson(FrameType.REQUEST, id, request);
       let sent = offset;
-      options.onProgress?.(sent, source.size);
       const stream = source.open(offset);
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           if (refused) break; // The server said no: stop reading, end the stream early.
-          if (sent + chunk.length > source.size) throw ferryError('LOCAL_IO', `the file grew while it was being sent; send it again`);
+          if (sent + chunk.length > source.size) throw grewError();
           hash.update(chunk);
-          await this.channel.sendData(id, chunk);
+          const waited = await this.channel.sendData(id, chunk);
           sent += chunk.length;
           options.onProgress?.(sent, source.size);
-          // Let the read loop run, so a refusal is seen even when the source never waits.
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          // Let the read loop run, so a refusal is seen even when neither the source nor the socket waits.
+          if (!waited) await new Promise<void>((resolve) => setImmediate(resolve));
         }
-        if (!refused && sent !== source.size) throw ferryError('LOCAL_IO', 'the file shrank while it was being sent; send it again');
+        if (!refused && sent !== source.size) throw shrankError();
       } catch (error) {
         if (error instanceof FerryError && error.code === 'CONNECTION_LOST') throw error;
-        localFailure = error instanceof FerryError ? error : ferryError('LOCAL_IO', `cannot read the file: ${(error as Error).message}`, error);
+        localFailure = localReadFailure(error);
       } finally {
         stream.destroy();
       }

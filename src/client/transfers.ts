@@ -21,6 +21,8 @@ const PIPELINE_WINDOW = 64;
 /** Files from this size on are sent resumably (one extra round trip buys not re-sending them). */
 export const RESUMABLE_MIN_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
+/** Local stats in flight while walking a folder. */
+const STAT_WINDOW = 32;
 export const PART_SUFFIX = '.ferry-part';
 
 export interface FileJob {
@@ -83,12 +85,16 @@ async function inWindow<T, R>(items: readonly T[], window: number, work: (item: 
 
 async function walkLocal(root: string, remoteRoot: string, plan: TransferPlan): Promise<void> {
   plan.folders.push(remoteRoot);
-  for await (const dirent of await opendir(root)) {
+  const dirents = [];
+  for await (const dirent of await opendir(root)) dirents.push(dirent);
+  // One folder's entries are looked at together (their stats overlap in the thread pool), then walked in order.
+  const stats = await inWindow(dirents, STAT_WINDOW, (dirent) => stat(join(root, dirent.name)).catch(() => undefined));
+  for (const [index, dirent] of dirents.entries()) {
     const local = join(root, dirent.name);
     const remote = joinRemote(remoteRoot, dirent.name);
-    const stats = await stat(local).catch(() => undefined);
-    if (stats?.isDirectory() && !dirent.isSymbolicLink()) await walkLocal(local, remote, plan);
-    else if (stats?.isFile()) plan.files.push({ local, remote, size: stats.size });
+    const found = stats[index];
+    if (found?.isDirectory() && !dirent.isSymbolicLink()) await walkLocal(local, remote, plan);
+    else if (found?.isFile()) plan.files.push({ local, remote, size: found.size });
   }
 }
 

@@ -1,7 +1,10 @@
 /**
  * Writes a stream of socket-sized chunks to a file in large vectored writes, so a
- * transfer costs one system call per megabyte rather than one per chunk. Used by
- * the server's local storage and by the client's downloads.
+ * transfer costs one system call per megabyte rather than one per chunk. A full
+ * batch is written behind the caller's back while the next one fills, so the disk
+ * and the network work at the same time; at most one batch is in flight, which
+ * bounds a transfer's memory to two batches. Used by the server's local storage and
+ * by the client's downloads.
  */
 
 import type { FileHandle } from 'node:fs/promises';
@@ -11,16 +14,38 @@ export const WRITE_BATCH_BYTES = 1024 * 1024;
 export class BatchedFileWriter {
   private queued: Buffer[] = [];
   private queuedBytes = 0;
+  /** The batch being written; settles (never rejects) once it is on its way to the disk or failed. */
+  private inFlight: Promise<void> = Promise.resolve();
+  /** The first write failure, reported by the next write or flush. */
+  private failure: unknown;
+  private failed = false;
 
   constructor(readonly handle: FileHandle) {}
 
   async write(chunk: Buffer): Promise<void> {
     this.queued.push(chunk);
     this.queuedBytes += chunk.length;
-    if (this.queuedBytes >= WRITE_BATCH_BYTES) await this.flush();
+    if (this.queuedBytes < WRITE_BATCH_BYTES) return;
+    // The batch before this one must be done first: writes land in order, and memory stays bounded.
+    await this.settle();
+    this.inFlight = this.writeQueued().catch((error: unknown) => {
+      this.failed = true;
+      this.failure = error;
+    });
   }
 
+  /** Writes everything queued and waits for every write to be done. */
   async flush(): Promise<void> {
+    await this.settle();
+    await this.writeQueued();
+  }
+
+  private async settle(): Promise<void> {
+    await this.inFlight;
+    if (this.failed) throw this.failure;
+  }
+
+  private async writeQueued(): Promise<void> {
     if (this.queuedBytes === 0) return;
     const buffers = this.queued;
     const total = this.queuedBytes;

@@ -51,6 +51,10 @@ export function encodeFrame(type: FrameType, id: number, payload: Buffer = Buffe
   return Buffer.concat([encodeHeader(type, id, payload.length), payload]);
 }
 
+export function encodeEnd(id: number, digest: Buffer): Buffer {
+  return encodeFrame(FrameType.END, id, digest);
+}
+
 export function encodeJsonFrame(type: FrameType, id: number, message: unknown): Buffer {
   return encodeFrame(type, id, Buffer.from(JSON.stringify(message), 'utf8'));
 }
