@@ -7,14 +7,13 @@
  */
 
 import cluster, { type Worker } from 'node:cluster';
-import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
 import { BanBook } from '../auth/bans.js';
-import { advertise, announce, banPolicy, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, localStorageDir, banPolicy, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { Storage } from '../storage/storage.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
@@ -215,7 +214,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   const tls = await loadTls(config);
   const storage = await openStorage(config);
   const primary = new Primary(config, logger, storage);
-  const metrics = new ServiceMetrics(resolve(config.get('dataDir')), () => primary.listeningWorkers);
+  const metrics = new ServiceMetrics(localStorageDir(config), () => primary.listeningWorkers);
   const ops = new OpsServer(
     { metrics: async () => metrics.exposition(await primary.collect()), readiness: () => primary.readiness() },
     logger,
@@ -226,7 +225,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
 
   await primary.start();
   const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
-  announce(logger, config.get('server.host'), primary.servicePort, tls?.fingerprint);
+  announce(config, logger, primary.servicePort, tls?.fingerprint);
   const mdns = await advertise(config, logger, primary.servicePort, tls?.fingerprint);
   logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`);
   process.send?.('ready');

@@ -3,12 +3,11 @@
  * metrics), as tests and small hosts run it.
  */
 
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { OpsServer } from '../ops/http.js';
 import { ServiceMetrics, WorkerMetrics } from '../ops/metrics.js';
-import { advertise, announce, startService, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, localStorageDir, startService, sweepPartialsPeriodically } from '../server/service.js';
 import { stopSignal } from './signals.js';
 
 export async function runSingleProcess(config: Config, logger: Logger): Promise<number> {
@@ -16,7 +15,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   let draining = false;
   const metrics = new WorkerMetrics('0');
   const service = await startService(config, logger, { observer: metrics });
-  const serviceMetrics = new ServiceMetrics(resolve(config.get('dataDir')), () => (draining ? 0 : 1));
+  const serviceMetrics = new ServiceMetrics(localStorageDir(config), () => (draining ? 0 : 1));
   const ops = new OpsServer(
     {
       metrics: async () => serviceMetrics.exposition([await metrics.snapshot()]),
@@ -33,7 +32,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
   const stopSweeping = sweepPartialsPeriodically(service.storage, config.get('limits.partialMaxAge'), logger);
-  announce(logger, config.get('server.host'), service.port, service.fingerprint);
+  announce(config, logger, service.port, service.fingerprint);
   const mdns = await advertise(config, logger, service.port, service.fingerprint);
   process.send?.('ready');
 

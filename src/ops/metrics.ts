@@ -86,7 +86,8 @@ export class WorkerMetrics implements SessionObserver {
 export class ServiceMetrics {
   readonly registry = new Registry();
 
-  constructor(dataDir: string, liveWorkers: () => number) {
+  /** `dataDir`: the local storage folder, whose volume's free space is reported; none for S3. */
+  constructor(dataDir: string | undefined, liveWorkers: () => number) {
     const registers = [this.registry];
     new Gauge({
       name: 'ferry_workers',
@@ -96,6 +97,7 @@ export class ServiceMetrics {
         this.set(liveWorkers());
       },
     });
+    if (dataDir === undefined) return;
     new Gauge({
       name: 'ferry_storage_free_bytes',
       help: 'Free bytes on the local storage volume.',

@@ -152,18 +152,31 @@ export function sweepPartialsPeriodically(storage: Storage, maxAgeMs: number, lo
 }
 
 /**
- * Tells the operator where the service listens, the TLS fingerprint clients will
- * be asked to trust, and what other devices should type.
+ * Tells the operator where the service listens, where it keeps files, the TLS
+ * fingerprint clients will be asked to trust, and what other devices should type.
  */
-export function announce(logger: Logger, host: string, port: number, fingerprint: string | undefined): void {
+export function announce(config: Config, logger: Logger, port: number, fingerprint: string | undefined): void {
+  const host = config.get('server.host');
   const flag = fingerprint ? '--tls ' : '';
   logger.info(
     { event: 'listening', host, port, tls: fingerprint !== undefined, ...(fingerprint ? { fingerprint } : {}) },
     `Ferry is listening on ${host}:${port}${fingerprint ? ` with TLS, certificate SHA256 ${fingerprint}` : ''}`,
   );
+  if (config.get('storage') === 's3') {
+    const { endpoint, bucket, prefix } = config.get('s3');
+    logger.info({ event: 'storage', kind: 's3', endpoint: endpoint || 'AWS', bucket, prefix }, `files are kept in the S3 bucket "${bucket}" at ${endpoint || 'AWS S3'}`);
+  } else {
+    const dir = resolve(config.get('dataDir'), 'files');
+    logger.info({ event: 'storage', kind: 'local', dir }, `files are kept in ${dir}`);
+  }
   for (const { iface, address } of lanAddresses()) {
     logger.info({ event: 'lan-address', iface, address, port }, `from another device: ferry ${flag}-s ${address}:${port} -u NAME ls`);
   }
+}
+
+/** The folder whose volume `ferry_storage_free_bytes` reports: local storage only. */
+export function localStorageDir(config: Config): string | undefined {
+  return config.get('storage') === 'local' ? resolve(config.get('dataDir')) : undefined;
 }
 
 /** Announces the service over mDNS unless FERRY_MDNS=false; a failure to announce is logged, not fatal. */
