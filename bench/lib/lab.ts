@@ -77,7 +77,7 @@ export class Lab {
     if (this.ferryPeer?.layout === layout) return this.ferryPeer;
     await this.stopFerry();
     const bytes = this.options.sizes.bigFileBytes;
-    this.ferryPeer = await FerryPeer.start(layout, join(this.workDir, `ferry-${layout}`), transferTimeoutMs(bytes));
+    this.ferryPeer = await FerryPeer.start(layout, join(this.workDir, `ferry-${layout}`), transferTimeoutMs(bytes), this.options.ferryNodeArgs);
     this.log(`Ferry server started (${layout === 'single' ? 'FERRY_WORKERS=0' : 'default cluster'}, port ${this.ferryPeer.port})`);
     return this.ferryPeer;
   }

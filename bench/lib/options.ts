@@ -6,7 +6,11 @@
  *   --no-install     never apt-get install a missing baseline
  *   --peers a,b      only these baselines (rsync, ftp, sftp, nc, node)
  *   --keep           keep the temporary folder (for a look at what landed)
+ *   --cpu-prof DIR   run Ferry's server (and its workers) and every ferry command with
+ *                    node --cpu-prof, writing the .cpuprofile files into DIR
  */
+
+import { resolve } from 'node:path';
 
 const MIB = 1024 * 1024;
 
@@ -74,6 +78,8 @@ export interface BenchOptions {
   keep: boolean;
   baselines: BaselineKey[];
   sizes: Sizes;
+  /** Node options for every Ferry process (the server and each `ferry` command). */
+  ferryNodeArgs: string[];
 }
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
@@ -82,6 +88,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   let install = true;
   let keep = false;
   let baselines: BaselineKey[] = [...BASELINE_KEYS];
+  const ferryNodeArgs: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     switch (arg) {
@@ -99,6 +106,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case '--keep':
         keep = true;
         break;
+      case '--cpu-prof': {
+        const dir = argv[++i];
+        if (dir === undefined || dir === '') throw new Error('--cpu-prof takes the folder to write the profiles into');
+        ferryNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`);
+        break;
+      }
       case '--peers': {
         const names = (argv[++i] ?? '').split(',').filter((name) => name !== '');
         const unknown = names.filter((name) => !(BASELINE_KEYS as readonly string[]).includes(name));
@@ -107,8 +120,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       }
       default:
-        throw new Error(`unknown argument "${arg}"; use --quick, --runs N, --no-install, --peers a,b or --keep`);
+        throw new Error(`unknown argument "${arg}"; use --quick, --runs N, --no-install, --peers a,b, --keep or --cpu-prof DIR`);
     }
   }
-  return { quick, runs: runs ?? (quick ? 1 : 3), install, keep, baselines, sizes: quick ? QUICK_SIZES : FULL_SIZES };
+  return { quick, runs: runs ?? (quick ? 1 : 3), install, keep, baselines, sizes: quick ? QUICK_SIZES : FULL_SIZES, ferryNodeArgs };
 }

@@ -45,10 +45,11 @@ export class FerryPeer implements Peer {
     readonly password: string,
     readonly server: Started,
     private readonly timeoutMs: number,
+    private readonly nodeArgs: readonly string[],
   ) {}
 
-  /** Starts a server: one process (FERRY_WORKERS=0) or the default cluster. */
-  static async start(layout: FerryLayout, dataDir: string, timeoutMs: number): Promise<FerryPeer> {
+  /** Starts a server: one process (FERRY_WORKERS=0) or the default cluster; `nodeArgs` go to every Ferry process (workers inherit them). */
+  static async start(layout: FerryLayout, dataDir: string, timeoutMs: number, nodeArgs: readonly string[] = []): Promise<FerryPeer> {
     await mkdir(dataDir, { recursive: true });
     const [port, opsPort] = [await freePort(), await freePort()];
     const password = `bench-${randomBytes(9).toString('base64url')}`;
@@ -64,7 +65,7 @@ export class FerryPeer implements Peer {
       FERRY_LOG_LEVEL: 'warn',
       ...(layout === 'single' ? { FERRY_WORKERS: '0' } : {}),
     };
-    const server = start(process.execPath, [SERVER_BIN, 'start'], { env, cwd: REPO_ROOT });
+    const server = start(process.execPath, [...nodeArgs, SERVER_BIN, 'start'], { env, cwd: REPO_ROOT });
     const deadline = Date.now() + 30_000;
     while ((await readyz(opsPort)) !== 200) {
       if (!server.running) throw new CommandFailed('ferry-server start', await server.exited, 'exited before it was ready');
@@ -74,7 +75,7 @@ export class FerryPeer implements Peer {
       }
       await sleep(50);
     }
-    return new FerryPeer(layout, port, dataDir, password, server, timeoutMs);
+    return new FerryPeer(layout, port, dataDir, password, server, timeoutMs, nodeArgs);
   }
 
   /** The storage root on disk, where uploads land. */
@@ -89,7 +90,7 @@ export class FerryPeer implements Peer {
 
   /** Runs the `ferry` command line with `args` against this server. */
   ferry(args: readonly string[], timeoutMs = this.timeoutMs) {
-    return run(process.execPath, [FERRY_BIN, '-q', ...args], { env: this.clientEnv, timeoutMs });
+    return run(process.execPath, [...this.nodeArgs, FERRY_BIN, '-q', ...args], { env: this.clientEnv, timeoutMs });
   }
 
   uploadedTo(tag: string): string {
