@@ -6,7 +6,7 @@
  */
 
 import type { ExecutionContext } from 'ava';
-import fc, { type IProperty, type Parameters } from 'fast-check';
+import fc, { type IAsyncProperty, type IProperty, type Parameters } from 'fast-check';
 import { AssertionError } from 'node:assert';
 import { FerryError } from '../../src/protocol/errors.js';
 
@@ -15,6 +15,11 @@ const SEED = Number(process.env.FERRY_PROPERTY_SEED ?? 0x5e_ed_f3);
 
 export function holds<Ts>(t: ExecutionContext, property: IProperty<Ts>, params: Parameters<Ts> = {}): void {
   fc.assert(property, { seed: SEED, numRuns: 300, ...params });
+  t.pass();
+}
+
+export async function holdsAsync<Ts>(t: ExecutionContext, property: IAsyncProperty<Ts>, params: Parameters<Ts> = {}): Promise<void> {
+  await fc.assert(property, { seed: SEED, numRuns: 200, ...params });
   t.pass();
 }
 
