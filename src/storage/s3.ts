@@ -25,9 +25,10 @@ import {
   S3Client,
   type _Object,
 } from '@aws-sdk/client-s3';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import { ferryError } from '../protocol/errors.js';
 import type { Entry, ResumeStatus } from '../protocol/messages.js';
@@ -138,7 +139,8 @@ async function* listPages(context: S3Context, prefix: string, delimiter?: string
 export class S3Storage implements Storage {
   private readonly context: S3Context;
   private readonly filesPrefix: string;
-  private readonly hostId = randomUUID();
+  /** Written by readiness checks: one key per host name, overwritten each time (restarts leave nothing behind). */
+  private readonly readyKey: string;
 
   constructor(private readonly options: S3StorageOptions) {
     const agent = { keepAlive: true, maxSockets: MAX_SOCKETS };
@@ -164,10 +166,8 @@ export class S3Storage implements Storage {
       usage: new UsageBook(() => this.context),
       digests: new DigestCache(),
     };
-    this.readyKey = `${prefix}ready/${this.hostId}`;
+    this.readyKey = `${prefix}ready/${hostname()}`;
   }
-
-  private readonly readyKey: string;
 
   async open(): Promise<void> {
     if (this.options.bucket === '') throw ferryError('USAGE', 'FERRY_STORAGE=s3 needs a bucket: set FERRY_S3_BUCKET');
