@@ -171,6 +171,26 @@ export async function digestOfState(state: string): Promise<string> {
   return hasher.digest('hex');
 }
 
+/** What HeadObject tells of a stored file. */
+export interface ObjectInfo {
+  size: number;
+  mtime: number;
+  etag: string;
+  /** From the metadata; undefined for an object stored without it (by other tools, or over 5 GiB). */
+  sha256: string | undefined;
+}
+
+/** HEAD of one key; undefined when there is no such object. */
+export async function headObject(client: S3Client, bucket: string, key: string): Promise<ObjectInfo | undefined> {
+  try {
+    const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return { size: out.ContentLength ?? 0, mtime: out.LastModified?.getTime() ?? 0, etag: out.ETag ?? '', sha256: out.Metadata?.[SHA256_METADATA] };
+  } catch (error) {
+    if (isS3NotFound(error)) return undefined;
+    throw error;
+  }
+}
+
 /** `bucket/key` for CopySource, each segment URL-encoded. */
 export function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
@@ -257,7 +277,7 @@ export class S3Upload implements UploadTarget {
   async commit(sha256: string): Promise<void> {
     const { client, bucket, key, path, noClobber } = this.options;
     try {
-      if (noClobber && (await this.exists())) {
+      if (noClobber && (await headObject(client, bucket, key)) !== undefined) {
         throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
       }
       const condition = noClobber ? { IfNoneMatch: '*' } : {};
@@ -310,17 +330,6 @@ export class S3Upload implements UploadTarget {
     await this.finish();
     this.lease.until = 0;
     await this.saveRecord();
-  }
-
-  private async exists(): Promise<boolean> {
-    const { client, bucket, key } = this.options;
-    try {
-      await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return true;
-    } catch (error) {
-      if (isS3NotFound(error)) return false;
-      throw error;
-    }
   }
 
   private throwIfFailed(): void {

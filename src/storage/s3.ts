@@ -19,7 +19,6 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
-  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -33,9 +32,9 @@ import { Readable } from 'node:stream';
 import { ferryError } from '../protocol/errors.js';
 import type { Entry, ResumeStatus } from '../protocol/messages.js';
 import { formatRemotePath } from '../protocol/paths.js';
-import { isS3NotFound, isS3PreconditionFailed, s3Error, s3StartupError } from './s3-errors.js';
+import { isS3PreconditionFailed, s3Error, s3StartupError } from './s3-errors.js';
 import { S3_MAX_COPY_BYTES, S3_MAX_PARTS } from './s3-limits.js';
-import { copySource, digestOfState, leaseActive, plainHash, resumableHash, S3Upload, SHA256_METADATA, UploadRecords, type UploadRecord } from './s3-upload.js';
+import { copySource, digestOfState, headObject, leaseActive, plainHash, resumableHash, S3Upload, UploadRecords, type ObjectInfo, type UploadRecord } from './s3-upload.js';
 import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
 
 const MAX_KEY_BYTES = 1024;
@@ -61,17 +60,14 @@ export interface S3StorageOptions {
   queueSize: number;
 }
 
-interface ObjectInfo {
-  size: number;
-  mtime: number;
-  etag: string;
-  sha256: string | undefined;
+/** A bucket and the client that reaches it. */
+interface Bucket {
+  client: S3Client;
+  bucket: string;
 }
 
 /** Shared by every home of one storage. */
-interface S3Context {
-  client: S3Client;
-  bucket: string;
+interface S3Context extends Bucket {
   partSize: number;
   queueSize: number;
   records: UploadRecords;
@@ -87,13 +83,13 @@ interface S3Context {
 class UsageBook {
   private readonly totals = new Map<string, { bytes: number; at: number }>();
 
-  constructor(private readonly context: () => S3Context) {}
+  constructor(private readonly store: Bucket) {}
 
   async of(root: string): Promise<number> {
     const known = this.totals.get(root);
     if (known && Date.now() - known.at < USAGE_TTL_MS) return known.bytes;
     let bytes = 0;
-    for await (const page of listPages(this.context(), root)) for (const object of page.objects) bytes += object.Size ?? 0;
+    for await (const page of listPages(this.store, root)) for (const object of page.objects) bytes += object.Size ?? 0;
     this.totals.set(root, { bytes, at: Date.now() });
     return bytes;
   }
@@ -125,7 +121,7 @@ class DigestCache {
 }
 
 /** One page of a listing: objects, and (with a delimiter) the folders below. */
-async function* listPages(context: S3Context, prefix: string, delimiter?: string, maxKeys?: number): AsyncGenerator<{ objects: _Object[]; folders: string[] }> {
+async function* listPages(context: Bucket, prefix: string, delimiter?: string, maxKeys?: number): AsyncGenerator<{ objects: _Object[]; folders: string[] }> {
   let token: string | undefined;
   do {
     const out = await context.client.send(
@@ -163,7 +159,7 @@ export class S3Storage implements Storage {
       partSize: options.partSize,
       queueSize: Math.max(1, options.queueSize),
       records: new UploadRecords(client, options.bucket, prefix),
-      usage: new UsageBook(() => this.context),
+      usage: new UsageBook({ client, bucket: options.bucket }),
       digests: new DigestCache(),
     };
     this.readyKey = `${prefix}ready/${hostname()}`;
@@ -254,19 +250,8 @@ class S3Home implements HomeStorage {
     return path.length === 0 ? this.root : `${this.fileKey(path)}/`;
   }
 
-  private async head(key: string): Promise<ObjectInfo | undefined> {
-    try {
-      const out = await this.context.client.send(new HeadObjectCommand({ Bucket: this.context.bucket, Key: key }));
-      return {
-        size: out.ContentLength ?? 0,
-        mtime: out.LastModified?.getTime() ?? 0,
-        etag: out.ETag ?? '',
-        sha256: out.Metadata?.[SHA256_METADATA],
-      };
-    } catch (error) {
-      if (isS3NotFound(error)) return undefined;
-      throw error;
-    }
+  private head(key: string): Promise<ObjectInfo | undefined> {
+    return headObject(this.context.client, this.context.bucket, key);
   }
 
   /** A folder exists when anything lies under its prefix (its marker included). */
