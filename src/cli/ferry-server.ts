@@ -37,7 +37,7 @@ function checkPassword(password: string): string {
 
 async function serve(args: string[]): Promise<number> {
   const config = loadConfig({ args });
-  return runService(config, createLogger(config.get('logLevel')));
+  return runService(config, createLogger(config.get('logLevel'), config.get('logFormat')));
 }
 
 function users(config: Config): UserDirectory {

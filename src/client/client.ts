@@ -358,8 +358,9 @@ export class FerryClient {
     return this.call({ op: 'login', user, password });
   }
 
-  stat(path: string): Promise<Entry> {
-    return this.call({ op: 'stat', path });
+  /** `forDownload`: the server counts a failure as a download that failed (a missing name, say). */
+  stat(path: string, options: { forDownload?: boolean } = {}): Promise<Entry> {
+    return this.call({ op: 'stat', path, download: options.forDownload ?? false });
   }
 
   async list(path: string, options: { recursive?: boolean } = {}): Promise<Entry[]> {

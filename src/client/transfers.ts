@@ -159,7 +159,7 @@ export async function planDownload(client: FerryClient, remotes: readonly string
     const name = remoteBaseName(remote);
     let entry;
     try {
-      entry = await client.stat(remote);
+      entry = await client.stat(remote, { forDownload: true });
     } catch (error) {
       plan.refused.push({ local: join(destDir, name), remote, size: 0, error: localError(error, remote) });
       continue;

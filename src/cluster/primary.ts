@@ -214,7 +214,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   const tls = await loadTls(config);
   const storage = await openStorage(config);
   const primary = new Primary(config, logger, storage);
-  const metrics = new ServiceMetrics(localStorageDir(config), () => primary.listeningWorkers);
+  const metrics = new ServiceMetrics(localStorageDir(config), () => primary.listeningWorkers, 'primary');
   const ops = new OpsServer(
     { metrics: async () => metrics.exposition(await primary.collect()), readiness: () => primary.readiness() },
     logger,

@@ -14,6 +14,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ferryError } from '../protocol/errors.js';
+import { LOG_FORMATS, type LogFormat } from './logger.js';
 import { MIN_FRAME_LIMIT } from '../protocol/frames.js';
 import { S3_MIN_PART_BYTES } from '../storage/s3-limits.js';
 
@@ -89,6 +90,13 @@ const schema = {
     default: 'info',
     env: 'FERRY_LOG_LEVEL',
     arg: 'log-level',
+  },
+  logFormat: {
+    doc: 'Shape of the JSON log lines: "json" (pino\'s own: time in epoch milliseconds, numeric levels, as pino tools read them) or "iso" (time in ISO 8601 UTC, level names such as "info").',
+    format: [...LOG_FORMATS],
+    default: 'json' as LogFormat,
+    env: 'FERRY_LOG_FORMAT',
+    arg: 'log-format',
   },
   adminPassword: { doc: 'Password for the admin user created on first start (random if empty).', format: String, default: '', env: 'FERRY_ADMIN_PASSWORD', sensitive: true },
   tls: {

@@ -1,17 +1,34 @@
 /**
  * Structured logs: pino JSON lines on stdout. Secrets are redacted by path so a
  * careless log call cannot print a password.
+ *
+ * Two shapes of the same lines (FERRY_LOG_FORMAT): `json`, pino's own (time in
+ * epoch milliseconds, numeric levels: what pino's tools read), and `iso` (time
+ * in ISO 8601 UTC, level names), for people and log stores that read lines as
+ * they are.
  */
 
-import { pino, type Logger } from 'pino';
+import { pino, stdTimeFunctions, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  const options = {
+export const LOG_FORMATS = ['json', 'iso'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+const SHAPES: Record<LogFormat, LoggerOptions> = {
+  json: {},
+  iso: {
+    timestamp: stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+  },
+};
+
+export function createLogger(level: string, format: LogFormat = 'json', destination?: NodeJS.WritableStream): Logger {
+  const options: LoggerOptions = {
     level,
     base: { pid: process.pid },
     redact: { paths: ['password', '*.password', 'adminPassword', '*.secretAccessKey', '*.key'], censor: '[redacted]' },
+    ...SHAPES[format],
   };
   return destination ? pino(options, destination) : pino(options);
 }

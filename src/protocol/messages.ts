@@ -30,7 +30,7 @@ export type Request =
   | { op: 'resume'; path: string; size: number }
   | { op: 'get'; path: string; offset: number }
   | { op: 'list'; path: string; recursive: boolean }
-  | { op: 'stat'; path: string }
+  | { op: 'stat'; path: string; download: boolean }
   | { op: 'delete'; path: string; recursive: boolean }
   | { op: 'rename'; from: string; to: string; noClobber: boolean }
   | { op: 'mkdir'; path: string }
@@ -139,6 +139,7 @@ export function parseRequest(value: unknown): Request {
     case 'list':
       return { op, path: text(fields, 'path'), recursive: flag(fields, 'recursive') };
     case 'stat':
+      return { op, path: text(fields, 'path'), download: flag(fields, 'download') };
     case 'mkdir':
       return { op, path: text(fields, 'path') };
     case 'delete':

@@ -238,3 +238,11 @@ export function isDataOp(op: Request['op']): op is DataOp {
 export function transferDirection(op: Request['op']): 'upload' | 'download' | undefined {
   return op === 'put' ? 'upload' : op === 'get' ? 'download' : undefined;
 }
+
+/**
+ * The transfer a failed request counts as: its own, or a download that failed
+ * before it began when the stat a client sends to plan one fails (a missing name).
+ */
+export function failedTransferDirection(request: Request): 'upload' | 'download' | undefined {
+  return transferDirection(request.op) ?? (request.op === 'stat' && request.download ? 'download' : undefined);
+}

@@ -27,7 +27,8 @@ import type { HomeStorage, Storage } from '../storage/storage.js';
 import { withDeadline } from '../io/deadline.js';
 import { FrameChannel } from '../transport/channel.js';
 import { Throttle } from './throttle.js';
-import { commands, isDataOp, refuseUpload, transferDirection, type CommandContext, type CommandLimits } from './commands.js';
+import { auditChange, auditLogin, type Actor } from './audit.js';
+import { commands, failedTransferDirection, isDataOp, refuseUpload, transferDirection, type CommandContext, type CommandLimits } from './commands.js';
 
 /** How long a timed-out connection's last words may take to flush before it is closed. */
 const ABORT_FLUSH_MS = 1_000;
@@ -54,6 +55,8 @@ export interface TransferRecord {
   result: TransferResult;
   bytes: number;
   seconds: number;
+  /** Why it failed; none for a transfer that succeeded. */
+  code?: ErrorCode;
 }
 
 /** What the server reports about its connections (metrics hook in here). */
@@ -228,6 +231,7 @@ export class Session {
       return false;
     }
     const direction = transferDirection(request.op);
+    const failedAs = failedTransferDirection(request);
     const started = performance.now();
     const ctx: CommandContext | undefined =
       this.user && this.home
@@ -251,18 +255,21 @@ export class Session {
         await this.commits;
         if (request.op === 'put') await refuseUpload(this.channel, id, refusal);
         else await this.sendError(id, refusal);
-        if (direction) this.logTransfer(request, direction, 'error', 0, started, refusal.code);
+        if (failedAs) this.logTransfer(request, failedAs, 'error', 0, started, refusal.code);
+        auditChange(this.ctx.logger, this.actor(), request, refusal.code);
       } else {
         if (isDataOp(request.op)) await (commands[request.op] as (c: CommandContext, r: Request) => Promise<void>)(ctx, request);
         if (ctx.committing) this.answerLater(id, request, ctx, ctx.committing, started);
         else if (direction) this.logTransfer(request, direction, 'ok', ctx.bytes, started);
+        auditChange(this.ctx.logger, this.actor(), request);
       }
     } catch (error) {
       const failure = asFerryError(error);
-      if (direction) {
+      if (failedAs) {
         const result = failure.code === 'CONNECTION_LOST' ? 'aborted' : 'error';
-        this.logTransfer(request, direction, result, ctx?.bytes ?? 0, started, failure.code);
+        this.logTransfer(request, failedAs, result, ctx?.bytes ?? 0, started, failure.code);
       }
+      auditChange(this.ctx.logger, this.actor(), request, failure.code);
       if (failure.code === 'CONNECTION_LOST' || failure.code === 'BAD_FRAME') throw failure;
       if (failure.code === 'INTERNAL') this.ctx.logger.error({ err: error, remote: this.remote }, 'request failed');
       if (!ctx?.answered) {
@@ -325,7 +332,7 @@ export class Session {
     const banned = this.ctx.guard.bannedUntil(ip);
     if (banned !== undefined) {
       this.ctx.observer.auth('banned');
-      this.ctx.logger.warn({ event: 'auth', remote: this.remote, user: name, result: 'banned' }, 'login refused: address banned');
+      auditLogin(this.ctx.logger, { user: name, remote: this.remote }, 'banned');
       await this.refuseLogin(id, ferryError('BANNED', `too many failed logins from ${ip}; try again after ${new Date(banned).toISOString()}`));
       return;
     }
@@ -333,7 +340,7 @@ export class Session {
     this.ctx.observer.auth(user ? 'success' : 'failure');
     if (!user) {
       const bannedNow = this.ctx.guard.failure(ip);
-      this.ctx.logger.warn({ event: 'auth', remote: this.remote, user: name, result: 'failure' }, 'login failed');
+      auditLogin(this.ctx.logger, { user: name, remote: this.remote }, 'failure');
       if (bannedNow !== undefined) {
         this.ctx.logger.warn({ event: 'ban', remote: ip, until: new Date(bannedNow).toISOString() }, `banned ${ip} after repeated failed logins`);
       }
@@ -343,8 +350,13 @@ export class Session {
     this.ctx.guard.success(ip);
     this.home = await this.ctx.storage.forHome(parseRemotePath(user.home), user.name);
     this.user = user;
+    auditLogin(this.ctx.logger, this.actor(), 'success');
     const result: LoginResult = { user: user.name, home: formatRemotePath(parseRemotePath(user.home)), permissions: user.permissions };
     await this.channel.sendJson(FrameType.OK, id, result);
+  }
+
+  private actor(): Actor {
+    return { user: this.user?.name, remote: this.remote };
   }
 
   /** Answers a refused login after a pause, which slows down anyone guessing passwords. */
@@ -366,7 +378,7 @@ export class Session {
     code?: ErrorCode,
   ): void {
     const seconds = (performance.now() - started) / 1000;
-    this.ctx.observer.transfer({ direction, result, bytes, seconds });
+    this.ctx.observer.transfer({ direction, result, bytes, seconds, code });
     this.ctx.logger.info(
       {
         event: 'transfer',
