@@ -5,10 +5,11 @@
  */
 
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { FerryClient } from '../../src/client/client.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { REPO_ROOT, ferry } from '../helpers/cli.js';
@@ -159,4 +160,72 @@ test('mkdir, mv, rm and logins leave audit lines with the user and remote addres
   }
   server.child.kill('SIGTERM');
   t.is(await server.exited, 0);
+});
+
+/** The README's alerting rules: the YAML block that opens with `groups:`. */
+async function readmeAlertRules(): Promise<string> {
+  const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+  const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1] ?? '').find((yaml) => yaml.startsWith('groups:'));
+  if (block === undefined) throw new Error('README.md has no ```yaml block of alerting rules (one that starts with "groups:")');
+  return block;
+}
+
+/** Ten transfers a minute that fail with `code`, one a minute that succeeds, on instance `instance`. */
+function failingSeries(instance: string, code: string): string[] {
+  const labels = `job="ferry",instance="${instance}",worker="0",direction="upload"`;
+  return [
+    `      - series: 'ferry_transfers_total{${labels},result="error",code="${code}"}'`,
+    "        values: '0+10x40'",
+    `      - series: 'ferry_transfers_total{${labels},result="ok",code="OK"}'`,
+    "        values: '0+1x40'",
+  ];
+}
+
+test("promtool: the README's FerryTransfersFailing alert ignores full quotas and missing names, and fires on integrity and storage failures", async (t) => {
+  if (!requireTools(t, 'promtool')) return;
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'rules.yml'), await readmeAlertRules());
+  const quiet = (code: string, instance: string) => [
+    '  - interval: 1m',
+    '    input_series:',
+    ...failingSeries(instance, code),
+    '    alert_rule_test:',
+    '      - eval_time: 30m',
+    '        alertname: FerryTransfersFailing',
+    '        exp_alerts: []',
+  ];
+  const firing = (code: string, instance: string) => [
+    '  - interval: 1m',
+    '    input_series:',
+    ...failingSeries(instance, code),
+    '    alert_rule_test:',
+    '      - eval_time: 30m',
+    '        alertname: FerryTransfersFailing',
+    '        exp_alerts:',
+    `          - exp_labels: { instance: "${instance}" }`,
+    `            exp_annotations: { summary: "more than 5% of transfers on ${instance} fail on the server's side" }`,
+  ];
+  await writeFile(
+    join(dir, 'tests.yml'),
+    [
+      'rule_files: [rules.yml]',
+      'evaluation_interval: 1m',
+      'tests:',
+      ...quiet('QUOTA_EXCEEDED', 'quota:8081'),
+      ...quiet('NOT_FOUND', 'missing:8081'),
+      ...quiet('PERMISSION_DENIED', 'denied:8081'),
+      ...firing('INTEGRITY', 'integrity:8081'),
+      ...firing('NO_SPACE', 'disk:8081'),
+      '',
+    ].join('\n'),
+  );
+  const run = async (args: string[]) =>
+    promisify(execFile)('promtool', args, { cwd: dir, encoding: 'utf8' }).then(
+      ({ stdout, stderr }) => ({ code: 0, output: `${stdout}${stderr}` }),
+      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, output: `${error.stdout}${error.stderr}` }),
+    );
+  const checked = await run(['check', 'rules', 'rules.yml']);
+  t.is(checked.code, 0, checked.output);
+  const tested = await run(['test', 'rules', 'tests.yml']);
+  t.is(tested.code, 0, tested.output);
 });
