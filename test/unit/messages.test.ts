@@ -28,7 +28,7 @@ function assertWellFormed(request: Request): void {
     resume: { path: (v) => typeof v === 'string', size: isCount },
     get: { path: (v) => typeof v === 'string', offset: isCount },
     list: { path: (v) => typeof v === 'string', recursive: (v) => typeof v === 'boolean' },
-    stat: { path: (v) => typeof v === 'string' },
+    stat: { path: (v) => typeof v === 'string', download: (v) => typeof v === 'boolean' },
     delete: { path: (v) => typeof v === 'string', recursive: (v) => typeof v === 'boolean' },
     rename: { from: (v) => typeof v === 'string', to: (v) => typeof v === 'string', noClobber: (v) => typeof v === 'boolean' },
     mkdir: { path: (v) => typeof v === 'string' },
@@ -49,7 +49,8 @@ test('each operation parses with its optional fields filled in with defaults', (
   t.deepEqual(parseRequest({ op: 'resume', path: '/a', size: 10 }), { op: 'resume', path: '/a', size: 10 });
   t.deepEqual(parseRequest({ op: 'get', path: '/a' }), { op: 'get', path: '/a', offset: 0 });
   t.deepEqual(parseRequest({ op: 'list', path: '/' }), { op: 'list', path: '/', recursive: false });
-  t.deepEqual(parseRequest({ op: 'stat', path: '/a' }), { op: 'stat', path: '/a' });
+  t.deepEqual(parseRequest({ op: 'stat', path: '/a' }), { op: 'stat', path: '/a', download: false });
+  t.deepEqual(parseRequest({ op: 'stat', path: '/a', download: true }), { op: 'stat', path: '/a', download: true });
   t.deepEqual(parseRequest({ op: 'delete', path: '/a' }), { op: 'delete', path: '/a', recursive: false });
   t.deepEqual(parseRequest({ op: 'rename', from: '/a', to: '/b' }), { op: 'rename', from: '/a', to: '/b', noClobber: false });
   t.deepEqual(parseRequest({ op: 'mkdir', path: '/d' }), { op: 'mkdir', path: '/d' });
@@ -94,6 +95,7 @@ test('strings and flags of the wrong type are refused with BAD_REQUEST', (t) => 
   badRequest(t, { op: 'login', user: 'alice', password: null });
   badRequest(t, { op: 'stat' });
   badRequest(t, { op: 'stat', path: ['/a'] });
+  badRequest(t, { op: 'stat', path: '/a', download: 'yes' });
   badRequest(t, { op: 'mkdir', path: 1 });
   badRequest(t, { op: 'put', path: '/a', size: 1, noClobber: 'yes' });
   badRequest(t, { op: 'list', path: '/', recursive: 1 });
