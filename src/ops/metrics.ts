@@ -7,6 +7,7 @@
  * (`worker="primary"`). Every HELP text lists the values its labels take.
  */
 
+import type { StatsFs } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { ERROR_CODES } from '../protocol/errors.js';
@@ -22,7 +23,7 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
  * The `code` label of a transfer: OK, or the code of the error catalogue it
  * failed with (a fixed set, the same code the log line and the client show).
  */
-export const TRANSFER_OK_CODE = 'OK';
+const TRANSFER_OK_CODE = 'OK';
 const TRANSFER_CODES = [TRANSFER_OK_CODE, ...Object.keys(ERROR_CODES)];
 
 /** prom-client's process and Node.js metrics, in `registry`. */
@@ -145,24 +146,19 @@ export class ServiceMetrics {
       },
     });
     if (dataDir === undefined) return;
-    new Gauge({
-      name: 'ferry_storage_free_bytes',
-      help: 'Bytes free for Ferry on the local storage volume.',
-      registers,
-      async collect() {
-        const stats = await statfs(dataDir).catch(() => undefined);
-        if (stats) this.set(stats.bavail * stats.bsize);
-      },
-    });
-    new Gauge({
-      name: 'ferry_storage_size_bytes',
-      help: 'Total size of the local storage volume.',
-      registers,
-      async collect() {
-        const stats = await statfs(dataDir).catch(() => undefined);
-        if (stats) this.set(stats.blocks * stats.bsize);
-      },
-    });
+    const volumeGauge = (name: string, help: string, bytes: (stats: StatsFs) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const stats = await statfs(dataDir).catch(() => undefined);
+          if (stats) this.set(bytes(stats));
+        },
+      });
+    };
+    volumeGauge('ferry_storage_free_bytes', 'Bytes free for Ferry on the local storage volume.', (stats) => stats.bavail * stats.bsize);
+    volumeGauge('ferry_storage_size_bytes', 'Total size of the local storage volume.', (stats) => stats.blocks * stats.bsize);
   }
 
   /** One exposition of these gauges, the primary's process metrics and every worker's snapshot. */
