@@ -25,6 +25,8 @@ interface QueryAnswer {
 
 const ISO_8601_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const LEVEL_NAMES = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+/** Password hashing on a loaded machine can outlast the default 10 s to log in. */
+const PATIENT = { FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_AUTH_TIMEOUT: '60s' };
 
 function cliEnv(server: SpawnedServer, password = ADMIN.password): Record<string, string> {
   return { FERRY_SERVER: `127.0.0.1:${server.port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: password };
@@ -58,7 +60,7 @@ function shortSource(announced: number, actual: number): { size: number; open():
 test('Prometheus reads why transfers failed (quota apart from integrity, missing downloads counted), build info, the primary process and the storage size', async (t) => {
   if (!requireTools(t, 'prometheus')) return;
   const dataDir = await tempDir(t);
-  const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_WORKERS: '2', FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_QUOTA: '1MiB' });
+  const server = await spawnServer(t, { ...PATIENT, FERRY_DATA_DIR: dataDir, FERRY_WORKERS: '2', FERRY_QUOTA: '1MiB' });
   await server.waitForLog((line) => line.event === 'workers-ready');
   const local = await tempDir(t);
   await randomFile(join(local, 'big.bin'), 2 * 1024 * 1024);
@@ -78,7 +80,7 @@ test('Prometheus reads why transfers failed (quota apart from integrity, missing
     const result = await query('sum by (direction, code) (ferry_transfers_total{result="error"})');
     const counts = Object.fromEntries(result.map((sample) => [`${sample.metric.direction} ${sample.metric.code}`, Number(sample.value[1])]));
     return counts['upload INTEGRITY'] === 1 ? counts : undefined;
-  }, 30_000, 250);
+  }, 60_000, 250);
   t.deepEqual(failures, { 'upload QUOTA_EXCEEDED': 1, 'upload INTEGRITY': 1, 'download NOT_FOUND': 1 });
 
   const { version } = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -104,7 +106,7 @@ test('Prometheus reads why transfers failed (quota apart from integrity, missing
 
 test('every HELP text of a Ferry metric lists the values its labels take', async (t) => {
   const dataDir = await tempDir(t);
-  const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_WORKERS: '1', FERRY_ADMIN_PASSWORD: ADMIN.password });
+  const server = await spawnServer(t, { ...PATIENT, FERRY_DATA_DIR: dataDir, FERRY_WORKERS: '1' });
   await server.waitForLog((line) => line.event === 'workers-ready');
   const text = await scrape(server.opsPort);
   const help = new Map(
@@ -127,7 +129,7 @@ test('every HELP text of a Ferry metric lists the values its labels take', async
 
 test('mkdir, mv, rm and logins leave audit lines with the user and remote address, in ISO 8601 time with level names under FERRY_LOG_FORMAT=iso', async (t) => {
   const dataDir = await tempDir(t);
-  const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_LOG_FORMAT: 'iso', FERRY_AUTH_FAILURE_DELAY: '0' });
+  const server = await spawnServer(t, { ...PATIENT, FERRY_DATA_DIR: dataDir, FERRY_LOG_FORMAT: 'iso', FERRY_AUTH_FAILURE_DELAY: '0' });
   const env = cliEnv(server);
   const local = await tempDir(t);
   await writeFile(join(local, 'a.txt'), 'audit me');
