@@ -22,17 +22,21 @@ const inlineVersion: Plugin = {
   },
 };
 
-export async function bundleClient(outfile = CLIENT_BUNDLE_FILE): Promise<string> {
+/**
+ * An ES module by default; CommonJS for a single executable, whose Node 20 runs a
+ * CommonJS main script only.
+ */
+export async function bundleClient(outfile = CLIENT_BUNDLE_FILE, format: 'esm' | 'cjs' = 'esm'): Promise<string> {
   await build({
     entryPoints: [ENTRY],
     outfile,
     bundle: true,
     platform: 'node',
-    format: 'esm',
+    format,
     target: 'node20',
     minify: true,
     // Some dependencies are CommonJS and require Node's built-ins; an ES module has no `require` of its own.
-    banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" },
+    ...(format === 'esm' ? { banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" } } : {}),
     plugins: [inlineVersion],
     logLevel: 'warning',
   });

@@ -1,7 +1,8 @@
 /**
  * The client away from the checkout: the packed npm package installed into an empty
- * prefix, the single-file client alone in a folder, and the copy the server offers
- * on its ops port, each moving a file to a real server and back.
+ * prefix, the single-file client alone in a folder, the copy the server offers on
+ * its ops port, and the single executable with no node at all, each moving a file
+ * to a real server and back.
  */
 
 import test, { type ExecutionContext } from 'ava';
@@ -10,6 +11,7 @@ import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { installClient, packClient } from '../../build/client-package.js';
+import { buildSingleExecutable } from '../../build/sea.js';
 import { CLIENT_BUNDLE_FILE, CLIENT_DOWNLOAD_PATH } from '../../src/ops/client-download.js';
 import { VERSION } from '../../src/version.js';
 import { randomFile, sha256, sha256File, tempDir } from '../helpers/files.js';
@@ -26,14 +28,14 @@ interface Result {
 
 /**
  * Runs a client command in `cwd` with nothing of the checkout in reach: PATH holds
- * only `paths` and node's folder, and no NODE_PATH or NODE_OPTIONS leaks in.
+ * only `paths`, and no NODE_PATH or NODE_OPTIONS leaks in.
  */
 async function runClient(command: string, args: string[], cwd: string, paths: string[], env: Record<string, string> = {}): Promise<Result> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(npm_|NODE_|FERRY_)/i.test(key) && key !== 'PATH'));
   try {
     const { stdout, stderr } = await execute(command, args, {
       cwd,
-      env: { ...inherited, ...env, PATH: [...paths, dirname(process.execPath), '/usr/bin', '/bin'].join(delimiter) },
+      env: { ...inherited, ...env, PATH: paths.join(delimiter) },
       timeout: 60_000,
     });
     return { code: 0, stdout, stderr };
@@ -82,12 +84,14 @@ test('the packed client installs offline into an empty prefix far from the check
   t.is(installed.packages, 1, 'the client brings no dependencies');
   t.true(installed.bytes < INSTALLED_SIZE_LIMIT, `${installed.bytes} bytes installed`);
 
-  const version = await runClient('ferry', ['--version'], elsewhere, [dirname(ferry)]);
+  // As a shell finds it: the installed `ferry`, and node for its #! line.
+  const path = [dirname(ferry), dirname(process.execPath)];
+  const version = await runClient('ferry', ['--version'], elsewhere, path);
   t.is(version.code, 0, version.stderr);
   t.is(version.stdout, `${VERSION}\n`);
 
   const server = await startServer(t);
-  await roundTrip(t, server, (args, cwd) => runClient('ferry', args, cwd, [dirname(ferry)], server.env), elsewhere);
+  await roundTrip(t, server, (args, cwd) => runClient('ferry', args, cwd, path, server.env), elsewhere);
 });
 
 test('the single-file client copied alone into an empty folder round-trips a file', async (t) => {
@@ -115,4 +119,15 @@ test('the server offers the single-file client on its ops port, byte for byte th
 
   const head = await fetch(url, { method: 'HEAD' });
   t.is(head.status, 200);
+});
+
+test('the single executable runs with no node on PATH, prints its version, and round-trips a file', async (t) => {
+  const folder = await tempDir(t, 'ferry-sea-');
+  const executable = await buildSingleExecutable(folder);
+  const nothing = await tempDir(t, 'ferry-empty-path-');
+  const version = await runClient(executable, ['--version'], folder, [nothing]);
+  t.is(version.code, 0, version.stderr);
+  t.is(version.stdout, `${VERSION}\n`);
+  const server = await startServer(t);
+  await roundTrip(t, server, (args, cwd) => runClient(executable, args, cwd, [nothing], server.env), folder);
 });
