@@ -27,7 +27,7 @@ export async function loadClientDownload(logger: Logger, file = CLIENT_BUNDLE_FI
   try {
     body = await readFile(file);
   } catch (error) {
-    logger.warn({ event: 'client-download', file, err: error }, `no single-file client to offer at ${CLIENT_DOWNLOAD_PATH} (${file} is missing; npm run build makes it)`);
+    logger.warn({ event: 'client-download-missing', file, err: error }, `no single-file client to offer at ${CLIENT_DOWNLOAD_PATH} (${file} is missing; npm run build makes it)`);
     return undefined;
   }
   return { path: CLIENT_DOWNLOAD_PATH, body, sha256: createHash('sha256').update(body).digest('hex') };

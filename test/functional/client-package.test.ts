@@ -7,7 +7,9 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { get, type IncomingMessage } from 'node:http';
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { installClient, packClient } from '../../build/client-package.js';
@@ -57,6 +59,14 @@ async function roundTrip(t: ExecutionContext, server: TestServer, client: (args:
   const down = await client(['download', '/carried/outbound.bin', '-d', back], cwd);
   t.is(down.code, 0, down.stderr);
   t.is(await sha256File(join(back, 'outbound.bin')), await sha256File(original));
+}
+
+/** The status of a GET whose path goes on the wire exactly as given. */
+async function rawGetStatus(port: number, path: string): Promise<number | undefined> {
+  const request = get({ host: '127.0.0.1', port, path });
+  const [response] = (await once(request, 'response')) as [IncomingMessage];
+  response.resume();
+  return response.statusCode;
 }
 
 /** Bytes that the files under `dir` take, and how many package.json files (packages) it holds. */
@@ -119,6 +129,11 @@ test('the server offers the single-file client on its ops port, byte for byte th
 
   const head = await fetch(url, { method: 'HEAD' });
   t.is(head.status, 200);
+  // Exactly one file is offered: no other name near it reaches the disk. Sent as
+  // written (fetch would normalise the dots away).
+  for (const stray of ['/client/', '/client/ferry.mjs/..', '/client/../package.json', '/client/../../package.json', '/client/ferry.mjs%00', '/client/FERRY.MJS']) {
+    t.is(await rawGetStatus(server.opsPort, stray), 404, stray);
+  }
 });
 
 test('the single executable runs with no node on PATH, prints its version, and round-trips a file', async (t) => {
