@@ -1,9 +1,9 @@
 /**
  * Builds the single-file client, dist/client/ferry.mjs: the compiled `ferry` and
  * everything it imports in one ES module that runs with `node ferry.mjs` and no
- * node_modules. The server offers this file on its ops port, the npm client package
- * is this file (build/client-package.ts), and so is the single executable
- * (build/sea.ts). Run by `npm run build` after tsc.
+ * node_modules. The server offers this file on its ops port and the npm client
+ * package is this file (build/client-package.ts); the single executable carries the
+ * same code bundled as CommonJS (build/sea.ts). Run by `npm run build` after tsc.
  */
 
 import { build, type Plugin } from 'esbuild';
@@ -13,12 +13,14 @@ import { CLIENT_BUNDLE_FILE } from '../src/ops/client-download.js';
 import { VERSION } from '../src/version.js';
 
 const ENTRY = fileURLToPath(new URL('../src/cli/ferry.js', import.meta.url));
+const VERSION_MODULE = fileURLToPath(new URL('../src/version.js', import.meta.url));
 
-/** The bundle has no package.json beside it: its version module becomes the value itself. */
+/** The bundle has no package.json beside it: Ferry's version module becomes the value itself. */
 const inlineVersion: Plugin = {
   name: 'inline-version',
   setup(build) {
-    build.onLoad({ filter: /[\\/]src[\\/]version\.js$/ }, () => ({ contents: `export const VERSION = ${JSON.stringify(VERSION)};`, loader: 'js' }));
+    const filter = new RegExp(`^${VERSION_MODULE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+    build.onLoad({ filter }, () => ({ contents: `export const VERSION = ${JSON.stringify(VERSION)};`, loader: 'js' }));
   },
 };
 
