@@ -24,7 +24,7 @@ const POSTJECT = createRequire(import.meta.url).resolve('postject/dist/cli.js');
 // The marker node's own source names for the blob's slot; fixed for every Node release.
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
-export const SEA_NAME = `ferry-${process.platform}-${process.arch}${process.platform === 'win32' ? '.exe' : ''}`;
+const SEA_NAME = `ferry-${process.platform}-${process.arch}${process.platform === 'win32' ? '.exe' : ''}`;
 
 /** Builds the executable into OUT_DIR and returns its path. */
 export async function buildSingleExecutable(outDir: string): Promise<string> {

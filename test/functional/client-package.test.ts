@@ -12,7 +12,7 @@ import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { get, type IncomingMessage } from 'node:http';
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { installClient, packClient } from '../../build/client-package.js';
+import { CLIENT_PACKAGE_NAME, installClient, packClient } from '../../build/client-package.js';
 import { buildSingleExecutable } from '../../build/sea.js';
 import { CLIENT_BUNDLE_FILE, CLIENT_DOWNLOAD_PATH } from '../../src/ops/client-download.js';
 import { VERSION } from '../../src/version.js';
@@ -92,6 +92,7 @@ test('the packed client installs offline into an empty prefix far from the check
 
   const installed = await footprint(prefix);
   t.is(installed.packages, 1, 'the client brings no dependencies');
+  t.true((await stat(join(prefix, 'lib', 'node_modules', CLIENT_PACKAGE_NAME, 'package.json'))).isFile());
   t.true(installed.bytes < INSTALLED_SIZE_LIMIT, `${installed.bytes} bytes installed`);
 
   // As a shell finds it: the installed `ferry`, and node for its #! line.
