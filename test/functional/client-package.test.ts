@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { get, type IncomingMessage } from 'node:http';
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +17,9 @@ import { buildSingleExecutable } from '../../build/sea.js';
 import { CLIENT_BUNDLE_FILE, CLIENT_DOWNLOAD_PATH } from '../../src/ops/client-download.js';
 import { VERSION } from '../../src/version.js';
 import { randomFile, sha256, sha256File, tempDir } from '../helpers/files.js';
-import { startServer, spawnServer, type TestServer } from '../helpers/server.js';
+import { twoDevices } from '../helpers/netns.js';
+import { ADMIN, startServer, spawnServer, type TestServer } from '../helpers/server.js';
+import { requireTools } from '../helpers/tools.js';
 
 const execute = promisify(execFile);
 const INSTALLED_SIZE_LIMIT = 40 * 1024 * 1024;
@@ -146,4 +148,39 @@ test('the single executable runs with no node on PATH, prints its version, and r
   t.is(version.stdout, `${VERSION}\n`);
   const server = await startServer(t);
   await roundTrip(t, server, (args, cwd) => runClient(executable, args, cwd, [nothing], server.env), folder);
+});
+
+test.serial('another device fetches the client from the address in the start-up lines, its digest matches, and the command they suggest works as printed', async (t) => {
+  if (!requireTools(t, 'ip')) return;
+  const lan = await twoDevices(t);
+  const server = await spawnServer(
+    t,
+    { FERRY_HOST: '0.0.0.0', FERRY_PORT: '8080', FERRY_OPS_HOST: '0.0.0.0', FERRY_OPS_PORT: '8081', FERRY_DATA_DIR: await tempDir(t), FERRY_ADMIN_PASSWORD: ADMIN.password },
+    [],
+    lan.server.ns,
+  );
+  const offer = await server.waitForLog((line) => line.event === 'client-download');
+  const url = `http://${lan.server.ip}:8081${CLIENT_DOWNLOAD_PATH}`;
+  t.deepEqual(offer.urls, [url]);
+  const suggestion = server.logs.find((line) => line.event === 'lan-address' && line.address === lan.server.ip);
+  const command = /from another device: (ferry .*)$/.exec(String(suggestion?.msg))?.[1];
+  if (command === undefined) return t.fail(`no suggested command in ${JSON.stringify(suggestion)}`);
+
+  // The other device: fetch the file, check it, put it on PATH as `ferry` (as the README says).
+  const device = await tempDir(t, 'ferry-device-');
+  const bin = join(device, 'bin');
+  await mkdir(bin);
+  const ferry = join(bin, 'ferry');
+  const fetchScript = `fetch(${JSON.stringify(url)}).then(async (r) => { if (r.status !== 200) throw new Error(String(r.status)); require('node:fs').writeFileSync(${JSON.stringify(ferry)}, Buffer.from(await r.arrayBuffer())); })`;
+  await lan.exec(lan.client.ns, process.execPath, ['-e', fetchScript]);
+  t.is(await sha256File(ferry), String(offer.sha256));
+  await chmod(ferry, 0o755);
+
+  await randomFile(join(device, 'from-the-device.bin'), 100_000);
+  const typed = (line: string) =>
+    lan.exec(lan.client.ns, 'env', ['-i', `PATH=${[bin, dirname(process.execPath)].join(delimiter)}`, `HOME=${device}`, `FERRY_PASSWORD=${ADMIN.password}`, 'sh', '-c', `cd '${device}' && ${line}`]);
+  const asUser = command.replace('-u NAME', `-u ${ADMIN.user}`);
+  await typed(asUser.replace(/ ls$/, ' upload from-the-device.bin'));
+  const listed = await typed(asUser);
+  t.regex(listed.stdout, /from-the-device\.bin/);
 });
