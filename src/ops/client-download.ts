@@ -43,6 +43,6 @@ export function announceClientDownload(logger: Logger, download: ClientDownload,
   const urls = hosts.map((host) => `http://${host.includes(':') ? `[${host}]` : host}:${ops.port}${download.path}`);
   logger.info(
     { event: 'client-download', path: download.path, bytes: download.body.length, sha256: download.sha256, urls },
-    `the client for other computers (needs Node.js 20): ${urls.join(' or ')} (SHA-256 ${download.sha256}); run it as: node ferry.mjs --help`,
+    `the client for other computers (needs Node.js 20.19 or newer): ${urls.join(' or ')} (SHA-256 ${download.sha256}); run it as: node ferry.mjs --help`,
   );
 }
