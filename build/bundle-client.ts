@@ -7,7 +7,8 @@
  */
 
 import { build, type Plugin } from 'esbuild';
-import { chmod } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLIENT_BUNDLE_FILE } from '../src/ops/client-download.js';
 import { VERSION } from '../src/version.js';
@@ -29,9 +30,11 @@ const inlineVersion: Plugin = {
  * CommonJS main script only.
  */
 export async function bundleClient(outfile = CLIENT_BUNDLE_FILE, format: 'esm' | 'cjs' = 'esm'): Promise<string> {
-  await build({
+  const result = await build({
     entryPoints: [ENTRY],
     outfile,
+    write: false,
+    metafile: true,
     bundle: true,
     platform: 'node',
     format,
@@ -42,8 +45,29 @@ export async function bundleClient(outfile = CLIENT_BUNDLE_FILE, format: 'esm' |
     plugins: [inlineVersion],
     logLevel: 'warning',
   });
+  const [output] = result.outputFiles;
+  if (output === undefined) throw new Error('esbuild wrote no bundle');
+  const notices = await licenseNotices(Object.keys(result.metafile.inputs));
+  await mkdir(dirname(outfile), { recursive: true });
+  await writeFile(outfile, `${output.text}${notices}`);
   await chmod(outfile, 0o755);
   return outfile;
+}
+
+/**
+ * The licences of the packages inside the bundle, as a closing comment: the file is
+ * handed to other computers on its own, and their licences ask that copies carry them.
+ */
+async function licenseNotices(inputs: string[]): Promise<string> {
+  const packageDirs = new Set(inputs.flatMap((input) => /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1] ?? []));
+  const notices: string[] = [];
+  for (const dir of [...packageDirs].sort()) {
+    const manifest = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { name: string; version: string; license?: string };
+    const licenseFile = (await readdir(dir)).find((name) => /^licen[cs]e/i.test(name));
+    const text = licenseFile === undefined ? '' : `\n${await readFile(join(dir, licenseFile), 'utf8')}`;
+    notices.push(`${manifest.name}@${manifest.version} (${manifest.license ?? 'see its package'})${text}`);
+  }
+  return `/*! Ferry client. Bundled packages and their licences:\n\n${notices.join('\n\n').replaceAll('*/', '* /')}\n*/\n`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await bundleClient();
