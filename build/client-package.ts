@@ -25,7 +25,7 @@ const ROOT_MANIFEST = fileURLToPath(new URL('../../package.json', import.meta.ur
 const run = promisify(execFile);
 
 /** npm as a child, free of the npm_* settings an enclosing `npm run` or `npm test` exports. */
-export async function npm(args: string[], cwd: string): Promise<string> {
+async function npm(args: string[], cwd: string): Promise<string> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key)));
   const { stdout } = await run(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, {
     cwd,
