@@ -18,7 +18,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY build ./build
+# The single-file client, which the server offers to other computers on its ops port.
 RUN npx tsc -p tsconfig.json \
+    && node dist/build/bundle-client.js \
     && chmod 0755 dist/src/cli/ferry.js dist/src/cli/ferry-server.js
 
 FROM node:20-slim AS deps
@@ -51,6 +54,7 @@ COPY package.json ./
 COPY config ./config
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/client ./dist/client
 # The code stays owned by root: the service can write only to /data.
 USER 10001:10001
 VOLUME /data

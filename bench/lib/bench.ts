@@ -43,7 +43,7 @@ function header(options: BenchOptions, workloads: readonly Workload[], startLoad
     `- mode: ${mode}; ${options.runs} run${options.runs > 1 ? 's' : ''} of each peer; workloads ${workloads.map((w) => w.id).join(', ')}`,
     `- sizes: W1/W2 ${sizes.bigFileBytes / 2 ** 20} MiB; W3/W4 ${sizes.folderFiles} files of ${sizes.folderFileBytes / 1024} KiB; ` +
       `W5 ${sizes.parallelClients} x ${sizes.parallelFileBytes / 2 ** 20} MiB; W6 ${sizes.statClients} clients, stat every ${sizes.statIntervalMs} ms ` +
-      `for ${sizes.statWindowMs / 1000} s; W7 ${sizes.lsRuns} runs`,
+      `for ${sizes.statWindowMs / 1000} s; W7 and W7v ${sizes.lsRuns} runs`,
     `- Ferry ${commitOf()}; Node ${process.version}; ${cpus().length} CPUs; load average ${load(startLoad)} at the start, ` +
       `${load(loadavg())} at the end; ${Math.round(seconds)} s in all; ${new Date().toISOString()}`,
     '- all traffic on 127.0.0.1; timings are whole client processes (start, connect, log in, transfer, exit)',

@@ -27,7 +27,7 @@ export interface Sizes {
   statClients: number;
   statIntervalMs: number;
   statWindowMs: number;
-  /** W7: timed runs of each command. */
+  /** W7 and W7v: timed runs of each command. */
   lsRuns: number;
   /** W7: entries of the listed folder. */
   lsEntries: number;

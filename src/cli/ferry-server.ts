@@ -15,6 +15,7 @@ import { runService } from '../cluster/run.js';
 import { ExitCode } from './exit-codes.js';
 import { parseCommandLine, runMain } from './main.js';
 import { promptHidden, readStdin } from './password.js';
+import { VERSION } from '../version.js';
 
 async function newPassword(fromStdin: boolean): Promise<string> {
   if (fromStdin) return readStdin();
@@ -47,6 +48,7 @@ function users(config: Config): UserDirectory {
 runMain('ferry-server', async () => {
   const program = new Command('ferry-server')
     .description('Ferry file server: run the service and manage its users')
+    .version(VERSION, '--version', 'print the version and exit')
     .exitOverride()
     .showHelpAfterError();
   let exit: number = ExitCode.OK;

@@ -11,6 +11,7 @@ import type { ConnectionOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
 import { parseCommandLine, runMain } from './main.js';
 import { Output } from './output.js';
+import { VERSION } from '../version.js';
 
 interface GlobalOptions {
   server?: string;
@@ -32,6 +33,7 @@ function parseRetries(value: string): number {
 runMain('ferry', async () => {
   const program = new Command('ferry')
     .description('Move files to and from a Ferry server, intact.')
+    .version(VERSION, '--version', 'print the version and exit')
     .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080; "auto" finds it by mDNS)').env('FERRY_SERVER'))
     .addOption(new Option('-u, --user <name>', 'user name').env('FERRY_USER'))
     .option('--password-stdin', 'read the password from standard input (else FERRY_PASSWORD, else a prompt)')

@@ -28,8 +28,9 @@ import {
 } from '../protocol/messages.js';
 import { FrameChannel } from '../transport/channel.js';
 import type { KnownHosts } from './known-hosts.js';
+import { VERSION } from '../version.js';
 
-export const CLIENT_AGENT = 'ferry-cli/0.1.0';
+export const CLIENT_AGENT = `ferry-cli/${VERSION}`;
 /** The client accepts larger control frames than it sends (listings come in batches). */
 const CLIENT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;

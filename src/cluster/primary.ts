@@ -10,10 +10,11 @@ import cluster, { type Worker } from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
+import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
 import { BanBook } from '../auth/bans.js';
-import { advertise, announce, localStorageDir, banPolicy, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, localStorageDir, banPolicy, lanAddresses, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { Storage } from '../storage/storage.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
@@ -215,8 +216,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   const storage = await openStorage(config);
   const primary = new Primary(config, logger, storage);
   const metrics = new ServiceMetrics(localStorageDir(config), () => primary.listeningWorkers, 'primary');
+  const clientDownload = await loadClientDownload(logger);
   const ops = new OpsServer(
-    { metrics: async () => metrics.exposition(await primary.collect()), readiness: () => primary.readiness() },
+    { metrics: async () => metrics.exposition(await primary.collect()), readiness: () => primary.readiness(), clientDownload },
     logger,
   );
   const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
@@ -226,6 +228,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   await primary.start();
   const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
   announce(config, logger, primary.servicePort, tls?.fingerprint);
+  if (clientDownload) announceClientDownload(logger, clientDownload, opsAddress, lanAddresses().map(({ address }) => address));
   const mdns = await advertise(config, logger, primary.servicePort, tls?.fingerprint);
   logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`);
   process.send?.('ready');

@@ -5,9 +5,10 @@
 
 import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
+import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer } from '../ops/http.js';
 import { ServiceMetrics, WorkerMetrics } from '../ops/metrics.js';
-import { advertise, announce, localStorageDir, startService, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, lanAddresses, localStorageDir, startService, sweepPartialsPeriodically } from '../server/service.js';
 import { stopSignal } from './signals.js';
 
 export async function runSingleProcess(config: Config, logger: Logger): Promise<number> {
@@ -16,6 +17,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   const metrics = new WorkerMetrics('0');
   const service = await startService(config, logger, { observer: metrics });
   const serviceMetrics = new ServiceMetrics(localStorageDir(config), () => (draining ? 0 : 1));
+  const clientDownload = await loadClientDownload(logger);
   const ops = new OpsServer(
     {
       metrics: async () => serviceMetrics.exposition([await metrics.snapshot()]),
@@ -26,6 +28,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
           (error: unknown) => ({ ready: false, reason: `storage is not writable: ${(error as Error).message}` }),
         );
       },
+      clientDownload,
     },
     logger,
   );
@@ -33,6 +36,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
   const stopSweeping = sweepPartialsPeriodically(service.storage, config.get('limits.partialMaxAge'), logger);
   announce(config, logger, service.port, service.fingerprint);
+  if (clientDownload) announceClientDownload(logger, clientDownload, opsAddress, lanAddresses().map(({ address }) => address));
   const mdns = await advertise(config, logger, service.port, service.fingerprint);
   process.send?.('ready');
 

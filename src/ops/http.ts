@@ -1,7 +1,8 @@
 /**
  * The ops HTTP server: /metrics (Prometheus text of the whole service),
  * /healthz (the process lives) and /readyz (it can serve: workers listen and
- * storage is writable; 503 while starting or draining).
+ * storage is writable; 503 while starting or draining), and the single-file client
+ * for download when this build has one (client-download.ts).
  */
 
 import { once } from 'node:events';
@@ -9,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { ferryError } from '../protocol/errors.js';
+import type { ClientDownload } from './client-download.js';
 
 export interface Readiness {
   ready: boolean;
@@ -18,9 +20,11 @@ export interface Readiness {
 export interface OpsHandlers {
   metrics(): Promise<string>;
   readiness(): Promise<Readiness>;
+  clientDownload?: ClientDownload | undefined;
 }
 
 const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+const JAVASCRIPT = 'text/javascript; charset=utf-8';
 
 export class OpsServer {
   private readonly server: Server;
@@ -44,8 +48,10 @@ export class OpsServer {
     });
   }
 
-  private async route(method: string, path: string): Promise<{ status: number; type: string; body: string }> {
+  private async route(method: string, path: string): Promise<{ status: number; type: string; body: string | Buffer }> {
     if (method !== 'GET' && method !== 'HEAD') return { status: 405, type: 'text/plain', body: 'use GET\n' };
+    const client = this.handlers.clientDownload;
+    if (client !== undefined && path === client.path) return { status: 200, type: JAVASCRIPT, body: client.body };
     switch (path) {
       case '/metrics':
         return { status: 200, type: PROMETHEUS_TEXT, body: await this.handlers.metrics() };

@@ -12,7 +12,7 @@ import { statfs } from 'node:fs/promises';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { ERROR_CODES } from '../protocol/errors.js';
 import type { SessionObserver, TransferRecord } from '../server/session.js';
-import { FERRY_VERSION } from './version.js';
+import { VERSION } from '../version.js';
 
 export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
@@ -136,7 +136,7 @@ export class ServiceMetrics {
       help: 'Always 1; the labels say what runs. version: Ferry\'s version; node: the Node.js version.',
       labelNames: ['version', 'node'],
       registers,
-    }).set({ version: FERRY_VERSION, node: process.versions.node }, 1);
+    }).set({ version: VERSION, node: process.versions.node }, 1);
     new Gauge({
       name: 'ferry_workers',
       help: 'Worker processes serving connections.',

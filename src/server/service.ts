@@ -18,8 +18,9 @@ import { LocalStorage } from '../storage/local.js';
 import type { Storage } from '../storage/storage.js';
 import { FerryServer, type TlsMaterial } from './server.js';
 import { NO_OBSERVER, type SessionObserver } from './session.js';
+import { VERSION } from '../version.js';
 
-export const SERVER_AGENT = 'ferry-server/0.1.0';
+export const SERVER_AGENT = `ferry-server/${VERSION}`;
 
 export interface RunningService {
   server: FerryServer;

@@ -14,7 +14,7 @@ import { chown, cp, mkdir, readFile, readdir, rm, stat, symlink, writeFile } fro
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { REPO_ROOT, ferry } from '../helpers/cli.js';
-import { randomFile, sha256File, tempDir } from '../helpers/files.js';
+import { randomFile, sha256, sha256File, tempDir } from '../helpers/files.js';
 import { freePort, hasTool } from '../helpers/tools.js';
 
 /** What the Dockerfile's `FROM` names, as buildah resolves it. */
@@ -330,7 +330,7 @@ if (!BUILD_IMAGE) console.log('docker.test: the image build and run is skipped; 
   const container = await containerOf(t, image);
   const root = (await run('buildah', ['mount', container])).trim();
   t.deepEqual((await readdir(join(root, 'app'))).sort(), ['config', 'dist', 'node_modules', 'package.json'], 'only what runs');
-  t.deepEqual(await readdir(join(root, 'app', 'dist')), ['src']);
+  t.deepEqual((await readdir(join(root, 'app', 'dist'))).sort(), ['client', 'src'], 'the compiled server and the single-file client it offers');
   for (const devOnly of ['typescript', 'ava', 'dockerfile-utils']) {
     t.false(await stat(join(root, 'app', 'node_modules', devOnly)).then(() => true, () => false), `no ${devOnly} (a devDependency)`);
   }
@@ -368,6 +368,8 @@ if (!BUILD_IMAGE) console.log('docker.test: the image build and run is skipped; 
 
   const health = await fetch(`http://127.0.0.1:${opsPort}/healthz`);
   t.is(health.status, 200, '/healthz answers from the host');
+  const offered = Buffer.from(await (await fetch(`http://127.0.0.1:${opsPort}/client/ferry.mjs`)).arrayBuffer());
+  t.is(sha256(offered), String(service.logs.find((line) => line.event === 'client-download')?.sha256), 'the image offers the single-file client whose digest it logs');
   const probe = await runForResult('buildah', ['run', '--isolation', 'chroot', ...envArgs, container, '--', ...healthcheck.slice(1)]);
   t.is(probe.code, 0, `the image's own HEALTHCHECK command passes: ${probe.stderr}`);
 
