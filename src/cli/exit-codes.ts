@@ -1,5 +1,8 @@
 /**
- * The one place where error codes become process exit codes (SPEC section 5).
+ * The one place where error codes become process exit codes (the table in the
+ * README): 0 ok, 1 other, 2 usage, 3 authentication, 4 not found, 5 connection,
+ * 6 integrity, 7 permission or quota, 8 some files of a multi-file command
+ * failed while others succeeded.
  */
 
 import type { ErrorCode, FerryError } from '../protocol/errors.js';

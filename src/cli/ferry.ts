@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `ferry`: the client command line of SPEC section 5, a thin layer over the
+ * `ferry`: the client command line described in the README, a thin layer over the
  * client library (src/client) and the shared commands (commands.ts).
  */
 
@@ -9,7 +9,7 @@ import { ferryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
 import type { ConnectionOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
-import { parseCommandLine, runMain } from './main.js';
+import { endQuietlyOnClosedPipes, parseCommandLine, runMain } from './main.js';
 import { Output } from './output.js';
 
 interface GlobalOptions {
@@ -30,6 +30,7 @@ function parseRetries(value: string): number {
   return retries;
 }
 
+endQuietlyOnClosedPipes();
 runMain('ferry', async () => {
   const program = new Command('ferry')
     .description('Move files to and from a Ferry server, intact.')

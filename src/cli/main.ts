@@ -1,6 +1,6 @@
 /**
  * What both command lines share: turning any failure into a message on stderr and
- * the exit code of SPEC section 5.
+ * the exit code of the README's table.
  */
 
 import { CommanderError, type Command } from 'commander';
@@ -23,7 +23,7 @@ export function reportFailure(program: string, error: unknown): ExitCode {
  * reader's choice, not a failure, so the program ends quietly with the code it
  * has so far, as the classic tools do. Nothing is left to say on a closed stderr.
  */
-function endQuietlyOnClosedPipes(): void {
+export function endQuietlyOnClosedPipes(): void {
   process.stdout.on('error', (error) => {
     if (systemErrorCode(error) !== 'EPIPE') throw error;
     process.exit(process.exitCode ?? ExitCode.OK);
@@ -33,7 +33,6 @@ function endQuietlyOnClosedPipes(): void {
 
 /** Runs a CLI body and exits with its code once stdout has been flushed. */
 export function runMain(program: string, body: () => Promise<number | void>): void {
-  endQuietlyOnClosedPipes();
   body().then(
     (code) => {
       process.exitCode = code ?? ExitCode.OK;

@@ -1,8 +1,10 @@
 /**
  * `ferry shell`: an interactive session over one connection. Asks for the user
- * and password when they are not given, keeps a remote working folder, completes
- * command and remote names with Tab, remembers its history between sessions, and
- * runs the same commands as the one-shot command line.
+ * and password when they are not given (a wrong typed password is asked again),
+ * keeps a remote working folder (and the process's own as the local one: lcd,
+ * lls, lpwd), completes commands and remote or local names with Tab, quoted as
+ * they must be typed, remembers its history between sessions, answers Ctrl-C as
+ * bash does, and runs the same commands as the one-shot command line.
  */
 
 import { appendFile, mkdir, readdir, readFile } from 'node:fs/promises';

@@ -245,7 +245,13 @@ async function landPart(part: string, local: string, noClobber: boolean): Promis
     return { replaced };
   }
   try {
-    await link(part, local);
+    await link(part, local).catch(async (error: unknown) => {
+      if (!NO_HARD_LINKS.has(systemErrorCode(error) ?? '')) throw error;
+      // A file system without hard links (FAT, some network shares): claim the
+      // name with an exclusive create, then move the verified file over the claim.
+      await (await open(local, 'wx')).close();
+      await rename(part, local);
+    });
   } catch (error) {
     if (systemErrorCode(error) === 'EEXIST') throw keptError(local);
     throw error;
@@ -254,6 +260,8 @@ async function landPart(part: string, local: string, noClobber: boolean): Promis
   }
   return { replaced: false };
 }
+
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
 /**
  * Downloads one file into `<name>.ferry-part` beside its destination, continuing a
