@@ -347,7 +347,7 @@ export async function runShell(options: ConnectionOptions, out: Output): Promise
       } catch (error) {
         if (!(error instanceof FerryError)) throw error;
         if (error.code === 'CANCELLED') {
-          out.problem('cancelled; files already complete were kept');
+          out.problem('cancelled by Ctrl-C; what had completed is kept');
           await connection.reconnect();
         } else {
           out.problem(error.message);

@@ -166,7 +166,9 @@ test('a server behind a firewall that drops packets fails within about 10 s, wit
   t.log(`gave up after ${seconds.toFixed(1)} s`);
   t.is(result.code, 5, result.stderr);
   t.regex(result.stderr, new RegExp(`cannot reach ${devices.server.ip.replaceAll('.', '\\.')}:${port}: no answer in time;.*"ferry doctor -s ${devices.server.ip.replaceAll('.', '\\.')}:${port}"`));
-  t.true(seconds < 15, `gave up after ${seconds.toFixed(1)} s`);
+  // One 10 s connect timeout, plus the CLI's start on a loaded machine; retrying
+  // the timeout (as before) took four of them, over 40 s.
+  t.true(seconds < 20, `gave up after ${seconds.toFixed(1)} s`);
 });
 
 test('a folder transfer prints one summary line; with -v one line per file', async (t) => {

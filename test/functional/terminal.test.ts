@@ -308,7 +308,7 @@ test('Ctrl-C during an upload in the shell cancels it, and the shell goes on tak
   await term.waitFor('the upload under way', (shown) => FILE_BAR.test(shown));
   await term.press('C-c');
   const after = await term.waitFor('the prompt after Ctrl-C', (shown) => promptCount(shown) > before);
-  t.regex(after, /^ferry: cancelled; files already complete were kept$/m);
+  t.regex(after, /^ferry: cancelled by Ctrl-C; what had completed is kept$/m);
   t.notRegex(after, /^uploaded /m, 'the upload did not finish');
 
   t.regex(await enter(term, 'pwd'), /^\/$/m, 'the shell still answers');
