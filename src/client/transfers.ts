@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, opendir, rename, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, opendir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { BatchedFileWriter } from '../io/batched-writer.js';
@@ -263,6 +263,35 @@ async function landPart(part: string, local: string, noClobber: boolean): Promis
 
 const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
+async function openPart(part: string, local: string): Promise<FileHandle> {
+  try {
+    await mkdir(dirname(local), { recursive: true });
+    return await open(part, 'a+');
+  } catch (error) {
+    throw localError(error, local, 'write');
+  }
+}
+
+/** Receives a file into its open part file, continuing from the bytes already there, and syncs it. */
+async function receive(client: FerryClient, job: FileJob, handle: FileHandle, progress: (done: number) => void): Promise<FileOutcome> {
+  let offset = (await handle.stat()).size;
+  if (offset > job.size) {
+    await handle.truncate(0);
+    offset = 0;
+  }
+  const prefix = createHash('sha256');
+  if (offset > 0) {
+    for await (const chunk of handle.createReadStream({ start: 0, end: offset - 1, autoClose: false })) prefix.update(chunk as Buffer);
+  }
+  const writer = new BatchedFileWriter(handle);
+  const result = await client.download(job.remote, writer, { offset, prefixDigest: prefix, onProgress: progress });
+  await writer.flush();
+  await handle.sync();
+  const outcome: FileOutcome = { local: job.local, remote: job.remote, size: result.size, sha256: result.sha256 };
+  if (offset > 0) outcome.resumedFrom = offset;
+  return outcome;
+}
+
 /**
  * Downloads one file into `<name>.ferry-part` beside its destination, continuing a
  * part left by an earlier attempt, and puts it in place once verified.
@@ -270,32 +299,12 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDE
 async function downloadOne(client: FerryClient, job: FileJob, noClobber: boolean, progress: (done: number) => void): Promise<FileOutcome> {
   if (noClobber && (await exists(job.local))) throw keptError(job.local);
   const part = join(dirname(job.local), `.${basename(job.local)}${PART_SUFFIX}`);
-  let handle;
-  try {
-    await mkdir(dirname(job.local), { recursive: true });
-    handle = await open(part, 'a+');
-  } catch (error) {
-    throw localError(error, job.local, 'write');
-  }
+  const handle = await openPart(part, job.local);
+  let outcome: FileOutcome;
   let ending: 'verified' | 'resumable' | 'useless' = 'useless';
-  let outcome: FileOutcome | undefined;
   try {
-    let offset = (await handle.stat()).size;
-    if (offset > job.size) {
-      await handle.truncate(0);
-      offset = 0;
-    }
-    const prefix = createHash('sha256');
-    if (offset > 0) {
-      for await (const chunk of handle.createReadStream({ start: 0, end: offset - 1, autoClose: false })) prefix.update(chunk as Buffer);
-    }
-    const writer = new BatchedFileWriter(handle);
-    const result = await client.download(job.remote, writer, { offset, prefixDigest: prefix, onProgress: progress });
-    await writer.flush();
-    await handle.sync();
+    outcome = await receive(client, job, handle, progress);
     ending = 'verified';
-    outcome = { local: job.local, remote: job.remote, size: result.size, sha256: result.sha256 };
-    if (offset > 0) outcome.resumedFrom = offset;
   } catch (error) {
     // A part cut off by a lost connection is kept for the next attempt to resume.
     if (error instanceof FerryError && error.code === 'CONNECTION_LOST') ending = 'resumable';
