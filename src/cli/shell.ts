@@ -295,20 +295,42 @@ function changeLocalFolder(path: string): void {
 
 /**
  * Ctrl-C as bash has it: while a command runs, it cancels the command (its
- * connection is dropped and a new one made for the next command); at the prompt,
- * it abandons the line being typed.
+ * connection is dropped, and a new one made before the next command); at the
+ * prompt, it abandons the line being typed.
  */
-function onInterrupt(rl: Interface, connection: Connection, running: () => boolean, prompt: () => void): void {
-  rl.on('SIGINT', () => {
-    if (running()) {
-      connection.cancel();
-      return;
+class Interrupts {
+  private running = false;
+  private cancelled = false;
+
+  constructor(
+    rl: Interface,
+    private readonly connection: Connection,
+    prompt: () => void,
+  ) {
+    rl.on('SIGINT', () => {
+      if (this.running) {
+        this.cancelled = true;
+        connection.cancel();
+        return;
+      }
+      process.stdout.write('^C\n');
+      rl.write(null, { ctrl: true, name: 'e' });
+      rl.write(null, { ctrl: true, name: 'u' });
+      prompt();
+    });
+  }
+
+  /** Runs one command; after a Ctrl-C, the connection is renewed for the next one. */
+  async around<T>(command: () => Promise<T>): Promise<T> {
+    this.running = true;
+    this.cancelled = false;
+    try {
+      return await command();
+    } finally {
+      this.running = false;
+      if (this.cancelled) await this.connection.reconnect();
     }
-    process.stdout.write('^C\n');
-    rl.write(null, { ctrl: true, name: 'e' });
-    rl.write(null, { ctrl: true, name: 'u' });
-    prompt();
-  });
+  }
 }
 
 export async function runShell(options: ConnectionOptions, out: Output): Promise<ExitCode> {
@@ -334,30 +356,21 @@ export async function runShell(options: ConnectionOptions, out: Output): Promise
     rl.setPrompt(shell.prompt);
     rl.prompt();
   };
-  let running = false;
-  onInterrupt(rl, connection, () => running, prompt);
+  const interrupts = new Interrupts(rl, connection, prompt);
   prompt();
   let exit: ExitCode = ExitCode.OK;
   try {
     for await (const line of rl) {
       if (history && line.trim() !== '') await remember(history, line).catch(() => undefined);
-      running = true;
       try {
-        if (!(await shell.run(line))) break;
+        if (!(await interrupts.around(() => shell.run(line)))) break;
       } catch (error) {
         if (!(error instanceof FerryError)) throw error;
-        if (error.code === 'CANCELLED') {
-          out.problem('cancelled by Ctrl-C; what had completed is kept');
-          await connection.reconnect();
-        } else {
-          out.problem(error.message);
-        }
+        out.problem(error.code === 'CANCELLED' ? 'cancelled by Ctrl-C; what had completed is kept' : error.message);
         if (error.code === 'CONNECTION_LOST') {
           exit = ExitCode.CONNECTION;
           break;
         }
-      } finally {
-        running = false;
       }
       prompt();
     }
