@@ -157,11 +157,6 @@ class Shell {
     return `ferry ${this.user}:${formatRemotePath(this.cwd)}> `;
   }
 
-  /** A remote path as typed, made relative to the home. */
-  private resolve(path: string): string {
-    return path.startsWith('/') ? path : formatRemotePath([...this.cwd, ...parseRemotePath(path)]);
-  }
-
   private need(parsed: Parsed, count: number, usage: string): void {
     if (parsed.args.length < count) throw ferryError('USAGE', `usage: ${usage}`);
   }
@@ -186,7 +181,7 @@ class Shell {
         this.out.line(formatRemotePath(this.cwd));
         return true;
       case 'cd': {
-        const target = this.resolve(parsed.args[0] ?? '/');
+        const target = commands.remoteFrom(this.cwd, parsed.args[0] ?? '/');
         const entry = await this.connection.recovering((client) => client.stat(target));
         if (entry.type !== 'dir') throw ferryError('NOT_A_DIRECTORY', `${target} is a file, not a folder`);
         this.cwd = parseRemotePath(target);
@@ -268,7 +263,7 @@ class Shell {
   private async remoteNames(prefix: string): Promise<string[]> {
     const slash = prefix.lastIndexOf('/');
     const folder = slash >= 0 ? prefix.slice(0, slash + 1) : '';
-    const entries = await this.connection.client.list(this.resolve(folder || '.'));
+    const entries = await this.connection.client.list(commands.remoteFrom(this.cwd, folder));
     return entries.map((e) => `${folder}${e.name}${e.type === 'dir' ? '/' : ''}`);
   }
 }
