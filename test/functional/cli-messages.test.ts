@@ -190,4 +190,6 @@ test('a folder transfer prints one summary line; with -v one line per file', asy
   const down = await ferry(['download', '/album', '-d', back], { env: server.env });
   t.is(down.code, 0, down.stderr);
   t.regex(down.stdout, /^downloaded 3 of 3 files, 300 B in [\d.]+ s \([^)]*\)\n$/);
+  const again = await ferry(['download', '/album', '-d', back], { env: server.env });
+  t.regex(again.stdout, /^downloaded 3 of 3 files, 300 B in [\d.]+ s \([^)]*\); 3 local files replaced\n$/, 'replacing is said in the summary too');
 });
