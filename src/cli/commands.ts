@@ -15,10 +15,14 @@ import {
   type TransferPlan,
   type TransferReporter,
 } from '../client/transfers.js';
+import { readdir, stat as localStat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
 import type { FerryClient } from '../client/client.js';
-import { FerryError } from '../protocol/errors.js';
+import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import type { Entry } from '../protocol/messages.js';
-import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { formatRemotePath, joinRemote, parseRemotePath, remoteBaseName } from '../protocol/paths.js';
+import { splitDestination, type Destination } from './destination.js';
+import { ExitCode, exitCodeForAll } from './exit-codes.js';
 import { formatBytes, formatRate, formatTime } from './format.js';
 import { isLost, type Connection } from './connect.js';
 import { errorJson, type Output } from './output.js';
@@ -29,6 +33,19 @@ export interface CommandEnv {
   out: Output;
   /** Draw progress bars (a terminal, and neither --quiet nor --json). */
   bars: boolean;
+  /** The remote working folder that relative remote paths start from (the shell's); the home by default. */
+  cwd?: readonly string[];
+}
+
+/** A remote path as typed, made `/`-rooted against a working folder; a trailing `/` is kept, for it means "into". */
+export function remoteFrom(cwd: readonly string[], typed: string): string {
+  const segments = typed.startsWith('/') ? parseRemotePath(typed) : [...cwd, ...parseRemotePath(typed)];
+  const path = formatRemotePath(segments);
+  return typed.endsWith('/') && segments.length > 0 ? `${path}/` : path;
+}
+
+function remotePathIn(env: CommandEnv): (path: string) => string {
+  return (path) => remoteFrom(env.cwd ?? [], path);
 }
 
 async function reporterFor(env: CommandEnv): Promise<TransferReporter> {
@@ -52,6 +69,9 @@ async function runWithRetries(env: CommandEnv, plan: TransferPlan, run: PlanRunn
         if (!isLost(error)) throw error;
         return pending.files.map((file): FileOutcome => ({ ...file, error: error as FerryError }));
       });
+      // Ctrl-C in the shell ends the whole command, not file by file.
+      const cancelled = outcomes.find((outcome) => outcome.error?.code === 'CANCELLED');
+      if (cancelled?.error) throw cancelled.error;
       const lost = outcomes.filter((outcome) => isLost(outcome.error));
       if (lost.length === 0 || tries >= env.connection.retries) return [...done, ...outcomes];
       done.push(...outcomes.filter((outcome) => !isLost(outcome.error)));
@@ -64,26 +84,48 @@ async function runWithRetries(env: CommandEnv, plan: TransferPlan, run: PlanRunn
   }
 }
 
-function firstFailure(errors: readonly (FerryError | undefined)[]): ExitCode {
-  const failed = errors.find((error) => error !== undefined);
-  return failed ? exitCodeFor(failed.code) : ExitCode.OK;
+/** What a transfer tells when the client gave up on a lost connection. */
+const RESUME_HINT = 'the connection was lost and the retries ran out; run the same command again to resume where it stopped';
+
+function summary(verb: string, outcomes: FileOutcome[], bytes: number, seconds: number): string {
+  const ok = outcomes.filter((outcome) => !outcome.error).length;
+  const replaced = outcomes.filter((outcome) => outcome.replaced).length;
+  const files = outcomes.length === 1 ? 'file' : 'files';
+  const replacedNote = replaced > 0 ? `; ${replaced} local ${replaced === 1 ? 'file' : 'files'} replaced` : '';
+  return `${verb}ed ${ok} of ${outcomes.length} ${files}, ${formatBytes(bytes)} in ${seconds.toFixed(2)} s (${formatRate(bytes, seconds)})${replacedNote}`;
 }
 
-function reportTransfers(env: CommandEnv, verb: string, outcomes: FileOutcome[], started: number): ExitCode {
+function failureLine(verb: string, outcome: FileOutcome): string {
+  const name = verb === 'upload' ? displayPath(outcome.local) : outcome.remote;
+  const message = (outcome.error as FerryError).message;
+  return message.includes(name) || message.includes(outcome.local) ? message : `${name}: ${message}`;
+}
+
+/**
+ * Prints a transfer's results: failures always; then one line per file when the
+ * files were named one by one (or with --verbose), else one summary line for the
+ * folder transfer.
+ */
+function reportTransfers(env: CommandEnv, verb: string, plan: TransferPlan, outcomes: FileOutcome[], started: number): ExitCode {
   const seconds = (performance.now() - started) / 1000;
+  const eachFile = env.out.options.verbose === true || plan.folders.length === 0;
   let bytes = 0;
   for (const outcome of outcomes) {
     if (outcome.error) {
-      env.out.problem(`${verb} failed: ${outcome.error.message}`);
+      env.out.problem(failureLine(verb, outcome));
       continue;
     }
     bytes += outcome.size;
+    if (!eachFile) continue;
     const resumed = outcome.resumedFrom ? `, resumed at ${formatBytes(outcome.resumedFrom)}` : '';
+    const replaced = outcome.replaced ? ', replaced the local file' : '';
     const [from, to] = verb === 'upload' ? [displayPath(outcome.local), outcome.remote] : [outcome.remote, displayPath(outcome.local)];
-    env.out.line(`${verb}ed ${from} -> ${to} (${formatBytes(outcome.size)}${resumed})`);
+    env.out.line(`${verb}ed ${from} -> ${to} (${formatBytes(outcome.size)}${resumed}${replaced})`);
   }
   const ok = outcomes.filter((outcome) => !outcome.error).length;
-  env.out.note(`${ok} of ${outcomes.length} files, ${formatBytes(bytes)} in ${seconds.toFixed(2)} s (${formatRate(bytes, seconds)})`);
+  if (eachFile) env.out.note(`${ok} of ${outcomes.length} files, ${formatBytes(bytes)} in ${seconds.toFixed(2)} s (${formatRate(bytes, seconds)})`);
+  else env.out.line(summary(verb, outcomes, bytes, seconds));
+  if (outcomes.some((outcome) => isLost(outcome.error))) env.out.problem(RESUME_HINT);
   env.out.json({
     ok: ok === outcomes.length,
     files: outcomes.map((outcome) => ({
@@ -92,28 +134,75 @@ function reportTransfers(env: CommandEnv, verb: string, outcomes: FileOutcome[],
       size: outcome.size,
       sha256: outcome.sha256,
       resumedFrom: outcome.resumedFrom ?? 0,
+      ...(outcome.replaced ? { replaced: true } : {}),
       ...(outcome.error ? { error: errorJson(outcome.error) } : {}),
     })),
     bytes,
     seconds,
   });
-  return firstFailure(outcomes.map((outcome) => outcome.error));
+  return exitCodeForAll(outcomes.map((outcome) => outcome.error));
 }
 
-export async function upload(env: CommandEnv, locals: string[], options: { dest: string; noClobber: boolean }): Promise<ExitCode> {
+/** What a typed remote path names: a file, a folder, or nothing (also when it cannot be a remote path at all). */
+async function remoteType(env: CommandEnv, typed: string): Promise<Entry['type'] | undefined> {
+  try {
+    const path = remotePathIn(env)(typed);
+    return (await env.connection.recovering((client) => client.stat(path))).type;
+  } catch (error) {
+    if (error instanceof FerryError && (error.code === 'NOT_FOUND' || error.code === 'BAD_PATH' || error.code === 'NOT_A_DIRECTORY')) return undefined;
+    throw error;
+  }
+}
+
+async function localType(path: string): Promise<'file' | 'dir' | undefined> {
+  const found = await localStat(path).catch(() => undefined);
+  return found === undefined ? undefined : found.isDirectory() ? 'dir' : 'file';
+}
+
+function endsWithLocalSeparator(path: string): boolean {
+  return path.endsWith('/') || path.endsWith(sep);
+}
+
+export async function upload(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean }): Promise<ExitCode> {
   const started = performance.now();
-  const plan = await planUpload(locals, options.dest);
+  const remote = remotePathIn(env);
+  const { sources, destination } = await splitDestination(args, options.dest, {
+    verb: 'upload',
+    defaultFolder: remote(''),
+    isSource: async (path) => (await localType(path)) !== undefined,
+    isFolder: async (path) => (await remoteType(env, path)) === 'dir',
+    endsWithSeparator: (path) => path.endsWith('/'),
+    sourceKind: 'a local file or folder',
+    folderKind: 'a remote folder',
+  });
+  const plan =
+    destination.kind === 'into' ? await planUpload(sources, remote(destination.folder)) : await planUpload(sources, '/', { as: remote(destination.name) });
   const outcomes = await runWithRetries(env, plan, (client, pending, reporter) =>
     uploadPlan(client, pending, { noClobber: options.noClobber, reporter }),
   );
-  return reportTransfers(env, 'upload', outcomes, started);
+  return reportTransfers(env, 'upload', plan, outcomes, started);
 }
 
-export async function download(env: CommandEnv, remotes: string[], options: { dest: string }): Promise<ExitCode> {
+export async function download(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean }): Promise<ExitCode> {
   const started = performance.now();
-  const plan = await env.connection.recovering((client) => planDownload(client, remotes, options.dest));
-  const outcomes = await runWithRetries(env, plan, (client, pending, reporter) => downloadPlan(client, pending, { reporter }));
-  return reportTransfers(env, 'download', outcomes, started);
+  const remote = remotePathIn(env);
+  const { sources, destination } = await splitDestination(args, options.dest, {
+    verb: 'download',
+    defaultFolder: '.',
+    isSource: async (path) => (await remoteType(env, path)) !== undefined,
+    isFolder: async (path) => (await localType(path)) === 'dir',
+    endsWithSeparator: endsWithLocalSeparator,
+    sourceKind: 'a remote file or folder',
+    folderKind: 'a local folder',
+  });
+  const remotes = sources.map(remote);
+  const plan = await env.connection.recovering((client) => planDownloadTo(client, remotes, destination));
+  const outcomes = await runWithRetries(env, plan, (client, pending, reporter) => downloadPlan(client, pending, { reporter, noClobber: options.noClobber }));
+  return reportTransfers(env, 'download', plan, outcomes, started);
+}
+
+function planDownloadTo(client: FerryClient, remotes: string[], destination: Destination): Promise<TransferPlan> {
+  return destination.kind === 'into' ? planDownload(client, remotes, destination.folder) : planDownload(client, remotes, '.', { as: destination.name });
 }
 
 function entryLine(entry: Entry): string {
@@ -122,15 +211,38 @@ function entryLine(entry: Entry): string {
   return `${entry.type === 'dir' ? 'd' : '-'} ${size.padStart(10)}  ${formatTime(entry.mtime)}  ${name}`;
 }
 
-export async function list(env: CommandEnv, dir: string): Promise<ExitCode> {
-  const entries = await env.connection.recovering((client) => client.list(dir));
-  entries.sort((a, b) => (a.type === b.type ? a.name.localeCompare(b.name) : a.type === 'dir' ? -1 : 1));
-  for (const entry of entries) env.out.line(entryLine(entry));
-  env.out.json(entries);
+export async function list(env: CommandEnv, dirArg: string): Promise<ExitCode> {
+  const dir = remotePathIn(env)(dirArg);
+  printEntries(env, await env.connection.recovering((client) => client.list(dir)));
   return ExitCode.OK;
 }
 
-export async function stat(env: CommandEnv, path: string): Promise<ExitCode> {
+function printEntries(env: CommandEnv, entries: Entry[]): void {
+  entries.sort((a, b) => (a.type === b.type ? a.name.localeCompare(b.name) : a.type === 'dir' ? -1 : 1));
+  for (const entry of entries) env.out.line(entryLine(entry));
+  env.out.json(entries);
+}
+
+/** The shell's `lls`: a local folder, shown as `ls` shows a remote one. */
+export async function listLocal(env: CommandEnv, dir: string): Promise<ExitCode> {
+  const dirents = await readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
+    const code = systemErrorCode(error);
+    if (code === 'ENOENT') throw ferryError('NOT_FOUND', `${dir} does not exist on this computer`, error);
+    if (code === 'ENOTDIR') throw ferryError('NOT_A_DIRECTORY', `${dir} is a file, not a folder`, error);
+    throw ferryError('LOCAL_IO', `cannot list ${dir}: ${(error as Error).message}`, error);
+  });
+  const entries: Entry[] = [];
+  for (const dirent of dirents) {
+    const found = await localStat(join(dir, dirent.name)).catch(() => undefined);
+    if (found?.isDirectory()) entries.push({ name: dirent.name, type: 'dir', size: 0, mtime: found.mtimeMs });
+    else if (found?.isFile()) entries.push({ name: dirent.name, type: 'file', size: found.size, mtime: found.mtimeMs });
+  }
+  printEntries(env, entries);
+  return ExitCode.OK;
+}
+
+export async function stat(env: CommandEnv, pathArg: string): Promise<ExitCode> {
+  const path = remotePathIn(env)(pathArg);
   const entry = await env.connection.recovering((client) => client.stat(path));
   env.out.line(`path:   ${path}`);
   env.out.line(`type:   ${entry.type === 'dir' ? 'folder' : 'file'}`);
@@ -155,22 +267,41 @@ async function eachPath(env: CommandEnv, paths: string[], verb: string, act: (pa
     ),
   );
   for (const { path, error } of results) {
-    if (error) env.out.problem(`${path}: ${error.message}`);
+    // Most messages already name the path; say it once.
+    if (error) env.out.problem(error.message.includes(path) ? error.message : `${path}: ${error.message}`);
     else env.out.line(`${verb} ${path}`);
   }
   env.out.json(results.map(({ path, error }) => ({ path, ok: !error, ...(error ? { error: errorJson(error) } : {}) })));
-  return firstFailure(results.map((result) => result.error));
+  return exitCodeForAll(results.map((result) => result.error));
 }
 
 export function remove(env: CommandEnv, paths: string[], options: { recursive: boolean }): Promise<ExitCode> {
-  return eachPath(env, paths, 'removed', (path) => env.connection.recovering((client) => client.remove(path, options)));
+  return eachPath(env, paths.map(remotePathIn(env)), 'removed', async (path) => {
+    try {
+      await env.connection.recovering((client) => client.remove(path, options));
+    } catch (error) {
+      if (error instanceof FerryError && error.code === 'NOT_EMPTY') {
+        throw ferryError('NOT_EMPTY', `${path} is not empty; to remove it and everything in it, use rm -r ${path}`, error);
+      }
+      throw error;
+    }
+  });
 }
 
 export function makeDirs(env: CommandEnv, paths: string[]): Promise<ExitCode> {
-  return eachPath(env, paths, 'created', (path) => env.connection.recovering((client) => client.mkdir(path)));
+  return eachPath(env, paths.map(remotePathIn(env)), 'created', (path) => env.connection.recovering((client) => client.mkdir(path)));
 }
 
-export async function move(env: CommandEnv, from: string, to: string, options: { noClobber: boolean }): Promise<ExitCode> {
+/** `mv a /photos/` or `mv a /photos` with /photos a folder moves `a` inside it, as mv does. */
+async function moveTarget(env: CommandEnv, from: string, typed: string): Promise<string> {
+  const to = remotePathIn(env)(typed);
+  const inside = to.endsWith('/') || (await remoteType(env, to)) === 'dir';
+  return inside ? joinRemote(to, remoteBaseName(from)) : to;
+}
+
+export async function move(env: CommandEnv, fromArg: string, toArg: string, options: { noClobber: boolean }): Promise<ExitCode> {
+  const from = remotePathIn(env)(fromArg);
+  const to = await moveTarget(env, from, toArg);
   await env.connection.recovering((client) => client.rename(from, to, options));
   env.out.line(`moved ${from} -> ${to}`);
   env.out.json({ from, to, ok: true });

@@ -54,7 +54,9 @@ const MAX_BACKOFF_MS = 4000;
 function worthRetrying(error: unknown): boolean {
   if (!(error instanceof FerryError)) return false;
   if (error.code === 'BUSY' || error.code === 'CONNECTION_LOST' || error.code === 'STORAGE_UNAVAILABLE') return true;
-  return error.code === 'CONNECT_FAILED' && ['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH'].includes(systemErrorCode(error.cause) ?? '');
+  // Not a connect timeout: a server whose packets are dropped drops them again, and
+  // each try would add the whole timeout to the wait.
+  return error.code === 'CONNECT_FAILED' && ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH'].includes(systemErrorCode(error.cause) ?? '');
 }
 
 /** Calls `attempt` until it succeeds or `retries` more tries failed, backing off between them. */
@@ -81,6 +83,14 @@ async function askLine(question: string): Promise<string> {
 
 export async function resolveUser(options: ConnectionOptions): Promise<string> {
   return options.user ?? process.env.FERRY_USER ?? (await askLine('User: '));
+}
+
+/** As ssh does, a password typed at the prompt may be typed again, three tries in all. */
+const PASSWORD_TRIES = 3;
+
+function mayAskAgain(options: ConnectionOptions, error: unknown, tries: number): boolean {
+  const typed = !options.passwordStdin && process.env.FERRY_PASSWORD === undefined;
+  return typed && tries < PASSWORD_TRIES && error instanceof FerryError && error.code === 'AUTH_FAILED';
 }
 
 export async function resolvePassword(options: ConnectionOptions, user: string): Promise<string> {
@@ -141,7 +151,7 @@ export class Connection {
     const trust = await tlsTrust(effective);
     const address = { host, port, ...(trust ? { tls: trust } : {}) };
     const user = await resolveUser(options);
-    const password = await resolvePassword(options, user);
+    let password = await resolvePassword(options, user);
     // One attempt is connect and log in: a server that is restarting may drop a
     // connection between the two, and that is worth another try too.
     const reopen = async (): Promise<{ client: FerryClient; login: LoginResult }> => {
@@ -153,8 +163,16 @@ export class Connection {
         throw error;
       }
     };
-    const { client, login } = await withRetries(options.retries, reopen);
-    return new Connection(client, login, formatServerAddress(address), options.retries, reopen);
+    for (let tries = 1; ; tries++) {
+      try {
+        const { client, login } = await withRetries(options.retries, reopen);
+        return new Connection(client, login, formatServerAddress(address), options.retries, reopen);
+      } catch (error) {
+        if (!mayAskAgain(options, error, tries)) throw error;
+        process.stderr.write(`ferry: ${(error as FerryError).message}; try again\n`);
+        password = await promptHidden(`Password for ${user}: `);
+      }
+    }
   }
 
   get client(): FerryClient {
@@ -177,6 +195,11 @@ export class Connection {
         await this.reconnect();
       }
     }
+  }
+
+  /** Stops whatever runs on the connection now; the next command needs reconnect(). */
+  cancel(): void {
+    this.current.cancel();
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,11 @@
 /**
- * The one place where error codes become process exit codes (SPEC section 5).
+ * The one place where error codes become process exit codes (the table in the
+ * README): 0 ok, 1 other, 2 usage, 3 authentication, 4 not found, 5 connection,
+ * 6 integrity, 7 permission or quota, 8 some files of a multi-file command
+ * failed while others succeeded.
  */
 
-import type { ErrorCode } from '../protocol/errors.js';
+import type { ErrorCode, FerryError } from '../protocol/errors.js';
 
 export const ExitCode = {
   OK: 0,
@@ -13,6 +16,8 @@ export const ExitCode = {
   CONNECTION: 5,
   INTEGRITY: 6,
   DENIED: 7,
+  /** Some files of a multi-file command failed while others succeeded. */
+  PARTIAL: 8,
 } as const;
 
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
@@ -38,4 +43,15 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
 
 export function exitCodeFor(code: ErrorCode): ExitCode {
   return BY_CODE[code] ?? ExitCode.OTHER;
+}
+
+/**
+ * The exit code of a command over several items: 0 when all worked, 8 when some
+ * failed and others worked, else the code of the first failure.
+ */
+export function exitCodeForAll(errors: readonly (FerryError | undefined)[]): ExitCode {
+  const failed = errors.filter((error) => error !== undefined);
+  if (failed.length === 0) return ExitCode.OK;
+  if (failed.length < errors.length) return ExitCode.PARTIAL;
+  return exitCodeFor((failed[0] as FerryError).code);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `ferry`: the client command line of SPEC section 5, a thin layer over the
+ * `ferry`: the client command line described in the README, a thin layer over the
  * client library (src/client) and the shared commands (commands.ts).
  */
 
@@ -9,7 +9,7 @@ import { ferryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
 import type { ConnectionOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
-import { parseCommandLine, runMain } from './main.js';
+import { endQuietlyOnClosedPipes, parseCommandLine, runMain } from './main.js';
 import { Output } from './output.js';
 import { VERSION } from '../version.js';
 
@@ -20,6 +20,7 @@ interface GlobalOptions {
   tls?: boolean;
   ca?: string;
   quiet?: boolean;
+  verbose?: boolean;
   json?: boolean;
   retries: string;
 }
@@ -30,6 +31,7 @@ function parseRetries(value: string): number {
   return retries;
 }
 
+endQuietlyOnClosedPipes();
 runMain('ferry', async () => {
   const program = new Command('ferry')
     .description('Move files to and from a Ferry server, intact.')
@@ -40,6 +42,7 @@ runMain('ferry', async () => {
     .option('--tls', 'use TLS, pinning the server certificate on first use (like SSH known_hosts)')
     .option('--ca <file>', 'use TLS and verify the server certificate against this CA instead of pinning')
     .option('-q, --quiet', 'no progress output')
+    .option('-v, --verbose', 'one line per file for folder transfers too')
     .option('--json', 'machine-readable output on stdout')
     .option('--retries <n>', 'times to retry a refused or lost connection', '3')
     .exitOverride()
@@ -48,7 +51,7 @@ runMain('ferry', async () => {
 
   let exit: number = ExitCode.OK;
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
-  const output = (): Output => new Output({ json: globals().json ?? false, quiet: globals().quiet ?? false });
+  const output = (): Output => new Output({ json: globals().json ?? false, quiet: globals().quiet ?? false, verbose: globals().verbose ?? false });
   const connection = (): ConnectionOptions => {
     const options = globals();
     return {
@@ -77,24 +80,25 @@ runMain('ferry', async () => {
   program
     .command('upload')
     .alias('put')
-    .description('send files and folders (folders recursively)')
-    .argument('<local...>', 'local files or folders')
-    .option('-d, --dest <dir>', 'remote folder to put them in', '/')
+    .description('send files and folders (folders recursively); as scp, a last argument that is not a local file is the remote destination')
+    .argument('<local...>', 'local files or folders, then optionally the remote folder (or new name) to send them to')
+    .option('-d, --dest <dir>', 'remote folder to put them in (default: the home folder)')
     .option('--no-clobber', 'never replace an existing remote file')
-    .action(async (locals: string[], options: { dest: string; clobber: boolean }) => {
+    .action(async (locals: string[], options: { dest?: string; clobber: boolean }) => {
       const { upload } = await commands();
-      await withClient((env) => upload(env, locals, { dest: options.dest, noClobber: !options.clobber }));
+      await withClient((env) => upload(env, locals, { ...(options.dest !== undefined ? { dest: options.dest } : {}), noClobber: !options.clobber }));
     });
 
   program
     .command('download')
     .alias('get')
-    .description('fetch files and folders (folders recursively)')
-    .argument('<remote...>', 'remote files or folders')
-    .option('-d, --dest <dir>', 'local folder to put them in', '.')
-    .action(async (remotes: string[], options: { dest: string }) => {
+    .description('fetch files and folders (folders recursively); as scp, a last argument that is not a remote file is the local destination')
+    .argument('<remote...>', 'remote files or folders, then optionally the local folder (or new name) to save them to')
+    .option('-d, --dest <dir>', 'local folder to put them in (default: the current folder)')
+    .option('--no-clobber', 'never replace an existing local file (by default it is replaced, as scp does, and reported)')
+    .action(async (remotes: string[], options: { dest?: string; clobber: boolean }) => {
       const { download } = await commands();
-      await withClient((env) => download(env, remotes, { dest: options.dest }));
+      await withClient((env) => download(env, remotes, { ...(options.dest !== undefined ? { dest: options.dest } : {}), noClobber: !options.clobber }));
     });
 
   program

@@ -1,10 +1,10 @@
 /**
  * What both command lines share: turning any failure into a message on stderr and
- * the exit code of SPEC section 5.
+ * the exit code of the README's table.
  */
 
 import { CommanderError, type Command } from 'commander';
-import { FerryError } from '../protocol/errors.js';
+import { FerryError, systemErrorCode } from '../protocol/errors.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 
 export function reportFailure(program: string, error: unknown): ExitCode {
@@ -12,8 +12,23 @@ export function reportFailure(program: string, error: unknown): ExitCode {
     process.stderr.write(`${program}: ${error.message}\n`);
     return exitCodeFor(error.code);
   }
-  process.stderr.write(`${program}: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+  // A stack trace helps whoever fixes the bug, not whoever meets it: it is shown on request.
+  const detail = process.env.FERRY_DEBUG ? ((error as Error).stack ?? String(error)) : `${(error as Error).message ?? String(error)} (FERRY_DEBUG=1 shows the details)`;
+  process.stderr.write(`${program}: unexpected error: ${detail}\n`);
   return ExitCode.OTHER;
+}
+
+/**
+ * A reader that stops early (`ferry ls | head -1`) closes the pipe: that is the
+ * reader's choice, not a failure, so the program ends quietly with the code it
+ * has so far, as the classic tools do. Nothing is left to say on a closed stderr.
+ */
+export function endQuietlyOnClosedPipes(): void {
+  process.stdout.on('error', (error) => {
+    if (systemErrorCode(error) !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? ExitCode.OK);
+  });
+  process.stderr.on('error', () => undefined);
 }
 
 /** Runs a CLI body and exits with its code once stdout has been flushed. */

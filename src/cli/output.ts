@@ -8,6 +8,8 @@ import { FerryError } from '../protocol/errors.js';
 export interface OutputOptions {
   json: boolean;
   quiet: boolean;
+  /** One line per file for folder transfers too. */
+  verbose?: boolean;
 }
 
 export class Output {

@@ -172,7 +172,11 @@ function connectFailure(error: unknown, host: string, port: number): FerryError 
     case 'ENETUNREACH':
       return ferryError('CONNECT_FAILED', `cannot reach ${where}: no route to the host; is this device on the same network as the server?`, error);
     case 'ETIMEDOUT':
-      return ferryError('CONNECT_FAILED', `cannot reach ${where}: no answer in time; check the address, and that a firewall is not dropping port ${port}`, error);
+      return ferryError(
+        'CONNECT_FAILED',
+        `cannot reach ${where}: no answer in time; check the address, and that a firewall is not dropping port ${port} ("ferry doctor -s ${where}" shows where the way stops)`,
+        error,
+      );
     default:
       return ferryError('CONNECT_FAILED', `cannot reach ${where}: ${(error as Error).message}`, error);
   }
@@ -552,5 +556,10 @@ export class FerryClient {
 
   close(): void {
     this.shutDown(ferryError('CONNECTION_LOST', 'the connection was closed'));
+  }
+
+  /** Ends every request in flight at once, as the user asked (Ctrl-C); the connection closes. */
+  cancel(): void {
+    this.shutDown(ferryError('CANCELLED'));
   }
 }

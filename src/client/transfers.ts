@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, opendir, rename, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, opendir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { BatchedFileWriter } from '../io/batched-writer.js';
@@ -46,6 +46,8 @@ export interface FileOutcome {
   sha256?: string;
   /** Bytes already in place when the transfer continued an interrupted one. */
   resumedFrom?: number;
+  /** A download that replaced a local file of the same name. */
+  replaced?: boolean;
   error?: FerryError;
 }
 
@@ -62,11 +64,23 @@ export const SILENT_REPORTER: TransferReporter = {
   stop: () => undefined,
 };
 
-function localError(error: unknown, path: string): FerryError {
-  if (error instanceof FerryError) return error;
-  if (systemErrorCode(error) === 'ENOENT') return ferryError('NOT_FOUND', `${path} does not exist on this computer`, error);
-  if (systemErrorCode(error) === 'EACCES') return ferryError('PERMISSION_DENIED', `cannot access ${path} on this computer`, error);
-  return ferryError('LOCAL_IO', `${path}: ${(error as Error).message}`, error);
+/**
+ * A local failure as a FerryError that names the file and the way out. A read
+ * failure the client library already wrapped is looked at again for its cause.
+ */
+function localError(error: unknown, path: string, doing: 'read' | 'write' = 'read'): FerryError {
+  if (error instanceof FerryError && (error.code !== 'LOCAL_IO' || systemErrorCode(error.cause) === undefined)) return error;
+  const cause = error instanceof FerryError ? error.cause : error;
+  const code = systemErrorCode(cause);
+  if (code === 'ENOENT' && doing === 'read') return ferryError('NOT_FOUND', `${path} does not exist on this computer`, cause);
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    const why = code === 'EROFS' ? 'is on a read-only file system' : 'is not writable (permission denied)';
+    if (doing === 'write') {
+      return ferryError('PERMISSION_DENIED', `cannot write ${path}: its folder ${dirname(path)} ${why}; download into another folder with -d DIR, or make it writable`, cause);
+    }
+    return ferryError('PERMISSION_DENIED', `cannot read ${path} (permission denied); check its permissions, or leave it out`, cause);
+  }
+  return ferryError('LOCAL_IO', `${path}: ${(cause as Error).message}`, cause);
 }
 
 /** Runs `work` over `items` with at most `window` in flight, keeping order of results. */
@@ -86,7 +100,13 @@ async function inWindow<T, R>(items: readonly T[], window: number, work: (item: 
 async function walkLocal(root: string, remoteRoot: string, plan: TransferPlan): Promise<void> {
   plan.folders.push(remoteRoot);
   const dirents = [];
-  for await (const dirent of await opendir(root)) dirents.push(dirent);
+  try {
+    for await (const dirent of await opendir(root)) dirents.push(dirent);
+  } catch (error) {
+    // One folder that cannot be read is reported; the rest of the tree still goes.
+    plan.refused.push({ local: root, remote: remoteRoot, size: 0, error: localError(error, root) });
+    return;
+  }
   // One folder's entries are looked at together (their stats overlap in the thread pool), then walked in order.
   const stats = await inWindow(dirents, STAT_WINDOW, (dirent) => stat(join(root, dirent.name)).catch(() => undefined));
   for (const [index, dirent] of dirents.entries()) {
@@ -98,11 +118,14 @@ async function walkLocal(root: string, remoteRoot: string, plan: TransferPlan): 
   }
 }
 
-/** What `ferry upload a b folder -d dest` sends, and where each file lands. */
-export async function planUpload(locals: readonly string[], destDir: string): Promise<TransferPlan> {
+/**
+ * What `ferry upload a b folder -d dest` sends, and where each file lands; with
+ * `as`, the one local file or folder lands under that remote name instead.
+ */
+export async function planUpload(locals: readonly string[], destDir: string, options: { as?: string } = {}): Promise<TransferPlan> {
   const plan: TransferPlan = { files: [], folders: [], refused: [] };
   for (const local of locals) {
-    const remote = joinRemote(destDir, basename(local));
+    const remote = options.as ?? joinRemote(destDir, basename(local));
     try {
       const stats = await stat(local);
       if (stats.isDirectory()) await walkLocal(local, remote, plan);
@@ -146,29 +169,38 @@ export async function uploadPlan(
   return [...plan.refused, ...outcomes];
 }
 
-/** What `ferry download a folder -d dest` fetches, and where each file lands locally. */
-export async function planDownload(client: FerryClient, remotes: readonly string[], destDir: string): Promise<TransferPlan> {
+/**
+ * What `ferry download a folder -d dest` fetches, and where each file lands
+ * locally; with `as`, the one remote file or folder lands under that local name.
+ */
+export async function planDownload(
+  client: FerryClient,
+  remotes: readonly string[],
+  destDir: string,
+  options: { as?: string } = {},
+): Promise<TransferPlan> {
   const plan: TransferPlan = { files: [], folders: [], refused: [] };
+  const into = options.as !== undefined ? dirname(options.as) : destDir;
   const add = (remote: string, relativeSegments: string[], size: number): void => {
     const problem = relativeSegments.map((segment) => localNameProblem(segment)).find((p) => p !== undefined);
-    const local = join(destDir, ...relativeSegments);
+    const local = join(into, ...relativeSegments);
     if (problem) plan.refused.push({ local, remote, size, error: ferryError('BAD_PATH', `${remote} cannot be saved here: ${problem}`) });
     else plan.files.push({ local, remote, size });
   };
   for (const remote of remotes) {
-    const name = remoteBaseName(remote);
+    const name = options.as !== undefined ? basename(options.as) : remoteBaseName(remote);
     let entry;
     try {
       entry = await client.stat(remote, { forDownload: true });
     } catch (error) {
-      plan.refused.push({ local: join(destDir, name), remote, size: 0, error: localError(error, remote) });
+      plan.refused.push({ local: join(into, name), remote, size: 0, error: localError(error, remote) });
       continue;
     }
     if (entry.type === 'file') {
       add(remote, [name], entry.size);
       continue;
     }
-    const top = name === '' ? destDir : join(destDir, name);
+    const top = name === '' ? into : join(into, name);
     plan.folders.push(top);
     for (const child of await client.list(remote, { recursive: true })) {
       const segments = child.name.split('/');
@@ -183,58 +215,125 @@ export async function planDownload(client: FerryClient, remotes: readonly string
   return plan;
 }
 
+export interface DownloadOptions {
+  reporter?: TransferReporter;
+  /** Keep a local file that already has the name, rather than replacing it. */
+  noClobber?: boolean;
+}
+
+function keptError(local: string): FerryError {
+  return ferryError('EXISTS', `${local} already exists here and was kept (--no-clobber); remove it, or download without --no-clobber to replace it`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Puts a verified part file in place. By default it replaces a local file of the
+ * same name atomically (as scp does) and says so; with no-clobber a hard link
+ * claims the name only if it is still free, so a file that appeared meanwhile is
+ * never overwritten.
+ */
+async function landPart(part: string, local: string, noClobber: boolean): Promise<{ replaced: boolean }> {
+  if (!noClobber) {
+    const replaced = await exists(local);
+    await rename(part, local);
+    return { replaced };
+  }
+  try {
+    await link(part, local).catch(async (error: unknown) => {
+      if (!NO_HARD_LINKS.has(systemErrorCode(error) ?? '')) throw error;
+      // A file system without hard links (FAT, some network shares): claim the
+      // name with an exclusive create, then move the verified file over the claim.
+      await (await open(local, 'wx')).close();
+      await rename(part, local);
+    });
+  } catch (error) {
+    if (systemErrorCode(error) === 'EEXIST') throw keptError(local);
+    throw error;
+  } finally {
+    await unlink(part).catch(() => undefined);
+  }
+  return { replaced: false };
+}
+
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+async function openPart(part: string, local: string): Promise<FileHandle> {
+  try {
+    await mkdir(dirname(local), { recursive: true });
+    return await open(part, 'a+');
+  } catch (error) {
+    throw localError(error, local, 'write');
+  }
+}
+
+/** Receives a file into its open part file, continuing from the bytes already there, and syncs it. */
+async function receive(client: FerryClient, job: FileJob, handle: FileHandle, progress: (done: number) => void): Promise<FileOutcome> {
+  let offset = (await handle.stat()).size;
+  if (offset > job.size) {
+    await handle.truncate(0);
+    offset = 0;
+  }
+  const prefix = createHash('sha256');
+  if (offset > 0) {
+    for await (const chunk of handle.createReadStream({ start: 0, end: offset - 1, autoClose: false })) prefix.update(chunk as Buffer);
+  }
+  const writer = new BatchedFileWriter(handle);
+  const result = await client.download(job.remote, writer, { offset, prefixDigest: prefix, onProgress: progress });
+  await writer.flush();
+  await handle.sync();
+  const outcome: FileOutcome = { local: job.local, remote: job.remote, size: result.size, sha256: result.sha256 };
+  if (offset > 0) outcome.resumedFrom = offset;
+  return outcome;
+}
+
 /**
  * Downloads one file into `<name>.ferry-part` beside its destination, continuing a
- * part left by an earlier attempt, and renames it into place once verified.
+ * part left by an earlier attempt, and puts it in place once verified.
  */
-async function downloadOne(client: FerryClient, job: FileJob, progress: (done: number) => void): Promise<FileOutcome> {
+async function downloadOne(client: FerryClient, job: FileJob, noClobber: boolean, progress: (done: number) => void): Promise<FileOutcome> {
+  if (noClobber && (await exists(job.local))) throw keptError(job.local);
   const part = join(dirname(job.local), `.${basename(job.local)}${PART_SUFFIX}`);
-  await mkdir(dirname(job.local), { recursive: true });
-  const handle = await open(part, 'a+');
+  const handle = await openPart(part, job.local);
+  let outcome: FileOutcome;
   let ending: 'verified' | 'resumable' | 'useless' = 'useless';
   try {
-    let offset = (await handle.stat()).size;
-    if (offset > job.size) {
-      await handle.truncate(0);
-      offset = 0;
-    }
-    const prefix = createHash('sha256');
-    if (offset > 0) {
-      for await (const chunk of handle.createReadStream({ start: 0, end: offset - 1, autoClose: false })) prefix.update(chunk as Buffer);
-    }
-    const writer = new BatchedFileWriter(handle);
-    const result = await client.download(job.remote, writer, { offset, prefixDigest: prefix, onProgress: progress });
-    await writer.flush();
-    await handle.sync();
+    outcome = await receive(client, job, handle, progress);
     ending = 'verified';
-    const outcome: FileOutcome = { local: job.local, remote: job.remote, size: result.size, sha256: result.sha256 };
-    if (offset > 0) outcome.resumedFrom = offset;
-    return outcome;
   } catch (error) {
     // A part cut off by a lost connection is kept for the next attempt to resume.
     if (error instanceof FerryError && error.code === 'CONNECTION_LOST') ending = 'resumable';
     throw error;
   } finally {
     await handle.close();
-    if (ending === 'verified') await rename(part, job.local);
-    else if (ending === 'useless') await unlink(part).catch(() => undefined);
+    if (ending === 'useless') await unlink(part).catch(() => undefined);
   }
+  const { replaced } = await landPart(part, job.local, noClobber).catch((error: unknown) => {
+    throw localError(error, job.local, 'write');
+  });
+  if (replaced) outcome.replaced = true;
+  return outcome;
 }
 
-export async function downloadPlan(
-  client: FerryClient,
-  plan: TransferPlan,
-  options: { reporter?: TransferReporter } = {},
-): Promise<FileOutcome[]> {
+export async function downloadPlan(client: FerryClient, plan: TransferPlan, options: DownloadOptions = {}): Promise<FileOutcome[]> {
   const reporter = options.reporter ?? SILENT_REPORTER;
-  for (const folder of plan.folders) await mkdir(folder, { recursive: true });
+  for (const folder of plan.folders) {
+    await mkdir(folder, { recursive: true }).catch((error: unknown) => {
+      throw localError(error, folder, 'write');
+    });
+  }
   const outcomes = await inWindow(plan.files, PIPELINE_WINDOW, async (job) => {
     const bar = reporter.file(job);
     let outcome: FileOutcome;
     try {
-      outcome = await downloadOne(client, job, (done) => bar.progress(done));
+      outcome = await downloadOne(client, job, options.noClobber ?? false, (done) => bar.progress(done));
     } catch (error) {
-      outcome = { local: job.local, remote: job.remote, size: job.size, error: localError(error, job.local) };
+      outcome = { local: job.local, remote: job.remote, size: job.size, error: localError(error, job.local, 'write') };
     }
     bar.finish(outcome);
     return outcome;

@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   CONNECTION_LOST: 'the connection was lost',
   TLS_UNTRUSTED: "the server's TLS certificate could not be trusted",
   LOCAL_IO: 'a local file could not be read or written',
+  CANCELLED: 'cancelled by the user (Ctrl-C)',
   USAGE: 'the command was used wrongly',
 } as const;
 

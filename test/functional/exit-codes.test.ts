@@ -18,7 +18,7 @@ test('exit code 1: another failure, such as removing a folder that is not empty,
   await ferry(['mkdir', '/full/inner'], { env: server.env });
   const result = await ferry(['rm', '/full'], { env: server.env });
   t.is(result.code, 1);
-  t.regex(result.stderr, /not empty; remove it recursively/);
+  t.regex(result.stderr, /\/full is not empty; to remove it and everything in it, use rm -r \/full/);
 });
 
 test('exit code 2: wrong usage', async (t) => {

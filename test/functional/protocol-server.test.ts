@@ -380,6 +380,36 @@ test('a HELLO for another protocol gets UNSUPPORTED_VERSION, and one without cap
   t.deepEqual(await incomplete.untilClosed(), []);
 });
 
+test('a HELLO with an empty capability list is valid: the server welcomes it and offers its own', async (t) => {
+  const server = await startServer(t);
+  const connection = await rawConnect(t, server);
+  connection.send(hello({ capabilities: [] }), request(1, { op: 'login', ...ADMIN }));
+  const frame = await connection.next('WELCOME');
+  t.is(frame.type, FrameType.WELCOME, JSON.stringify(summary(frame)));
+  t.deepEqual(parseWelcome(json<unknown>(frame)).capabilities, [...CAPABILITIES]);
+  okBody<LoginResult>(await connection.next('the login answer'), 1);
+});
+
+test('size is required in put: a put without it gets BAD_REQUEST, and its END is discarded', async (t) => {
+  const server = await startServer(t);
+  const { connection } = await loggedIn(t, server);
+  connection.send(request(2, { op: 'put', path: '/no-size.txt' }), encodeFrame(FrameType.END, 2, digestOf(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
+  const answer = summary(await connection.next('the answer to the put'));
+  t.like(answer, { type: 'ERROR', id: 2, code: 'BAD_REQUEST' });
+  t.regex(answer.message ?? '', /"size" must be a whole number/);
+  t.like(okBody<Entry>(await connection.next('the stat answer'), 3), { type: 'dir' });
+});
+
+test('resume for an upload the server holds nothing of answers OK with offset 0 and the SHA-256 of no bytes', async (t) => {
+  const server = await startServer(t);
+  const { connection } = await loggedIn(t, server);
+  connection.send(request(2, { op: 'resume', path: '/never-started.bin', size: 5_000_000 }));
+  t.deepEqual(okBody<{ offset: number; prefixSha256: string }>(await connection.next('the resume answer'), 2), {
+    offset: 0,
+    prefixSha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+  });
+});
+
 test('a client may pipeline its login and first requests right behind HELLO', async (t) => {
   const server = await startServer(t);
   const connection = await rawConnect(t, server);

@@ -9,19 +9,14 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { chmod, copyFile, readFile, stat, symlink, writeFile } from 'node:fs/promises';
-import { delimiter, join, sep } from 'node:path';
+import { join } from 'node:path';
 import { splitWords } from '../../src/cli/shell.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { twoDevices, type TwoDevices } from '../helpers/netns.js';
-import { hasTool, requireTools } from '../helpers/tools.js';
+import { hasTool, preferSystemTools, requireTools } from '../helpers/tools.js';
 
-// npm puts node_modules/.bin first on PATH, and there `nft` is @vercel/nft, a
-// file tracer that ava uses, not nftables: the system's tools are meant here.
-process.env.PATH = (process.env.PATH ?? '')
-  .split(delimiter)
-  .filter((dir) => !dir.endsWith(`${sep}node_modules${sep}.bin`))
-  .join(delimiter);
+preferSystemTools();
 
 const SCRIPTS = join(REPO_ROOT, 'scripts');
 const LAN_ADDRESS = join(SCRIPTS, 'lan-address.sh');

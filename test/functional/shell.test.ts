@@ -49,3 +49,17 @@ test('the shell refuses a wrong password before starting the session', async (t)
   const result = await ferry(['shell'], { env: { ...server.env, FERRY_PASSWORD: 'nope' }, input: 'ls\n' });
   t.is(result.code, 3);
 });
+
+test('in the shell the scp forms and mv into a folder work relative to the remote and local working folders', async (t) => {
+  const server = await startServer(t);
+  const local = await tempDir(t);
+  await writeFile(join(local, 'memo.txt'), 'memo');
+  const script = [`lcd "${local}"`, 'mkdir /work/inbox', 'cd /work', 'upload memo.txt inbox/', 'mv inbox/memo.txt /work', 'download memo.txt copy.txt', 'lls', 'exit'].join('\n');
+  const result = await ferry(['shell'], { env: server.env, input: `${script}\n` });
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /^uploaded memo\.txt -> \/work\/inbox\/memo\.txt \(4 B\)$/m);
+  t.regex(result.stdout, /^moved \/work\/inbox\/memo\.txt -> \/work\/memo\.txt$/m);
+  t.regex(result.stdout, /^downloaded \/work\/memo\.txt -> copy\.txt \(4 B\)$/m);
+  t.regex(result.stdout, /^- +4 B +\S+ \S+ +copy\.txt$/m, 'lls lists the download');
+  t.is(await readFile(join(local, 'copy.txt'), 'utf8'), 'memo');
+});

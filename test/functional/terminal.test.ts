@@ -6,7 +6,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -258,16 +258,139 @@ test('with no user given the shell asks "User: " first, then the hidden password
   t.is(await term.exited(), 0);
 });
 
-test('a wrong password typed at the prompt ends the shell with exit code 3 and says so', async (t) => {
+function passwordPrompts(screen: string): number {
+  return screen.match(/^Password for admin: ?$/gm)?.length ?? 0;
+}
+
+test('a wrong password typed at the prompt is asked again, as ssh does, and the right one then opens the session', async (t) => {
   const server = await startServer(t);
   const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user });
 
   await typePassword(term, 'not-the-password');
+  const again = await term.waitFor('the second password prompt', (shown) => passwordPrompts(shown) === 2);
+  t.regex(again, /^ferry: wrong user name or password.*; try again$/m);
+  await term.type(ADMIN.password);
+  await term.press('Enter');
+  await term.waitFor('the first shell prompt', (shown) => promptCount(shown) > 0);
+  t.regex(await enter(term, 'pwd'), /^\/$/m);
+  await term.type('exit');
+  await term.press('Enter');
+  t.is(await term.exited(), 0);
+  t.false((await term.screen()).includes('not-the-password'));
+});
+
+test('three wrong passwords at the prompt end the shell with exit code 3 and say so', async (t) => {
+  const server = await startServer(t);
+  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user });
+
+  for (let tries = 1; tries <= 3; tries++) {
+    await term.waitFor(`password prompt ${tries}`, (shown) => passwordPrompts(shown) === tries);
+    await term.type(`wrong-${tries}`);
+    await term.press('Enter');
+  }
   t.is(await term.exited(), 3);
   const screen = await term.screen();
+  t.is(passwordPrompts(screen), 3, 'three tries in all');
   t.regex(screen, /^ferry: wrong user name or password/m);
   t.is(promptCount(screen), 0, 'no session starts');
-  t.false(screen.includes('not-the-password'));
+  t.false(screen.includes('wrong-1'));
+});
+
+test('Ctrl-C during an upload in the shell cancels it, and the shell goes on taking commands', async (t) => {
+  const server = await pacedServer(t);
+  const file = await bigFile(t);
+  const term = await openTerminal(t, ferryArgv('shell'), { ...server.env, FERRY_HISTORY: '/dev/null' });
+  await term.waitFor('the prompt', (shown) => promptCount(shown) > 0);
+
+  const before = promptCount(await term.screen());
+  await term.type(`upload "${file}"`);
+  await term.press('Enter');
+  await term.waitFor('the upload under way', (shown) => FILE_BAR.test(shown));
+  await term.press('C-c');
+  const after = await term.waitFor('the prompt after Ctrl-C', (shown) => promptCount(shown) > before);
+  t.regex(after, /^ferry: cancelled by Ctrl-C; what had completed is kept$/m);
+  t.notRegex(after, /^uploaded /m, 'the upload did not finish');
+
+  t.regex(await enter(term, 'pwd'), /^\/$/m, 'the shell still answers');
+  t.regex(await enter(term, 'mkdir after-cancel'), /^created \/after-cancel$/m, 'and still reaches the server');
+  t.is(await server.stored.sha256('big.bin'), undefined, 'the cancelled upload left no file');
+  await term.type('exit');
+  await term.press('Enter');
+  t.is(await term.exited(), 0);
+});
+
+test('Ctrl-C at the prompt abandons the line being typed and gives a fresh prompt, as bash does', async (t) => {
+  const server = await startServer(t);
+  const term = await openTerminal(t, ferryArgv('shell'), server.env);
+  await term.waitFor('the prompt', (shown) => promptCount(shown) > 0);
+
+  const before = promptCount(await term.screen());
+  await term.type('mkdir never-made');
+  await term.waitFor('the typed line', (shown) => promptLine(shown).endsWith('mkdir never-made'));
+  await term.press('C-c');
+  const fresh = await term.waitFor('a fresh prompt', (shown) => promptCount(shown) > before && /^ferry admin:\/>\s*$/.test(promptLine(shown)));
+  t.regex(fresh, /mkdir never-made\^C$/m, 'the abandoned line is left on screen, marked ^C');
+  t.regex(await enter(term, 'pwd'), /^\/$/m, 'the next line runs alone');
+  t.deepEqual(await (await server.connect()).list('/'), [], 'the abandoned line never ran');
+  await term.type('exit');
+  await term.press('Enter');
+  t.is(await term.exited(), 0);
+});
+
+test('Tab completes a remote name with spaces in quotes, and the completed command runs', async (t) => {
+  const server = await startServer(t);
+  await server.stored.write('holiday photos/first day.txt', 'sunny');
+  const term = await openTerminal(t, ferryArgv('shell'), server.env);
+  await term.waitFor('the prompt', (shown) => promptCount(shown) > 0);
+
+  await term.type('stat hol');
+  await term.press('Tab');
+  await term.waitFor('the folder completed in an open quote', (shown) => promptLine(shown).endsWith('stat "holiday photos/'));
+  await term.type('fi');
+  await term.press('Tab');
+  await term.waitFor('the file completed and quoted', (shown) => promptLine(shown).endsWith('stat "holiday photos/first day.txt"'));
+  const before = promptCount(await term.screen());
+  await term.press('Enter');
+  const shown = await term.waitFor('the stat result', (screen) => promptCount(screen) > before);
+  t.regex(shown, /^path: {3}\/holiday photos\/first day\.txt$/m);
+  await term.type('exit');
+  await term.press('Enter');
+  t.is(await term.exited(), 0);
+});
+
+test('lcd, lpwd and lls work on this computer, and Tab completes local names for upload', async (t) => {
+  const server = await startServer(t);
+  const local = await tempDir(t);
+  await writeFile(join(local, 'my notes.txt'), 'twelve bytes');
+  const term = await openTerminal(t, ferryArgv('shell'), server.env);
+  await term.waitFor('the prompt', (shown) => promptCount(shown) > 0);
+
+  await enter(term, `lcd "${local}"`);
+  t.regex(await enter(term, 'lpwd'), new RegExp(`^${local}$`, 'm'));
+  t.regex(await enter(term, 'lls'), /^- +12 B +\d{4}-\d\d-\d\d \d\d:\d\d +my notes\.txt$/m);
+  t.regex(await enter(term, 'lcd /no/such/folder'), /^ferry: \/no\/such\/folder does not exist on this computer$/m);
+
+  await term.type('upload my');
+  await term.press('Tab');
+  await term.waitFor('the local name completed and quoted', (shown) => promptLine(shown).endsWith('upload "my notes.txt"'));
+  const before = promptCount(await term.screen());
+  await term.press('Enter');
+  const shown = await term.waitFor('the upload result', (screen) => promptCount(screen) > before);
+  t.regex(shown, /^uploaded my notes\.txt -> \/my notes\.txt \(12 B\)$/m);
+  await term.type('exit');
+  await term.press('Enter');
+  t.is(await term.exited(), 0);
+});
+
+test('a mistyped command gets a "did you mean" with the nearest command', async (t) => {
+  const server = await startServer(t);
+  const term = await openTerminal(t, ferryArgv('shell'), server.env);
+  await term.waitFor('the prompt', (shown) => promptCount(shown) > 0);
+  t.regex(await enter(term, 'uplaod x'), /^ferry: unknown command "uplaod"; did you mean "upload"\?$/m);
+  t.regex(await enter(term, 'lss'), /^ferry: unknown command "lss"; did you mean "ls"\?$/m);
+  await term.type('exit');
+  await term.press('Enter');
+  t.is(await term.exited(), 0);
 });
 
 test('an upload on a terminal shows a bar for the file and a total, with bytes, rate and ETA, while it runs', async (t) => {

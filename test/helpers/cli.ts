@@ -20,6 +20,8 @@ export interface RunResult {
 export interface RunOptions {
   /** Run inside this network namespace (a test's second "device"). */
   netns?: string;
+  /** Run as this unprivileged user id (and group id), where file permissions bind as they do for people. */
+  uid?: number;
   env?: Record<string, string | undefined>;
   input?: string;
   cwd?: string;
@@ -35,7 +37,11 @@ function start(bin: string, args: string[], options: RunOptions = {}): Running {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD']) delete env[key];
   Object.assign(env, options.env);
-  const [command, prefix] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath]] : [process.execPath, []];
+  const [command, prefix] = options.netns
+    ? ['ip', ['netns', 'exec', options.netns, process.execPath]]
+    : options.uid !== undefined
+      ? ['setpriv', [`--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups', process.execPath]]
+      : [process.execPath, []];
   const child = spawn(command, [...prefix, bin, ...args], { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

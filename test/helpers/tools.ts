@@ -6,6 +6,19 @@
 import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
+import { delimiter, sep } from 'node:path';
+
+/**
+ * npm puts node_modules/.bin first on PATH, and there `nft` is @vercel/nft, a
+ * file tracer that ava uses, not nftables: a test that means the system's tools
+ * calls this first.
+ */
+export function preferSystemTools(): void {
+  process.env.PATH = (process.env.PATH ?? '')
+    .split(delimiter)
+    .filter((dir) => !dir.endsWith(`${sep}node_modules${sep}.bin`))
+    .join(delimiter);
+}
 
 export function hasTool(name: string): boolean {
   try {

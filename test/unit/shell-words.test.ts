@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
-import { splitWords } from '../../src/cli/shell.js';
+import { nearestCommand, quoteForShell, splitWords } from '../../src/cli/shell.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { holds } from './property.js';
 
@@ -65,4 +65,30 @@ test('any words without quotes or whitespace, joined by any runs of whitespace, 
       return true;
     }),
   );
+});
+
+test('a completed name is quoted so that the shell reads it back as the same one word', (t) => {
+  t.is(quoteForShell('plain.txt'), 'plain.txt');
+  t.is(quoteForShell('first day.txt'), '"first day.txt"');
+  t.is(quoteForShell('holiday photos/'), '"holiday photos/', 'a folder stays open for the next Tab');
+  t.is(quoteForShell('say "hi".txt'), `'say "hi".txt'`);
+  // Names with both kinds of quote cannot be written with either alone; those are not completed as one word.
+  const name = fc.string({ unit: 'binary', minLength: 1, maxLength: 16 }).filter((n) => !n.endsWith('/') && !(n.includes('"') && n.includes("'")));
+  holds(
+    t,
+    fc.property(name, (n) => {
+      assert.deepEqual(splitWords(quoteForShell(n)), [n]);
+      return true;
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('a mistyped command is matched to the nearest one, and a word far from every command to none', (t) => {
+  t.is(nearestCommand('uplaod'), 'upload');
+  t.is(nearestCommand('lss'), 'ls');
+  t.is(nearestCommand('dowload'), 'download');
+  t.is(nearestCommand('mkdri'), 'mkdir');
+  t.is(nearestCommand('frobnicate'), undefined);
+  t.is(nearestCommand('x'), undefined);
 });
