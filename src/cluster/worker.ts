@@ -3,6 +3,7 @@
  * its siblings, answers the primary's metrics requests, and drains when told.
  */
 
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
@@ -18,11 +19,15 @@ function send(message: WorkerMessage): void {
   process.send?.(message);
 }
 
-/** Sends `message` and lets go of the IPC channel once it is on its way, so the process can end. */
+/**
+ * Sends `message` and lets go of the IPC channel once it is on its way, so the
+ * process can end with its own exit code: a bare channel disconnect makes
+ * Node's cluster worker exit 0 at once, a worker's own disconnect does not.
+ */
 async function sendLast(message: WorkerMessage): Promise<void> {
   if (!process.connected) return;
   await new Promise<void>((resolve) => process.send?.(message, undefined, {}, () => resolve()));
-  if (process.connected) process.disconnect();
+  if (process.connected) cluster.worker?.disconnect();
 }
 
 /**
