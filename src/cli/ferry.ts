@@ -5,6 +5,7 @@
  */
 
 import { Command, Option } from 'commander';
+import { DEFAULT_RETRIES, retryBudgetMs } from '../client/retry-policy.js';
 import { ferryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
 import type { ConnectionOptions } from './connect.js';
@@ -23,6 +24,11 @@ interface GlobalOptions {
   retries: string;
 }
 
+function retryWindow(retries: number): string {
+  const { min, max } = retryBudgetMs(retries);
+  return `${Math.round(min / 1000)}-${Math.round(max / 1000)} s`;
+}
+
 function parseRetries(value: string): number {
   const retries = Number(value);
   if (!Number.isInteger(retries) || retries < 0) throw ferryError('USAGE', `--retries takes a whole number, not "${value}"`);
@@ -39,7 +45,11 @@ runMain('ferry', async () => {
     .option('--ca <file>', 'use TLS and verify the server certificate against this CA instead of pinning')
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'machine-readable output on stdout')
-    .option('--retries <n>', 'times to retry a refused or lost connection', '3')
+    .addOption(
+      new Option('--retries <n>', `times to retry a refused or lost connection, waiting longer each time (${retryWindow(DEFAULT_RETRIES)} in all by default)`)
+        .env('FERRY_RETRIES')
+        .default(String(DEFAULT_RETRIES)),
+    )
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -49,8 +59,11 @@ runMain('ferry', async () => {
   const output = (): Output => new Output({ json: globals().json ?? false, quiet: globals().quiet ?? false });
   const connection = (): ConnectionOptions => {
     const options = globals();
+    const out = output();
     return {
       retries: parseRetries(options.retries),
+      onRetry: ({ error, retry, retries, delayMs }) =>
+        out.notice(`retry ${retry} of ${retries} in ${(delayMs / 1000).toFixed(1)} s: ${error.message}`),
       ...(options.server !== undefined ? { server: options.server } : {}),
       ...(options.user !== undefined ? { user: options.user } : {}),
       ...(options.passwordStdin ? { passwordStdin: true } : {}),
