@@ -80,10 +80,9 @@ async function underLoad(t: ExecutionContext, phases: Phase[], minRoundTrips: nu
       await mkdir(into);
       const up = await ferry(['upload', join(local, 'payload.bin'), '-d', '/loop'], { env: clientEnv, timeoutMs: 120_000 });
       const down = await ferry(['download', '/loop/payload.bin', '-d', into], { env: clientEnv, timeoutMs: 120_000 });
-      for (const [what, result] of [['upload', up], ['download', down]] as const) {
-        if (result.code !== 0) failures.push(`round ${round} ${what}: exit ${result.code} ${result.stderr}`);
-      }
-      if (down.code === 0 && (await sha256File(join(into, 'payload.bin'))) !== expected) failures.push(`round ${round}: the file came back different`);
+      const problems = [['upload', up] as const, ['download', down] as const].flatMap(([what, result]) => (result.code === 0 ? [] : [`${what}: exit ${result.code} ${result.stderr}`]));
+      if (down.code === 0 && (await sha256File(join(into, 'payload.bin'))) !== expected) problems.push('the file came back different');
+      if (problems.length > 0) failures.push(`round trip ${round + 1}: ${problems.join('; ')}`);
       roundTrips++;
       for (const waiter of roundTripsDone.splice(0)) waiter();
     }
