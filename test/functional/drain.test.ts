@@ -5,9 +5,12 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FerryClient } from '../../src/client/client.js';
+import { EXPIRED, withDeadline } from '../../src/io/deadline.js';
 import { FerryError } from '../../src/protocol/errors.js';
+import { FrameType, encodeJsonFrame } from '../../src/protocol/frames.js';
+import { CAPABILITIES, PROTOCOL_NAME, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { sha256, sha256File, tempDir } from '../helpers/files.js';
-import { ADMIN, spawnServer } from '../helpers/server.js';
+import { ADMIN, spawnServer, startServer } from '../helpers/server.js';
 
 /** The longest a drained server may outlive the last transfer. */
 const EXIT_AFTER_LAST_TRANSFER_MS = 2_000;
@@ -78,4 +81,27 @@ test.serial('cluster mode: SIGTERM during an upload exits within 2 s of the last
 
 test.serial('single process: SIGTERM during an upload exits within 2 s of the last transfer ending, the file intact, idle connections closed', async (t) => {
   await drainsRightAfterTheLastTransfer(t, 0);
+});
+
+test('a connection the server ended is let go soon even when the client never closes its side', async (t) => {
+  const server = await startServer(t);
+  // allowHalfOpen: this client reads the server's end but never sends its own.
+  const socket = connect({ host: '127.0.0.1', port: server.port, allowHalfOpen: true });
+  t.teardown(() => socket.destroy());
+  await once(socket, 'connect');
+  socket.resume();
+  socket.write(
+    Buffer.concat([
+      encodeJsonFrame(FrameType.HELLO, 0, { protocol: PROTOCOL_NAME, version: PROTOCOL_VERSION, capabilities: [...CAPABILITIES], agent: 'half-open/1' }),
+      encodeJsonFrame(FrameType.REQUEST, 1, { op: 'login', user: ADMIN.user, password: ADMIN.password }),
+      encodeJsonFrame(FrameType.REQUEST, 2, { op: 'quit' }),
+    ]),
+  );
+  await once(socket, 'end');
+  const ended = performance.now();
+  // A listener closes once its last socket has: far sooner than the idle timeout
+  // (60 s here), which was all that closed a half-open one before.
+  t.not(await withDeadline(server.stop(), 10_000), EXPIRED, 'the server closed');
+  const waited = performance.now() - ended;
+  t.true(waited < 5_000, `the server let go ${Math.round(waited)} ms after its end`);
 });
