@@ -2,9 +2,11 @@
 //
 // Fork mode running Ferry's own cluster primary (not pm2 cluster mode): the
 // primary aggregates every worker's metrics into one /metrics scrape, which pm2
-// cluster mode cannot do. `pm2 reload` therefore restarts the primary (clients
-// ride through with their retries and resume); for a rolling restart of the
-// workers with no refused connection, use `pm2 sendSignal SIGHUP ferry`.
+// cluster mode cannot do. pm2 has a rolling reload only in cluster mode, so here
+// `pm2 reload` is `pm2 restart`: the primary drains and exits, a new one starts,
+// and clients ride the gap on their retries and resume. For a rolling restart of
+// the workers with no refused connection: `pm2 sendSignal SIGHUP ferry`. The
+// README's pm2 section says what each verb does.
 const drainTimeoutMs = Number(process.env.FERRY_DRAIN_TIMEOUT_MS ?? 30_000);
 
 // A named export: pm2 require()s this file, and Node returns an ES module's

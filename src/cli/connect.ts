@@ -1,7 +1,7 @@
 /**
  * From command-line options to a logged-in client: where the server is, who the
- * user is, where the password comes from, and retrying a refused connection with
- * backoff.
+ * user is, where the password comes from, and retrying a refused or lost
+ * connection with jittered exponential backoff.
  */
 
 import { createInterface } from 'node:readline/promises';
@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile } from 'node:fs/promises';
 import { FerryClient, type TlsTrust } from '../client/client.js';
 import { KnownHosts, defaultKnownHostsFile } from '../client/known-hosts.js';
+import { retryDelayMs } from '../client/retry-policy.js';
 import { discoverServers, type DiscoveredServer } from '../lan/mdns.js';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import type { LoginResult } from '../protocol/messages.js';
@@ -19,7 +20,10 @@ export interface ConnectionOptions {
   server?: string;
   user?: string;
   passwordStdin?: boolean;
+  /** Retries of a refused or lost connection, waiting as client/retry-policy.ts says. */
   retries: number;
+  /** Told before each wait, so a person knows why the command pauses. */
+  onRetry?: RetryNotice;
   /** Speak TLS, pinning the server's certificate on first use... */
   tls?: boolean;
   /** ...or verifying it against this CA certificate file (implies TLS). */
@@ -48,8 +52,7 @@ export async function tlsTrust(options: ConnectionOptions, extra: { replace?: bo
   };
 }
 
-const FIRST_BACKOFF_MS = 250;
-const MAX_BACKOFF_MS = 4000;
+export type RetryNotice = (notice: { error: FerryError; retry: number; retries: number; delayMs: number }) => void;
 
 function worthRetrying(error: unknown): boolean {
   if (!(error instanceof FerryError)) return false;
@@ -60,13 +63,15 @@ function worthRetrying(error: unknown): boolean {
 }
 
 /** Calls `attempt` until it succeeds or `retries` more tries failed, backing off between them. */
-export async function withRetries<T>(retries: number, attempt: () => Promise<T>): Promise<T> {
+export async function withRetries<T>(retries: number, attempt: () => Promise<T>, onRetry?: RetryNotice): Promise<T> {
   for (let tries = 0; ; tries++) {
     try {
       return await attempt();
     } catch (error) {
       if (tries >= retries || !worthRetrying(error)) throw error;
-      await sleep(Math.min(FIRST_BACKOFF_MS * 2 ** tries, MAX_BACKOFF_MS));
+      const delayMs = retryDelayMs(tries);
+      onRetry?.({ error: error as FerryError, retry: tries + 1, retries, delayMs });
+      await sleep(delayMs);
     }
   }
 }
@@ -144,6 +149,7 @@ export class Connection {
     readonly server: string,
     readonly retries: number,
     private readonly reopen: () => Promise<{ client: FerryClient; login: LoginResult }>,
+    private readonly onRetry: RetryNotice | undefined,
   ) {}
 
   static async open(options: ConnectionOptions): Promise<Connection> {
@@ -165,8 +171,8 @@ export class Connection {
     };
     for (let tries = 1; ; tries++) {
       try {
-        const { client, login } = await withRetries(options.retries, reopen);
-        return new Connection(client, login, formatServerAddress(address), options.retries, reopen);
+        const { client, login } = await withRetries(options.retries, reopen, options.onRetry);
+        return new Connection(client, login, formatServerAddress(address), options.retries, reopen, options.onRetry);
       } catch (error) {
         if (!mayAskAgain(options, error, tries)) throw error;
         process.stderr.write(`ferry: ${(error as FerryError).message}; try again\n`);
@@ -181,7 +187,7 @@ export class Connection {
 
   async reconnect(): Promise<FerryClient> {
     this.current.close();
-    this.current = (await withRetries(this.retries, this.reopen)).client;
+    this.current = (await withRetries(this.retries, this.reopen, this.onRetry)).client;
     return this.current;
   }
 

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../auth/users.js';
-import { SIZE_UNITS, loadConfig, parseWithUnits, type Config } from '../ops/config.js';
+import { SIZE_UNITS, commandLineFlags, loadConfig, parseWithUnits, type Config } from '../ops/config.js';
 import { createLogger } from '../ops/logger.js';
 import { ferryError } from '../protocol/errors.js';
 import { runService } from '../cluster/run.js';
@@ -41,6 +41,17 @@ async function serve(args: string[]): Promise<number> {
   return runService(config, createLogger(config.get('logLevel'), config.get('logFormat')));
 }
 
+/** The configuration flags `start` takes, from the config schema, for `ferry-server start --help`. */
+function startFlagsHelp(): string {
+  const flags = commandLineFlags();
+  const width = Math.max(...flags.map((entry) => entry.flag.length)) + ' <value>'.length + 2;
+  const lines = flags.map((entry) => {
+    const notes = [entry.env, entry.default === undefined || entry.default === '' ? undefined : `default ${JSON.stringify(entry.default)}`].filter(Boolean);
+    return `  ${`${entry.flag} <value>`.padEnd(width)}${entry.doc}${notes.length > 0 ? ` [${notes.join(', ')}]` : ''}`;
+  });
+  return `\nConfiguration flags (each overrides its environment variable; every key: ferry-server config):\n${lines.join('\n')}\n`;
+}
+
 function users(config: Config): UserDirectory {
   return new UserDirectory(config.get('usersFile'));
 }
@@ -58,7 +69,7 @@ runMain('ferry-server', async () => {
     .description('run the service (what npm start runs); config flags such as --port 9000 override the environment')
     .allowUnknownOption()
     .allowExcessArguments()
-    .helpOption(false)
+    .addHelpText('after', startFlagsHelp)
     .action(async (_options: unknown, command: Command) => {
       // Only flags reach here; a bare word is a mistyped command, not something to start.
       const stray = command.args[0];

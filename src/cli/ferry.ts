@@ -5,6 +5,7 @@
  */
 
 import { Command, Option } from 'commander';
+import { DEFAULT_RETRIES, retryBudgetMs } from '../client/retry-policy.js';
 import { ferryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
 import type { ConnectionOptions } from './connect.js';
@@ -23,6 +24,11 @@ interface GlobalOptions {
   verbose?: boolean;
   json?: boolean;
   retries: string;
+}
+
+function retryWindow(retries: number): string {
+  const { min, max } = retryBudgetMs(retries);
+  return `${Math.round(min / 1000)}-${Math.round(max / 1000)} s`;
 }
 
 function parseRetries(value: string): number {
@@ -44,7 +50,11 @@ runMain('ferry', async () => {
     .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'one line per file for folder transfers too')
     .option('--json', 'machine-readable output on stdout')
-    .option('--retries <n>', 'times to retry a refused or lost connection', '3')
+    .addOption(
+      new Option('--retries <n>', `times to retry a refused or lost connection, waiting longer each time (${retryWindow(DEFAULT_RETRIES)} in all by default)`)
+        .env('FERRY_RETRIES')
+        .default(String(DEFAULT_RETRIES)),
+    )
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -54,8 +64,11 @@ runMain('ferry', async () => {
   const output = (): Output => new Output({ json: globals().json ?? false, quiet: globals().quiet ?? false, verbose: globals().verbose ?? false });
   const connection = (): ConnectionOptions => {
     const options = globals();
+    const out = output();
     return {
       retries: parseRetries(options.retries),
+      onRetry: ({ error, retry, retries, delayMs }) =>
+        out.notice(`retry ${retry} of ${retries} in ${(delayMs / 1000).toFixed(1)} s: ${error.message}`),
       ...(options.server !== undefined ? { server: options.server } : {}),
       ...(options.user !== undefined ? { user: options.user } : {}),
       ...(options.passwordStdin ? { passwordStdin: true } : {}),

@@ -35,6 +35,11 @@ export class Output {
     return process.stderr.isTTY === true && !this.options.quiet && !this.options.json;
   }
 
+  /** Word of a pause or a retry, on stderr (not with --quiet): stdout stays for results. */
+  notice(text: string): void {
+    if (!this.options.quiet) process.stderr.write(`ferry: ${text}\n`);
+  }
+
   problem(text: string): void {
     process.stderr.write(`ferry: ${text}\n`);
   }

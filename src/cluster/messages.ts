@@ -6,6 +6,7 @@ import type { MetricsSnapshot } from '../ops/metrics.js';
 
 export type WorkerMessage =
   | { type: 'ferry:listening'; port: number }
+  | { type: 'ferry:start-failed'; code: string; reason: string }
   | { type: 'ferry:metrics'; id: number; snapshot: MetricsSnapshot }
   | { type: 'ferry:login-failed'; ip: string }
   | { type: 'ferry:login-ok'; ip: string };
@@ -15,7 +16,7 @@ export type PrimaryMessage =
   | { type: 'ferry:metrics?'; id: number }
   | { type: 'ferry:ban'; ip: string; until: number };
 
-const WORKER_TYPES = new Set(['ferry:listening', 'ferry:metrics', 'ferry:login-failed', 'ferry:login-ok']);
+const WORKER_TYPES = new Set(['ferry:listening', 'ferry:start-failed', 'ferry:metrics', 'ferry:login-failed', 'ferry:login-ok']);
 const PRIMARY_TYPES = new Set(['ferry:drain', 'ferry:metrics?', 'ferry:ban']);
 
 function hasType(message: unknown): message is { type: unknown } {

@@ -7,7 +7,6 @@
  */
 
 import cluster, { type Worker } from 'node:cluster';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
@@ -17,6 +16,7 @@ import { BanBook } from '../auth/bans.js';
 import { advertise, announce, localStorageDir, banPolicy, lanAddresses, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { Storage } from '../storage/storage.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
+import { FerryError, ferryError, isErrorCode } from '../protocol/errors.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
 import { stopSignal } from './signals.js';
 
@@ -30,10 +30,15 @@ const WORKER_THREADPOOL_SIZE = 64;
 
 interface Slot {
   index: number;
+  /** The worker that listens for this slot. */
   worker: Worker | undefined;
-  listening: boolean;
+  /** A worker on its way up for this slot: the first, a replacement after a crash, or a rolling one. */
+  starting: { worker: Worker; listening: Promise<Worker> } | undefined;
   restarts: number;
   startedAt: number;
+  /** Why this slot's last worker could not start; cleared once one listens. */
+  failure: string | undefined;
+  restartTimer: NodeJS.Timeout | undefined;
 }
 
 class Primary {
@@ -53,14 +58,30 @@ class Primary {
     private readonly storage: Storage,
   ) {
     this.bans = new BanBook(banPolicy(config));
-    this.slots = Array.from({ length: config.get('workers') }, (_, index) => ({ index, worker: undefined, listening: false, restarts: 0, startedAt: 0 }));
+    this.slots = Array.from({ length: config.get('workers') }, (_, index) => ({
+      index,
+      worker: undefined,
+      starting: undefined,
+      restarts: 0,
+      startedAt: 0,
+      failure: undefined,
+      restartTimer: undefined,
+    }));
   }
 
   get listeningWorkers(): number {
-    return this.slots.filter((slot) => slot.listening).length;
+    return this.slots.filter((slot) => slot.worker !== undefined).length;
   }
 
-  /** Forks a worker for `slot`; resolves once it listens (or rejects if it dies first). */
+  get wantedWorkers(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * Forks a worker for `slot`; resolves once it listens, and only then does it take
+   * the slot over (a worker it replaces keeps serving until then). Rejects with the
+   * worker's own reason if it exits first.
+   */
   private fork(slot: Slot): Promise<Worker> {
     const worker = cluster.fork({
       FERRY_WORKER_SLOT: String(slot.index),
@@ -70,21 +91,24 @@ class Primary {
       // system when done instead of staying in glibc's arena for the life of the worker.
       MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
     });
-    slot.worker = worker;
     worker.once('online', () => {
       for (const [ip, until] of this.bans.activeBans()) worker.send({ type: 'ferry:ban', ip, until } satisfies PrimaryMessage);
     });
-    slot.listening = false;
     slot.startedAt = Date.now();
     this.logger.info({ event: 'worker-start', worker: slot.index, pid: worker.process.pid }, `worker ${slot.index} starting`);
-    return new Promise((resolveListening, reject) => {
+    let startFailure: FerryError | undefined;
+    const listening = new Promise<Worker>((resolveListening, reject) => {
       worker.on('message', (message: unknown) => {
         if (!isWorkerMessage(message)) return;
         switch (message.type) {
           case 'ferry:listening':
-            if (slot.worker === worker) slot.listening = true;
             this.port = message.port;
+            this.listened(slot, worker);
             resolveListening(worker);
+            break;
+          case 'ferry:start-failed':
+            startFailure = ferryError(isErrorCode(message.code) ? message.code : 'INTERNAL', message.reason);
+            this.startFailed(slot, message.reason);
             break;
           case 'ferry:metrics':
             this.replies.get(message.id)?.(message.snapshot);
@@ -98,10 +122,34 @@ class Primary {
         }
       });
       worker.once('exit', (code, signal) => {
-        reject(new Error(`worker ${slot.index} exited (${signal ?? code}) before listening`));
-        this.onExit(slot, worker, code, signal);
+        reject(startFailure ?? new Error(`worker ${slot.index} exited (${signal ?? code}) before listening`));
+        this.onExit(slot, worker, code, signal, startFailure !== undefined);
       });
     });
+    slot.starting = { worker, listening };
+    return listening;
+  }
+
+  private listened(slot: Slot, worker: Worker): void {
+    if (slot.starting?.worker === worker) slot.starting = undefined;
+    // Told to stop while it was still starting, when it could not yet hear it.
+    if (this.retired.has(worker)) {
+      worker.send({ type: 'ferry:drain' } satisfies PrimaryMessage);
+      return;
+    }
+    slot.worker = worker;
+    if (slot.failure !== undefined) {
+      this.logger.info({ event: 'worker-recovered', worker: slot.index }, `worker ${slot.index} listens again`);
+      slot.failure = undefined;
+    }
+  }
+
+  /** Logs why a worker cannot start, once for as long as that reason persists (in any slot). */
+  private startFailed(slot: Slot, reason: string): void {
+    const known = this.slots.some((other) => other.failure === reason);
+    slot.failure = reason;
+    if (known) return;
+    this.logger.error({ event: 'worker-start-failed', worker: slot.index, reason }, `worker ${slot.index} cannot start: ${reason}`);
   }
 
   private loginFailed(ip: string): void {
@@ -113,45 +161,63 @@ class Primary {
     }
   }
 
-  private onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {
+  private onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null, failedToStart: boolean): void {
     const planned = this.draining || this.retired.delete(worker);
-    this.logger[planned ? 'info' : 'warn'](
-      { event: 'worker-exit', worker: slot.index, pid: worker.process.pid, code, signal },
-      `worker ${slot.index} exited (${signal ?? `code ${code}`})`,
-    );
-    if (slot.worker !== worker) return;
-    slot.listening = false;
-    slot.worker = undefined;
-    if (planned) return;
+    // A worker that cannot start has said why; each retry that fails the same way is no news.
+    const level = planned ? 'info' : failedToStart ? 'debug' : 'warn';
+    this.logger[level]({ event: 'worker-exit', worker: slot.index, pid: worker.process.pid, code, signal }, `worker ${slot.index} exited (${signal ?? `code ${code}`})`);
+    if (slot.starting?.worker === worker) slot.starting = undefined;
+    else if (slot.worker === worker) slot.worker = undefined;
+    else return; // Replaced already.
+    if (planned || slot.worker !== undefined) return;
     if (Date.now() - slot.startedAt > STABLE_AFTER_MS) slot.restarts = 0;
     const delay = Math.min(FIRST_RESTART_DELAY_MS * 2 ** slot.restarts, MAX_RESTART_DELAY_MS);
     slot.restarts++;
-    this.logger.warn({ event: 'worker-restart', worker: slot.index, delayMs: delay }, `restarting worker ${slot.index} in ${delay} ms`);
-    void sleep(delay).then(() => {
-      if (!this.draining && slot.worker === undefined) this.fork(slot).catch(() => undefined);
-    });
+    this.logger[failedToStart ? 'debug' : 'warn']({ event: 'worker-restart', worker: slot.index, delayMs: delay }, `restarting worker ${slot.index} in ${delay} ms`);
+    clearTimeout(slot.restartTimer);
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = undefined;
+      if (!this.draining && slot.worker === undefined && slot.starting === undefined) this.fork(slot).catch(() => undefined);
+    }, delay);
   }
 
+  /**
+   * Forks every worker. A service with no worker listening cannot serve: that is
+   * a failed start, with the workers' own reason (a port in use, a broken users
+   * file). With some listening it runs degraded and keeps retrying the others.
+   */
   async start(): Promise<void> {
     // --expose-gc lets a worker free transfer buffers early (see server/reclaim.ts).
     cluster.setupPrimary({ silent: false, execArgv: [...process.execArgv, '--expose-gc'] });
-    await Promise.all(this.slots.map((slot) => this.fork(slot)));
+    const outcomes = await Promise.allSettled(this.slots.map((slot) => this.fork(slot)));
+    const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failure === undefined) return;
+    if (this.listeningWorkers === 0) throw failure.reason;
+    this.logger.warn({ event: 'degraded', workers: this.listeningWorkers, wanted: this.wantedWorkers }, `running with ${this.listeningWorkers} of ${this.wantedWorkers} workers`);
   }
 
-  /** Replaces each worker in turn: the new one listens before the old one drains. */
+  /**
+   * Replaces each worker in turn: the new one listens before the old one drains. An
+   * empty slot (its worker could not start) is filled. A new worker that cannot
+   * start stops the roll, and the workers still serving go on serving.
+   */
   async roll(): Promise<void> {
     if (this.rolling || this.draining) return;
     this.rolling = true;
     this.logger.info({ event: 'reload' }, 'SIGHUP: restarting workers one by one');
     try {
       for (const slot of this.slots) {
+        // A start already under way (a retry after a crash) finishes first, either way.
+        await slot.starting?.listening.catch(() => undefined);
+        clearTimeout(slot.restartTimer);
+        slot.restartTimer = undefined;
         const old = slot.worker;
         await this.fork(slot);
         if (old) await this.retire(old);
       }
-      this.logger.info({ event: 'reloaded' }, 'all workers replaced');
+      this.logger.info({ event: 'reloaded', workers: this.listeningWorkers }, 'all workers replaced');
     } catch (error) {
-      this.logger.error({ err: error }, 'rolling restart stopped');
+      this.logger.error({ event: 'reload-failed', reason: (error as Error).message }, `rolling restart stopped: ${(error as Error).message}; the workers still serving carry on`);
     } finally {
       this.rolling = false;
     }
@@ -159,6 +225,7 @@ class Primary {
 
   /** Tells a worker to drain and waits for it to exit, killing it past the drain timeout. */
   private async retire(worker: Worker): Promise<void> {
+    if (worker.isDead()) return;
     this.retired.add(worker);
     const exited = new Promise<void>((done) => worker.once('exit', () => done()));
     if (worker.isConnected()) worker.send({ type: 'ferry:drain' } satisfies PrimaryMessage);
@@ -172,7 +239,9 @@ class Primary {
 
   async drain(): Promise<void> {
     this.draining = true;
-    await Promise.all(this.slots.flatMap((slot) => (slot.worker ? [this.retire(slot.worker)] : [])));
+    for (const slot of this.slots) clearTimeout(slot.restartTimer);
+    const workers = this.slots.flatMap((slot) => [slot.worker, slot.starting?.worker]).filter((worker): worker is Worker => worker !== undefined);
+    await Promise.all(workers.map((worker) => this.retire(worker)));
   }
 
   /** Every live worker's metrics; a worker that does not answer in time is left out. */
@@ -193,11 +262,18 @@ class Primary {
 
   async readiness(): Promise<Readiness> {
     if (this.draining) return { ready: false, reason: 'draining' };
-    if (this.listeningWorkers === 0) return { ready: false, reason: 'no worker is listening yet' };
+    const failures = this.slots.flatMap((slot) => (slot.worker === undefined && slot.failure !== undefined ? [`worker ${slot.index} cannot start: ${slot.failure}`] : []));
+    const why = failures.length > 0 ? `; ${failures.join('; ')}` : '';
+    if (this.listeningWorkers === 0) return { ready: false, reason: `no worker is listening${why}` };
     try {
       await this.storage.checkWritable();
     } catch (error) {
       return { ready: false, reason: `storage is not writable: ${(error as Error).message}` };
+    }
+    // Degraded still serves: fewer workers share the load, and taking the host out of
+    // a load balancer would only move it elsewhere.
+    if (this.listeningWorkers < this.wantedWorkers) {
+      return { ready: true, reason: `degraded: ${this.listeningWorkers} of ${this.wantedWorkers} workers listening${why}` };
     }
     return { ready: true, reason: `ready: ${this.listeningWorkers} workers listening` };
   }
@@ -225,7 +301,15 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
   process.on('SIGHUP', () => void primary.roll());
 
-  await primary.start();
+  try {
+    await primary.start();
+  } catch (error) {
+    // Nothing can serve: stop at once, with the workers' reason, rather than run empty.
+    await primary.drain();
+    await ops.close();
+    await storage.close();
+    throw error;
+  }
   const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
   announce(config, logger, primary.servicePort, tls?.fingerprint);
   if (clientDownload) announceClientDownload(logger, clientDownload, opsAddress, lanAddresses().map(({ address }) => address));

@@ -3,15 +3,31 @@
  * its siblings, answers the primary's metrics requests, and drains when told.
  */
 
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
 import { BanBook, type BanPolicy, type LoginGuard } from '../auth/bans.js';
-import { banPolicy, startService } from '../server/service.js';
+import { banPolicy, startService, type RunningService } from '../server/service.js';
+import { FerryError } from '../protocol/errors.js';
 import { isPrimaryMessage, type WorkerMessage } from './messages.js';
+
+/** A worker that could not start exits with this code; the primary has the reason. */
+const START_FAILED_EXIT_CODE = 1;
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
+}
+
+/**
+ * Sends `message` and lets go of the IPC channel once it is on its way, so the
+ * process can end with its own exit code: a bare channel disconnect makes
+ * Node's cluster worker exit 0 at once, a worker's own disconnect does not.
+ */
+async function sendLast(message: WorkerMessage): Promise<void> {
+  if (!process.connected) return;
+  await new Promise<void>((resolve) => process.send?.(message, undefined, {}, () => resolve()));
+  if (process.connected) cluster.worker?.disconnect();
 }
 
 /**
@@ -46,7 +62,15 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
   const guard = new ClusterLoginGuard(banPolicy(config));
   // Ctrl-C reaches the whole process group: the primary decides how to stop.
   process.on('SIGINT', () => undefined);
-  const service = await startService(config, logger, { observer: metrics, guard });
+  let service: RunningService;
+  try {
+    service = await startService(config, logger, { observer: metrics, guard });
+  } catch (error) {
+    // The primary logs the reason (once, however often the slot is retried) and backs off.
+    const code = error instanceof FerryError ? error.code : 'INTERNAL';
+    await sendLast({ type: 'ferry:start-failed', code, reason: error instanceof Error ? error.message : String(error) });
+    return START_FAILED_EXIT_CODE;
+  }
 
   const stopped = new Promise<void>((resolve) => {
     let stopping: Promise<void> | undefined;

@@ -175,6 +175,17 @@ function envNames(node: object, prefix = ''): Map<string, string> {
   return names;
 }
 
+/** Each key that has a command-line flag: the flag, its environment variable, default and doc. */
+export function commandLineFlags(node: object = schema): { flag: string; env: string | undefined; default: unknown; doc: string }[] {
+  return Object.values(node).flatMap((value: unknown) => {
+    if (!value || typeof value !== 'object') return [];
+    if (!('doc' in value)) return commandLineFlags(value);
+    const entry = value as { doc: string; arg?: string; env?: string; default: unknown; sensitive?: boolean };
+    if (entry.arg === undefined) return [];
+    return [{ flag: `--${entry.arg}`, env: entry.env, default: entry.sensitive ? undefined : entry.default, doc: entry.doc }];
+  });
+}
+
 function explain(error: unknown): never {
   const names = envNames(schema);
   const lines = String((error as Error).message)

@@ -50,7 +50,6 @@ export class FerryServer {
     } else {
       this.server = createServer({ noDelay: true }, accept);
     }
-    this.server.on('error', (error) => options.logger.error({ err: error }, 'listener error'));
   }
 
   get connections(): number {
@@ -65,6 +64,8 @@ export class FerryServer {
       const hint = systemErrorCode(error) === 'EADDRINUSE' ? `; another program (or Ferry) already uses port ${this.options.port}: stop it or set FERRY_PORT` : '';
       throw ferryError('USAGE', `cannot listen on ${this.options.host}:${this.options.port}: ${(error as Error).message}${hint}`, error);
     }
+    // Only now: a failure to listen is the start's own error, reported once by whoever started us.
+    this.server.on('error', (error) => this.options.logger.error({ err: error }, 'listener error'));
     return this.server.address() as AddressInfo;
   }
 

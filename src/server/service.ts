@@ -120,7 +120,10 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
     connectionLimits: { maxConnections: limits.maxConnections, maxConnectionsPerIp: limits.maxConnectionsPerIp },
     ...(tls ? { tls } : {}),
   });
-  const address = await server.listen();
+  const address = await server.listen().catch(async (error: unknown) => {
+    await storage.close();
+    throw error;
+  });
   return {
     server,
     storage,

@@ -33,6 +33,9 @@ import { commands, failedTransferDirection, isDataOp, refuseUpload, transferDire
 /** How long a timed-out connection's last words may take to flush before it is closed. */
 const ABORT_FLUSH_MS = 1_000;
 
+/** How long a connection we ended waits for the client to end its side too. */
+const LINGER_MS = 1_000;
+
 /** Uploads whose commits may run at once on one connection (fsyncs overlap in the thread pool). */
 const MAX_PENDING_COMMITS = 64;
 
@@ -140,7 +143,7 @@ export class Session {
         if (!keepGoing) break;
       }
       await this.commits;
-      await this.channel.end();
+      await this.channel.close(LINGER_MS);
     } catch (error) {
       await this.commits;
       const failure = this.failure ?? asFerryError(error);
@@ -191,7 +194,9 @@ export class Session {
   }
 
   private async handshake(): Promise<void> {
+    this.idle = true;
     const frame = await this.channel.next();
+    this.idle = false;
     if (frame === undefined) throw ferryError('CONNECTION_LOST', 'the client left before the handshake');
     if (frame.type !== FrameType.HELLO) {
       throw ferryError('BAD_FRAME', 'this is a Ferry server: connect with the ferry client (the first frame must be HELLO)');

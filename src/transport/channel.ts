@@ -6,6 +6,7 @@
  */
 
 import type { Socket } from 'node:net';
+import { withDeadline } from '../io/deadline.js';
 import { FerryError, ferryError } from '../protocol/errors.js';
 import {
   DATA_CHUNK_BYTES,
@@ -153,6 +154,30 @@ export class FrameChannel {
   async end(): Promise<void> {
     if (this.socket.destroyed) return;
     await new Promise<void>((resolve) => this.socket.end(resolve));
+  }
+
+  /**
+   * Closes the connection in order: sends what is queued and our end, then reads
+   * and drops whatever the peer still sends until it closes its side too, for at
+   * most `lingerMs`. Without the reading, a peer's end is never seen (reads are
+   * pulled) and the socket stays half open, keeping a draining process alive;
+   * closing with its bytes unread instead would reset the connection, and a reset
+   * can discard answers the peer has not read yet.
+   */
+  async close(lingerMs: number): Promise<void> {
+    if (!this.socket.destroyed) {
+      await this.end();
+      await withDeadline(this.discardUntilEnd(), lingerMs);
+    }
+    this.destroy();
+  }
+
+  private async discardUntilEnd(): Promise<void> {
+    try {
+      while (!(await this.chunks.next()).done);
+    } catch {
+      // A broken connection is closed all the same.
+    }
   }
 
   destroy(error?: Error): void {
