@@ -162,11 +162,23 @@ async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boole
     if (failure?.code === 'UNSUPPORTED_VERSION') {
       return doctor.fail('handshake', failure.message, 'the client and server are different versions', 'install the same Ferry version on both');
     }
-    if (failure?.code === 'TLS_UNTRUSTED') return doctor.fail('tls', failure.message, 'the certificate does not match what this device trusts', `if the server got a new certificate on purpose: ferry --tls -s ${where} trust`);
-    return doctor.fail('handshake', (error as Error).message, trust ? 'the server may not use TLS' : 'the port may belong to another program, or the server uses TLS', trust ? 'try without --tls' : 'try with --tls, or check the port');
+    if (failure?.code === 'TLS_UNTRUSTED') return doctor.fail('tls', failure.message, 'the certificate does not match what this device trusts', `if the server got a new certificate on purpose: ferry -s ${where} trust`);
+    return doctor.fail(
+      'handshake',
+      (error as Error).message,
+      trust ? 'the server may not use TLS (started with FERRY_TLS=false)' : 'the port may belong to another program, or the server uses TLS (the default)',
+      trust ? 'if it really is a plain server on a network you trust, add --no-tls; better, turn TLS back on at the server' : 'drop --no-tls (and FERRY_TLS=false), or check the port',
+    );
   }
   doctor.pass('handshake', `Ferry protocol version ${client.welcome.version} (this client speaks ${PROTOCOL_VERSION})`);
-  doctor.pass('tls', trust ? (trust.kind === 'ca' ? 'certificate verified against the CA' : 'certificate matches the pinned fingerprint') : 'not used (add --tls if the server has a certificate)');
+  doctor.pass(
+    'tls',
+    trust === undefined
+      ? 'OFF (--no-tls): the password and files cross the network readable; drop --no-tls once the server speaks TLS (the default)'
+      : trust.kind === 'ca'
+        ? 'certificate verified against the CA'
+        : `certificate ${(await trust.knownHosts.get(serverLabel(address, port))) ?? ''} matches the pinned fingerprint`,
+  );
 
   try {
     const user = await resolveUser(options);

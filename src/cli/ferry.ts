@@ -17,10 +17,16 @@ interface GlobalOptions {
   user?: string;
   passwordStdin?: boolean;
   tls?: boolean;
+  fingerprint?: string;
   ca?: string;
   quiet?: boolean;
   json?: boolean;
   retries: string;
+}
+
+/** FERRY_TLS=false turns TLS off here as it does on the server (an explicit --tls wins). */
+function plainByEnvironment(): boolean {
+  return ['false', '0', 'no', 'off'].includes((process.env.FERRY_TLS ?? '').trim().toLowerCase());
 }
 
 function parseRetries(value: string): number {
@@ -35,8 +41,11 @@ runMain('ferry', async () => {
     .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080; "auto" finds it by mDNS)').env('FERRY_SERVER'))
     .addOption(new Option('-u, --user <name>', 'user name').env('FERRY_USER'))
     .option('--password-stdin', 'read the password from standard input (else FERRY_PASSWORD, else a prompt)')
-    .option('--tls', 'use TLS, pinning the server certificate on first use (like SSH known_hosts)')
-    .option('--ca <file>', 'use TLS and verify the server certificate against this CA instead of pinning')
+    .addOption(new Option('--fingerprint <SHA256:...>', "pin this certificate fingerprint (as the server's log prints it) instead of asking on first use").env('FERRY_FINGERPRINT'))
+    .option('--ca <file>', 'verify the server certificate against this CA instead of pinning it')
+    .option('--no-tls', 'plain TCP, for a server started with FERRY_TLS=false (also FERRY_TLS=false here); passwords and files travel readable')
+    // TLS is the default; --tls stays accepted so that older scripts keep working.
+    .addOption(new Option('--tls').hideHelp())
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'machine-readable output on stdout')
     .option('--retries <n>', 'times to retry a refused or lost connection', '3')
@@ -49,12 +58,18 @@ runMain('ferry', async () => {
   const output = (): Output => new Output({ json: globals().json ?? false, quiet: globals().quiet ?? false });
   const connection = (): ConnectionOptions => {
     const options = globals();
+    const plain = options.tls === false || (options.tls === undefined && plainByEnvironment());
+    if (plain && (options.ca !== undefined || options.fingerprint !== undefined)) {
+      throw ferryError('USAGE', `${options.ca !== undefined ? '--ca' : '--fingerprint'} checks a TLS certificate: it cannot go with --no-tls (or FERRY_TLS=false)`);
+    }
+    if (options.ca !== undefined && options.fingerprint !== undefined) throw ferryError('USAGE', 'give either --ca or --fingerprint, not both');
     return {
       retries: parseRetries(options.retries),
       ...(options.server !== undefined ? { server: options.server } : {}),
       ...(options.user !== undefined ? { user: options.user } : {}),
       ...(options.passwordStdin ? { passwordStdin: true } : {}),
-      ...(options.tls ? { tls: true } : {}),
+      ...(plain ? { plain: true } : {}),
+      ...(options.fingerprint !== undefined ? { fingerprint: options.fingerprint } : {}),
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
     };
   };
@@ -146,19 +161,19 @@ runMain('ferry', async () => {
 
   program
     .command('trust')
-    .description("record the TLS certificate the server shows now as trusted (after it was replaced on purpose); use with --tls")
+    .description('trust the TLS certificate the server shows now, after it was replaced on purpose (asks first on a terminal)')
     .action(async () => {
       const options = connection();
       const { serverOf, tlsTrust } = await import('./connect.js');
-      const tls = options.ca === undefined ? await tlsTrust(options, { replace: true }) : undefined;
-      if (tls?.kind !== 'pin') throw ferryError('USAGE', 'trust pins a TLS certificate: use it as ferry --tls -s HOST[:PORT] trust (not with --ca)');
+      const tls = options.ca === undefined && !options.plain ? await tlsTrust(options, { replace: true }) : undefined;
+      if (tls?.kind !== 'pin') throw ferryError('USAGE', 'trust pins a TLS certificate: use it as ferry -s HOST[:PORT] trust (not with --ca or --no-tls)');
       const { FerryClient, serverLabel } = await import('../client/client.js');
       const address = serverOf(options);
       const client = await FerryClient.connect({ ...address, tls });
       client.close();
       const where = serverLabel(address.host, address.port);
       const fingerprint = await tls.knownHosts.get(where);
-      output().line(`trusted ${where}: certificate SHA256 ${fingerprint ?? '?'} (recorded in ${tls.knownHosts.file})`);
+      output().line(`trusted ${where}: certificate ${fingerprint ?? '?'} (recorded in ${tls.knownHosts.file})`);
       output().json({ server: where, fingerprint, knownHosts: tls.knownHosts.file });
     });
 

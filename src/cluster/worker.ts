@@ -46,7 +46,7 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
   const guard = new ClusterLoginGuard(banPolicy(config));
   // Ctrl-C reaches the whole process group: the primary decides how to stop.
   process.on('SIGINT', () => undefined);
-  const service = await startService(config, logger, { observer: metrics, guard });
+  const service = await startService(config, logger, { observer: metrics, guard, createCertificate: false });
 
   const stopped = new Promise<void>((resolve) => {
     let stopping: Promise<void> | undefined;

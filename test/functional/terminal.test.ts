@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FERRY_BIN, ferry } from '../helpers/cli.js';
+import { freshKnownHostsFile } from '../helpers/tls.js';
 import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { ADMIN, startServer, type TestServer } from '../helpers/server.js';
 
@@ -41,8 +42,8 @@ const PROMPT = /^ferry admin:\/\S*>(?: |$)/gm;
 function terminalEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   // History goes nowhere unless a test names a file: never into the real user's.
   const base: NodeJS.ProcessEnv = { ...process.env, SHELL: '/bin/sh', FERRY_HISTORY: '/dev/null' };
-  for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD', 'TMUX', 'TMUX_PANE']) delete base[key];
-  return { ...base, ...env };
+  for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD', 'FERRY_FINGERPRINT', 'FERRY_TLS', 'TMUX', 'TMUX_PANE']) delete base[key];
+  return { ...base, FERRY_KNOWN_HOSTS: freshKnownHostsFile(), ...env };
 }
 
 function shellQuote(word: string): string {
@@ -182,7 +183,7 @@ async function bigFile(t: ExecutionContext): Promise<string> {
 
 test('the shell asks for the password on the terminal, never shows what is typed, and exit ends it with code 0', async (t) => {
   const server = await startServer(t);
-  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user });
+  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string, FERRY_USER: ADMIN.user });
 
   const screen = await typePassword(term, ADMIN.password);
   t.regex(screen, /^Password for admin: ?$/m, 'the prompt line stays empty while the password is typed');
@@ -203,7 +204,7 @@ test('on a terminal the shell runs help, mkdir, cd, upload, ls and download, sur
   const back = await tempDir(t);
   const file = join(local, 'field-notes.txt');
   await randomFile(file, 256 * 1024);
-  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user });
+  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string, FERRY_USER: ADMIN.user });
   await typePassword(term, ADMIN.password);
 
   const help = await enter(term, 'help');
@@ -241,7 +242,7 @@ test('on a terminal the shell runs help, mkdir, cd, upload, ls and download, sur
 
 test('with no user given the shell asks "User: " first, then the hidden password', async (t) => {
   const server = await startServer(t);
-  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string });
+  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string });
 
   const asked = await term.waitFor('the user prompt', (shown) => /^User: ?$/m.test(shown));
   t.notRegex(asked, /Password/, 'the user is asked before the password');
@@ -260,7 +261,7 @@ test('with no user given the shell asks "User: " first, then the hidden password
 
 test('a wrong password typed at the prompt ends the shell with exit code 3 and says so', async (t) => {
   const server = await startServer(t);
-  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user });
+  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string, FERRY_USER: ADMIN.user });
 
   await typePassword(term, 'not-the-password');
   t.is(await term.exited(), 3);
@@ -337,7 +338,7 @@ test('an upload with its output piped draws no bar: stderr stays empty and stdou
 test('the shell remembers its history between sessions: the Up arrow brings back a command from an earlier session', async (t) => {
   const server = await startServer(t);
   const history = join(await tempDir(t), 'shell_history');
-  const env = { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password, FERRY_HISTORY: history };
+  const env = { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password, FERRY_HISTORY: history };
   const first = await openTerminal(t, ferryArgv('shell'), env);
   await first.waitFor('the prompt', (shown) => promptCount(shown) > 0);
   await enter(first, 'mkdir remembered-folder');
