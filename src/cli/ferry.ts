@@ -43,9 +43,10 @@ runMain('ferry', async () => {
     .option('--password-stdin', 'read the password from standard input (else FERRY_PASSWORD, else a prompt)')
     .addOption(new Option('--fingerprint <SHA256:...>', "pin this certificate fingerprint (as the server's log prints it) instead of asking on first use").env('FERRY_FINGERPRINT'))
     .option('--ca <file>', 'verify the server certificate against this CA instead of pinning it')
-    .option('--no-tls', 'plain TCP, for a server started with FERRY_TLS=false (also FERRY_TLS=false here); passwords and files travel readable')
-    // TLS is the default; --tls stays accepted so that older scripts keep working.
+    // TLS is the default; --tls stays accepted so that older scripts keep working. Declared
+    // before --no-tls, so that neither given leaves it unset and FERRY_TLS can decide.
     .addOption(new Option('--tls').hideHelp())
+    .option('--no-tls', 'plain TCP, for a server started with FERRY_TLS=false (also FERRY_TLS=false here); passwords and files travel readable')
     .option('-q, --quiet', 'no progress output')
     .option('--json', 'machine-readable output on stdout')
     .option('--retries <n>', 'times to retry a refused or lost connection', '3')

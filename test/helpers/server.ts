@@ -15,7 +15,7 @@ import { FerryClient, type ConnectOptions } from '../../src/client/client.js';
 import { silentLogger } from '../../src/ops/logger.js';
 import { certificateFingerprint } from '../../src/protocol/fingerprint.js';
 import type { Permission } from '../../src/protocol/messages.js';
-import { FerryServer, type TlsMaterial } from '../../src/server/server.js';
+import { FerryServer } from '../../src/server/server.js';
 import { NO_OBSERVER, type SessionLimits, type SessionObserver } from '../../src/server/session.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { S3Storage } from '../../src/storage/s3.js';
@@ -68,7 +68,7 @@ export const TEST_LIMITS: SessionLimits = {
 
 export async function startServer(
   t: ExecutionContext,
-  options: { backend?: Backend; limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy; tls?: TlsMaterial | false } = {},
+  options: { backend?: Backend; limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy; tls?: { cert: string | Buffer; key: string | Buffer } | false } = {},
 ): Promise<TestServer> {
   // TLS, as the real default; `tls: false` for tests that speak raw frames on the socket.
   const tls = options.tls === false ? undefined : (options.tls ?? (await testCertificate()));
