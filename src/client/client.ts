@@ -29,6 +29,7 @@ import {
 import { FrameChannel } from '../transport/channel.js';
 import type { KnownHosts } from './known-hosts.js';
 import { certificateFingerprint } from '../protocol/fingerprint.js';
+import { receivedName, receivedRelativePath, receivedStatName } from './received-names.js';
 
 export const CLIENT_AGENT = 'ferry-cli/0.1.0';
 /** The client accepts larger control frames than it sends (listings come in batches). */
@@ -297,6 +298,12 @@ async function openSocket(options: ConnectOptions): Promise<Socket> {
   return openSocket({ ...options, tls: { kind: 'pin', knownHosts: trust.knownHosts, approve: trust.approve } });
 }
 
+function nameOf(entry: unknown): string {
+  const name = typeof entry === 'object' && entry !== null && 'name' in entry ? entry.name : undefined;
+  if (typeof name !== 'string') throw ferryError('BAD_FRAME', 'the server sent an entry without a name');
+  return name;
+}
+
 export class FerryClient {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -405,13 +412,19 @@ export class FerryClient {
     return this.call({ op: 'login', user, password });
   }
 
-  stat(path: string): Promise<Entry> {
-    return this.call({ op: 'stat', path });
+  /** The answer's name is checked like every name from the server (received-names.ts). */
+  async stat(path: string): Promise<Entry> {
+    const entry = await this.call<Entry>({ op: 'stat', path });
+    receivedStatName(nameOf(entry));
+    return entry;
   }
 
+  /** Entries named by one name each, or by their path below `path` when recursive; each name is checked. */
   async list(path: string, options: { recursive?: boolean } = {}): Promise<Entry[]> {
     const entries: Entry[] = [];
     await this.call({ op: 'list', path, recursive: options.recursive ?? false }, (part) => entries.push(...(part as Entry[])));
+    const check = options.recursive ? receivedRelativePath : receivedName;
+    for (const entry of entries) check(nameOf(entry));
     return entries;
   }
 

@@ -15,6 +15,7 @@ import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { joinRemote, remoteBaseName } from '../protocol/paths.js';
 import type { FerryClient } from './client.js';
 import { localNameProblem } from './local-names.js';
+import { localPathInside } from './received-names.js';
 
 /** Requests kept in flight on one connection; bounds memory for huge batches. */
 const PIPELINE_WINDOW = 64;
@@ -146,12 +147,16 @@ export async function uploadPlan(
   return [...plan.refused, ...outcomes];
 }
 
-/** What `ferry download a folder -d dest` fetches, and where each file lands locally. */
+/**
+ * What `ferry download a folder -d dest` fetches, and where each file lands locally.
+ * Every name from the server was checked by the client library; each local path is
+ * checked once more to lie inside `destDir`, all before anything is written.
+ */
 export async function planDownload(client: FerryClient, remotes: readonly string[], destDir: string): Promise<TransferPlan> {
   const plan: TransferPlan = { files: [], folders: [], refused: [] };
   const add = (remote: string, relativeSegments: string[], size: number): void => {
     const problem = relativeSegments.map((segment) => localNameProblem(segment)).find((p) => p !== undefined);
-    const local = join(destDir, ...relativeSegments);
+    const local = localPathInside(destDir, relativeSegments);
     if (problem) plan.refused.push({ local, remote, size, error: ferryError('BAD_PATH', `${remote} cannot be saved here: ${problem}`) });
     else plan.files.push({ local, remote, size });
   };
@@ -161,6 +166,8 @@ export async function planDownload(client: FerryClient, remotes: readonly string
     try {
       entry = await client.stat(remote);
     } catch (error) {
+      // A hostile answer fails the whole command, before anything is written.
+      if (error instanceof FerryError && error.code === 'UNSAFE_NAME') throw error;
       plan.refused.push({ local: join(destDir, name), remote, size: 0, error: localError(error, remote) });
       continue;
     }
@@ -168,15 +175,16 @@ export async function planDownload(client: FerryClient, remotes: readonly string
       add(remote, [name], entry.size);
       continue;
     }
-    const top = name === '' ? destDir : join(destDir, name);
-    plan.folders.push(top);
+    const top = name === '' ? [] : [name];
+    if (top.length > 0) plan.folders.push(localPathInside(destDir, top));
+    else plan.folders.push(destDir);
     for (const child of await client.list(remote, { recursive: true })) {
       const segments = child.name.split('/');
       const childRemote = joinRemote(remote, child.name);
       if (child.type === 'dir') {
-        if (!segments.some((segment) => localNameProblem(segment))) plan.folders.push(join(top, ...segments));
+        if (!segments.some((segment) => localNameProblem(segment))) plan.folders.push(localPathInside(destDir, [...top, ...segments]));
       } else {
-        add(childRemote, name === '' ? segments : [name, ...segments], child.size);
+        add(childRemote, [...top, ...segments], child.size);
       }
     }
   }
