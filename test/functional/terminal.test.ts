@@ -6,7 +6,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -356,4 +356,54 @@ test('the shell remembers its history between sessions: the Up arrow brings back
   await second.type('exit');
   await second.press('Enter');
   t.is(await second.exited(), 0);
+});
+
+const TRUST_QUESTION = /Trust it from now on \(yes\/no\)\? ?$/m;
+
+test('on a terminal, first use shows the fingerprint and asks before any password: "no" records nothing, "yes" pins it and the next run asks nothing', async (t) => {
+  const server = await startServer(t);
+  const knownHosts = join(await tempDir(t), 'known_hosts');
+  const env = { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user, FERRY_KNOWN_HOSTS: knownHosts };
+
+  const refused = await openTerminal(t, ferryArgv('ls'), env);
+  const asked = await refused.waitFor('the trust question', (shown) => TRUST_QUESTION.test(shown));
+  t.true(asked.includes(`The authenticity of ${server.env.FERRY_SERVER} cannot be established`), asked);
+  t.true(asked.includes(`Its certificate fingerprint is ${server.fingerprint}`), asked);
+  t.false(asked.includes('Password for'), 'the password is not asked before the server is trusted');
+  await refused.type('no');
+  await refused.press('Enter');
+  t.is(await refused.exited(), 6);
+  t.regex(await refused.screen(), /was not trusted; nothing was recorded or sent/);
+  await t.throwsAsync(access(knownHosts), undefined, 'nothing recorded');
+
+  const accepted = await openTerminal(t, ferryArgv('ls'), env);
+  await accepted.waitFor('the trust question', (shown) => TRUST_QUESTION.test(shown));
+  await accepted.type('yes');
+  await accepted.press('Enter');
+  await accepted.waitFor('the password prompt', (shown) => /^Password for admin: ?$/m.test(shown));
+  await accepted.type(ADMIN.password);
+  await accepted.press('Enter');
+  t.is(await accepted.exited(), 0, await accepted.screen());
+  t.is((await readFile(knownHosts, 'utf8')).trim(), `${server.env.FERRY_SERVER} ${server.fingerprint}`);
+
+  const quiet = await openTerminal(t, ferryArgv('ls'), { ...env, FERRY_PASSWORD: ADMIN.password });
+  t.is(await quiet.exited(), 0);
+  t.notRegex(await quiet.screen(), TRUST_QUESTION, 'a pinned server is not asked about again');
+});
+
+test('on a terminal, ferry trust after a certificate change shows the old and new fingerprints and asks', async (t) => {
+  const server = await startServer(t);
+  const knownHosts = join(await tempDir(t), 'known_hosts');
+  const old = `SHA256:${Buffer.alloc(32, 3).toString('base64').replace(/=+$/, '')}`;
+  await writeFile(knownHosts, `${server.env.FERRY_SERVER} ${old}\n`);
+  const env = { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_KNOWN_HOSTS: knownHosts };
+
+  const trust = await openTerminal(t, ferryArgv('trust'), env);
+  const asked = await trust.waitFor('the trust question', (shown) => TRUST_QUESTION.test(shown));
+  t.true(asked.includes(`The certificate of ${server.env.FERRY_SERVER} changed: it was ${old}`), asked);
+  t.true(asked.includes(`Its certificate fingerprint is ${server.fingerprint}`), asked);
+  await trust.type('yes');
+  await trust.press('Enter');
+  t.is(await trust.exited(), 0, await trust.screen());
+  t.is((await readFile(knownHosts, 'utf8')).trim(), `${server.env.FERRY_SERVER} ${server.fingerprint}`);
 });
