@@ -4,6 +4,7 @@
  * present the same one. One line per server: `HOST:PORT SHA256:...`.
  */
 
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -46,7 +47,8 @@ export class KnownHosts {
     const entries = await this.read();
     entries.set(server, fingerprint);
     await mkdir(dirname(this.file), { recursive: true });
-    const temp = `${this.file}.${process.pid}.tmp`;
+    // Unique per write: connections of one process may pin at the same moment.
+    const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await writeFile(temp, [...entries].map(([name, print]) => `${name} ${print}\n`).join(''), { mode: 0o600 });
     await rename(temp, this.file);
   }
