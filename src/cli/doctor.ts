@@ -171,14 +171,17 @@ async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boole
     );
   }
   doctor.pass('handshake', `Ferry protocol version ${client.welcome.version} (this client speaks ${PROTOCOL_VERSION})`);
-  doctor.pass(
-    'tls',
-    trust === undefined
-      ? 'OFF (--no-tls): the password and files cross the network readable; drop --no-tls once the server speaks TLS (the default)'
-      : trust.kind === 'ca'
-        ? 'certificate verified against the CA'
-        : `certificate ${(await trust.knownHosts.get(serverLabel(address, port))) ?? ''} matches the pinned fingerprint`,
-  );
+  if (trust === undefined) {
+    doctor.warn(
+      'tls',
+      'off: the password and files cross the network readable by anyone on it',
+      'the server runs with FERRY_TLS=false and this client with --no-tls',
+      'turn TLS back on: remove FERRY_TLS=false from the server and restart it, then drop --no-tls here',
+    );
+  } else {
+    const pinned = trust.kind === 'pin' ? await trust.knownHosts.get(serverLabel(address, port)) : undefined;
+    doctor.pass('tls', pinned === undefined ? 'certificate verified against the CA' : `certificate ${pinned} matches the pinned fingerprint`);
+  }
 
   try {
     const user = await resolveUser(options);

@@ -102,6 +102,8 @@ test('--fingerprint in the form the server logs pins it up front; another finger
   t.is(pinned.code, 0, pinned.stderr);
   t.is(pinned.stderr, '', 'nothing to ask or tell when the fingerprint is given');
   t.is((await readFile(knownHosts, 'utf8')).trim(), `${server.env.FERRY_SERVER} ${server.fingerprint}`);
+  const doctor = await ferry(['doctor'], { env });
+  t.regex(doctor.stdout, new RegExp(`^ok +tls +certificate ${server.fingerprint?.replaceAll('+', '\\+')} matches the pinned fingerprint`, 'm'), doctor.stdout);
 
   const other = `SHA256:${Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '')}`;
   const refused = await ferry(['--fingerprint', other, '--retries', '0', 'ls'], { env });
@@ -140,6 +142,10 @@ test('FERRY_TLS=false runs a plain server that warns at start; the client needs 
     t.is(result.code, 0, `${how}: ${result.stderr}`);
     t.regex(result.stderr, /warning: TLS is off/, how);
   }
+  const doctor = await ferry(['--no-tls', 'doctor'], { env });
+  t.is(doctor.code, 0, doctor.stdout + doctor.stderr);
+  t.regex(doctor.stdout, /^warn tls +off: the password and files cross the network readable/m, 'doctor flags plain TCP');
+  t.regex(doctor.stdout, /fix: turn TLS back on: remove FERRY_TLS=false from the server/);
   plain.child.kill('SIGTERM');
   t.is(await plain.exited, 0);
 });
