@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../auth/users.js';
 import { SIZE_UNITS, loadConfig, parseWithUnits, type Config } from '../ops/config.js';
 import { createLogger } from '../ops/logger.js';
-import { DEFAULT_CERTIFICATE_DAYS, certificateFiles, writeSelfSignedCertificate } from '../ops/certificate.js';
+import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import { ferryError } from '../protocol/errors.js';
 import { runService } from '../cluster/run.js';
 import { ExitCode } from './exit-codes.js';
@@ -124,6 +124,7 @@ runMain('ferry-server', async () => {
       if (!options.force && existsSync(certificateFiles(dir).certFile)) {
         throw ferryError('EXISTS', `${certificateFiles(dir).certFile} already exists; add --force to replace it (clients that pinned it will then refuse the server until they run: ferry -s HOST trust)`);
       }
+      const { writeSelfSignedCertificate } = await import('../ops/certificate.js');
       const { certFile, keyFile, fingerprint } = await writeSelfSignedCertificate(dir, days);
       const where = options.out === undefined ? 'the server uses it at its next start' : `start the server with it:\n  FERRY_TLS_CERT=${certFile} FERRY_TLS_KEY=${keyFile} npm start`;
       process.stdout.write(

@@ -8,12 +8,9 @@
 import { X509Certificate } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
-import { join } from 'node:path';
 import selfsigned from 'selfsigned';
 import { certificateFingerprint } from '../protocol/fingerprint.js';
-
-/** How long a certificate made at first start stays valid (the most browsers and Apple accept). */
-export const DEFAULT_CERTIFICATE_DAYS = 825;
+import { certificateFiles } from './certificate-files.js';
 
 export interface Certificate {
   cert: string;
@@ -46,11 +43,6 @@ export async function createSelfSignedCertificate(days: number): Promise<Certifi
     ],
   });
   return { cert: pems.cert, key: pems.private, fingerprint: certificateFingerprint(new X509Certificate(pems.cert)) };
-}
-
-/** Where a certificate pair lives in `dir`. */
-export function certificateFiles(dir: string): { certFile: string; keyFile: string } {
-  return { certFile: join(dir, 'cert.pem'), keyFile: join(dir, 'key.pem') };
 }
 
 /**

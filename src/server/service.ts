@@ -14,7 +14,7 @@ import { UserDirectory } from '../auth/users.js';
 import type { Announcement } from '../lan/mdns.js';
 import { ferryError } from '../protocol/errors.js';
 import { certificateFingerprint } from '../protocol/fingerprint.js';
-import { DEFAULT_CERTIFICATE_DAYS, certificateFiles, writeSelfSignedCertificate } from '../ops/certificate.js';
+import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import type { Config } from '../ops/config.js';
 import { LocalStorage } from '../storage/local.js';
 import type { Storage } from '../storage/storage.js';
@@ -99,6 +99,7 @@ export async function loadTls(config: Config, logger: Logger, options: { create:
     const dir = resolve(config.get('dataDir'), 'tls');
     ({ certFile, keyFile } = certificateFiles(dir));
     if (options.create && !(await exists(certFile))) {
+      const { writeSelfSignedCertificate } = await import('../ops/certificate.js');
       const made = await writeSelfSignedCertificate(dir, DEFAULT_CERTIFICATE_DAYS);
       logger.info(
         { event: 'tls-certificate-created', certFile, fingerprint: made.fingerprint },
