@@ -4,6 +4,12 @@
 #   docker run -d --name ferry -p 8080:8080 -p 8081:8081 -v ferry-data:/data \
 #     -e FERRY_ADMIN_PASSWORD='choose-a-good-one' ferry
 #
+#   docker logs ferry | grep fingerprint    # the certificate clients are shown
+#
+# TLS is on, as everywhere: the first start makes the certificate in the volume
+# (/data/tls), so it survives new containers and clients keep trusting it. To use
+# your own, mount it and set FERRY_TLS_CERT and FERRY_TLS_KEY.
+#
 # Three stages: `build` compiles the TypeScript with every dependency, `deps`
 # installs the production dependencies alone (its layer is reused as long as the
 # lock file does not change), and the runtime stage gets only the compiled code,

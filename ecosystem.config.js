@@ -30,6 +30,8 @@ export const apps = [
       max_restarts: 20,
       exp_backoff_restart_delay: 200,
       merge_logs: true,
+      // TLS is on by default: the first start makes the certificate in the data
+      // folder and logs its fingerprint (pm2 logs ferry | grep fingerprint).
       env: {
         NODE_ENV: 'production',
         FERRY_DRAIN_TIMEOUT: `${drainTimeoutMs}ms`,

@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryClient } from '../src/client/client.js';
 import { isMain, runBench } from './lib/bench.js';
 import type { Lab } from './lib/lab.js';
+import type { FerryPeer } from './peers/ferry.js';
 import { MemorySampler, type MemoryPeak } from './lib/memory.js';
 import { treeCpuSeconds } from './lib/proc.js';
 import { figure, metText, spreadText, table, type Section, type Workload } from './lib/report.js';
@@ -48,16 +49,16 @@ interface Probe {
 }
 
 /** Connects and logs in `count` clients, a few at a time. */
-async function connectAll(port: number, user: string, password: string, count: number, errors: string[]): Promise<FerryClient[]> {
+async function connectAll(ferry: FerryPeer, count: number, errors: string[]): Promise<FerryClient[]> {
   const clients: FerryClient[] = [];
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < count) {
       const index = next++;
       try {
-        const client = await FerryClient.connect({ host: '127.0.0.1', port, localAddress: `127.0.0.${10 + (index % SOURCE_ADDRESSES)}` });
+        const client = await FerryClient.connect(ferry.address(`127.0.0.${10 + (index % SOURCE_ADDRESSES)}`));
         try {
-          await client.login(user, password);
+          await client.login(ferry.user, ferry.password);
         } catch (error) {
           client.close();
           throw error;
@@ -137,7 +138,7 @@ export const w6: Workload = {
     const errors: string[] = [];
     const loginSampler = new MemorySampler(ferry.server.pid, 100);
     const loginBegan = performance.now();
-    const clients = await connectAll(ferry.port, ferry.user, ferry.password, statClients, errors);
+    const clients = await connectAll(ferry, statClients, errors);
     const loginPeak = loginSampler.stop();
     const connectErrors = statClients - clients.length;
     lab.log(`W6: ${clients.length}/${statClients} clients logged in in ${Math.round((performance.now() - loginBegan) / 1000)} s`);

@@ -4,11 +4,14 @@
  * transfer, as a user would run it).
  */
 
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { get } from 'node:http';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ConnectOptions } from '../../src/client/client.js';
+import { KnownHosts } from '../../src/client/known-hosts.js';
+import { certificateFingerprint } from '../../src/protocol/fingerprint.js';
 import { FERRY_BIN, REPO_ROOT, SERVER_BIN } from '../lib/paths.js';
 import { CommandFailed, freePort, run, start, type Started } from '../lib/processes.js';
 import type { Peer, Transfer } from './peer.js';
@@ -43,6 +46,8 @@ export class FerryPeer implements Peer {
     readonly port: number,
     readonly dataDir: string,
     readonly password: string,
+    /** The certificate the server made at its first start (TLS is the default): clients pin it as given. */
+    readonly fingerprint: string,
     readonly server: Started,
     private readonly timeoutMs: number,
     private readonly nodeArgs: readonly string[],
@@ -75,7 +80,8 @@ export class FerryPeer implements Peer {
       }
       await sleep(50);
     }
-    return new FerryPeer(layout, port, dataDir, password, server, timeoutMs, nodeArgs);
+    const fingerprint = certificateFingerprint(new X509Certificate(await readFile(join(dataDir, 'tls', 'cert.pem'))));
+    return new FerryPeer(layout, port, dataDir, password, fingerprint, server, timeoutMs, nodeArgs);
   }
 
   /** The storage root on disk, where uploads land. */
@@ -85,7 +91,21 @@ export class FerryPeer implements Peer {
 
   /** The environment a `ferry` command needs to reach this server as admin. */
   get clientEnv(): NodeJS.ProcessEnv {
-    return { ...cleanEnv(), FERRY_SERVER: `127.0.0.1:${this.port}`, FERRY_USER: this.user, FERRY_PASSWORD: this.password };
+    return {
+      ...cleanEnv(),
+      FERRY_SERVER: `127.0.0.1:${this.port}`,
+      FERRY_USER: this.user,
+      FERRY_PASSWORD: this.password,
+      FERRY_FINGERPRINT: this.fingerprint,
+      FERRY_KNOWN_HOSTS: join(this.dataDir, 'known_hosts'),
+    };
+  }
+
+  /** How a library client reaches this server from `localAddress`. */
+  address(localAddress: string): ConnectOptions {
+    const knownHosts = new KnownHosts(join(this.dataDir, 'known_hosts'));
+    const tls = { kind: 'pin' as const, knownHosts, expected: { fingerprint: this.fingerprint, source: 'user' as const }, approve: () => Promise.resolve(false) };
+    return { host: '127.0.0.1', port: this.port, localAddress, tls };
   }
 
   /** Runs the `ferry` command line with `args` against this server. */

@@ -7,11 +7,12 @@
 import { createInterface } from 'node:readline/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readFile } from 'node:fs/promises';
-import { FerryClient, type TlsTrust } from '../client/client.js';
+import { FerryClient, serverLabel, type TlsTrust, type TrustQuestion } from '../client/client.js';
 import { KnownHosts, defaultKnownHostsFile } from '../client/known-hosts.js';
 import { retryDelayMs } from '../client/retry-policy.js';
 import { discoverServers, type DiscoveredServer } from '../lan/mdns.js';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
+import { parseFingerprint } from '../protocol/fingerprint.js';
 import type { LoginResult } from '../protocol/messages.js';
 import { promptHidden, readStdin } from './password.js';
 import { formatServerAddress, parseServerAddress } from './server-address.js';
@@ -24,10 +25,14 @@ export interface ConnectionOptions {
   retries: number;
   /** Told before each wait, so a person knows why the command pauses. */
   onRetry?: RetryNotice;
-  /** Speak TLS, pinning the server's certificate on first use... */
-  tls?: boolean;
-  /** ...or verifying it against this CA certificate file (implies TLS). */
+  /** Plain TCP instead of TLS (`--no-tls`, or FERRY_TLS=false): passwords and files cross the network readable. */
+  plain?: boolean;
+  /** Pin this certificate fingerprint (`--fingerprint`, or FERRY_FINGERPRINT)... */
+  fingerprint?: string;
+  /** ...or verify the certificate against this CA certificate file. */
   ca?: string;
+  /** A fingerprint the server's mDNS record names (found by `-s auto`). */
+  announced?: string;
 }
 
 /** How the server's certificate is trusted, or undefined for plain TCP. */
@@ -38,21 +43,60 @@ export async function tlsTrust(options: ConnectionOptions, extra: { replace?: bo
     });
     return { kind: 'ca', ca };
   }
-  if (!options.tls) return undefined;
+  if (options.plain) return undefined;
   const knownHosts = new KnownHosts(defaultKnownHostsFile());
+  const expected =
+    options.fingerprint !== undefined
+      ? { fingerprint: parseFingerprint(options.fingerprint), source: 'user' as const }
+      : options.announced !== undefined
+        ? { fingerprint: options.announced, source: 'mdns' as const }
+        : undefined;
   return {
     kind: 'pin',
     knownHosts,
+    ...(expected ? { expected } : {}),
     ...(extra.replace ? { replace: true } : {}),
-    onFirstUse: (server, fingerprint) =>
-      process.stderr.write(
-        `ferry: first TLS connection to ${server}; trusting its certificate SHA256 ${fingerprint} from now on ` +
-          `(recorded in ${knownHosts.file}; compare it with the fingerprint in the server's log)\n`,
-      ),
+    approve: (question) => approveCertificate(question, knownHosts.file),
   };
 }
 
 export type RetryNotice = (notice: { error: FerryError; retry: number; retries: number; delayMs: number }) => void;
+
+/**
+ * Asks, as ssh does, before a certificate is pinned. Without a terminal to ask on,
+ * first use pins with a notice: a script cannot answer, and refusing would push
+ * people to --no-tls, which is worse. A changed certificate only gets here through
+ * `ferry trust`, which is itself the user's say-so.
+ */
+async function approveCertificate(question: TrustQuestion, file: string): Promise<boolean> {
+  const { server, fingerprint, previous } = question;
+  if (!process.stdin.isTTY) {
+    const what = previous === undefined ? `first TLS connection to ${server}; trusting` : `replacing the pinned certificate of ${server} (was ${previous}); trusting`;
+    process.stderr.write(
+      `ferry: ${what} its certificate ${fingerprint} from now on ` +
+        `(recorded in ${file}; compare it with the fingerprint in the server's log, or pass --fingerprint to check it up front)\n`,
+    );
+    return true;
+  }
+  const story =
+    previous === undefined
+      ? `The authenticity of ${server} cannot be established: this device has not talked to it before.\n`
+      : `The certificate of ${server} changed: it was ${previous}.\n`;
+  const answer = await askLine(
+    `${story}Its certificate fingerprint is ${fingerprint}\n` +
+      `Compare it with the fingerprint in the server's start-up log. Trust it from now on (yes/no)? `,
+  );
+  const yes = /^y(es)?$/i.test(answer);
+  if (yes) process.stderr.write(`ferry: recorded ${server} in ${file}\n`);
+  return yes;
+}
+
+/** Says once, on stderr, that a connection is not encrypted. */
+export function warnIfPlain(options: ConnectionOptions): void {
+  if (options.plain && options.ca === undefined) {
+    process.stderr.write('ferry: warning: TLS is off (--no-tls or FERRY_TLS=false); the password and the files cross the network readable by anyone on it\n');
+  }
+}
 
 function worthRetrying(error: unknown): boolean {
   if (!(error instanceof FerryError)) return false;
@@ -123,8 +167,9 @@ async function choose(servers: DiscoveredServer[]): Promise<DiscoveredServer> {
 
 /**
  * Where to connect: the -s address, or with `-s auto` the one server mDNS finds
- * (asking on a terminal when there are several). A server that announces TLS is
- * spoken to over TLS, pinned on first use.
+ * (asking on a terminal when there are several). The record is unauthenticated:
+ * it may add TLS and a fingerprint to check, never take TLS away from a server
+ * this device has pinned.
  */
 export async function resolveServer(options: ConnectionOptions): Promise<{ host: string; port: number; options: ConnectionOptions }> {
   const wanted = options.server ?? process.env.FERRY_SERVER;
@@ -135,7 +180,26 @@ export async function resolveServer(options: ConnectionOptions): Promise<{ host:
   }
   const server = servers.length === 1 ? (servers[0] as DiscoveredServer) : await choose(servers);
   const host = server.addresses[0] ?? server.host;
-  return { host, port: server.port, options: server.tls && options.ca === undefined ? { ...options, tls: true } : options };
+  const found = { host, port: server.port };
+  if (options.ca !== undefined) return { ...found, options };
+  if (!server.tls) {
+    const where = serverLabel(host, server.port);
+    const pinned = await new KnownHosts(defaultKnownHostsFile()).get(where);
+    if (pinned !== undefined) {
+      throw ferryError(
+        'TLS_UNTRUSTED',
+        `${where} announces itself on the network without TLS, but this device has talked to it over TLS (certificate ${pinned}). ` +
+          `An announcement cannot turn TLS off: someone on the network may be impersonating it. Check the server; connect with -s ${where} to use TLS`,
+      );
+    }
+    return { ...found, options };
+  }
+  return { ...found, options: { ...options, plain: false, ...(server.fingerprint ? { announced: server.fingerprint } : {}) } };
+}
+
+/** After a login that failed this way, a fresh connection may succeed (a slow password prompt outlived the server's login timeout). */
+function worthReopening(error: unknown): boolean {
+  return error instanceof FerryError && (error.code === 'CONNECTION_LOST' || error.code === 'TIMEOUT');
 }
 
 /**
@@ -154,10 +218,21 @@ export class Connection {
 
   static async open(options: ConnectionOptions): Promise<Connection> {
     const { host, port, options: effective } = await resolveServer(options);
+    warnIfPlain(effective);
     const trust = await tlsTrust(effective);
     const address = { host, port, ...(trust ? { tls: trust } : {}) };
-    const user = await resolveUser(options);
-    let password = await resolvePassword(options, user);
+    // The server is reached (and its certificate trusted) before the password is
+    // asked for, as ssh does: a password is never typed for a server not yet trusted.
+    const first = await withRetries(options.retries, () => FerryClient.connect(address), options.onRetry);
+    let user: string;
+    let password: string;
+    try {
+      user = await resolveUser(options);
+      password = await resolvePassword(options, user);
+    } catch (error) {
+      first.close();
+      throw error;
+    }
     // One attempt is connect and log in: a server that is restarting may drop a
     // connection between the two, and that is worth another try too.
     const reopen = async (): Promise<{ client: FerryClient; login: LoginResult }> => {
@@ -169,14 +244,25 @@ export class Connection {
         throw error;
       }
     };
+    const loginFirst = async (): Promise<{ client: FerryClient; login: LoginResult }> => {
+      try {
+        return { client: first, login: await first.login(user, password) };
+      } catch (error) {
+        first.close();
+        if (!worthReopening(error)) throw error;
+        return withRetries(options.retries, reopen, options.onRetry);
+      }
+    };
+    let attempt = loginFirst;
     for (let tries = 1; ; tries++) {
       try {
-        const { client, login } = await withRetries(options.retries, reopen, options.onRetry);
+        const { client, login } = await attempt();
         return new Connection(client, login, formatServerAddress(address), options.retries, reopen, options.onRetry);
       } catch (error) {
         if (!mayAskAgain(options, error, tries)) throw error;
         process.stderr.write(`ferry: ${(error as FerryError).message}; try again\n`);
         password = await promptHidden(`Password for ${user}: `);
+        attempt = () => withRetries(options.retries, reopen, options.onRetry);
       }
     }
   }

@@ -162,11 +162,26 @@ async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boole
     if (failure?.code === 'UNSUPPORTED_VERSION') {
       return doctor.fail('handshake', failure.message, 'the client and server are different versions', 'install the same Ferry version on both');
     }
-    if (failure?.code === 'TLS_UNTRUSTED') return doctor.fail('tls', failure.message, 'the certificate does not match what this device trusts', `if the server got a new certificate on purpose: ferry --tls -s ${where} trust`);
-    return doctor.fail('handshake', (error as Error).message, trust ? 'the server may not use TLS' : 'the port may belong to another program, or the server uses TLS', trust ? 'try without --tls' : 'try with --tls, or check the port');
+    if (failure?.code === 'TLS_UNTRUSTED') return doctor.fail('tls', failure.message, 'the certificate does not match what this device trusts', `if the server got a new certificate on purpose: ferry -s ${where} trust`);
+    return doctor.fail(
+      'handshake',
+      (error as Error).message,
+      trust ? 'the server may not use TLS (started with FERRY_TLS=false)' : 'the port may belong to another program, or the server uses TLS (the default)',
+      trust ? 'if it really is a plain server on a network you trust, add --no-tls; better, turn TLS back on at the server' : 'drop --no-tls (and FERRY_TLS=false), or check the port',
+    );
   }
   doctor.pass('handshake', `Ferry protocol version ${client.welcome.version} (this client speaks ${PROTOCOL_VERSION})`);
-  doctor.pass('tls', trust ? (trust.kind === 'ca' ? 'certificate verified against the CA' : 'certificate matches the pinned fingerprint') : 'not used (add --tls if the server has a certificate)');
+  if (trust === undefined) {
+    doctor.warn(
+      'tls',
+      'off: the password and files cross the network readable by anyone on it',
+      'the server runs with FERRY_TLS=false and this client with --no-tls',
+      'turn TLS back on: remove FERRY_TLS=false from the server and restart it, then drop --no-tls here',
+    );
+  } else {
+    const pinned = trust.kind === 'pin' ? await trust.knownHosts.get(serverLabel(address, port)) : undefined;
+    doctor.pass('tls', pinned === undefined ? 'certificate verified against the CA' : `certificate ${pinned} matches the pinned fingerprint`);
+  }
 
   try {
     const user = await resolveUser(options);

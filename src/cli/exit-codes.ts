@@ -37,6 +37,8 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   INTEGRITY: ExitCode.INTEGRITY,
   // The server's identity failed verification: an integrity failure of the connection.
   TLS_UNTRUSTED: ExitCode.INTEGRITY,
+  // So did the server's answer: it named something outside what was asked for.
+  UNSAFE_NAME: ExitCode.INTEGRITY,
   PERMISSION_DENIED: ExitCode.DENIED,
   QUOTA_EXCEEDED: ExitCode.DENIED,
 };

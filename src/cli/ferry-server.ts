@@ -5,11 +5,11 @@
 
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../auth/users.js';
 import { SIZE_UNITS, commandLineFlags, loadConfig, parseWithUnits, type Config } from '../ops/config.js';
 import { createLogger } from '../ops/logger.js';
+import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import { ferryError } from '../protocol/errors.js';
 import { runService } from '../cluster/run.js';
 import { ExitCode } from './exit-codes.js';
@@ -128,26 +128,21 @@ runMain('ferry-server', async () => {
     .command('init')
     .description('make a self-signed certificate and key for this host (clients pin it on first use)')
     .option('--out <dir>', 'folder to write cert.pem and key.pem to (default: <data dir>/tls)')
-    .option('--days <n>', 'days the certificate is valid', '825')
+    .option('--days <n>', 'days the certificate is valid', String(DEFAULT_CERTIFICATE_DAYS))
     .option('--force', 'replace an existing certificate (clients that pinned it must trust the new one)')
     .action(async (options: { out?: string; days: string; force?: boolean }) => {
       const days = Number(options.days);
       if (!Number.isInteger(days) || days < 1) throw ferryError('USAGE', `--days takes a whole number of days, not "${options.days}"`);
       const dir = resolve(options.out ?? join(loadConfig().get('dataDir'), 'tls'));
-      const certFile = join(dir, 'cert.pem');
-      const keyFile = join(dir, 'key.pem');
-      if (!options.force && existsSync(certFile)) {
-        throw ferryError('EXISTS', `${certFile} already exists; add --force to replace it (clients that pinned it will then refuse the server until they run: ferry --tls -s HOST trust)`);
+      if (!options.force && existsSync(certificateFiles(dir).certFile)) {
+        throw ferryError('EXISTS', `${certificateFiles(dir).certFile} already exists; add --force to replace it (clients that pinned it will then refuse the server until they run: ferry -s HOST trust)`);
       }
-      const { createSelfSignedCertificate } = await import('../ops/certificate.js');
-      const { cert, key, fingerprint } = await createSelfSignedCertificate(days);
-      await mkdir(dir, { recursive: true });
-      await writeFile(keyFile, key, { mode: 0o600 });
-      await writeFile(certFile, cert);
+      const { writeSelfSignedCertificate } = await import('../ops/certificate.js');
+      const { certFile, keyFile, fingerprint } = await writeSelfSignedCertificate(dir, days);
+      const where = options.out === undefined ? 'the server uses it at its next start' : `start the server with it:\n  FERRY_TLS_CERT=${certFile} FERRY_TLS_KEY=${keyFile} npm start`;
       process.stdout.write(
-        `wrote ${certFile} and ${keyFile}\ncertificate SHA256 ${fingerprint}\n` +
-          `start the server with TLS:\n  FERRY_TLS_CERT=${certFile} FERRY_TLS_KEY=${keyFile} npm start\n` +
-          `clients connect with: ferry --tls -s HOST ...  (and should see this fingerprint on first use)\n`,
+        `wrote ${certFile} and ${keyFile}\ncertificate fingerprint ${fingerprint}\n${where}\n` +
+          `clients check it with: ferry -s HOST --fingerprint ${fingerprint} ...  (or compare it when first asked)\n`,
       );
     });
 

@@ -19,6 +19,7 @@ interface GlobalOptions {
   user?: string;
   passwordStdin?: boolean;
   tls?: boolean;
+  fingerprint?: string;
   ca?: string;
   quiet?: boolean;
   verbose?: boolean;
@@ -29,6 +30,11 @@ interface GlobalOptions {
 function retryWindow(retries: number): string {
   const { min, max } = retryBudgetMs(retries);
   return `${Math.round(min / 1000)}-${Math.round(max / 1000)} s`;
+}
+
+/** FERRY_TLS=false turns TLS off here as it does on the server (an explicit --tls wins). */
+function plainByEnvironment(): boolean {
+  return ['false', '0', 'no', 'off'].includes((process.env.FERRY_TLS ?? '').trim().toLowerCase());
 }
 
 function parseRetries(value: string): number {
@@ -45,8 +51,12 @@ runMain('ferry', async () => {
     .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080; "auto" finds it by mDNS)').env('FERRY_SERVER'))
     .addOption(new Option('-u, --user <name>', 'user name').env('FERRY_USER'))
     .option('--password-stdin', 'read the password from standard input (else FERRY_PASSWORD, else a prompt)')
-    .option('--tls', 'use TLS, pinning the server certificate on first use (like SSH known_hosts)')
-    .option('--ca <file>', 'use TLS and verify the server certificate against this CA instead of pinning')
+    .addOption(new Option('--fingerprint <SHA256:...>', "pin this certificate fingerprint (as the server's log prints it) instead of asking on first use").env('FERRY_FINGERPRINT'))
+    .option('--ca <file>', 'verify the server certificate against this CA instead of pinning it')
+    // TLS is the default; --tls stays accepted so that older scripts keep working. Declared
+    // before --no-tls, so that neither given leaves it unset and FERRY_TLS can decide.
+    .addOption(new Option('--tls').hideHelp())
+    .option('--no-tls', 'plain TCP, for a server started with FERRY_TLS=false (also FERRY_TLS=false here); passwords and files travel readable')
     .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'one line per file for folder transfers too')
     .option('--json', 'machine-readable output on stdout')
@@ -64,6 +74,11 @@ runMain('ferry', async () => {
   const output = (): Output => new Output({ json: globals().json ?? false, quiet: globals().quiet ?? false, verbose: globals().verbose ?? false });
   const connection = (): ConnectionOptions => {
     const options = globals();
+    const plain = options.tls === false || (options.tls === undefined && plainByEnvironment());
+    if (plain && (options.ca !== undefined || options.fingerprint !== undefined)) {
+      throw ferryError('USAGE', `${options.ca !== undefined ? '--ca' : '--fingerprint'} checks a TLS certificate: it cannot go with --no-tls (or FERRY_TLS=false)`);
+    }
+    if (options.ca !== undefined && options.fingerprint !== undefined) throw ferryError('USAGE', 'give either --ca or --fingerprint, not both');
     const out = output();
     return {
       retries: parseRetries(options.retries),
@@ -72,7 +87,8 @@ runMain('ferry', async () => {
       ...(options.server !== undefined ? { server: options.server } : {}),
       ...(options.user !== undefined ? { user: options.user } : {}),
       ...(options.passwordStdin ? { passwordStdin: true } : {}),
-      ...(options.tls ? { tls: true } : {}),
+      ...(plain ? { plain: true } : {}),
+      ...(options.fingerprint !== undefined ? { fingerprint: options.fingerprint } : {}),
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
     };
   };
@@ -165,19 +181,19 @@ runMain('ferry', async () => {
 
   program
     .command('trust')
-    .description("record the TLS certificate the server shows now as trusted (after it was replaced on purpose); use with --tls")
+    .description('trust the TLS certificate the server shows now, after it was replaced on purpose (asks first on a terminal)')
     .action(async () => {
       const options = connection();
       const { serverOf, tlsTrust } = await import('./connect.js');
-      const tls = options.ca === undefined ? await tlsTrust(options, { replace: true }) : undefined;
-      if (tls?.kind !== 'pin') throw ferryError('USAGE', 'trust pins a TLS certificate: use it as ferry --tls -s HOST[:PORT] trust (not with --ca)');
+      const tls = options.ca === undefined && !options.plain ? await tlsTrust(options, { replace: true }) : undefined;
+      if (tls?.kind !== 'pin') throw ferryError('USAGE', 'trust pins a TLS certificate: use it as ferry -s HOST[:PORT] trust (not with --ca or --no-tls)');
       const { FerryClient, serverLabel } = await import('../client/client.js');
       const address = serverOf(options);
       const client = await FerryClient.connect({ ...address, tls });
       client.close();
       const where = serverLabel(address.host, address.port);
       const fingerprint = await tls.knownHosts.get(where);
-      output().line(`trusted ${where}: certificate SHA256 ${fingerprint ?? '?'} (recorded in ${tls.knownHosts.file})`);
+      output().line(`trusted ${where}: certificate ${fingerprint ?? '?'} (recorded in ${tls.knownHosts.file})`);
       output().json({ server: where, fingerprint, knownHosts: tls.knownHosts.file });
     });
 

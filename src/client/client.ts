@@ -29,20 +29,36 @@ import {
 import { FrameChannel } from '../transport/channel.js';
 import type { KnownHosts } from './known-hosts.js';
 import { VERSION } from '../version.js';
+import { certificateFingerprint } from '../protocol/fingerprint.js';
+import { receivedName, receivedRelativePath, receivedStatName } from './received-names.js';
 
 export const CLIENT_AGENT = `ferry-cli/${VERSION}`;
 /** The client accepts larger control frames than it sends (listings come in batches). */
 const CLIENT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-/** How a TLS server is trusted: pinned on first use, or verified against a CA. */
+/** A certificate the user is asked to trust: seen for the first time, or changed. */
+export interface TrustQuestion {
+  server: string;
+  fingerprint: string;
+  /** What was pinned before, when the certificate changed. */
+  previous?: string;
+}
+
+/** How a TLS server is trusted: pinned (on first use, or as given), or verified against a CA. */
 export type TlsTrust =
   | {
       kind: 'pin';
       knownHosts: KnownHosts;
-      /** Told when a server is seen, and pinned, for the first time. */
-      onFirstUse?: (server: string, fingerprint: string) => void;
-      /** Record whatever certificate the server shows now (the user asked to trust it). */
+      /**
+       * A fingerprint the server must show. One the user gave (`--fingerprint`) is
+       * pinned as given; one from an mDNS record is unauthenticated, so it is only
+       * an extra check on first use and never overrides what is pinned.
+       */
+      expected?: { fingerprint: string; source: 'user' | 'mdns' };
+      /** Asked before a certificate is pinned; resolves true to trust it. No connection is open meanwhile. */
+      approve: (question: TrustQuestion) => Promise<boolean>;
+      /** The user asked to trust the certificate the server shows now, even if it changed (`ferry trust`). */
       replace?: boolean;
     }
   | { kind: 'ca'; ca: string | Buffer };
@@ -160,7 +176,7 @@ function connectFailure(error: unknown, host: string, port: number): FerryError 
     return ferryError('TLS_UNTRUSTED', `the TLS certificate of ${where} is not signed by the CA you gave (${(error as Error).message}); check --ca, or the server's certificate`, error);
   }
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long/i.test((error as Error).message)) {
-    return ferryError('CONNECT_FAILED', `${where} does not speak TLS; connect without --tls, or check the port`, error);
+    return ferryError('CONNECT_FAILED', `${where} does not speak TLS (a server started with FERRY_TLS=false?); to talk to it in plain text anyway, add --no-tls; else check the port`, error);
   }
   switch (code) {
     case 'ECONNREFUSED':
@@ -207,23 +223,46 @@ function connected(socket: Socket, ready: 'connect' | 'secureConnect', options: 
   });
 }
 
-/** Checks a TLS server's certificate against the pinned fingerprint, pinning it on first use. */
-async function checkPin(socket: TLSSocket, trust: Extract<TlsTrust, { kind: 'pin' }>, where: string): Promise<void> {
-  const fingerprint = socket.getPeerX509Certificate()?.fingerprint256;
-  if (fingerprint === undefined) throw ferryError('TLS_UNTRUSTED', `${where} showed no TLS certificate`);
-  const known = await trust.knownHosts.get(where);
-  if (known === fingerprint) return;
-  if (known === undefined || trust.replace) {
-    await trust.knownHosts.set(where, fingerprint);
-    if (known === undefined) trust.onFirstUse?.(where, fingerprint);
-    return;
+type PinTrust = Extract<TlsTrust, { kind: 'pin' }>;
+
+/** Whether the certificate `actual` of `where` is trusted already, or what to ask the user. */
+async function judgeCertificate(actual: string, trust: PinTrust, where: string): Promise<'trusted' | TrustQuestion> {
+  const { expected, knownHosts } = trust;
+  if (expected?.source === 'user') {
+    if (actual !== expected.fingerprint) {
+      throw ferryError(
+        'TLS_UNTRUSTED',
+        `the TLS certificate of ${where} has fingerprint ${actual}, not ${expected.fingerprint} as you gave with --fingerprint. ` +
+          `Someone may be intercepting the connection, or the fingerprint is from another server: compare it with the server's start-up log`,
+      );
+    }
+    if ((await knownHosts.get(where)) !== actual) await knownHosts.set(where, actual);
+    return 'trusted';
   }
-  throw ferryError(
-    'TLS_UNTRUSTED',
-    `the TLS certificate of ${where} has CHANGED: it was SHA256 ${known}, it is now SHA256 ${fingerprint}. ` +
-      `Someone may be intercepting the connection. If the server was given a new certificate on purpose ` +
-      `(compare with the fingerprint in its log), accept it with: ferry --tls -s ${where} trust`,
-  );
+  const known = await knownHosts.get(where);
+  if (known === actual) return 'trusted';
+  if (known !== undefined && !trust.replace) {
+    throw ferryError(
+      'TLS_UNTRUSTED',
+      `the TLS certificate of ${where} has CHANGED: it was ${known}, it is now ${actual}. ` +
+        `Someone may be intercepting the connection. If the server was given a new certificate on purpose ` +
+        `(compare with the fingerprint in its log), accept it with: ferry -s ${where} trust`,
+    );
+  }
+  if (known === undefined && expected !== undefined && actual !== expected.fingerprint) {
+    throw ferryError(
+      'TLS_UNTRUSTED',
+      `the TLS certificate of ${where} has fingerprint ${actual}, but the server's mDNS announcement names ${expected.fingerprint}. ` +
+        `Someone on the network may be impersonating it; compare with the fingerprint in the server's log and connect with -s ${where} --fingerprint SHA256:...`,
+    );
+  }
+  return { server: where, fingerprint: actual, ...(known !== undefined ? { previous: known } : {}) };
+}
+
+function fingerprintOfPeer(socket: TLSSocket, where: string): string {
+  const certificate = socket.getPeerX509Certificate();
+  if (certificate === undefined) throw ferryError('TLS_UNTRUSTED', `${where} showed no TLS certificate`);
+  return certificateFingerprint(certificate);
 }
 
 async function openSocket(options: ConnectOptions): Promise<Socket> {
@@ -244,15 +283,30 @@ async function openSocket(options: ConnectOptions): Promise<Socket> {
     ...(trust.kind === 'ca' ? { ca: trust.ca } : {}),
   });
   await connected(socket, 'secureConnect', options);
-  if (trust.kind === 'pin') {
-    try {
-      await checkPin(socket, trust, serverLabel(options.host, options.port));
-    } catch (error) {
-      socket.destroy();
-      throw error;
-    }
+  if (trust.kind === 'ca') return socket;
+  const where = serverLabel(options.host, options.port);
+  let verdict: Awaited<ReturnType<typeof judgeCertificate>>;
+  try {
+    verdict = await judgeCertificate(fingerprintOfPeer(socket as TLSSocket, where), trust, where);
+  } catch (error) {
+    socket.destroy();
+    throw error;
   }
-  return socket;
+  if (verdict === 'trusted') return socket;
+  // No connection is held open while a person reads the fingerprint (the server
+  // would time it out); once trusted, a new one must show the same certificate.
+  socket.destroy();
+  if (!(await trust.approve(verdict))) {
+    throw ferryError('TLS_UNTRUSTED', `the certificate of ${where} was not trusted; nothing was recorded or sent`);
+  }
+  await trust.knownHosts.set(where, verdict.fingerprint);
+  return openSocket({ ...options, tls: { kind: 'pin', knownHosts: trust.knownHosts, approve: trust.approve } });
+}
+
+function nameOf(entry: unknown): string {
+  const name = typeof entry === 'object' && entry !== null && 'name' in entry ? entry.name : undefined;
+  if (typeof name !== 'string') throw ferryError('BAD_FRAME', 'the server sent an entry without a name');
+  return name;
 }
 
 export class FerryClient {
@@ -289,7 +343,7 @@ export class FerryClient {
       const frame = await withDeadline(channel.next(), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
       if (frame === EXPIRED) throw ferryError('CONNECTION_LOST', `${where} accepted the connection but did not answer the handshake`);
       if (frame === undefined) {
-        const hint = options.tls ? 'is it a Ferry server?' : 'if it uses TLS, add --tls; else check that it is a Ferry server';
+        const hint = options.tls ? 'is it a Ferry server?' : 'it probably speaks TLS (the default): drop --no-tls (and FERRY_TLS=false); else check that it is a Ferry server';
         throw ferryError('CONNECTION_LOST', `${where} closed the connection during the handshake; ${hint}`);
       }
       if (frame.type === FrameType.ERROR) throw serverError(frame);
@@ -298,7 +352,7 @@ export class FerryClient {
     } catch (error) {
       channel.destroy();
       if (error instanceof FerryError && error.code === 'BAD_FRAME') {
-        const hint = options.tls ? 'check the port' : 'if it uses TLS, add --tls; else check the port';
+        const hint = options.tls ? 'check the port' : 'it probably speaks TLS (the default): drop --no-tls (and FERRY_TLS=false); else check the port';
         throw ferryError('CONNECT_FAILED', `${where} does not speak the plain Ferry protocol; ${hint}`, error);
       }
       throw error;
@@ -363,14 +417,22 @@ export class FerryClient {
     return this.call({ op: 'login', user, password });
   }
 
-  /** `forDownload`: the server counts a failure as a download that failed (a missing name, say). */
-  stat(path: string, options: { forDownload?: boolean } = {}): Promise<Entry> {
-    return this.call({ op: 'stat', path, download: options.forDownload ?? false });
+  /**
+   * `forDownload`: the server counts a failure as a download that failed (a missing name, say).
+   * The answer's name is checked like every name from the server (received-names.ts).
+   */
+  async stat(path: string, options: { forDownload?: boolean } = {}): Promise<Entry> {
+    const entry = await this.call<Entry>({ op: 'stat', path, download: options.forDownload ?? false });
+    receivedStatName(nameOf(entry));
+    return entry;
   }
 
+  /** Entries named by one name each, or by their path below `path` when recursive; each name is checked. */
   async list(path: string, options: { recursive?: boolean } = {}): Promise<Entry[]> {
     const entries: Entry[] = [];
     await this.call({ op: 'list', path, recursive: options.recursive ?? false }, (part) => entries.push(...(part as Entry[])));
+    const check = options.recursive ? receivedRelativePath : receivedName;
+    for (const entry of entries) check(nameOf(entry));
     return entries;
   }
 

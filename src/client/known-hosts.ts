@@ -1,13 +1,15 @@
 /**
  * Trust on first use for TLS, like SSH's known_hosts: the first connection to a
  * server records its certificate's SHA-256 fingerprint; later connections must
- * present the same one. One line per server: `HOST:PORT FINGERPRINT`.
+ * present the same one. One line per server: `HOST:PORT SHA256:...`.
  */
 
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { systemErrorCode } from '../protocol/errors.js';
+import { canonicalFingerprint } from '../protocol/fingerprint.js';
 
 /** Where the known hosts live: FERRY_KNOWN_HOSTS, else the user's config folder. */
 export function defaultKnownHostsFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -28,7 +30,9 @@ export class KnownHosts {
     }
     const entries = new Map<string, string>();
     for (const line of text.split('\n')) {
-      const [server, fingerprint] = line.trim().split(/\s+/);
+      const [server, written] = line.trim().split(/\s+/);
+      // Older files hold the hex form; every comparison is made in the one canonical form.
+      const fingerprint = written === undefined ? undefined : (canonicalFingerprint(written) ?? written);
       if (server && fingerprint && !server.startsWith('#')) entries.set(server, fingerprint);
     }
     return entries;
@@ -43,7 +47,8 @@ export class KnownHosts {
     const entries = await this.read();
     entries.set(server, fingerprint);
     await mkdir(dirname(this.file), { recursive: true });
-    const temp = `${this.file}.${process.pid}.tmp`;
+    // Unique per write: connections of one process may pin at the same moment.
+    const temp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await writeFile(temp, [...entries].map(([name, print]) => `${name} ${print}\n`).join(''), { mode: 0o600 });
     await rename(temp, this.file);
   }

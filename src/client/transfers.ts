@@ -15,6 +15,7 @@ import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { joinRemote, remoteBaseName } from '../protocol/paths.js';
 import type { FerryClient } from './client.js';
 import { localNameProblem } from './local-names.js';
+import { localPathInside } from './received-names.js';
 
 /** Requests kept in flight on one connection; bounds memory for huge batches. */
 const PIPELINE_WINDOW = 64;
@@ -172,6 +173,8 @@ export async function uploadPlan(
 /**
  * What `ferry download a folder -d dest` fetches, and where each file lands
  * locally; with `as`, the one remote file or folder lands under that local name.
+ * Every name from the server was checked by the client library; each local path is
+ * checked once more to lie inside the destination, all before anything is written.
  */
 export async function planDownload(
   client: FerryClient,
@@ -183,7 +186,7 @@ export async function planDownload(
   const into = options.as !== undefined ? dirname(options.as) : destDir;
   const add = (remote: string, relativeSegments: string[], size: number): void => {
     const problem = relativeSegments.map((segment) => localNameProblem(segment)).find((p) => p !== undefined);
-    const local = join(into, ...relativeSegments);
+    const local = localPathInside(into, relativeSegments);
     if (problem) plan.refused.push({ local, remote, size, error: ferryError('BAD_PATH', `${remote} cannot be saved here: ${problem}`) });
     else plan.files.push({ local, remote, size });
   };
@@ -193,6 +196,8 @@ export async function planDownload(
     try {
       entry = await client.stat(remote, { forDownload: true });
     } catch (error) {
+      // A hostile answer fails the whole command, before anything is written.
+      if (error instanceof FerryError && error.code === 'UNSAFE_NAME') throw error;
       plan.refused.push({ local: join(into, name), remote, size: 0, error: localError(error, remote) });
       continue;
     }
@@ -200,15 +205,15 @@ export async function planDownload(
       add(remote, [name], entry.size);
       continue;
     }
-    const top = name === '' ? into : join(into, name);
-    plan.folders.push(top);
+    const top = name === '' ? [] : [name];
+    plan.folders.push(top.length > 0 ? localPathInside(into, top) : into);
     for (const child of await client.list(remote, { recursive: true })) {
       const segments = child.name.split('/');
       const childRemote = joinRemote(remote, child.name);
       if (child.type === 'dir') {
-        if (!segments.some((segment) => localNameProblem(segment))) plan.folders.push(join(top, ...segments));
+        if (!segments.some((segment) => localNameProblem(segment))) plan.folders.push(localPathInside(into, [...top, ...segments]));
       } else {
-        add(childRemote, name === '' ? segments : [name, ...segments], child.size);
+        add(childRemote, [...top, ...segments], child.size);
       }
     }
   }

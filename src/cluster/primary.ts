@@ -287,8 +287,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   const stopping = stopSignal();
   // First start (admin creation) happens once, here, before any worker could race it.
   await prepareUsers(config, logger);
-  // Checked here too, so a bad certificate stops the start before any worker is forked.
-  const tls = await loadTls(config);
+  // Made (on first start) and checked here, so workers never race to make it and a
+  // bad certificate stops the start before any worker is forked.
+  const tls = await loadTls(config, logger, { create: true });
   const storage = await openStorage(config);
   const primary = new Primary(config, logger, storage);
   const metrics = new ServiceMetrics(localStorageDir(config), () => primary.listeningWorkers, 'primary');

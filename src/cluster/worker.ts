@@ -64,7 +64,7 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
   process.on('SIGINT', () => undefined);
   let service: RunningService;
   try {
-    service = await startService(config, logger, { observer: metrics, guard });
+    service = await startService(config, logger, { observer: metrics, guard, createCertificate: false });
   } catch (error) {
     // The primary logs the reason (once, however often the slot is retried) and backs off.
     const code = error instanceof FerryError ? error.code : 'INTERNAL';

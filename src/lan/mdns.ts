@@ -6,6 +6,7 @@
 
 import { Bonjour, type Service } from 'bonjour-service';
 import { hostname } from 'node:os';
+import { canonicalFingerprint } from '../protocol/fingerprint.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
 
 export const SERVICE_TYPE = 'ferry';
@@ -22,6 +23,7 @@ export interface DiscoveredServer {
   port: number;
   protocolVersion: number;
   tls: boolean;
+  /** What the record claims; unauthenticated, so it may only add checks, never remove one. */
   fingerprint: string | undefined;
 }
 
@@ -54,7 +56,7 @@ function describe(service: Service): DiscoveredServer {
     port: service.port,
     protocolVersion: Number(txt.v ?? 0),
     tls: String(txt.tls ?? '0') === '1',
-    fingerprint: typeof txt.fp === 'string' ? txt.fp : undefined,
+    fingerprint: typeof txt.fp === 'string' ? canonicalFingerprint(txt.fp) : undefined,
   };
 }
 

@@ -100,8 +100,15 @@ const schema = {
   },
   adminPassword: { doc: 'Password for the admin user created on first start (random if empty).', format: String, default: '', env: 'FERRY_ADMIN_PASSWORD', sensitive: true },
   tls: {
-    cert: { doc: 'TLS certificate (PEM); TLS is on when cert and key are set.', format: String, default: '', env: 'FERRY_TLS_CERT', arg: 'tls-cert' },
-    key: { doc: 'TLS private key (PEM).', format: String, default: '', env: 'FERRY_TLS_KEY', arg: 'tls-key', sensitive: true },
+    enabled: {
+      doc: 'Speak TLS (false: plain TCP, passwords and files readable by anyone on the network).',
+      format: 'flag',
+      default: true,
+      env: 'FERRY_TLS',
+      arg: 'tls',
+    },
+    cert: { doc: 'TLS certificate (PEM); empty means <dataDir>/tls/cert.pem, created on first start.', format: String, default: '', env: 'FERRY_TLS_CERT', arg: 'tls-cert' },
+    key: { doc: 'TLS private key (PEM); empty means <dataDir>/tls/key.pem.', format: String, default: '', env: 'FERRY_TLS_KEY', arg: 'tls-key', sensitive: true },
   },
   mdns: { doc: 'Announce the service on the LAN over mDNS (_ferry._tcp).', format: 'flag', default: true, env: 'FERRY_MDNS', arg: 'mdns' },
   storage: { doc: 'Where files are kept: local disk or an S3-compatible store.', format: ['local', 's3'], default: 'local', env: 'FERRY_STORAGE', arg: 'storage' },

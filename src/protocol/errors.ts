@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   CONNECT_FAILED: 'cannot connect to the server',
   CONNECTION_LOST: 'the connection was lost',
   TLS_UNTRUSTED: "the server's TLS certificate could not be trusted",
+  UNSAFE_NAME: 'the server sent a name that could land outside the destination folder',
   LOCAL_IO: 'a local file could not be read or written',
   CANCELLED: 'cancelled by the user (Ctrl-C)',
   USAGE: 'the command was used wrongly',

@@ -5,7 +5,7 @@
  */
 
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -13,6 +13,8 @@ import { BanBook, LocalLoginGuard, type BanPolicy, type LoginGuard } from '../au
 import { UserDirectory } from '../auth/users.js';
 import type { Announcement } from '../lan/mdns.js';
 import { ferryError } from '../protocol/errors.js';
+import { certificateFingerprint } from '../protocol/fingerprint.js';
+import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import type { Config } from '../ops/config.js';
 import { LocalStorage } from '../storage/local.js';
 import type { Storage } from '../storage/storage.js';
@@ -78,25 +80,52 @@ export interface ServiceHooks {
   observer?: SessionObserver;
   /** Who decides bans; by default this process alone. */
   guard?: LoginGuard;
+  /** Whether this process may make the TLS certificate (not a cluster worker: its primary did). */
+  createCertificate?: boolean;
 }
 
-/** The TLS certificate and key named by the configuration, or undefined for plain TCP. */
-export async function loadTls(config: Config): Promise<(TlsMaterial & { fingerprint: string }) | undefined> {
-  const certFile = config.get('tls.cert');
-  const keyFile = config.get('tls.key');
-  if (!certFile && !keyFile) return undefined;
-  if (!certFile || !keyFile) throw ferryError('USAGE', 'TLS needs both FERRY_TLS_CERT and FERRY_TLS_KEY (make a pair with: ferry-server tls init)');
+export type ServiceTls = TlsMaterial & { fingerprint: string };
+
+/**
+ * The TLS certificate and key the service uses, or undefined when FERRY_TLS=false.
+ * Without configured files it uses the pair in `<dataDir>/tls`, making one when
+ * `create` allows (the one process that starts first; cluster workers only load).
+ */
+export async function loadTls(config: Config, logger: Logger, options: { create: boolean }): Promise<ServiceTls | undefined> {
+  if (!config.get('tls.enabled')) return undefined;
+  let certFile = config.get('tls.cert');
+  let keyFile = config.get('tls.key');
+  if (!certFile !== !keyFile) throw ferryError('USAGE', 'TLS needs both FERRY_TLS_CERT and FERRY_TLS_KEY, or neither (then the server makes its own in the data folder)');
+  if (!certFile) {
+    const dir = resolve(config.get('dataDir'), 'tls');
+    ({ certFile, keyFile } = certificateFiles(dir));
+    if (options.create && !(await exists(certFile))) {
+      const { writeSelfSignedCertificate } = await import('../ops/certificate.js');
+      const made = await writeSelfSignedCertificate(dir, DEFAULT_CERTIFICATE_DAYS);
+      logger.info(
+        { event: 'tls-certificate-created', certFile, fingerprint: made.fingerprint },
+        `made a self-signed TLS certificate ${certFile} with fingerprint ${made.fingerprint}; clients are shown it on first connection`,
+      );
+    }
+  }
   try {
     const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
-    return { cert, key, fingerprint: new X509Certificate(cert).fingerprint256 };
+    return { cert, key, fingerprint: certificateFingerprint(new X509Certificate(cert)) };
   } catch (error) {
-    throw ferryError('USAGE', `cannot load the TLS certificate or key: ${(error as Error).message}`, error);
+    throw ferryError('USAGE', `cannot load the TLS certificate or key: ${(error as Error).message} (make a pair with: ferry-server tls init; or set FERRY_TLS=false for plain TCP)`, error);
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 export async function startService(config: Config, logger: Logger, hooks: ServiceHooks = {}): Promise<RunningService> {
   const users = await prepareUsers(config, logger);
-  const tls = await loadTls(config);
+  const tls = await loadTls(config, logger, { create: hooks.createCertificate ?? true });
   const storage = await openStorage(config);
   const limits = config.get('limits');
   const server = new FerryServer({
@@ -161,11 +190,18 @@ export function sweepPartialsPeriodically(storage: Storage, maxAgeMs: number, lo
  */
 export function announce(config: Config, logger: Logger, port: number, fingerprint: string | undefined): void {
   const host = config.get('server.host');
-  const flag = fingerprint ? '--tls ' : '';
-  logger.info(
-    { event: 'listening', host, port, tls: fingerprint !== undefined, ...(fingerprint ? { fingerprint } : {}) },
-    `Ferry is listening on ${host}:${port}${fingerprint ? ` with TLS, certificate SHA256 ${fingerprint}` : ''}`,
-  );
+  if (fingerprint) {
+    logger.info(
+      { event: 'listening', host, port, tls: true, fingerprint },
+      `Ferry is listening on ${host}:${port} with TLS; certificate fingerprint ${fingerprint}`,
+    );
+  } else {
+    logger.info({ event: 'listening', host, port, tls: false }, `Ferry is listening on ${host}:${port}`);
+    logger.warn(
+      { event: 'plain', host, port },
+      'TLS is off (FERRY_TLS=false): passwords and files cross the network readable by anyone on it; clients need --no-tls',
+    );
+  }
   if (config.get('storage') === 's3') {
     const { endpoint, bucket, prefix } = config.get('s3');
     logger.info({ event: 'storage', kind: 's3', endpoint: endpoint || 'AWS', bucket, prefix }, `files are kept in the S3 bucket "${bucket}" at ${endpoint || 'AWS S3'}`);
@@ -173,8 +209,9 @@ export function announce(config: Config, logger: Logger, port: number, fingerpri
     const dir = resolve(config.get('dataDir'), 'files');
     logger.info({ event: 'storage', kind: 'local', dir }, `files are kept in ${dir}`);
   }
+  const trust = fingerprint ? `--fingerprint ${fingerprint}` : '--no-tls';
   for (const { iface, address } of lanAddresses()) {
-    logger.info({ event: 'lan-address', iface, address, port }, `from another device: ferry ${flag}-s ${address}:${port} -u NAME ls`);
+    logger.info({ event: 'lan-address', iface, address, port }, `from another device: ferry -s ${address}:${port} ${trust} -u NAME ls`);
   }
 }
 

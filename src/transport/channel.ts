@@ -7,7 +7,7 @@
 
 import type { Socket } from 'node:net';
 import { withDeadline } from '../io/deadline.js';
-import { FerryError, ferryError } from '../protocol/errors.js';
+import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import {
   DATA_CHUNK_BYTES,
   FrameDecoder,
@@ -18,6 +18,13 @@ import {
   type DecoderLimits,
   type Frame,
 } from '../protocol/frames.js';
+
+/** OpenSSL's messages are long and cryptic; a damaged TLS record is said plainly. */
+function describeBreak(error: unknown): string {
+  const code = systemErrorCode(error) ?? '';
+  if (code.startsWith('ERR_SSL_')) return `TLS refused data that was damaged or altered on the way (${code}); try again, and check the network if it keeps happening`;
+  return (error as Error).message;
+}
 
 export class FrameChannel {
   private readonly decoder: FrameDecoder;
@@ -48,7 +55,7 @@ export class FrameChannel {
         chunk = await this.chunks.next();
       } catch (error) {
         if (error instanceof FerryError) throw error;
-        throw ferryError('CONNECTION_LOST', `the connection broke: ${(error as Error).message}`, error);
+        throw ferryError('CONNECTION_LOST', `the connection broke: ${describeBreak(error)}`, error);
       }
       if (chunk.done) {
         if (!this.decoder.atBoundary) throw ferryError('CONNECTION_LOST', 'the connection closed in the middle of a frame');

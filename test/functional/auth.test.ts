@@ -105,7 +105,7 @@ test('first start creates admin with a random password printed once in the log',
   const first = await server.waitForLog((line) => line.event === 'first-start');
   const password = first.generatedPassword as string;
   t.regex(password, /^[A-Za-z0-9_-]{16}$/);
-  const result = await ferry(['ls'], { env: { FERRY_SERVER: `127.0.0.1:${server.port}`, FERRY_USER: 'admin', FERRY_PASSWORD: password } });
+  const result = await ferry(['ls'], { env: { ...server.env, FERRY_USER: 'admin', FERRY_PASSWORD: password } });
   t.is(result.code, 0, result.stderr);
   server.child.kill('SIGTERM');
   t.is(await server.exited, 0);
@@ -120,7 +120,7 @@ test('first start takes the admin password from FERRY_ADMIN_PASSWORD and never l
   const dir = await tempDir(t);
   const server = await spawnServer(t, { FERRY_DATA_DIR: dir, FERRY_ADMIN_PASSWORD: 'from-the-environment' });
   await server.waitForLog((line) => line.event === 'first-start');
-  const result = await ferry(['ls'], { env: { FERRY_SERVER: `127.0.0.1:${server.port}`, FERRY_USER: 'admin', FERRY_PASSWORD: 'from-the-environment' } });
+  const result = await ferry(['ls'], { env: { ...server.env, FERRY_USER: 'admin', FERRY_PASSWORD: 'from-the-environment' } });
   t.is(result.code, 0, result.stderr);
   server.child.kill('SIGTERM');
   t.is(await server.exited, 0);

@@ -16,7 +16,7 @@ async function clusterOf(t: Parameters<typeof tempDir>[0], workers: number) {
   const dataDir = await tempDir(t);
   const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_WORKERS: String(workers), FERRY_ADMIN_PASSWORD: ADMIN.password });
   await server.waitForLog((line) => line.event === 'workers-ready');
-  const env = { FERRY_SERVER: `127.0.0.1:${server.port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
+  const env = { ...server.env, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
   return { server, dataDir, env };
 }
 
@@ -49,7 +49,7 @@ test.serial('a worker killed with kill -9 is replaced and connections on the oth
   const { server } = await clusterOf(t, 2);
   const clients = await Promise.all(
     Array.from({ length: 6 }, async () => {
-      const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+      const client = await FerryClient.connect(server.address);
       t.teardown(() => client.close());
       await client.login(ADMIN.user, ADMIN.password);
       return client;
@@ -74,7 +74,7 @@ test.serial('a worker killed with kill -9 is replaced and connections on the oth
     return sumSamples(scraped, 'ferry_workers') === 2 ? scraped : undefined;
   }, 10_000);
   t.is(sumSamples(text, 'ferry_workers'), 2, 'the slot is filled again');
-  const result = await ferry(['ls', '/'], { env: { FERRY_SERVER: `127.0.0.1:${server.port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password } });
+  const result = await ferry(['ls', '/'], { env: { ...server.env, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password } });
   t.is(result.code, 0, result.stderr);
 });
 
@@ -82,7 +82,7 @@ test.serial('SIGTERM drains: an upload of hundreds of MB in flight completes int
   const { server, dataDir } = await clusterOf(t, 2);
   const ready = await fetch(`http://127.0.0.1:${server.opsPort}/readyz`);
   t.is(ready.status, 200);
-  const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+  const client = await FerryClient.connect(server.address);
   t.teardown(() => client.close());
   await client.login(ADMIN.user, ADMIN.password);
 

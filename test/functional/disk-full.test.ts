@@ -89,9 +89,9 @@ async function serverOnSmallDisk(t: ExecutionContext): Promise<FullServer | unde
     mountDir,
     tmpDir: join(mountDir, 'tmp'),
     filesDir: join(mountDir, 'files'),
-    env: { FERRY_SERVER: `127.0.0.1:${server.port}`, FERRY_USER: 'admin', FERRY_PASSWORD: ADMIN_PASSWORD },
+    env: { ...server.env, FERRY_USER: 'admin', FERRY_PASSWORD: ADMIN_PASSWORD },
     async connect() {
-      const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+      const client = await FerryClient.connect(server.address);
       t.teardown(() => client.close());
       await client.login('admin', ADMIN_PASSWORD);
       return client;

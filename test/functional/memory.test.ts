@@ -45,7 +45,7 @@ async function gigabyteRoundTrip(t: ExecutionContext, env: Record<string, string
   const worker = await server.waitForLog((line) => line.event === 'worker-start');
   await server.waitForLog((line) => line.event === 'workers-ready');
   const pid = worker.pid as number;
-  const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+  const client = await FerryClient.connect(server.address);
   t.teardown(() => client.close());
   await client.login(ADMIN.user, ADMIN.password);
   const block = randomBytes(MB);
@@ -99,7 +99,7 @@ test.serial('1,000 open, logged-in connections keep the server under 300 MB of m
     clients.push(
       ...(await Promise.all(
         Array.from({ length: 50 }, async () => {
-          const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+          const client = await FerryClient.connect(server.address);
           await client.login('crowd', 'crowd-password');
           return client;
         }),

@@ -17,7 +17,7 @@ test('a real Prometheus server scrapes Ferry and reads ferry_transfers_total bac
   const dataDir = await tempDir(t);
   const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_WORKERS: '2', FERRY_ADMIN_PASSWORD: ADMIN.password });
   await server.waitForLog((line) => line.event === 'workers-ready');
-  const env = { FERRY_SERVER: `127.0.0.1:${server.port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
+  const env = { ...server.env, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
   const local = await tempDir(t);
   for (const n of [1, 2, 3]) await writeFile(join(local, `f${n}.txt`), `file ${n}`);
   const upload = await ferry(['upload', join(local, 'f1.txt'), join(local, 'f2.txt'), join(local, 'f3.txt')], { env });

@@ -327,7 +327,7 @@ const MALFORMED: MalformedCase[] = [
 
 for (const bad of MALFORMED) {
   test(`${bad.title} gets BAD_FRAME on id 0 and a close, and the server keeps serving`, async (t) => {
-    const server = await startServer(t);
+    const server = await startServer(t, { tls: false });
     let connection: RawConnection;
     let welcome: Welcome | undefined;
     if (bad.after === 'login') ({ connection, welcome } = await loggedIn(t, server));
@@ -346,7 +346,7 @@ for (const bad of MALFORMED) {
 // --- Handshake and login ------------------------------------------------------------
 
 test('the server answers HELLO with WELCOME naming its version, capabilities and frame limit', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const connection = await rawConnect(t, server);
   const welcome = await handshake(connection);
   t.like(welcome, { protocol: 'ferry', version: 1, agent: 'ferry-test', maxFrameBytes: 4 * 1024 * 1024 });
@@ -354,7 +354,7 @@ test('the server answers HELLO with WELCOME naming its version, capabilities and
 });
 
 test('a HELLO with version 2 gets UNSUPPORTED_VERSION naming both versions, and a close', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const connection = await rawConnect(t, server);
   connection.send(hello({ version: 2 }));
   const answer = summary(await connection.next('the ERROR frame'));
@@ -366,7 +366,7 @@ test('a HELLO with version 2 gets UNSUPPORTED_VERSION naming both versions, and 
 });
 
 test('a HELLO for another protocol gets UNSUPPORTED_VERSION, and one without capabilities gets BAD_REQUEST', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const otherProtocol = await rawConnect(t, server);
   otherProtocol.send(hello({ protocol: 'ftp' }));
   const refused = summary(await otherProtocol.next('the ERROR frame'));
@@ -411,7 +411,7 @@ test('resume for an upload the server holds nothing of answers OK with offset 0 
 });
 
 test('a client may pipeline its login and first requests right behind HELLO', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const connection = await rawConnect(t, server);
   connection.send(hello(), request(1, { op: 'login', ...ADMIN }), request(2, { op: 'stat', path: '/' }));
   t.is((await connection.next('WELCOME')).type, FrameType.WELCOME);
@@ -424,7 +424,7 @@ test('a client may pipeline its login and first requests right behind HELLO', as
 });
 
 test('requests before login get AUTH_REQUIRED on their own ids, and the connection stays open for login', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const connection = await rawConnect(t, server);
   await handshake(connection);
   connection.send(
@@ -443,7 +443,7 @@ test('requests before login get AUTH_REQUIRED on their own ids, and the connecti
 });
 
 test('a put before login has its data discarded up to END and the connection keeps working', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const connection = await rawConnect(t, server);
   await handshake(connection);
   const data = randomBytes(2 * DATA_CHUNK_BYTES + 100);
@@ -457,7 +457,7 @@ test('a put before login has its data discarded up to END and the connection kee
 });
 
 test('a wrong password gets AUTH_FAILED and the same connection may try again; a second login gets BAD_REQUEST', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const connection = await rawConnect(t, server);
   await handshake(connection);
   connection.send(
@@ -473,7 +473,7 @@ test('a wrong password gets AUTH_FAILED and the same connection may try again; a
 });
 
 test('a connection that does not log in within the auth timeout gets TIMEOUT on id 0 and a close', async (t) => {
-  const server = await startServer(t, { limits: { authTimeoutMs: 1500 } });
+  const server = await startServer(t, { tls: false, limits: { authTimeoutMs: 1500 } });
   const connection = await rawConnect(t, server);
   await handshake(connection);
   const answer = summary(await connection.next('the TIMEOUT error'));
@@ -483,7 +483,7 @@ test('a connection that does not log in within the auth timeout gets TIMEOUT on 
 });
 
 test('a connection over the limit gets BUSY on id 0 at once, before any HELLO, and a close', async (t) => {
-  const server = await startServer(t, { maxConnections: 1 });
+  const server = await startServer(t, { tls: false, maxConnections: 1 });
   const first = await rawConnect(t, server);
   await handshake(first);
   const second = await rawConnect(t, server);
@@ -496,7 +496,7 @@ test('a connection over the limit gets BUSY on id 0 at once, before any HELLO, a
 // --- Requests -----------------------------------------------------------------------
 
 test('50 stat and mkdir requests written in one socket write are all answered, in order, by id', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const { connection } = await loggedIn(t, server);
   const frames: Buffer[] = [];
   const ids: number[] = [];
@@ -520,7 +520,7 @@ test('50 stat and mkdir requests written in one socket write are all answered, i
 });
 
 test('a request the server does not understand gets BAD_REQUEST on its id and the connection keeps working', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const { connection } = await loggedIn(t, server);
   connection.send(
     request(2, { op: 'upload', path: '/foo.txt' }),
@@ -540,7 +540,7 @@ test('a request the server does not understand gets BAD_REQUEST on its id and th
 });
 
 test('remote paths that climb out, or hold backslashes, control characters or overlong names, get BAD_PATH', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const { connection } = await loggedIn(t, server);
   const refused = ['../etc/passwd', '/a/../../b', 'a\\b', 'tab\there', 'nul\u0000', 'c1\u0085', 'n'.repeat(256), `/${'d/'.repeat(2049)}`];
   connection.send(...refused.map((path, index) => request(10 + index, { op: 'stat', path })));
@@ -559,7 +559,7 @@ for (const backend of BACKENDS) {
   // The S3 variants (each with its own s3rver) run one at a time, before the rest of the file.
   const storageTest = backend === 's3' ? test.serial : test;
   storageTest(`${backend}: stat answers an entry with the SHA-256 of a file, list answers PART batches of at most 500 entries then OK with the count`, async (t) => {
-    const server = await startServer(t, { backend });
+    const server = await startServer(t, { tls: false, backend });
     const content = Buffer.from('hello, ferry\n');
     await server.stored.write('many/hello.txt', content);
     for (let batch = 0; batch < 600; batch += 50) {
@@ -600,7 +600,7 @@ for (const backend of BACKENDS) {
   });
 
   storageTest(`${backend}: delete, rename and mkdir answer OK with an empty object, name the failure otherwise, and never act on the home itself`, async (t) => {
-    const server = await startServer(t, { backend });
+    const server = await startServer(t, { tls: false, backend });
     const { connection } = await loggedIn(t, server);
     connection.send(
       request(2, { op: 'mkdir', path: '/a/b' }),
@@ -632,7 +632,7 @@ for (const backend of BACKENDS) {
   // --- Uploads ------------------------------------------------------------------------
 
   storageTest(`${backend}: an upload streams DATA and END without waiting and is answered OK with its path, size and SHA-256`, async (t) => {
-    const server = await startServer(t, { backend });
+    const server = await startServer(t, { tls: false, backend });
     const { connection } = await loggedIn(t, server);
     const data = randomBytes(2 * DATA_CHUNK_BYTES + 12_345);
     const empty = Buffer.alloc(0);
@@ -644,7 +644,7 @@ for (const backend of BACKENDS) {
   });
 
   storageTest(`${backend}: an upload whose END digest is wrong gets INTEGRITY and nothing is visible under its name`, async (t) => {
-    const server = await startServer(t, { backend });
+    const server = await startServer(t, { tls: false, backend });
     const { connection } = await loggedIn(t, server);
     const original = Buffer.from('the original content');
     connection.send(...upload(2, '/kept.txt', original));
@@ -670,7 +670,7 @@ for (const backend of BACKENDS) {
   });
 
   storageTest(`${backend}: an upload that ends short of its announced size gets INTEGRITY and nothing is committed`, async (t) => {
-    const server = await startServer(t, { backend });
+    const server = await startServer(t, { tls: false, backend });
     const { connection } = await loggedIn(t, server);
     const sent = randomBytes(60);
     connection.send(...upload(2, '/short.bin', sent, { size: 100 }), request(3, { op: 'stat', path: '/short.bin' }));
@@ -682,7 +682,7 @@ for (const backend of BACKENDS) {
   });
 
   storageTest(`${backend}: an upload that sends more bytes than announced gets INTEGRITY, its data is discarded up to END and nothing is committed`, async (t) => {
-    const server = await startServer(t, { backend });
+    const server = await startServer(t, { tls: false, backend });
     const { connection } = await loggedIn(t, server);
     const data = randomBytes(20);
     connection.send(
@@ -701,7 +701,7 @@ for (const backend of BACKENDS) {
   });
 
   storageTest(`${backend}: a refused upload's data is discarded up to END, so the next pipelined request is answered`, async (t) => {
-    const server = await startServer(t, { backend });
+    const server = await startServer(t, { tls: false, backend });
     const { connection } = await loggedIn(t, server, READER);
     const data = randomBytes(3 * DATA_CHUNK_BYTES);
     connection.send(...upload(2, '/denied.bin', data), request(3, { op: 'stat', path: '/' }), ...upload(4, '/denied-too.bin', data));
@@ -714,7 +714,7 @@ for (const backend of BACKENDS) {
   });
 
   storageTest(`${backend}: a refused upload is answered as soon as it is refused, before its data, so the sender can stop and END early`, async (t) => {
-    const server = await startServer(t, { backend });
+    const server = await startServer(t, { tls: false, backend });
     const { connection } = await loggedIn(t, server, READER);
     connection.send(request(2, { op: 'put', path: '/denied.bin', size: 1024 ** 3, noClobber: false }), ...dataFrames(2, randomBytes(1000)));
     // A sender that had to push the whole gigabyte first would learn of the refusal far too late.
@@ -727,7 +727,7 @@ for (const backend of BACKENDS) {
   // --- Downloads ----------------------------------------------------------------------
 
   storageTest(`${backend}: a download answers OK with size, offset and mtime, DATA frames of at most 1 MiB, and END with the SHA-256 of the whole file, from any offset`, async (t) => {
-    const server = await startServer(t, { backend });
+    const server = await startServer(t, { tls: false, backend });
     const data = randomBytes(2 * DATA_CHUNK_BYTES + DATA_CHUNK_BYTES / 2 + 7);
     await server.stored.write('big.bin', data);
     const mtimeMs = await server.stored.mtime('big.bin');
@@ -749,7 +749,7 @@ for (const backend of BACKENDS) {
   });
 
   storageTest(`${backend}: a download past the end, of a folder or of nothing gets an ERROR on its id and the connection keeps working`, async (t) => {
-    const server = await startServer(t, { backend });
+    const server = await startServer(t, { tls: false, backend });
     await server.stored.write('small.txt', 'abc');
     const { connection } = await loggedIn(t, server);
     connection.send(
@@ -772,7 +772,7 @@ for (const backend of BACKENDS) {
 // --- Closing ------------------------------------------------------------------------
 
 test('quit closes that connection only, ignores what follows it, and another open connection keeps working', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const { connection: leaving } = await loggedIn(t, server);
   const { connection: staying } = await loggedIn(t, server);
   leaving.send(request(2, { op: 'quit' }), request(3, { op: 'stat', path: '/' }));
@@ -786,7 +786,7 @@ test('quit closes that connection only, ignores what follows it, and another ope
 });
 
 test('requests that arrive in the same packet before a malformed frame are answered before the connection closes', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const { connection } = await loggedIn(t, server);
   connection.send(
     request(2, { op: 'mkdir', path: '/made-before-the-bad-frame' }),

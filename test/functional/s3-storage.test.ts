@@ -121,7 +121,7 @@ test('when the store goes away, /readyz answers 503 and requests fail with STORA
   const s3 = await startS3(t);
   const dataDir = await tempDir(t);
   const server = await spawnServer(t, { ...s3.env, FERRY_DATA_DIR: dataDir, FERRY_ADMIN_PASSWORD: ADMIN.password });
-  const env = { FERRY_SERVER: `127.0.0.1:${server.port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
+  const env = { ...server.env, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
   t.is((await fetch(`http://127.0.0.1:${server.opsPort}/readyz`)).status, 200);
   const local = await tempDir(t);
   await writeFile(join(local, 'note.txt'), 'hello');

@@ -13,6 +13,7 @@ import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { scrape, sumSamples } from '../helpers/metrics.js';
 import { startProxy } from '../helpers/proxy.js';
 import { startS3, type TestS3 } from '../helpers/s3.js';
+import { writeSelfSignedCertificate } from '../../src/ops/certificate.js';
 import { ADMIN, spawnServer, type SpawnedServer } from '../helpers/server.js';
 import { s3Files, type StoredFiles } from '../helpers/stored.js';
 import { eventually, freePort, requireTools } from '../helpers/tools.js';
@@ -32,14 +33,16 @@ interface Report {
   files: { remote: string; sha256: string; resumedFrom?: number }[];
 }
 
-const login = { FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
+const credentials = { FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
 
 async function startCluster(t: ExecutionContext, env: Record<string, string> = {}): Promise<Cluster | undefined> {
   if (!requireTools(t, 'haproxy')) return undefined;
   const s3 = await startS3(t);
+  // Hosts behind one address show one certificate, or clients would see it change between connections.
+  const { certFile, keyFile, fingerprint } = await writeSelfSignedCertificate(await tempDir(t, 'ferry-lb-tls-'), 30);
   const start = async (name: string): Promise<SpawnedServer> => {
     const dataDir = await tempDir(t, `ferry-host-${name}-`);
-    return spawnServer(t, { ...s3.env, FERRY_DATA_DIR: dataDir, FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_S3_PART_SIZE: '5MiB', ...env });
+    return spawnServer(t, { ...s3.env, FERRY_DATA_DIR: dataDir, FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_S3_PART_SIZE: '5MiB', FERRY_TLS_CERT: certFile, FERRY_TLS_KEY: keyFile, ...env });
   };
   const hosts: [SpawnedServer, SpawnedServer] = [await start('a'), await start('b')];
   const lbPort = await freePort();
@@ -61,6 +64,7 @@ async function startCluster(t: ExecutionContext, env: Record<string, string> = {
     haproxy.kill('SIGKILL');
     await once(haproxy, 'exit');
   });
+  const login = { ...credentials, FERRY_FINGERPRINT: fingerprint };
   const balanced = { FERRY_SERVER: `127.0.0.1:${lbPort}`, ...login };
   const exited = once(haproxy, 'exit').then(() => {
     throw new Error(`HAProxy exited: ${haproxyErrors}`);

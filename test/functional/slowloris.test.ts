@@ -201,7 +201,7 @@ async function keepTransferring(client: FerryClient, running: () => boolean): Pr
 }
 
 test('hundreds of silent, trickling and idle connections are each closed by the auth or idle timeout while a real client moves files intact', async (t) => {
-  const server = await startServer(t, { limits: { authTimeoutMs: AUTH_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS }, maxConnections: 1000 });
+  const server = await startServer(t, { tls: false, limits: { authTimeoutMs: AUTH_TIMEOUT_MS, idleTimeoutMs: IDLE_TIMEOUT_MS }, maxConnections: 1000 });
   let slowOpen = true;
   const verdicts: Verdict[] = [];
   const fail = (group: string, problem: string): void => void verdicts.push({ group, problem });
@@ -316,8 +316,10 @@ test('connections over the per-IP or the total limit get BUSY on id 0 and a clos
     FERRY_WORKERS: '0',
     FERRY_MAX_CONNECTIONS: '6',
     FERRY_MAX_CONNECTIONS_PER_IP: '3',
+    // Raw frames on the socket: plain TCP.
+    FERRY_TLS: 'false',
   });
-  const steady = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+  const steady = await FerryClient.connect(server.address);
   t.teardown(() => steady.close());
   await steady.login(ADMIN.user, password);
 

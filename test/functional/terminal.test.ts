@@ -6,11 +6,12 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FERRY_BIN, ferry } from '../helpers/cli.js';
+import { freshKnownHostsFile } from '../helpers/tls.js';
 import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { ADMIN, startServer, type TestServer } from '../helpers/server.js';
 
@@ -41,8 +42,8 @@ const PROMPT = /^ferry admin:\/\S*>(?: |$)/gm;
 function terminalEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   // History goes nowhere unless a test names a file: never into the real user's.
   const base: NodeJS.ProcessEnv = { ...process.env, SHELL: '/bin/sh', FERRY_HISTORY: '/dev/null' };
-  for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD', 'TMUX', 'TMUX_PANE']) delete base[key];
-  return { ...base, ...env };
+  for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD', 'FERRY_FINGERPRINT', 'FERRY_TLS', 'TMUX', 'TMUX_PANE']) delete base[key];
+  return { ...base, FERRY_KNOWN_HOSTS: freshKnownHostsFile(), ...env };
 }
 
 function shellQuote(word: string): string {
@@ -182,7 +183,7 @@ async function bigFile(t: ExecutionContext): Promise<string> {
 
 test('the shell asks for the password on the terminal, never shows what is typed, and exit ends it with code 0', async (t) => {
   const server = await startServer(t);
-  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user });
+  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string, FERRY_USER: ADMIN.user });
 
   const screen = await typePassword(term, ADMIN.password);
   t.regex(screen, /^Password for admin: ?$/m, 'the prompt line stays empty while the password is typed');
@@ -203,7 +204,7 @@ test('on a terminal the shell runs help, mkdir, cd, upload, ls and download, sur
   const back = await tempDir(t);
   const file = join(local, 'field-notes.txt');
   await randomFile(file, 256 * 1024);
-  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user });
+  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string, FERRY_USER: ADMIN.user });
   await typePassword(term, ADMIN.password);
 
   const help = await enter(term, 'help');
@@ -241,7 +242,7 @@ test('on a terminal the shell runs help, mkdir, cd, upload, ls and download, sur
 
 test('with no user given the shell asks "User: " first, then the hidden password', async (t) => {
   const server = await startServer(t);
-  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string });
+  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string });
 
   const asked = await term.waitFor('the user prompt', (shown) => /^User: ?$/m.test(shown));
   t.notRegex(asked, /Password/, 'the user is asked before the password');
@@ -264,7 +265,7 @@ function passwordPrompts(screen: string): number {
 
 test('a wrong password typed at the prompt is asked again, as ssh does, and the right one then opens the session', async (t) => {
   const server = await startServer(t);
-  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user });
+  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string, FERRY_USER: ADMIN.user });
 
   await typePassword(term, 'not-the-password');
   const again = await term.waitFor('the second password prompt', (shown) => passwordPrompts(shown) === 2);
@@ -460,7 +461,7 @@ test('an upload with its output piped draws no bar: stderr stays empty and stdou
 test('the shell remembers its history between sessions: the Up arrow brings back a command from an earlier session', async (t) => {
   const server = await startServer(t);
   const history = join(await tempDir(t), 'shell_history');
-  const env = { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password, FERRY_HISTORY: history };
+  const env = { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password, FERRY_HISTORY: history };
   const first = await openTerminal(t, ferryArgv('shell'), env);
   await first.waitFor('the prompt', (shown) => promptCount(shown) > 0);
   await enter(first, 'mkdir remembered-folder');
@@ -478,4 +479,54 @@ test('the shell remembers its history between sessions: the Up arrow brings back
   await second.type('exit');
   await second.press('Enter');
   t.is(await second.exited(), 0);
+});
+
+const TRUST_QUESTION = /Trust it from now on \(yes\/no\)\? ?$/m;
+
+test('on a terminal, first use shows the fingerprint and asks before any password: "no" records nothing, "yes" pins it and the next run asks nothing', async (t) => {
+  const server = await startServer(t);
+  const knownHosts = join(await tempDir(t), 'known_hosts');
+  const env = { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user, FERRY_KNOWN_HOSTS: knownHosts };
+
+  const refused = await openTerminal(t, ferryArgv('ls'), env);
+  const asked = await refused.waitFor('the trust question', (shown) => TRUST_QUESTION.test(shown));
+  t.true(asked.includes(`The authenticity of ${server.env.FERRY_SERVER} cannot be established`), asked);
+  t.true(asked.includes(`Its certificate fingerprint is ${server.fingerprint}`), asked);
+  t.false(asked.includes('Password for'), 'the password is not asked before the server is trusted');
+  await refused.type('no');
+  await refused.press('Enter');
+  t.is(await refused.exited(), 6);
+  t.regex(await refused.screen(), /was not trusted; nothing was recorded or sent/);
+  await t.throwsAsync(access(knownHosts), undefined, 'nothing recorded');
+
+  const accepted = await openTerminal(t, ferryArgv('ls'), env);
+  await accepted.waitFor('the trust question', (shown) => TRUST_QUESTION.test(shown));
+  await accepted.type('yes');
+  await accepted.press('Enter');
+  await accepted.waitFor('the password prompt', (shown) => /^Password for admin: ?$/m.test(shown));
+  await accepted.type(ADMIN.password);
+  await accepted.press('Enter');
+  t.is(await accepted.exited(), 0, await accepted.screen());
+  t.is((await readFile(knownHosts, 'utf8')).trim(), `${server.env.FERRY_SERVER} ${server.fingerprint}`);
+
+  const quiet = await openTerminal(t, ferryArgv('ls'), { ...env, FERRY_PASSWORD: ADMIN.password });
+  t.is(await quiet.exited(), 0);
+  t.notRegex(await quiet.screen(), TRUST_QUESTION, 'a pinned server is not asked about again');
+});
+
+test('on a terminal, ferry trust after a certificate change shows the old and new fingerprints and asks', async (t) => {
+  const server = await startServer(t);
+  const knownHosts = join(await tempDir(t), 'known_hosts');
+  const old = `SHA256:${Buffer.alloc(32, 3).toString('base64').replace(/=+$/, '')}`;
+  await writeFile(knownHosts, `${server.env.FERRY_SERVER} ${old}\n`);
+  const env = { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_KNOWN_HOSTS: knownHosts };
+
+  const trust = await openTerminal(t, ferryArgv('trust'), env);
+  const asked = await trust.waitFor('the trust question', (shown) => TRUST_QUESTION.test(shown));
+  t.true(asked.includes(`The certificate of ${server.env.FERRY_SERVER} changed: it was ${old}`), asked);
+  t.true(asked.includes(`Its certificate fingerprint is ${server.fingerprint}`), asked);
+  await trust.type('yes');
+  await trust.press('Enter');
+  t.is(await trust.exited(), 0, await trust.screen());
+  t.is((await readFile(knownHosts, 'utf8')).trim(), `${server.env.FERRY_SERVER} ${server.fingerprint}`);
 });

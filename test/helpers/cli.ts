@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freshKnownHostsFile } from './tls.js';
 
 const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REPO_ROOT = join(DIST, '..');
@@ -35,7 +36,9 @@ export interface Running {
 
 function start(bin: string, args: string[], options: RunOptions = {}): Running {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD']) delete env[key];
+  for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD', 'FERRY_FINGERPRINT', 'FERRY_TLS', 'FERRY_KNOWN_HOSTS']) delete env[key];
+  // Each run pins into its own file unless the test names one: ports are reused by other servers.
+  env.FERRY_KNOWN_HOSTS = freshKnownHostsFile();
   Object.assign(env, options.env);
   const [command, prefix] = options.netns
     ? ['ip', ['netns', 'exec', options.netns, process.execPath]]

@@ -6,14 +6,16 @@
 
 import type { ExecutionContext } from 'ava';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BanBook, LocalLoginGuard, type BanPolicy } from '../../src/auth/bans.js';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../../src/auth/users.js';
-import { FerryClient } from '../../src/client/client.js';
+import { FerryClient, type ConnectOptions } from '../../src/client/client.js';
 import { silentLogger } from '../../src/ops/logger.js';
+import { certificateFingerprint } from '../../src/protocol/fingerprint.js';
 import type { Permission } from '../../src/protocol/messages.js';
-import { FerryServer, type TlsMaterial } from '../../src/server/server.js';
+import { FerryServer } from '../../src/server/server.js';
 import { NO_OBSERVER, type SessionLimits, type SessionObserver } from '../../src/server/session.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { S3Storage } from '../../src/storage/s3.js';
@@ -22,6 +24,11 @@ import { tempDir } from './files.js';
 import { SERVER_BIN } from './cli.js';
 import { startS3, type TestS3 } from './s3.js';
 import { localFiles, s3Files, type Backend, type StoredFiles } from './stored.js';
+import { loopbackAddress, testCertificate, trustEnv } from './tls.js';
+
+function fingerprintOf(cert: string | Buffer): string {
+  return certificateFingerprint(new X509Certificate(cert));
+}
 
 export const ADMIN = { user: 'admin', password: 'admin-password' };
 export const READER = { user: 'reader', password: 'reader-password' };
@@ -38,7 +45,11 @@ export interface TestServer {
   s3: TestS3 | undefined;
   users: UserDirectory;
   server: FerryServer;
-  /** Environment for the CLI to reach this server as admin. */
+  /** The certificate fingerprint, or undefined for a plain server (`tls: false`). */
+  fingerprint: string | undefined;
+  /** How a library client reaches it (TLS pinned to its fingerprint). */
+  address: ConnectOptions;
+  /** Environment for the CLI to reach this server as admin (pinning its fingerprint). */
   env: Record<string, string>;
   connect(credentials?: { user: string; password: string }): Promise<FerryClient>;
   addUser(name: string, password: string, options?: { home?: string; permissions?: Permission[] }): Promise<void>;
@@ -57,8 +68,11 @@ export const TEST_LIMITS: SessionLimits = {
 
 export async function startServer(
   t: ExecutionContext,
-  options: { backend?: Backend; limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy; tls?: TlsMaterial } = {},
+  options: { backend?: Backend; limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy; tls?: { cert: string | Buffer; key: string | Buffer } | false } = {},
 ): Promise<TestServer> {
+  // TLS, as the real default; `tls: false` for tests that speak raw frames on the socket.
+  const tls = options.tls === false ? undefined : (options.tls ?? (await testCertificate()));
+  const fingerprint = tls && fingerprintOf(tls.cert);
   const backend = options.backend ?? 'local';
   const dataDir = await tempDir(t, 'ferry-server-');
   const users = new UserDirectory(join(dataDir, 'users.json'));
@@ -79,7 +93,7 @@ export async function startServer(
     agent: 'ferry-test',
     limits: { ...TEST_LIMITS, ...options.limits },
     connectionLimits: { maxConnections: options.maxConnections ?? 1000, maxConnectionsPerIp: options.maxConnections ?? 1000 },
-    ...(options.tls ? { tls: options.tls } : {}),
+    ...(tls ? { tls: { cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) } } : {}),
   });
   const { port } = await server.listen();
   let stopped = false;
@@ -98,9 +112,11 @@ export async function startServer(
     s3,
     users,
     server,
-    env: { FERRY_SERVER: `127.0.0.1:${port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password },
+    fingerprint,
+    address: loopbackAddress(port, fingerprint),
+    env: { FERRY_SERVER: `127.0.0.1:${port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password, ...trustEnv(fingerprint) },
     async connect(credentials = ADMIN) {
-      const client = await FerryClient.connect({ host: '127.0.0.1', port });
+      const client = await FerryClient.connect(loopbackAddress(port, fingerprint));
       t.teardown(() => client.close());
       await client.login(credentials.user, credentials.password);
       return client;
@@ -114,6 +130,12 @@ export async function startServer(
 
 export interface SpawnedServer {
   port: number;
+  /** The fingerprint from its start-up log, or undefined when it runs with FERRY_TLS=false. */
+  fingerprint: string | undefined;
+  /** How a library client reaches it. */
+  address: ConnectOptions;
+  /** Environment for the CLI to reach it (user and password are the test's to add). */
+  env: Record<string, string>;
   /** Port of the ops HTTP server (metrics, health). */
   opsPort: number;
   child: ChildProcess;
@@ -166,5 +188,17 @@ export async function spawnServer(t: ExecutionContext, env: Record<string, strin
   };
   const ops = await waitForLog((line) => line.event === 'ops-listening');
   const listening = await waitForLog((line) => line.event === 'listening');
-  return { port: listening.port as number, opsPort: ops.port as number, child, logs, exited, waitForLog };
+  const port = listening.port as number;
+  const fingerprint = typeof listening.fingerprint === 'string' ? listening.fingerprint : undefined;
+  return {
+    port,
+    fingerprint,
+    address: loopbackAddress(port, fingerprint),
+    env: { FERRY_SERVER: `127.0.0.1:${port}`, ...trustEnv(fingerprint) },
+    opsPort: ops.port as number,
+    child,
+    logs,
+    exited,
+    waitForLog,
+  };
 }

@@ -2,10 +2,10 @@ import test from 'ava';
 import { createHash, X509Certificate } from 'node:crypto';
 import { createSelfSignedCertificate } from '../../src/ops/certificate.js';
 
-test('the certificate fingerprint is the SHA-256 of the DER certificate, as 32 upper-case hex pairs joined by colons', async (t) => {
+test('the certificate fingerprint is SHA256: and the unpadded base64 of the SHA-256 of the DER certificate', async (t) => {
   const { cert, fingerprint } = await createSelfSignedCertificate(1);
-  t.regex(fingerprint, /^(?:[0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  t.regex(fingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/);
   const der = new X509Certificate(cert).raw;
-  const expected = createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g)?.join(':') ?? '';
+  const expected = `SHA256:${createHash('sha256').update(der).digest('base64').replace(/=+$/, '')}`;
   t.is(fingerprint, expected, 'what docs/protocol.md tells a second client to compute');
 });
