@@ -1,0 +1,417 @@
+/**
+ * The jail that keeps one user's requests inside their home on local disk while
+ * others may change the tree underneath (a second account on the host, a share of
+ * the data folder). A check on a path string says nothing about what the same
+ * string names a moment later, so every check is made on an open descriptor and
+ * every action goes through that same descriptor:
+ *
+ * - A path is walked one name at a time from the home, each name opened relative
+ *   to the folder opened before it: `/proc/self/fd/N/name`, which the kernel
+ *   resolves from the open folder N itself, wherever it has moved since.
+ * - A name is opened without following symlinks. A symlink is followed only under
+ *   the `inside` policy, and what it opened is then checked to lie inside the home
+ *   by the real path of its descriptor (the target of `/proc/self/fd/N`).
+ * - Names are opened with O_NONBLOCK and only regular files and folders are used:
+ *   a FIFO, socket or device can neither stall the server nor be served.
+ * - Immediately before a commit, rename or unlink, the folder it acts in is checked
+ *   again, and the action is refused when that folder has left the home.
+ * - Protected paths (the users file, TLS key, uploads in flight) are never used,
+ *   even where the configuration puts them inside a home.
+ *
+ * Without /proc/self/fd (not Linux) a descriptor's location cannot be read back:
+ * the jail then follows no symlink at all and compares each folder it acts in
+ * with the descriptor it opened. That narrows the race but cannot close it (see
+ * docs/security.md).
+ */
+
+import { constants, type Stats } from 'node:fs';
+import { lstat, mkdir, open, opendir, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ferryError, systemErrorCode, type FerryError } from '../protocol/errors.js';
+import { formatRemotePath, MAX_PATH_BYTES } from '../protocol/paths.js';
+import { MAX_DISK_PATH_BYTES, MAX_TREE_DEPTH, refuseBeyondLimits, stoppedTooDeep, type TreeExtent } from './tree-limits.js';
+
+/** Whether symlinks in a home are followed (when they lead inside it) or refused outright. */
+export type SymlinkPolicy = 'inside' | 'refuse';
+
+const FD_DIR = '/proc/self/fd';
+/** Opens any entry without following a final symlink and without waiting on a FIFO or device. */
+const OPEN_NOFOLLOW = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+const OPEN_FOLLOW = constants.O_RDONLY | constants.O_NONBLOCK;
+const OPEN_FOLDER = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_DIRECTORY;
+
+export interface JailOptions {
+  /** Real path of the home. */
+  root: string;
+  /** Real paths no home may reach: each one, what lies below it, and its temporary siblings (`<path>.<anything>`). */
+  protectedPaths: readonly string[];
+  symlinks: SymlinkPolicy;
+  /** True when a descriptor's real path can be read back (Linux /proc). */
+  verifiable: boolean;
+}
+
+/** True when `/proc/self/fd/N` names what descriptor N has open, so the jail can verify descriptors. */
+export async function canVerifyDescriptors(folder: string): Promise<boolean> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(folder, OPEN_FOLDER);
+    const real = await readlink(`${FD_DIR}/${handle.fd}`);
+    const again = await open(`${FD_DIR}/${handle.fd}/.`, OPEN_FOLDER);
+    const same = (await again.stat()).ino === (await handle.stat()).ino;
+    await again.close();
+    return same && real.startsWith('/');
+  } catch {
+    return false;
+  } finally {
+    await handle?.close();
+  }
+}
+
+export function isInside(root: string, candidate: string): boolean {
+  return candidate === root || candidate.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+function isProtectedBy(guarded: string, real: string): boolean {
+  return isInside(guarded, real) || real.startsWith(`${guarded}.`);
+}
+
+const outside = (path: readonly string[]): FerryError => ferryError('BAD_PATH', `${formatRemotePath(path)} goes through a link that leads outside your home`);
+const refusedLink = (path: readonly string[]): FerryError =>
+  ferryError('BAD_PATH', `${formatRemotePath(path)} goes through a symlink, and this server follows no symlinks in homes; ask its admin to replace the link`);
+const specialFile = (path: readonly string[]): FerryError =>
+  ferryError('BAD_PATH', `${formatRemotePath(path)} is a FIFO, socket or device, not a file or folder; Ferry serves only regular files and folders`);
+const homeItself = (): FerryError => ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
+const notFound = (path: readonly string[], cause?: unknown): FerryError => ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`, cause);
+
+/** An entry opened and checked: its descriptor, where it really is, and its fstat. */
+export interface Opened {
+  handle: FileHandle;
+  real: string;
+  stats: Stats;
+}
+
+/** A folder inside the home, held open: names in it are used through it, not through a path string. */
+export class Folder {
+  constructor(
+    private readonly jail: Jail,
+    readonly handle: FileHandle,
+    private location: string,
+  ) {}
+
+  /** Where the folder was when last checked. */
+  get real(): string {
+    return this.location;
+  }
+
+  /** The folder itself, as a path that leads to this open folder. */
+  self(): string {
+    return this.jail.verifiable ? `${FD_DIR}/${this.handle.fd}` : this.location;
+  }
+
+  /** A name in this folder, as a path the kernel resolves from this open folder. */
+  at(name: string): string {
+    return this.jail.verifiable ? `${FD_DIR}/${this.handle.fd}/${name}` : join(this.location, name);
+  }
+
+  /** Refuses unless the folder is still inside the home: call immediately before acting in it. */
+  async recheck(path: readonly string[]): Promise<void> {
+    this.location = await this.jail.locate(this.handle, path, this.location);
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close().catch(() => undefined);
+  }
+}
+
+/** Where an entry goes or is: its folder (open, checked) and its name there. */
+export interface Place {
+  folder: Folder;
+  name: string;
+}
+
+export class Jail {
+  readonly root: string;
+  readonly verifiable: boolean;
+  private readonly protectedPaths: readonly string[];
+  private readonly followLinks: boolean;
+
+  constructor(options: JailOptions) {
+    this.root = options.root;
+    this.verifiable = options.verifiable;
+    this.protectedPaths = options.protectedPaths;
+    this.followLinks = options.symlinks === 'inside' && options.verifiable;
+  }
+
+  isProtected(real: string): boolean {
+    return this.protectedPaths.some((guarded) => isProtectedBy(guarded, real));
+  }
+
+  /**
+   * Where the open `handle` is now; refuses unless that is inside the home and
+   * not protected. Without /proc, `expected` must still be the same object.
+   */
+  async locate(handle: FileHandle, path: readonly string[], expected: string): Promise<string> {
+    let real: string;
+    if (this.verifiable) {
+      real = await readlink(`${FD_DIR}/${handle.fd}`);
+      if (real.endsWith(' (deleted)')) throw ferryError('NOT_FOUND', `${formatRemotePath(path)} was deleted while in use; try again`);
+    } else {
+      const [held, named] = await Promise.all([handle.stat(), lstat(expected).catch(() => undefined)]);
+      if (!named || held.dev !== named.dev || held.ino !== named.ino) {
+        throw ferryError('BAD_PATH', `${formatRemotePath(path)} changed while in use; nothing was done, try again`);
+      }
+      real = expected;
+    }
+    if (!isInside(this.root, real)) {
+      throw ferryError('BAD_PATH', `${formatRemotePath(path)} is no longer inside your home (it was moved or linked away); nothing was done`);
+    }
+    if (this.isProtected(real)) throw notFound(path);
+    return real;
+  }
+
+  /** A regular file with more than one name may be a hard link to a protected file: compare identities. */
+  private async refuseProtectedLinks(stats: Stats, path: readonly string[]): Promise<void> {
+    if (!stats.isFile() || stats.nlink < 2) return;
+    for (const guarded of this.protectedPaths) {
+      const other = await lstat(guarded).catch(() => undefined);
+      if (other && other.dev === stats.dev && other.ino === stats.ino) throw notFound(path);
+    }
+  }
+
+  private async openRoot(path: readonly string[]): Promise<Folder> {
+    const handle = await open(this.root, this.verifiable ? OPEN_FOLDER : OPEN_FOLDER | constants.O_NOFOLLOW);
+    try {
+      return new Folder(this, handle, await this.locate(handle, path.slice(0, 0), this.root));
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Opens `name` in `folder` (a symlink followed only under the `inside` policy)
+   * and checks what was opened: inside the home, not protected, a regular file or
+   * a folder. `path` names it in messages.
+   */
+  async openIn(folder: Folder, name: string, path: readonly string[], follow = true): Promise<Opened> {
+    let handle: FileHandle;
+    try {
+      handle = await open(folder.at(name), OPEN_NOFOLLOW);
+    } catch (error) {
+      const code = systemErrorCode(error);
+      if (code === 'ENXIO') throw specialFile(path); // A socket: it has nothing to open.
+      if (code !== 'ELOOP' || !follow) throw error;
+      handle = await this.followLink(folder, name, path);
+    }
+    try {
+      const real = await this.locate(handle, path, join(folder.real, name));
+      const stats = await handle.stat();
+      if (!stats.isFile() && !stats.isDirectory()) throw specialFile(path);
+      await this.refuseProtectedLinks(stats, path);
+      return { handle, real, stats };
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /** Opens what the symlink `name` in `folder` leads to; `openIn` then checks where that is. */
+  private async followLink(folder: Folder, name: string, path: readonly string[]): Promise<FileHandle> {
+    if (!this.followLinks) throw refusedLink(path);
+    try {
+      return await open(folder.at(name), OPEN_FOLLOW);
+    } catch (error) {
+      const code = systemErrorCode(error);
+      if (code === 'ENXIO') throw specialFile(path);
+      if (code !== 'ENOENT') throw outside(path); // A loop and the like: not a usable way anywhere.
+      // A dangling link: judged by where it points, without telling what is there.
+      const target = resolve(folder.real, await readlink(folder.at(name)).catch(() => '/'));
+      if (!isInside(this.root, target)) throw outside(path);
+      throw notFound(path, error);
+    }
+  }
+
+  /** Opens the folder `path` and checks every step; also returns the names at its end that do not exist. */
+  async walk(path: readonly string[]): Promise<{ folder: Folder; missing: string[] }> {
+    let folder = await this.openRoot(path);
+    try {
+      for (const [index, name] of path.entries()) {
+        const here = path.slice(0, index + 1);
+        let opened: Opened;
+        try {
+          opened = await this.openIn(folder, name, here);
+        } catch (error) {
+          if (systemErrorCode(error) === 'ENOENT') return { folder, missing: path.slice(index) };
+          throw error;
+        }
+        if (!opened.stats.isDirectory()) {
+          await opened.handle.close();
+          throw ferryError('NOT_A_DIRECTORY', `${formatRemotePath(here)} is a file, not a folder`);
+        }
+        await folder.close();
+        folder = new Folder(this, opened.handle, opened.real);
+      }
+      return { folder, missing: [] };
+    } catch (error) {
+      await folder.close();
+      throw error;
+    }
+  }
+
+  /** Opens the existing folder `path`. */
+  async folder(path: readonly string[]): Promise<Folder> {
+    const { folder, missing } = await this.walk(path);
+    if (missing.length > 0) {
+      await folder.close();
+      throw notFound(path);
+    }
+    return folder;
+  }
+
+  /** Opens the existing file or folder `path`, checked (the home itself for `[]`). */
+  async open(path: readonly string[]): Promise<Opened> {
+    if (path.length === 0) {
+      const root = await this.openRoot(path);
+      return { handle: root.handle, real: root.real, stats: await root.handle.stat() };
+    }
+    const parent = await this.folder(path.slice(0, -1));
+    try {
+      return await this.openIn(parent, path.at(-1) as string, path);
+    } finally {
+      await parent.close();
+    }
+  }
+
+  /**
+   * The folder an entry lives in (open, checked) and its literal name, so that
+   * rename, delete and replace act on a symlink rather than on what it points to.
+   * With `create`, missing folders on the way are made, within the tree limits.
+   */
+  async place(path: readonly string[], create = false): Promise<Place> {
+    const name = path.at(-1);
+    if (name === undefined) throw homeItself();
+    if (create) this.refuseBeyondLimits(path);
+    let { folder, missing } = await this.walk(path.slice(0, -1));
+    try {
+      if (missing.length > 0 && !create) throw notFound(path.slice(0, path.length - missing.length));
+      for (const [index, segment] of missing.entries()) {
+        await mkdir(folder.at(segment)).catch((error: unknown) => {
+          if (systemErrorCode(error) !== 'EEXIST') throw error;
+        });
+        const here = path.slice(0, path.length - 1 - missing.length + index + 1);
+        const opened = await this.openIn(folder, segment, here);
+        if (!opened.stats.isDirectory()) {
+          await opened.handle.close();
+          throw ferryError('NOT_A_DIRECTORY', `${formatRemotePath(here)} is a file, not a folder`);
+        }
+        await folder.close();
+        folder = new Folder(this, opened.handle, opened.real);
+      }
+      if (this.isProtected(join(folder.real, name))) throw notFound(path);
+      return { folder, name };
+    } catch (error) {
+      await folder.close();
+      throw error;
+    }
+  }
+
+  /** Refuses a path (with a tree of `below` under it) past the depth or length the server keeps to. */
+  refuseBeyondLimits(path: readonly string[], below: TreeExtent = { depth: 0, bytes: 0 }): void {
+    refuseBeyondLimits(path, below, Buffer.byteLength(this.root, 'utf8'), MAX_DISK_PATH_BYTES);
+  }
+
+  /**
+   * The names in `folder` with their lstat (a followed symlink: what it leads to,
+   * checked), leaving out what cannot be served: special files, protected paths,
+   * links that lead outside or nowhere, and entries that vanish meanwhile.
+   */
+  async *entries(folder: Folder, path: readonly string[]): AsyncGenerator<{ name: string; stats: Stats; link: boolean }> {
+    const dir = await opendir(folder.self(), { bufferSize: 256 });
+    for await (const dirent of dir) {
+      const name = dirent.name;
+      if (this.isProtected(join(folder.real, name))) continue;
+      let stats = await lstat(folder.at(name)).catch(() => undefined);
+      const link = stats?.isSymbolicLink() ?? false;
+      if (link) {
+        if (!this.followLinks) continue;
+        stats = await this.openIn(folder, name, [...path, name]).then(
+          async (opened) => {
+            await opened.handle.close();
+            return opened.stats;
+          },
+          () => undefined,
+        );
+      }
+      if (!stats || (!stats.isFile() && !stats.isDirectory())) continue;
+      if (stats.nlink > 1 && (await this.refuseProtectedLinks(stats, path).then(() => false, () => true))) continue;
+      yield { name, stats, link };
+    }
+  }
+
+  /** Opens the real folder `name` in `folder` (never through a symlink), for a walk down a tree. */
+  async child(folder: Folder, name: string, path: readonly string[]): Promise<Folder | undefined> {
+    // lstat first, so that a FIFO or device is never opened; a swap after it shows in what openIn finds.
+    if (!(await lstat(folder.at(name)).catch(() => undefined))?.isDirectory()) return undefined;
+    try {
+      const opened = await this.openIn(folder, name, path, false);
+      if (opened.stats.isDirectory()) return new Folder(this, opened.handle, opened.real);
+      await opened.handle.close();
+    } catch (error) {
+      // Deleted, or replaced by a link, while the walk came to it: nothing to walk into.
+      const code = systemErrorCode(error);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ELOOP') throw error;
+    }
+    return undefined;
+  }
+
+  /** How far the folder `name` in `folder` reaches, measured up to the limits (and a level past them). */
+  async extent(folder: Folder, name: string, path: readonly string[]): Promise<TreeExtent> {
+    const top = await this.child(folder, name, path);
+    if (!top) return { depth: 0, bytes: 0 };
+    const reach = { depth: 0, bytes: 0 };
+    const visit = async (at: Folder, depth: number, bytes: number): Promise<void> => {
+      try {
+        for (const nameBelow of await readdir(at.self())) {
+          const size = bytes + 1 + Buffer.byteLength(nameBelow, 'utf8');
+          reach.bytes = Math.max(reach.bytes, size);
+          reach.depth = Math.max(reach.depth, depth);
+          if (depth > MAX_TREE_DEPTH || size > MAX_DISK_PATH_BYTES) return;
+          const below = await this.child(at, nameBelow, path);
+          if (below) await visit(below, depth + 1, size);
+        }
+      } finally {
+        await at.close();
+      }
+    };
+    await visit(top, 1, 0);
+    return reach;
+  }
+
+  /**
+   * Deletes `name` in `folder` and, when it is a real folder, everything below it,
+   * one open folder per level; every unlink is preceded by a check of the folder it
+   * happens in. A tree deeper than the limits is removed down to them, and then
+   * the removal stops and says so.
+   */
+  async removeTree(folder: Folder, name: string, path: readonly string[]): Promise<void> {
+    if (path.length > MAX_TREE_DEPTH + 1 || Buffer.byteLength(formatRemotePath(path), 'utf8') > MAX_PATH_BYTES) {
+      throw stoppedTooDeep(path.slice(0, -1), 'the removal');
+    }
+    const below = await this.child(folder, name, path);
+    if (below) {
+      try {
+        for (const nameBelow of await readdir(below.self())) {
+          // Gone already (another delete got there first): what was asked for is done.
+          await this.removeTree(below, nameBelow, [...path, nameBelow]).catch((error: unknown) => {
+            if (systemErrorCode(error) !== 'ENOENT') throw error;
+          });
+        }
+      } finally {
+        await below.close();
+      }
+    }
+    await folder.recheck(path.slice(0, -1));
+    if (below) await rmdir(folder.at(name));
+    else await unlink(folder.at(name));
+  }
+}
