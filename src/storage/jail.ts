@@ -27,7 +27,7 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, opendir, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ferryError, systemErrorCode, type FerryError } from '../protocol/errors.js';
+import { ferryError, FerryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, MAX_PATH_BYTES } from '../protocol/paths.js';
 import { MAX_DISK_PATH_BYTES, MAX_TREE_DEPTH, refuseBeyondLimits, stoppedTooDeep, type TreeExtent } from './tree-limits.js';
 
@@ -195,6 +195,7 @@ export class Jail {
    */
   async openIn(folder: Folder, name: string, path: readonly string[], follow = true): Promise<Opened> {
     let handle: FileHandle;
+    let followed = false;
     try {
       handle = await open(folder.at(name), OPEN_NOFOLLOW);
     } catch (error) {
@@ -202,9 +203,12 @@ export class Jail {
       if (code === 'ENXIO') throw specialFile(path); // A socket: it has nothing to open.
       if (code !== 'ELOOP' || !follow) throw error;
       handle = await this.followLink(folder, name, path);
+      followed = true;
     }
     try {
-      const real = await this.locate(handle, path, join(folder.real, name));
+      const real = await this.locate(handle, path, join(folder.real, name)).catch((error: unknown) => {
+        throw followed && error instanceof FerryError && error.code === 'BAD_PATH' ? outside(path) : error;
+      });
       const stats = await handle.stat();
       if (!stats.isFile() && !stats.isDirectory()) throw specialFile(path);
       await this.refuseProtectedLinks(stats, path);
@@ -274,8 +278,9 @@ export class Jail {
       const root = await this.openRoot(path);
       return { handle: root.handle, real: root.real, stats: await root.handle.stat() };
     }
-    const parent = await this.folder(path.slice(0, -1));
+    const { folder: parent, missing } = await this.walk(path.slice(0, -1));
     try {
+      if (missing.length > 0) throw notFound(path);
       return await this.openIn(parent, path.at(-1) as string, path);
     } finally {
       await parent.close();
