@@ -28,7 +28,7 @@ import { constants, type Stats } from 'node:fs';
 import { lstat, mkdir, open, opendir, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ferryError, FerryError, systemErrorCode } from '../protocol/errors.js';
-import { formatRemotePath, MAX_PATH_BYTES } from '../protocol/paths.js';
+import { formatRemotePath, isNameable, MAX_PATH_BYTES } from '../protocol/paths.js';
 import { MAX_DISK_PATH_BYTES, MAX_TREE_DEPTH, refuseBeyondLimits, stoppedTooDeep, type TreeExtent } from './tree-limits.js';
 
 /** Whether symlinks in a home are followed (when they lead inside it) or refused outright. */
@@ -334,7 +334,7 @@ export class Jail {
     const dir = await opendir(folder.self(), { bufferSize: 256 });
     for await (const dirent of dir) {
       const name = dirent.name;
-      if (this.isProtected(join(folder.real, name))) continue;
+      if (!isNameable(name) || this.isProtected(join(folder.real, name))) continue;
       let stats = await lstat(folder.at(name)).catch(() => undefined);
       const link = stats?.isSymbolicLink() ?? false;
       if (link) {

@@ -15,9 +15,6 @@ export const MAX_TREE_DEPTH = 256;
 /** The longest path string Linux takes (PATH_MAX less its NUL): a local file's full path on disk stays within it. */
 export const MAX_DISK_PATH_BYTES = 4095;
 
-/** The longest key S3 takes: an object's full key (prefix and home included) stays within it. */
-export const MAX_S3_KEY_BYTES = 1024;
-
 /** How far a tree reaches below its top: levels, and the bytes its longest path adds. */
 export interface TreeExtent {
   depth: number;
