@@ -383,8 +383,8 @@ class S3Home implements HomeStorage {
   async beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
     try {
       if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
-      const key = this.fileKey(path);
       this.refuseBeyondLimits(path);
+      const key = this.fileKey(path);
       const [{ file: existing, folder }] = await Promise.all([this.kind(path), this.checkParents(path)]);
       if (folder) throw ferryError('IS_A_DIRECTORY', `${formatRemotePath(path)} is a folder`);
       if (existing && options.noClobber) throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
