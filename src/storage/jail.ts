@@ -312,7 +312,9 @@ export class Jail {
         await folder.close();
         folder = new Folder(this, opened.handle, opened.real);
       }
-      if (this.isProtected(join(folder.real, name))) throw notFound(path);
+      if (this.isProtected(join(folder.real, name))) {
+        throw ferryError('BAD_PATH', `${formatRemotePath(path)} is a name the server keeps for itself; choose another`);
+      }
       return { folder, name };
     } catch (error) {
       await folder.close();

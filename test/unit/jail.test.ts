@@ -118,8 +118,8 @@ test('protected paths are unreachable from a home that holds them: by name, by l
   for (const path of [['users.json'], ['users.json.123.tmp'], ['tmp'], ['tmp', 'upload.part'], ['docs', 'innocent.txt']]) {
     t.is(await codeOf(jail.open(path)), 'NOT_FOUND', path.join('/'));
   }
-  t.is(await codeOf(jail.place(['users.json'])), 'NOT_FOUND');
-  t.is(await codeOf(jail.place(['tmp', 'x'], true)), 'NOT_FOUND');
+  t.is(await codeOf(jail.place(['users.json'])), 'BAD_PATH', 'replacing, moving or deleting it is refused');
+  t.is(await codeOf(jail.place(['tmp', 'x'], true)), 'NOT_FOUND', 'nothing inside can be reached');
   const names: string[] = [];
   for (const path of [[], ['docs']]) {
     const folder = await jail.folder(path);
