@@ -153,8 +153,8 @@ export class Jail {
   async locate(handle: FileHandle, path: readonly string[], expected: string): Promise<string> {
     let real: string;
     if (this.verifiable) {
-      real = await readlink(`${FD_DIR}/${handle.fd}`);
-      if (real.endsWith(' (deleted)')) throw ferryError('NOT_FOUND', `${formatRemotePath(path)} was deleted while in use; try again`);
+      // A file replaced since it was opened still holds a whole version of it; the name shows where it was.
+      real = (await readlink(`${FD_DIR}/${handle.fd}`)).replace(/ \(deleted\)$/, '');
     } else {
       const [held, named] = await Promise.all([handle.stat(), lstat(expected).catch(() => undefined)]);
       if (!named || held.dev !== named.dev || held.ino !== named.ino) {
