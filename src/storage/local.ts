@@ -1,8 +1,9 @@
 /**
  * Local-disk storage. Files live under `<dataDir>/files`; uploads in flight live
  * under `<dataDir>/tmp` (same file system, outside every user's tree) until they
- * are fsynced and renamed into place. Every path is resolved through realpath and
- * checked against the home, so a symlink cannot lead a request outside it.
+ * are fsynced and renamed into place. Every path goes through the jail
+ * (./jail.ts), which checks open descriptors rather than path strings, so neither
+ * a symlink nor a tree changed underneath can lead a request outside the home.
  */
 
 import { createHash, randomUUID, type Hash } from 'node:crypto';
@@ -200,11 +201,6 @@ export class LocalStorage implements Storage {
     this.filesRoot = await realpath(this.filesDir);
     this.protectedPaths = await Promise.all(this.guarded.filter((path) => path !== '').map(realPathOf));
     this.verifiable = await canVerifyDescriptors(this.filesRoot);
-  }
-
-  /** How symlinks in homes are treated here: `refuse` where descriptors cannot be verified. */
-  get symlinkPolicy(): SymlinkPolicy {
-    return this.verifiable ? this.symlinks : 'refuse';
   }
 
   async sweepPartials(maxAgeMs: number): Promise<number> {
