@@ -378,12 +378,14 @@ export class Jail {
     const reach = { depth: 0, bytes: 0 };
     const visit = async (at: Folder, depth: number, bytes: number): Promise<void> => {
       try {
-        for (const nameBelow of await readdir(at.self())) {
-          const size = bytes + 1 + Buffer.byteLength(nameBelow, 'utf8');
+        for (const dirent of await readdir(at.self(), { withFileTypes: true })) {
+          const size = bytes + 1 + Buffer.byteLength(dirent.name, 'utf8');
           reach.bytes = Math.max(reach.bytes, size);
           reach.depth = Math.max(reach.depth, depth);
           if (depth > MAX_TREE_DEPTH || size > MAX_DISK_PATH_BYTES) return;
-          const below = await this.child(at, nameBelow, path);
+          // Only folders reach further; the type from the folder listing spares an lstat per file.
+          if (!dirent.isDirectory()) continue;
+          const below = await this.child(at, dirent.name, path);
           if (below) await visit(below, depth + 1, size);
         }
       } finally {

@@ -290,42 +290,36 @@ class LocalHome implements HomeStorage {
     } catch (error) {
       throw storageError(error, path);
     }
-    // Depth first, one open folder per level: each folder's entries, then its subfolders in turn.
-    const levels: { folder: Folder; prefix: string; subfolders: string[] }[] = [];
-    const enter = async function* (this: LocalHome, folder: Folder, prefix: string): AsyncGenerator<Entry> {
-      const subfolders: string[] = [];
-      levels.push({ folder, prefix, subfolders });
-      const where = [...path, ...prefix.split('/').filter(Boolean)];
-      try {
-        for await (const { name, stats, link } of this.jail.entries(folder, where)) {
-          yield toEntry(prefix + name, stats);
-          if (recursive && stats.isDirectory() && !link) subfolders.push(name);
-        }
-      } catch (error) {
-        throw storageError(error, where);
-      }
-    }.bind(this);
     try {
-      yield* enter(top, '');
-      while (levels.length > 0) {
-        const level = levels.at(-1) as (typeof levels)[number];
-        const name = level.subfolders.shift();
-        if (name === undefined) {
-          await level.folder.close();
-          levels.pop();
-          continue;
-        }
-        const where = [...path, ...`${level.prefix}${name}`.split('/')];
-        if (where.length > MAX_TREE_DEPTH || Buffer.byteLength(`${level.prefix}${name}/`, 'utf8') > MAX_PATH_BYTES) {
-          throw stoppedTooDeep(where, 'the listing');
-        }
-        const child = await this.jail.child(level.folder, name, where).catch((error: unknown) => {
-          throw storageError(error, where);
-        });
-        if (child) yield* enter(child, `${level.prefix}${name}/`);
-      }
+      yield* this.entriesOf(top, path, '', recursive);
     } finally {
-      for (const level of levels) await level.folder.close();
+      await top.close();
+    }
+  }
+
+  /** A folder's entries, then (recursive) each subfolder's in turn: one open folder per level. */
+  private async *entriesOf(folder: Folder, where: RemotePath, prefix: string, recursive: boolean): AsyncGenerator<Entry> {
+    const subfolders: string[] = [];
+    try {
+      for await (const { name, stats, link } of this.jail.entries(folder, where)) {
+        yield toEntry(prefix + name, stats);
+        if (recursive && stats.isDirectory() && !link) subfolders.push(name);
+      }
+    } catch (error) {
+      throw storageError(error, where);
+    }
+    for (const name of subfolders) {
+      const below = [...where, name];
+      if (below.length > MAX_TREE_DEPTH || Buffer.byteLength(`${prefix}${name}/`, 'utf8') > MAX_PATH_BYTES) throw stoppedTooDeep(below, 'the listing');
+      const child = await this.jail.child(folder, name, below).catch((error: unknown) => {
+        throw storageError(error, below);
+      });
+      if (!child) continue; // Deleted or replaced while the listing came to it.
+      try {
+        yield* this.entriesOf(child, below, `${prefix}${name}/`, recursive);
+      } finally {
+        await child.close();
+      }
     }
   }
 
