@@ -3,7 +3,7 @@
  * alice's home with a symlink to a folder outside it (renameat2 RENAME_EXCHANGE in
  * a tight loop), as another account on the host or a share of the data folder
  * could, while get, list, stat, rm, mv and upload run thousands of times on paths
- * through that folder (up to 2,000 each, within 40 s). Whatever the timing, no command may read, list, delete,
+ * through that folder (up to 2,000 each, within 30 s). Whatever the timing, no command may read, list, delete,
  * move or write anything outside the home.
  */
 
@@ -23,7 +23,7 @@ const ALICE = { user: 'alice', password: 'alice-password' };
 /** Attempts per command, 16 in flight each; on a loaded machine the run stops at RUN_MS with fewer. */
 const ATTEMPTS = 2000;
 const IN_FLIGHT = 16;
-const RUN_MS = 40_000;
+const RUN_MS = 30_000;
 /** Fewer attempts than this would not be a race worth the name. */
 const MIN_ATTEMPTS = 500;
 
