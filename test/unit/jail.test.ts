@@ -152,3 +152,18 @@ test('removing a tree unlinks a link inside it without following it, and the ext
   t.deepEqual((await readdir(home)).sort(), ['link-in', 'link-out']);
   t.deepEqual(await readdir(outside), ['note.txt']);
 });
+
+test('where descriptors cannot be verified, no symlink is followed whatever the policy, and a folder replaced at its path is refused at the recheck', async (t) => {
+  const { home, outside } = await tree(t);
+  const jail = new Jail({ root: home, protectedPaths: [], symlinks: 'inside', verifiable: false });
+  const opened = await jail.open(['docs', 'note.txt']);
+  t.is((await opened.handle.readFile()).toString(), 'inside');
+  await opened.handle.close();
+  t.is(await codeOf(jail.open(['link-in', 'note.txt'])), 'BAD_PATH');
+  t.is(await codeOf(jail.open(['link-out', 'note.txt'])), 'BAD_PATH');
+  const place = await jail.place(['docs', 'x.txt']);
+  await rename(join(home, 'docs'), join(home, 'docs-away'));
+  await symlink(outside, join(home, 'docs'));
+  await t.throwsAsync(place.folder.recheck(['docs']), { instanceOf: FerryError, message: /changed while in use/ });
+  await place.folder.close();
+});
