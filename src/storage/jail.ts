@@ -229,31 +229,32 @@ export class Jail {
       if (code === 'ENXIO') throw specialFile(path);
       if (code !== 'ENOENT') throw outside(path); // A loop and the like: not a usable way anywhere.
       // A dangling link: judged by where it points, without telling what is there.
+      await folder.recheck(path.slice(0, -1));
       const target = resolve(folder.real, await readlink(folder.at(name)).catch(() => '/'));
       if (!isInside(this.root, target)) throw outside(path);
       throw notFound(path, error);
     }
   }
 
-  /** Opens the folder `path` and checks every step; also returns the names at its end that do not exist. */
-  async walk(path: readonly string[]): Promise<{ folder: Folder; missing: string[] }> {
+  /**
+   * Opens the folder `path` one name at a time; also returns the names at its end
+   * that do not exist. The folder it ends at is not checked yet: callers check it,
+   * or what they open in it, before they use either.
+   */
+  private async walk(path: readonly string[]): Promise<{ folder: Folder; missing: string[] }> {
     let folder = await this.openRoot(path);
     try {
       for (const [index, name] of path.entries()) {
-        const here = path.slice(0, index + 1);
-        let opened: Opened;
+        let next: Folder;
         try {
-          opened = await this.openIn(folder, name, here);
+          next = await this.step(folder, name, path.slice(0, index + 1));
         } catch (error) {
           if (systemErrorCode(error) === 'ENOENT') return { folder, missing: path.slice(index) };
           throw error;
         }
-        if (!opened.stats.isDirectory()) {
-          await opened.handle.close();
-          throw ferryError('NOT_A_DIRECTORY', `${formatRemotePath(here)} is a file, not a folder`);
-        }
-        await folder.close();
-        folder = new Folder(this, opened.handle, opened.real);
+        // Not awaited: nothing uses the folder behind any more, and the walk need not wait for its close.
+        void folder.close();
+        folder = next;
       }
       return { folder, missing: [] };
     } catch (error) {
@@ -262,14 +263,39 @@ export class Jail {
     }
   }
 
-  /** Opens the existing folder `path`. */
+  /**
+   * The folder `name` in `folder`. A real folder opened by name from an open folder
+   * needs no check of its own: it is checked with whatever is finally used below
+   * it, which shows where the whole chain is. A symlink is checked at once, so that
+   * nothing behind one that leads outside is even opened.
+   */
+  private async step(folder: Folder, name: string, here: readonly string[]): Promise<Folder> {
+    try {
+      const handle = await open(folder.at(name), OPEN_NOFOLLOW | constants.O_DIRECTORY);
+      return new Folder(this, handle, join(folder.real, name));
+    } catch (error) {
+      if (systemErrorCode(error) !== 'ENOTDIR') throw error;
+    }
+    // Not a plain folder: a symlink, a file or a special file, told apart by openIn.
+    const opened = await this.openIn(folder, name, here);
+    if (!opened.stats.isDirectory()) {
+      await opened.handle.close();
+      throw ferryError('NOT_A_DIRECTORY', `${formatRemotePath(here)} is a file, not a folder`);
+    }
+    return new Folder(this, opened.handle, opened.real);
+  }
+
+  /** Opens the existing folder `path`, checked. */
   async folder(path: readonly string[]): Promise<Folder> {
     const { folder, missing } = await this.walk(path);
-    if (missing.length > 0) {
+    try {
+      if (missing.length > 0) throw notFound(path);
+      await folder.recheck(path);
+      return folder;
+    } catch (error) {
       await folder.close();
-      throw notFound(path);
+      throw error;
     }
-    return folder;
   }
 
   /** Opens the existing file or folder `path`, checked (the home itself for `[]`). */
@@ -303,15 +329,11 @@ export class Jail {
         await mkdir(folder.at(segment)).catch((error: unknown) => {
           if (systemErrorCode(error) !== 'EEXIST') throw error;
         });
-        const here = path.slice(0, path.length - 1 - missing.length + index + 1);
-        const opened = await this.openIn(folder, segment, here);
-        if (!opened.stats.isDirectory()) {
-          await opened.handle.close();
-          throw ferryError('NOT_A_DIRECTORY', `${formatRemotePath(here)} is a file, not a folder`);
-        }
+        const next = await this.step(folder, segment, path.slice(0, path.length - 1 - missing.length + index + 1));
         await folder.close();
-        folder = new Folder(this, opened.handle, opened.real);
+        folder = next;
       }
+      await folder.recheck(path.slice(0, -1));
       if (this.isProtected(join(folder.real, name))) {
         throw ferryError('BAD_PATH', `${formatRemotePath(path)} is a name the server keeps for itself; choose another`);
       }
