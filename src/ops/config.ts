@@ -111,6 +111,13 @@ const schema = {
     key: { doc: 'TLS private key (PEM); empty means <dataDir>/tls/key.pem.', format: String, default: '', env: 'FERRY_TLS_KEY', arg: 'tls-key', sensitive: true },
   },
   mdns: { doc: 'Announce the service on the LAN over mDNS (_ferry._tcp).', format: 'flag', default: true, env: 'FERRY_MDNS', arg: 'mdns' },
+  symlinks: {
+    doc: 'Symlinks in homes on local disk: "inside" follows those that lead inside the home (checked on the opened file; Linux), "refuse" follows none.',
+    format: ['inside', 'refuse'],
+    default: 'inside',
+    env: 'FERRY_SYMLINKS',
+    arg: 'symlinks',
+  },
   storage: { doc: 'Where files are kept: local disk or an S3-compatible store.', format: ['local', 's3'], default: 'local', env: 'FERRY_STORAGE', arg: 'storage' },
   s3: {
     endpoint: { doc: 'S3 endpoint URL (empty for AWS).', format: String, default: '', env: 'FERRY_S3_ENDPOINT' },

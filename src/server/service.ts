@@ -40,7 +40,9 @@ async function createStorage(config: Config): Promise<Storage> {
     const { S3Storage } = await import('../storage/s3.js');
     return new S3Storage(config.get('s3'));
   }
-  return new LocalStorage({ dataDir: resolve(config.get('dataDir')) });
+  // Secrets the server keeps on disk stay out of every home, even when configured inside one.
+  const protectedPaths = [config.get('usersFile'), config.get('tls.key'), config.get('tls.cert')].filter((path) => path !== '').map((path) => resolve(path));
+  return new LocalStorage({ dataDir: resolve(config.get('dataDir')), protectedPaths, symlinks: config.get('symlinks') === 'refuse' ? 'refuse' : 'inside' });
 }
 
 /** The addresses other devices on the LAN can use: each non-internal IPv4. */

@@ -1,22 +1,25 @@
 /**
  * Local-disk storage. Files live under `<dataDir>/files`; uploads in flight live
  * under `<dataDir>/tmp` (same file system, outside every user's tree) until they
- * are fsynced and renamed into place. Every path is resolved through realpath and
- * checked against the home, so a symlink cannot lead a request outside it.
+ * are fsynced and renamed into place. Every path goes through the jail
+ * (./jail.ts), which checks open descriptors rather than path strings, so neither
+ * a symlink nor a tree changed underneath can lead a request outside the home.
  */
 
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { constants, type Dir, type Stats } from 'node:fs';
-import { link, lstat, mkdir, open, opendir, readdir, readlink, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname, join, resolve as resolvePath, sep } from 'node:path';
+import { constants, type Stats } from 'node:fs';
+import { link, lstat, mkdir, open, opendir, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BatchedFileWriter } from '../io/batched-writer.js';
 import { ferryError, systemErrorCode, FerryError } from '../protocol/errors.js';
 import type { Entry, ResumeStatus } from '../protocol/messages.js';
-import { formatRemotePath } from '../protocol/paths.js';
+import { formatRemotePath, MAX_PATH_BYTES } from '../protocol/paths.js';
+import { canVerifyDescriptors, isInside, Jail, type Folder, type Opened, type Place, type SymlinkPolicy } from './jail.js';
 import { PartialUploads } from './partials.js';
 import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
+import { MAX_TREE_DEPTH, NO_EXTENT, stoppedTooDeep } from './tree-limits.js';
 
 /** Reads and writes move this many bytes per system call. */
 const IO_CHUNK_BYTES = 1024 * 1024;
@@ -24,6 +27,18 @@ const DIGEST_CACHE_ENTRIES = 10_000;
 
 export interface LocalStorageOptions {
   dataDir: string;
+  /**
+   * Files no home may reach, whatever the configuration (the users file, the TLS
+   * key and certificate); the folders of uploads in flight are always protected.
+   */
+  protectedPaths?: readonly string[];
+  /** Follow symlinks in homes that lead inside the home (`inside`, the default) or refuse them all. */
+  symlinks?: SymlinkPolicy;
+}
+
+/** The real path `path` has or would have once created (its folder resolved), for comparisons. */
+async function realPathOf(path: string): Promise<string> {
+  return realpath(path).catch(async () => join(await realpath(dirname(path)).catch(() => dirname(path)), basename(path)));
 }
 
 /** Maps a failed fs call to the error the user should see. */
@@ -164,6 +179,10 @@ export class LocalStorage implements Storage {
   readonly tmpDir: string;
   readonly partials: PartialUploads;
   private filesRoot = '';
+  private protectedPaths: readonly string[] = [];
+  private verifiable = false;
+  private readonly symlinks: SymlinkPolicy;
+  private readonly guarded: readonly string[];
   private readonly digests = new DigestCache();
   private readonly usage = new UsageBook();
 
@@ -171,6 +190,8 @@ export class LocalStorage implements Storage {
     this.filesDir = join(options.dataDir, 'files');
     this.tmpDir = join(options.dataDir, 'tmp');
     this.partials = new PartialUploads(join(options.dataDir, 'partial'));
+    this.symlinks = options.symlinks ?? 'inside';
+    this.guarded = [...(options.protectedPaths ?? []), this.tmpDir, join(options.dataDir, 'partial')];
   }
 
   async open(): Promise<void> {
@@ -178,6 +199,8 @@ export class LocalStorage implements Storage {
     await mkdir(this.tmpDir, { recursive: true });
     await this.partials.open();
     this.filesRoot = await realpath(this.filesDir);
+    this.protectedPaths = await Promise.all(this.guarded.filter((path) => path !== '').map(realPathOf));
+    this.verifiable = await canVerifyDescriptors(this.filesRoot);
   }
 
   async sweepPartials(maxAgeMs: number): Promise<number> {
@@ -211,7 +234,8 @@ export class LocalStorage implements Storage {
       if (!isInside(this.filesRoot, root)) {
         throw ferryError('BAD_PATH', `the home folder ${formatRemotePath(home)} leads outside the storage root`);
       }
-      return new LocalHome(root, this.tmpDir, this.digests, this.usage, this.partials, (path, size) =>
+      const jail = new Jail({ root, protectedPaths: this.protectedPaths, symlinks: this.symlinks, verifiable: this.verifiable });
+      return new LocalHome(root, jail, this.tmpDir, this.digests, this.usage, this.partials, (path, size) =>
         this.partials.key(user, formatRemotePath(home), formatRemotePath(path), size),
       );
     } catch (error) {
@@ -222,13 +246,10 @@ export class LocalStorage implements Storage {
   async close(): Promise<void> {}
 }
 
-function isInside(root: string, candidate: string): boolean {
-  return candidate === root || candidate.startsWith(root + sep);
-}
-
 class LocalHome implements HomeStorage {
   constructor(
     private readonly root: string,
+    private readonly jail: Jail,
     private readonly tmpDir: string,
     private readonly digests: DigestCache,
     private readonly usage: UsageBook,
@@ -236,89 +257,12 @@ class LocalHome implements HomeStorage {
     private readonly partialKey: (path: RemotePath, size: number) => string,
   ) {}
 
-  /**
-   * Follows `path` from the home one segment at a time. A symlink is followed only
-   * when its target stays inside the home; one that leads outside (or loops) is
-   * refused with BAD_PATH before anything behind it is looked at, so a request can
-   * neither use nor probe what lies outside. Returns the real location of the
-   * longest existing prefix and the segments below it that do not exist.
-   */
-  private async walk(path: RemotePath): Promise<{ real: string; missing: string[] }> {
-    let real = this.root;
-    for (const [index, segment] of path.entries()) {
-      const next = join(real, segment);
-      let stats: Stats;
-      try {
-        stats = await lstat(next);
-      } catch (error) {
-        if (systemErrorCode(error) === 'ENOENT') return { real, missing: path.slice(index) };
-        throw error;
-      }
-      if (stats.isSymbolicLink()) {
-        real = await this.followLink(next, path);
-        continue;
-      }
-      if (!stats.isDirectory() && index < path.length - 1) {
-        throw ferryError('NOT_A_DIRECTORY', `${formatRemotePath(path.slice(0, index + 1))} is a file, not a folder`);
-      }
-      real = next;
-    }
-    return { real, missing: [] };
-  }
-
-  /** Where a link inside the home leads, refused unless that is inside the home too. */
-  private async followLink(link: string, path: RemotePath): Promise<string> {
-    const outside = (): FerryError => ferryError('BAD_PATH', `${formatRemotePath(path)} goes through a link that leads outside your home`);
-    try {
-      const target = await realpath(link);
-      if (!isInside(this.root, target)) throw outside();
-      return target;
-    } catch (error) {
-      if (error instanceof FerryError) throw error;
-      if (systemErrorCode(error) !== 'ENOENT') throw outside(); // ELOOP and the like: not a usable way anywhere.
-      // A dangling link: judge it by where it points, without telling what is there.
-      const target = resolvePath(dirname(link), await readlink(link));
-      if (!isInside(this.root, target)) throw outside();
-      throw ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`, error);
-    }
-  }
-
-  /** The real location of an existing path. */
-  private async resolveExisting(path: RemotePath): Promise<string> {
-    const { real, missing } = await this.walk(path);
-    if (missing.length > 0) throw ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`);
-    return real;
-  }
-
-  /**
-   * Where an entry itself lives: the real parent folder plus the literal name, so
-   * that rename, delete and replace act on a symlink rather than on what it points to.
-   */
-  private async resolveEntry(path: RemotePath): Promise<string> {
-    if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
-    const parent = await this.resolveExisting(path.slice(0, -1));
-    return join(parent, path[path.length - 1] as string);
-  }
-
-  /** Like resolveEntry, but creates missing parent folders (inside the home). */
-  private async resolveCreating(path: RemotePath): Promise<string> {
-    if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
-    const { real, missing } = await this.walk(path.slice(0, -1));
-    const parent = join(real, ...missing);
-    if (missing.length > 0) await mkdir(parent, { recursive: true });
-    return join(parent, path[path.length - 1] as string);
-  }
-
-  private async digestOf(file: string, stats: Stats): Promise<string> {
+  /** The SHA-256 of the open file, from the cache or by reading that same descriptor. */
+  private async digestOf(handle: FileHandle, stats: Stats): Promise<string> {
     const known = this.digests.get(stats);
     if (known !== undefined) return known;
     const hash = createHash('sha256');
-    const handle = await open(file, 'r');
-    try {
-      await pipeline(handle.createReadStream({ highWaterMark: IO_CHUNK_BYTES, autoClose: false }), hash);
-    } finally {
-      await handle.close();
-    }
+    await pipeline(handle.createReadStream({ start: 0, highWaterMark: IO_CHUNK_BYTES, autoClose: false }), hash);
     const digest = hash.digest('hex');
     this.digests.set(stats, digest);
     return digest;
@@ -326,63 +270,65 @@ class LocalHome implements HomeStorage {
 
   async stat(path: RemotePath): Promise<Entry> {
     try {
-      const real = await this.resolveExisting(path);
-      const stats = await stat(real);
-      const entry = toEntry(path.at(-1) ?? '/', stats);
-      if (entry.type === 'file') entry.sha256 = await this.digestOf(real, stats);
-      return entry;
+      const { handle, stats } = await this.jail.open(path);
+      try {
+        const entry = toEntry(path.at(-1) ?? '/', stats);
+        if (entry.type === 'file') entry.sha256 = await this.digestOf(handle, stats);
+        return entry;
+      } finally {
+        await handle.close();
+      }
     } catch (error) {
       throw storageError(error, path);
     }
   }
 
   async *list(path: RemotePath, recursive: boolean): AsyncGenerator<Entry> {
-    let dir: string;
+    let top: Folder;
     try {
-      dir = await this.resolveExisting(path);
-      const stats = await stat(dir);
-      if (!stats.isDirectory()) throw ferryError('NOT_A_DIRECTORY', `${formatRemotePath(path)} is a file, not a folder`);
+      top = await this.jail.folder(path);
     } catch (error) {
       throw storageError(error, path);
     }
-    yield* this.entriesOf(dir, '', recursive);
+    try {
+      yield* this.entriesOf(top, path, '', recursive);
+    } finally {
+      await top.close();
+    }
   }
 
-  private async *entriesOf(dir: string, prefix: string, recursive: boolean): AsyncGenerator<Entry> {
-    const folders: string[] = [];
-    let handle: Dir;
+  /** A folder's entries, then (recursive) each subfolder's in turn: one open folder per level. */
+  private async *entriesOf(folder: Folder, where: RemotePath, prefix: string, recursive: boolean): AsyncGenerator<Entry> {
+    const subfolders: string[] = [];
     try {
-      handle = await opendir(dir, { bufferSize: 256 });
-    } catch (error) {
-      // A folder deleted (or replaced by a file) while the listing walked to it.
-      if (prefix !== '' && (systemErrorCode(error) === 'ENOENT' || systemErrorCode(error) === 'ENOTDIR')) return;
-      throw storageError(error, prefix === '' ? [] : prefix.split('/').filter(Boolean));
-    }
-    for await (const dirent of handle) {
-      const full = join(dir, dirent.name);
-      let stats: Stats;
-      try {
-        if (dirent.isSymbolicLink() && !isInside(this.root, await realpath(full))) continue;
-        stats = await stat(full);
-      } catch {
-        continue; // Vanished while listing, or a dangling link: not an entry anyone can use.
+      for await (const { name, stats, link } of this.jail.entries(folder, where)) {
+        yield toEntry(prefix + name, stats);
+        if (recursive && stats.isDirectory() && !link) subfolders.push(name);
       }
-      if (!stats.isFile() && !stats.isDirectory()) continue;
-      const name = prefix + dirent.name;
-      yield toEntry(name, stats);
-      if (recursive && stats.isDirectory() && !dirent.isSymbolicLink()) folders.push(dirent.name);
+    } catch (error) {
+      throw storageError(error, where);
     }
-    for (const folder of folders) yield* this.entriesOf(join(dir, folder), `${prefix}${folder}/`, recursive);
+    for (const name of subfolders) {
+      const below = [...where, name];
+      if (below.length > MAX_TREE_DEPTH || Buffer.byteLength(`${prefix}${name}/`, 'utf8') > MAX_PATH_BYTES) throw stoppedTooDeep(below, 'the listing');
+      const child = await this.jail.child(folder, name, below).catch((error: unknown) => {
+        throw storageError(error, below);
+      });
+      if (!child) continue; // Deleted or replaced while the listing came to it.
+      try {
+        yield* this.entriesOf(child, below, `${prefix}${name}/`, recursive);
+      } finally {
+        await child.close();
+      }
+    }
   }
 
   async openRead(path: RemotePath): Promise<ReadableFile> {
-    let handle: FileHandle | undefined;
+    let opened: Opened | undefined;
     try {
-      const real = await this.resolveExisting(path);
-      handle = await open(real, 'r');
-      const stats = await handle.stat();
+      opened = await this.jail.open(path);
+      const { handle: file, stats } = opened;
       if (stats.isDirectory()) throw ferryError('IS_A_DIRECTORY', `${formatRemotePath(path)} is a folder; download it as a folder`);
-      const file = handle;
       return {
         size: stats.size,
         mtime: stats.mtimeMs,
@@ -394,16 +340,17 @@ class LocalHome implements HomeStorage {
         close: () => file.close(),
       };
     } catch (error) {
-      await handle?.close();
+      await opened?.handle.close();
       throw storageError(error, path);
     }
   }
 
   async beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
-    let final: string;
+    let place: Place | undefined;
     try {
-      final = await this.resolveCreating(path);
-      const existing = await lstat(final).catch((error: unknown) => {
+      place = await this.jail.place(path, true);
+      const final = join(place.folder.real, place.name);
+      const existing = await lstat(place.folder.at(place.name)).catch((error: unknown) => {
         if (systemErrorCode(error) === 'ENOENT') return undefined;
         throw error;
       });
@@ -423,20 +370,21 @@ class LocalHome implements HomeStorage {
       }
       const committed = (): void => this.usage.added(final, options.size - replaced);
       const key = this.partialKey(path, options.size);
-      if (options.resumable && (await this.partials.acquire(key))) return await this.continuePartial(key, final, path, options, committed);
+      if (options.resumable && (await this.partials.acquire(key))) return await this.continuePartial(key, place, path, options, committed);
       if (options.offset > 0) {
         throw ferryError('BUSY', `another upload of ${formatRemotePath(path)} is in progress; try again when it ends`);
       }
       const temp = join(this.tmpDir, `${randomUUID()}.part`);
       const handle = await open(temp, 'wx');
-      return new LocalUpload({ handle, temp, final, path, noClobber: options.noClobber, digests: this.digests, committed });
+      return new LocalUpload({ handle, temp, place, path, noClobber: options.noClobber, digests: this.digests, committed });
     } catch (error) {
+      await place?.folder.close();
       throw storageError(error, path);
     }
   }
 
   /** Opens the partial for `key` (held locked), continuing it at `offset` once its prefix checks out. */
-  private async continuePartial(key: string, final: string, path: RemotePath, options: UploadOptions, committed: () => void): Promise<UploadTarget> {
+  private async continuePartial(key: string, place: Place, path: RemotePath, options: UploadOptions, committed: () => void): Promise<UploadTarget> {
     const release = (): Promise<void> => this.partials.release(key);
     const data = this.partials.dataPath(key);
     try {
@@ -451,7 +399,7 @@ class LocalHome implements HomeStorage {
       // Appending after a truncate to the verified prefix (or to nothing) continues the data.
       const handle = await open(data, 'a');
       await handle.truncate(options.offset);
-      return new LocalUpload({ handle, temp: data, final, path, noClobber: options.noClobber, digests: this.digests, committed, release, prefixHash });
+      return new LocalUpload({ handle, temp: data, place, path, noClobber: options.noClobber, digests: this.digests, committed, release, prefixHash });
     } catch (error) {
       await release();
       throw error;
@@ -460,7 +408,8 @@ class LocalHome implements HomeStorage {
 
   async resumeStatus(path: RemotePath, size: number): Promise<ResumeStatus> {
     try {
-      await this.resolveCreating(path);
+      const { folder } = await this.jail.place(path, true);
+      await folder.close();
       return await this.partials.status(this.partialKey(path, size));
     } catch (error) {
       throw storageError(error, path);
@@ -468,53 +417,113 @@ class LocalHome implements HomeStorage {
   }
 
   async remove(path: RemotePath, recursive: boolean): Promise<void> {
+    let place: Place | undefined;
     try {
-      const entry = await this.resolveEntry(path);
-      const stats = await lstat(entry);
-      if (!stats.isDirectory()) await unlink(entry);
-      else if (recursive) await rm(entry, { recursive: true });
-      else await rmdir(entry);
+      place = await this.jail.place(path);
+      const { folder, name } = place;
+      const stats = await lstat(folder.at(name));
+      if (stats.isDirectory() && recursive) await this.jail.removeTree(folder, name, path);
+      else {
+        await folder.recheck(path.slice(0, -1));
+        if (stats.isDirectory()) await rmdir(folder.at(name));
+        else await unlink(folder.at(name));
+      }
       this.usage.forget();
     } catch (error) {
       throw storageError(error, path);
+    } finally {
+      await place?.folder.close();
     }
   }
 
   async rename(from: RemotePath, to: RemotePath, noClobber: boolean): Promise<void> {
-    let source: string;
+    let source: Place;
+    let sourceStats: Stats;
     try {
-      source = await this.resolveEntry(from);
-      await lstat(source);
+      source = await this.jail.place(from);
+      sourceStats = await lstat(source.folder.at(source.name)).catch(async (error: unknown) => {
+        await source.folder.close();
+        throw error;
+      });
     } catch (error) {
       throw storageError(error, from);
     }
+    let target: Place | undefined;
     try {
-      const target = await this.resolveEntry(to);
-      const existing = await lstat(target).catch(() => undefined);
+      // A folder moved deeper must still fit the limits with everything it holds.
+      const below = sourceStats.isDirectory() ? await this.jail.extent(source.folder, source.name, from) : NO_EXTENT;
+      this.jail.refuseBeyondLimits(to, below);
+      target = await this.jail.place(to);
+      const existing = await lstat(target.folder.at(target.name)).catch(() => undefined);
       if (existing?.isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(to)} is an existing folder`);
       if (existing && noClobber) throw ferryError('EXISTS', `${formatRemotePath(to)} already exists`);
-      await rename(source, target);
+      await source.folder.recheck(from.slice(0, -1));
+      await target.folder.recheck(to.slice(0, -1));
+      const [oldName, newName] = [source.folder.at(source.name), target.folder.at(target.name)];
+      if (!noClobber) await rename(oldName, newName);
+      else if (sourceStats.isDirectory()) await moveFolderNoClobber(oldName, newName);
+      else await moveNoClobber(oldName, newName);
       this.usage.forget();
     } catch (error) {
       if (systemErrorCode(error) === 'EINVAL') {
         throw ferryError('BAD_PATH', `cannot move ${formatRemotePath(from)} into itself`, error);
       }
+      if (systemErrorCode(error) === 'ENOENT' && !(await lstat(source.folder.at(source.name)).then(() => true, () => false))) {
+        throw storageError(error, from);
+      }
       throw storageError(error, to);
+    } finally {
+      await source.folder.close();
+      await target?.folder.close();
     }
   }
 
   async mkdir(path: RemotePath): Promise<void> {
+    let place: Place | undefined;
     try {
-      if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
-      const { real, missing } = await this.walk(path);
-      if (missing.length === 0) {
-        if (!(await stat(real)).isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(path)} exists and is a file`);
-        return;
-      }
-      await mkdir(join(real, ...missing), { recursive: true });
+      place = await this.jail.place(path, true);
+      const { folder, name } = place;
+      await folder.recheck(path.slice(0, -1));
+      await mkdir(folder.at(name)).catch(async (error: unknown) => {
+        if (systemErrorCode(error) !== 'EEXIST') throw error;
+        const opened = await this.jail.openIn(folder, name, path);
+        await opened.handle.close();
+        if (!opened.stats.isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(path)} exists and is a file`);
+      });
     } catch (error) {
       throw storageError(error, path);
+    } finally {
+      await place?.folder.close();
     }
+  }
+}
+
+/**
+ * Moves a file (or symlink) only if nothing has the new name: link() refuses an
+ * existing name atomically, where a check followed by rename() would race.
+ */
+async function moveNoClobber(from: string, to: string): Promise<void> {
+  await link(from, to);
+  try {
+    await unlink(from);
+  } catch (error) {
+    // Another move took the old name first: the file is where that one put it.
+    await unlink(to).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Moves a folder only if nothing has the new name: claiming the name with mkdir
+ * is atomic, and rename() replaces that empty folder in one step.
+ */
+async function moveFolderNoClobber(from: string, to: string): Promise<void> {
+  await mkdir(to);
+  try {
+    await rename(from, to);
+  } catch (error) {
+    await rmdir(to).catch(() => undefined);
+    throw error;
   }
 }
 
@@ -527,7 +536,8 @@ interface LocalUploadParts {
   handle: FileHandle;
   /** Where the data is written: a temp file, or a resumable partial. */
   temp: string;
-  final: string;
+  /** Where it goes: its folder, held open and checked again at commit, and its name. */
+  place: Place;
   path: RemotePath;
   noClobber: boolean;
   digests: DigestCache;
@@ -566,23 +576,27 @@ class LocalUpload implements UploadTarget {
     if (this.closed) return;
     this.closed = true;
     await this.parts.handle.close().catch(() => undefined);
+    await this.parts.place.folder.close();
   }
 
   async commit(sha256: string): Promise<void> {
-    const { handle, temp, final } = this.parts;
+    const { handle, temp, place, path } = this.parts;
     try {
       await this.writer.flush();
       await handle.sync();
       // The same inode, size and mtime after the rename: the digest cache's key.
       const stats = await handle.stat();
-      await this.close();
+      // The folder may have been moved or swapped since the upload began: it must still be in the home.
+      await place.folder.recheck(path.slice(0, -1));
       if (this.parts.noClobber) {
-        await link(temp, final);
+        await link(temp, place.folder.at(place.name));
         await unlink(temp);
       } else {
-        await rename(temp, final);
+        await rename(temp, place.folder.at(place.name));
       }
-      await folderSyncs.sync(dirname(final));
+      const folder = place.folder.real;
+      await this.close();
+      await folderSyncs.sync(folder);
       this.parts.committed();
       this.parts.digests.set(stats, sha256);
       await this.parts.release?.();

@@ -31,11 +31,12 @@ import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import { ferryError } from '../protocol/errors.js';
 import type { Entry, ResumeStatus } from '../protocol/messages.js';
-import { formatRemotePath } from '../protocol/paths.js';
+import { formatRemotePath, isNameable } from '../protocol/paths.js';
 import { isS3PreconditionFailed, s3Error, s3StartupError } from './s3-errors.js';
 import { S3_MAX_COPY_BYTES, S3_MAX_PARTS } from './s3-limits.js';
 import { copySource, digestOfState, headObject, leaseActive, plainHash, resumableHash, S3Upload, UploadRecords, type ObjectInfo, type UploadRecord } from './s3-upload.js';
 import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
+import { NO_EXTENT, refuseBeyondLimits, type TreeExtent } from './tree-limits.js';
 
 const MAX_KEY_BYTES = 1024;
 const DELETE_BATCH = 1000;
@@ -228,7 +229,7 @@ export function objectKey(root: string, path: RemotePath): string {
 export function relativeSegments(key: string, prefix: string): string[] | undefined {
   const segments = key.slice(prefix.length).split('/');
   const named = key.endsWith('/') ? segments.slice(0, -1) : segments;
-  if (named.length === 0 || named.some((segment) => segment === '' || segment === '.' || segment === '..')) return undefined;
+  if (named.length === 0 || !named.every(isNameable)) return undefined;
   return named;
 }
 
@@ -244,6 +245,11 @@ class S3Home implements HomeStorage {
     const key = objectKey(this.root, path);
     if (Buffer.byteLength(key) > MAX_KEY_BYTES - 1) throw ferryError('BAD_PATH', `${formatRemotePath(path)} is too long for the server's object store`);
     return key;
+  }
+
+  /** The same depth limit as on local disk; the key's own length is checked by fileKey. */
+  private refuseBeyondLimits(path: RemotePath, below: TreeExtent = NO_EXTENT): void {
+    refuseBeyondLimits(path, below, Buffer.byteLength(this.root), MAX_KEY_BYTES - 1);
   }
 
   private folderPrefix(path: RemotePath): string {
@@ -377,6 +383,7 @@ class S3Home implements HomeStorage {
   async beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
     try {
       if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
+      this.refuseBeyondLimits(path);
       const key = this.fileKey(path);
       const [{ file: existing, folder }] = await Promise.all([this.kind(path), this.checkParents(path)]);
       if (folder) throw ferryError('IS_A_DIRECTORY', `${formatRemotePath(path)} is a folder`);
@@ -517,6 +524,13 @@ class S3Home implements HomeStorage {
         const oldPrefix = this.folderPrefix(from);
         const newPrefix = this.folderPrefix(to);
         const keys = await this.keysUnder(oldPrefix);
+        // Everything the folder holds must still fit the limits at its new place.
+        const below = keys.reduce((reach, { key }) => {
+          const rest = key.slice(oldPrefix.length).replace(/\/$/, '');
+          if (rest === '') return reach;
+          return { depth: Math.max(reach.depth, rest.split('/').length), bytes: Math.max(reach.bytes, Buffer.byteLength(rest) + 1) };
+        }, NO_EXTENT);
+        this.refuseBeyondLimits(to, below);
         for (let at = 0; at < keys.length; at += COPY_CONCURRENCY) {
           await Promise.all(keys.slice(at, at + COPY_CONCURRENCY).map(({ key, size }) => this.copy(key, newPrefix + key.slice(oldPrefix.length), size, from)));
         }
@@ -538,6 +552,7 @@ class S3Home implements HomeStorage {
   async mkdir(path: RemotePath): Promise<void> {
     try {
       if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
+      this.refuseBeyondLimits(path);
       await this.checkParents(path);
       if (await this.head(this.fileKey(path))) throw ferryError('EXISTS', `${formatRemotePath(path)} exists and is a file`);
       // A marker for each level, so that the folders stay when their contents go (as mkdir -p).

@@ -12,12 +12,12 @@ import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
-import type { FerryClient, UploadSource } from '../../src/client/client.js';
+import type { FerryClient } from '../../src/client/client.js';
 import { FerryError, type ErrorCode } from '../../src/protocol/errors.js';
 import type { Entry } from '../../src/protocol/messages.js';
 import { ferry } from '../helpers/cli.js';
+import { bufferSource, downloadBytes } from '../helpers/buffers.js';
 import { sha256, tempDir } from '../helpers/files.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -168,16 +168,6 @@ async function assertOutsideIntact(t: ExecutionContext, jail: Jail): Promise<voi
   for (const [path, content] of jail.sentinels) t.deepEqual(await readFile(path), content, path);
   t.deepEqual(outsideChanges(jail.baseline, await snapshotOutside(jail.server, jail.outsideDir)), []);
   t.deepEqual(await readdir(join(jail.server.dataDir, 'tmp')), []);
-}
-
-function bufferSource(data: Buffer): UploadSource {
-  return { size: data.length, open: () => Readable.from([data]) };
-}
-
-async function downloadBytes(client: FerryClient, path: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  await client.download(path, { write: async (chunk) => void chunks.push(chunk) });
-  return Buffer.concat(chunks);
 }
 
 type Effect = 'read' | 'write' | 'entry';

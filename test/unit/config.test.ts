@@ -213,3 +213,9 @@ test('the users file defaults to users.json in the data folder, unless it is set
   t.is((await load(t, { FERRY_DATA_DIR: '/srv/ferry' })).get('usersFile'), join('/srv/ferry', 'users.json'));
   t.is((await load(t, { FERRY_DATA_DIR: '/srv/ferry', FERRY_USERS_FILE: '/etc/ferry/users.json' })).get('usersFile'), '/etc/ferry/users.json');
 });
+
+test('FERRY_SYMLINKS follows links that stay inside a home by default, takes "refuse", and refuses anything else naming the key', async (t) => {
+  t.is((await load(t, {})).get('symlinks'), 'inside');
+  t.is((await load(t, { FERRY_SYMLINKS: 'refuse' })).get('symlinks'), 'refuse');
+  t.regex(await invalid(t, { FERRY_SYMLINKS: 'follow' }), /symlinks.*FERRY_SYMLINKS|FERRY_SYMLINKS.*symlinks/);
+});

@@ -3,8 +3,8 @@ import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { posix } from 'node:path';
 import { FerryError } from '../../src/protocol/errors.js';
-import { formatRemotePath, joinRemote, MAX_NAME_BYTES, MAX_PATH_BYTES, parseRemotePath, remoteBaseName } from '../../src/protocol/paths.js';
-import { holds } from './property.js';
+import { formatRemotePath, isNameable, joinRemote, MAX_NAME_BYTES, MAX_PATH_BYTES, parseRemotePath, remoteBaseName } from '../../src/protocol/paths.js';
+import { ferryCodeOf, holds } from './property.js';
 
 const HOME = '/srv/ferry/home/alice';
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -119,7 +119,7 @@ const HOSTILE: [string, string[] | 'refused' | 'inside'][] = [
   ['.. ', 'inside'],
   [' ..', 'inside'],
   ['..\u200b', 'inside'],
-  ['\u202e..', 'inside'],
+  ['\u202e..', 'refused'],
 ];
 
 test('hostile paths are refused with BAD_PATH or resolve to literal names inside the home', (t) => {
@@ -196,4 +196,59 @@ test('for any valid remote path, remoteBaseName agrees with the last parsed segm
       },
     ),
   );
+});
+
+const DECEPTIVE_CHARS = ['\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u2028', '\u2029'];
+/** Names the parser accepts as one segment: printable, no separators, no deceptive characters. */
+const plainName = fc
+  .string({ unit: 'grapheme', minLength: 1, maxLength: 20 })
+  .filter((name) => !/[/\\\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\u2028\u2029]/.test(name) && name !== '.' && name !== '..');
+
+test('a name with a bidirectional override, embedding or isolate, or a line or paragraph separator, is refused as BAD_PATH wherever the character sits', (t) => {
+  holds(
+    t,
+    fc.property(plainName, fc.constantFrom(...DECEPTIVE_CHARS), fc.nat(), fc.string({ maxLength: 6 }), (name, deceptive, at, folder) => {
+      assert.deepEqual(tryParse(name), [name]);
+      const position = at % (name.length + 1);
+      const spoofed = name.slice(0, position) + deceptive + name.slice(position);
+      assert.deepEqual(tryParse(spoofed), { refused: 'BAD_PATH' });
+      assert.deepEqual(tryParse(`${folder}/${spoofed}/x`), { refused: 'BAD_PATH' });
+      assert.equal(ferryCodeOf(() => parseRemotePath(`/${spoofed}`)), 'BAD_PATH');
+    }),
+  );
+});
+
+test('the classic right-to-left override spoof "invoice\\u202Efdp.exe" is refused with a message that says why', (t) => {
+  const error = t.throws(() => parseRemotePath('docs/invoice\u202efdp.exe'), { instanceOf: FerryError });
+  t.is(error?.code, 'BAD_PATH');
+  t.regex(error?.message ?? '', /bidirectional-override or line-separator/);
+  for (const char of ['\u200e', '\u200f', '\u061c']) t.deepEqual(tryParse(`mark${char}s`), [`mark${char}s`], 'directional marks that cannot reorder text stay allowed');
+});
+
+test('names are not normalised: the NFC and NFD spellings of a name parse to two different segments, each byte for byte as sent', (t) => {
+  holds(
+    t,
+    fc.property(plainName, (name) => {
+      const nfc = name.normalize('NFC');
+      const nfd = name.normalize('NFD');
+      assert.deepEqual(tryParse(nfc), [nfc]);
+      assert.deepEqual(tryParse(nfd), [nfd]);
+      assert.equal(Buffer.compare(Buffer.from(parseRemotePath(nfd)[0] as string), Buffer.from(nfd)), 0);
+      if (nfc !== nfd) assert.notDeepEqual(parseRemotePath(nfc), parseRemotePath(nfd));
+    }),
+  );
+  t.notDeepEqual(parseRemotePath('caf\u00e9'), parseRemotePath('cafe\u0301'));
+});
+
+test('isNameable accepts exactly the single names a request could use, so listings never show a name no request can reach', (t) => {
+  holds(
+    t,
+    fc.property(fc.oneof(plainName, pathLike), (name) => {
+      const parsed = tryParse(name);
+      assert.equal(isNameable(name), Array.isArray(parsed) && parsed.length === 1 && parsed[0] === name);
+    }),
+  );
+  t.false(isNameable('a\u202eb'));
+  t.false(isNameable('a\u2028b'));
+  t.true(isNameable('caf\u00e9'));
 });

@@ -1,0 +1,169 @@
+/**
+ * The jail against a real temporary tree: every check is made on what was opened,
+ * and what happens to the tree afterwards (a folder moved out, a name swapped for a
+ * link) cannot turn an action into one outside the home.
+ */
+
+import test, { type ExecutionContext } from 'ava';
+import { execFileSync } from 'node:child_process';
+import { link, mkdir, readdir, readFile, realpath, rename, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FerryError } from '../../src/protocol/errors.js';
+import { canVerifyDescriptors, Jail, type SymlinkPolicy } from '../../src/storage/jail.js';
+import { MAX_DISK_PATH_BYTES, MAX_TREE_DEPTH } from '../../src/storage/tree-limits.js';
+import { tempDir } from '../helpers/files.js';
+
+interface Tree {
+  home: string;
+  outside: string;
+  jail: Jail;
+}
+
+/** A home with a file, a folder and links in and out, and a folder outside it with a secret. */
+async function tree(t: ExecutionContext, options: { symlinks?: SymlinkPolicy; protect?: (home: string) => string[] } = {}): Promise<Tree> {
+  const base = await realpath(await tempDir(t, 'ferry-jail-'));
+  const home = join(base, 'home');
+  const outside = join(base, 'outside');
+  await mkdir(join(home, 'docs', 'deep'), { recursive: true });
+  await mkdir(outside);
+  await writeFile(join(home, 'docs', 'note.txt'), 'inside');
+  await writeFile(join(outside, 'note.txt'), 'SECRET outside');
+  await symlink('docs', join(home, 'link-in'));
+  await symlink(outside, join(home, 'link-out'));
+  const verifiable = await canVerifyDescriptors(home);
+  t.true(verifiable, 'this Linux host has /proc/self/fd');
+  const jail = new Jail({ root: home, protectedPaths: options.protect?.(home) ?? [], symlinks: options.symlinks ?? 'inside', verifiable });
+  return { home, outside, jail };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    return error instanceof FerryError ? error.code : `system ${String((error as NodeJS.ErrnoException).code)}`;
+  }
+  return 'ok';
+}
+
+test('a file opened through the jail is read from the descriptor that was checked, and a link inside the home is followed', async (t) => {
+  const { jail } = await tree(t);
+  for (const path of [['docs', 'note.txt'], ['link-in', 'note.txt']]) {
+    const opened = await jail.open(path);
+    t.is((await opened.handle.readFile()).toString(), 'inside');
+    await opened.handle.close();
+  }
+});
+
+test('a link that leads outside is refused as BAD_PATH, whether used as a folder or opened itself', async (t) => {
+  const { jail } = await tree(t);
+  t.is(await codeOf(jail.open(['link-out', 'note.txt'])), 'BAD_PATH');
+  t.is(await codeOf(jail.open(['link-out'])), 'BAD_PATH');
+  t.is(await codeOf(jail.place(['link-out', 'new.txt'], true)), 'BAD_PATH');
+});
+
+test('under the refuse policy no symlink in the home is followed, not even one that stays inside', async (t) => {
+  const { jail } = await tree(t, { symlinks: 'refuse' });
+  t.is(await codeOf(jail.open(['link-in', 'note.txt'])), 'BAD_PATH');
+  const names: string[] = [];
+  const folder = await jail.folder([]);
+  for await (const entry of jail.entries(folder, [])) names.push(entry.name);
+  await folder.close();
+  t.deepEqual(names.sort(), ['docs']);
+});
+
+test('a folder held open and then moved outside the home is refused at the recheck before any action in it', async (t) => {
+  const { home, outside, jail } = await tree(t);
+  const place = await jail.place(['docs', 'note.txt']);
+  await rename(join(home, 'docs'), join(outside, 'moved'));
+  await t.throwsAsync(place.folder.recheck(['docs']), { instanceOf: FerryError, message: /no longer inside your home/ });
+  await place.folder.close();
+  t.is((await readFile(join(outside, 'moved', 'note.txt'))).toString(), 'inside', 'nothing was done to it');
+});
+
+test('a name swapped for a link after its folder was opened still resolves in the opened folder, never through the link', async (t) => {
+  const { home, outside, jail } = await tree(t);
+  const place = await jail.place(['docs', 'deep', 'x.txt'], true);
+  // The path string would now lead outside; the open folder does not move.
+  await rename(join(home, 'docs'), join(home, 'docs-away'));
+  await symlink(outside, join(home, 'docs'));
+  await place.folder.recheck(['docs', 'deep']);
+  await writeFile(place.folder.at(place.name), 'written through the descriptor');
+  await place.folder.close();
+  t.deepEqual((await readdir(outside)).sort(), ['note.txt']);
+  t.is((await readFile(join(home, 'docs-away', 'deep', 'x.txt'))).toString(), 'written through the descriptor');
+});
+
+test('a FIFO, and a socket, are refused at once as BAD_PATH rather than opened for reading', async (t) => {
+  const { home, jail } = await tree(t);
+  execFileSync('mkfifo', [join(home, 'pipe')]);
+  execFileSync('python3', ['-c', `import socket; s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(join(home, 'sock'))})`]);
+  const started = Date.now();
+  const codes = await Promise.all(Array.from({ length: 8 }, (_, index) => codeOf(jail.open([index % 2 === 0 ? 'pipe' : 'sock']))));
+  t.deepEqual(new Set(codes), new Set(['BAD_PATH']));
+  t.true(Date.now() - started < 10_000);
+  const folder = await jail.folder([]);
+  const names: string[] = [];
+  for await (const entry of jail.entries(folder, [])) names.push(entry.name);
+  await folder.close();
+  t.deepEqual(names.sort(), ['docs', 'link-in'], 'listings leave out special files and links that lead outside');
+});
+
+test('protected paths are unreachable from a home that holds them: by name, by listing, and through a hard link', async (t) => {
+  const { home, jail } = await tree(t, { protect: (root) => [join(root, 'users.json'), join(root, 'tmp')] });
+  await writeFile(join(home, 'users.json'), '{"admin": "hash"}');
+  await writeFile(join(home, 'users.json.123.tmp'), '{"admin": "next hash"}');
+  await mkdir(join(home, 'tmp'));
+  await writeFile(join(home, 'tmp', 'upload.part'), 'in flight');
+  await link(join(home, 'users.json'), join(home, 'docs', 'innocent.txt'));
+  for (const path of [['users.json'], ['users.json.123.tmp'], ['tmp'], ['tmp', 'upload.part'], ['docs', 'innocent.txt']]) {
+    t.is(await codeOf(jail.open(path)), 'NOT_FOUND', path.join('/'));
+  }
+  t.is(await codeOf(jail.place(['users.json'])), 'BAD_PATH', 'replacing, moving or deleting it is refused');
+  t.is(await codeOf(jail.place(['tmp', 'x'], true)), 'NOT_FOUND', 'nothing inside can be reached');
+  const names: string[] = [];
+  for (const path of [[], ['docs']]) {
+    const folder = await jail.folder(path);
+    for await (const entry of jail.entries(folder, path)) names.push(entry.name);
+    await folder.close();
+  }
+  t.deepEqual(names.sort(), ['deep', 'docs', 'link-in', 'note.txt']);
+});
+
+test('building a path deeper than the tree limit, or longer than the disk path limit, is refused before anything is made', async (t) => {
+  const { home, jail } = await tree(t);
+  const deep = Array.from({ length: MAX_TREE_DEPTH + 1 }, (_, index) => `d${index}`);
+  await t.throwsAsync(jail.place(deep, true), { instanceOf: FerryError, message: /levels deep/ });
+  const long = Array.from({ length: Math.ceil(MAX_DISK_PATH_BYTES / 200) }, () => 'n'.repeat(199));
+  await t.throwsAsync(jail.place(long, true), { instanceOf: FerryError, message: /past its limit/ });
+  t.deepEqual((await readdir(home)).sort(), ['docs', 'link-in', 'link-out']);
+  const fits = await jail.place(deep.slice(0, MAX_TREE_DEPTH), true);
+  await fits.folder.close();
+  t.true((await stat(join(home, ...deep.slice(0, MAX_TREE_DEPTH - 1)))).isDirectory());
+});
+
+test('removing a tree unlinks a link inside it without following it, and the extent of a tree counts its levels and longest path', async (t) => {
+  const { home, outside, jail } = await tree(t);
+  await symlink(outside, join(home, 'docs', 'deep', 'out'));
+  await writeFile(join(home, 'docs', 'deep', 'file.txt'), 'x');
+  const root = await jail.folder([]);
+  t.deepEqual(await jail.extent(root, 'docs', ['docs']), { depth: 2, bytes: Buffer.byteLength('/deep/file.txt') });
+  await jail.removeTree(root, 'docs', ['docs']);
+  await root.close();
+  t.deepEqual((await readdir(home)).sort(), ['link-in', 'link-out']);
+  t.deepEqual(await readdir(outside), ['note.txt']);
+});
+
+test('where descriptors cannot be verified, no symlink is followed whatever the policy, and a folder replaced at its path is refused at the recheck', async (t) => {
+  const { home, outside } = await tree(t);
+  const jail = new Jail({ root: home, protectedPaths: [], symlinks: 'inside', verifiable: false });
+  const opened = await jail.open(['docs', 'note.txt']);
+  t.is((await opened.handle.readFile()).toString(), 'inside');
+  await opened.handle.close();
+  t.is(await codeOf(jail.open(['link-in', 'note.txt'])), 'BAD_PATH');
+  t.is(await codeOf(jail.open(['link-out', 'note.txt'])), 'BAD_PATH');
+  const place = await jail.place(['docs', 'x.txt']);
+  await rename(join(home, 'docs'), join(home, 'docs-away'));
+  await symlink(outside, join(home, 'docs'));
+  await t.throwsAsync(place.folder.recheck(['docs']), { instanceOf: FerryError, message: /changed while in use/ });
+  await place.folder.close();
+});
