@@ -12,11 +12,11 @@ import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
-import { BanBook } from '../auth/bans.js';
-import { advertise, announce, localStorageDir, banPolicy, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, localStorageDir, banPolicy, connectionLimits, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { Storage } from '../storage/storage.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
+import { PrimaryBooks } from './server-books.js';
 import { stopSignal } from './signals.js';
 
 const FIRST_RESTART_DELAY_MS = 100;
@@ -43,15 +43,15 @@ class Primary {
   private nextRequest = 1;
   private readonly replies = new Map<number, (snapshot: MetricsSnapshot) => void>();
   private readonly retired = new Set<Worker>();
-  /** The cluster's one ban book: workers report logins, the primary decides bans. */
-  private readonly bans: BanBook;
+  /** The whole server's login and connection books: workers ask, the primary decides. */
+  private readonly books: PrimaryBooks;
 
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly storage: Storage,
   ) {
-    this.bans = new BanBook(banPolicy(config));
+    this.books = new PrimaryBooks(banPolicy(config), connectionLimits(config), logger);
     this.slots = Array.from({ length: config.get('workers') }, (_, index) => ({ index, worker: undefined, listening: false, restarts: 0, startedAt: 0 }));
   }
 
@@ -70,9 +70,7 @@ class Primary {
       MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
     });
     slot.worker = worker;
-    worker.once('online', () => {
-      for (const [ip, until] of this.bans.activeBans()) worker.send({ type: 'ferry:ban', ip, until } satisfies PrimaryMessage);
-    });
+    this.books.attach(worker);
     slot.listening = false;
     slot.startedAt = Date.now();
     this.logger.info({ event: 'worker-start', worker: slot.index, pid: worker.process.pid }, `worker ${slot.index} starting`);
@@ -88,12 +86,6 @@ class Primary {
           case 'ferry:metrics':
             this.replies.get(message.id)?.(message.snapshot);
             break;
-          case 'ferry:login-failed':
-            this.loginFailed(message.ip);
-            break;
-          case 'ferry:login-ok':
-            this.bans.recordSuccess(message.ip);
-            break;
         }
       });
       worker.once('exit', (code, signal) => {
@@ -101,15 +93,6 @@ class Primary {
         this.onExit(slot, worker, code, signal);
       });
     });
-  }
-
-  private loginFailed(ip: string): void {
-    const until = this.bans.recordFailure(ip);
-    if (until === undefined) return;
-    this.logger.warn({ event: 'ban', remote: ip, until: new Date(until).toISOString() }, `banned ${ip} after repeated failed logins`);
-    for (const slot of this.slots) {
-      if (slot.worker?.isConnected()) slot.worker.send({ type: 'ferry:ban', ip, until } satisfies PrimaryMessage);
-    }
   }
 
   private onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null): void {

@@ -6,47 +6,23 @@
 import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
-import { BanBook, type BanPolicy, type LoginGuard } from '../auth/bans.js';
-import { banPolicy, startService } from '../server/service.js';
+import { startService } from '../server/service.js';
 import { isPrimaryMessage, type WorkerMessage } from './messages.js';
+import { WorkerBooks } from './server-books.js';
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
-}
-
-/**
- * A worker's view of bans: failures and successes go to the primary, which keeps
- * the one book for the cluster; bans it decides come back to every worker.
- */
-class ClusterLoginGuard implements LoginGuard {
-  readonly known: BanBook;
-
-  constructor(policy: BanPolicy) {
-    this.known = new BanBook(policy);
-  }
-
-  bannedUntil(ip: string): number | undefined {
-    return this.known.bannedUntil(ip);
-  }
-
-  failure(ip: string): undefined {
-    send({ type: 'ferry:login-failed', ip });
-    return undefined;
-  }
-
-  success(ip: string): void {
-    send({ type: 'ferry:login-ok', ip });
-  }
 }
 
 export async function runWorker(config: Config, baseLogger: Logger): Promise<number> {
   const slot = process.env.FERRY_WORKER_SLOT ?? '0';
   const logger = baseLogger.child({ worker: slot });
   const metrics = new WorkerMetrics(slot);
-  const guard = new ClusterLoginGuard(banPolicy(config));
+  // Logins and connections are counted by the primary, for the whole server.
+  const books = new WorkerBooks();
   // Ctrl-C reaches the whole process group: the primary decides how to stop.
   process.on('SIGINT', () => undefined);
-  const service = await startService(config, logger, { observer: metrics, guard });
+  const service = await startService(config, logger, { observer: metrics, guard: books, gate: books, usersPrepared: true });
 
   const stopped = new Promise<void>((resolve) => {
     let stopping: Promise<void> | undefined;
@@ -60,7 +36,6 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
     process.on('message', (message: unknown) => {
       if (!isPrimaryMessage(message)) return;
       if (message.type === 'ferry:drain') stop('asked by the primary');
-      else if (message.type === 'ferry:ban') guard.known.ban(message.ip, message.until);
       else void metrics.snapshot().then((snapshot) => send({ type: 'ferry:metrics', id: message.id, snapshot }));
     });
     process.once('SIGTERM', () => stop('SIGTERM'));

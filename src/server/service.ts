@@ -5,12 +5,14 @@
  */
 
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { BanBook, LocalLoginGuard, type BanPolicy, type LoginGuard } from '../auth/bans.js';
+import { BanBook, LocalLoginGuard, describeBan, type Ban, type BanPolicy, type LoginGuard } from '../auth/bans.js';
 import { UserDirectory } from '../auth/users.js';
+import { ConcurrencyLimit } from '../io/concurrency-limit.js';
+import type { ConnectionGate, ConnectionLimits } from './connection-book.js';
 import type { Announcement } from '../lan/mdns.js';
 import { ferryError } from '../protocol/errors.js';
 import type { Config } from '../ops/config.js';
@@ -47,17 +49,52 @@ export function lanAddresses(): { iface: string; address: string }[] {
   );
 }
 
-/** Loads the users file, creating it with the first-start admin when there is none. */
+/** Where the generated first-start admin password is kept: next to the users file. */
+export function adminPasswordFile(config: Config): string {
+  return join(dirname(resolve(config.get('usersFile'))), 'admin-password');
+}
+
+/** Writes a secret readable by this user alone, replacing any older file whole. */
+async function writePrivateFile(path: string, text: string): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, text, { mode: 0o600 });
+  await chmod(temp, 0o600); // In case an older temp file was there with a looser mode.
+  await rename(temp, path);
+}
+
+/** The users file as the service uses it: password checks bounded, upgrade failures logged. */
+function openUsers(config: Config, logger: Logger): UserDirectory {
+  return new UserDirectory(resolve(config.get('usersFile')), {
+    passwordChecks: new ConcurrencyLimit(Math.max(1, config.get('limits.passwordChecks'))),
+    upgradeFailed: (user, error) =>
+      logger.warn({ event: 'rehash-failed', user, err: error }, `could not store a stronger hash for ${user}; it is tried again at the next login`),
+  });
+}
+
+/**
+ * Loads the users file, creating it with the first-start admin when there is none.
+ * A generated password goes to a file only this user can read, never to the log,
+ * which is often shipped to places many people read.
+ */
 export async function prepareUsers(config: Config, logger: Logger): Promise<UserDirectory> {
-  const users = new UserDirectory(resolve(config.get('usersFile')));
-  const first = await users.ensureExists(config.get('adminPassword') || undefined);
+  const usersFile = resolve(config.get('usersFile'));
+  const users = openUsers(config, logger);
+  const adminPassword = config.get('adminPassword') || undefined;
+  const first = await users.ensureExists(adminPassword);
   if (first.generatedPassword) {
+    const file = adminPasswordFile(config);
+    await writePrivateFile(file, `${first.generatedPassword}\n`);
     logger.warn(
-      { event: 'first-start', user: 'admin', generatedPassword: first.generatedPassword },
-      `created user "admin" with password ${first.generatedPassword} (shown once; change it with: ferry-server user passwd admin)`,
+      { event: 'first-start', user: 'admin', passwordFile: file },
+      `created user "admin"; its password is in ${file} (readable by this user only): read it, then change it with: ferry-server user passwd admin, and delete the file`,
     );
   } else if (first.created) {
     logger.info({ event: 'first-start', user: 'admin' }, 'created user "admin" with the password from FERRY_ADMIN_PASSWORD');
+  } else if (adminPassword !== undefined) {
+    logger.warn(
+      { event: 'admin-password-ignored', usersFile },
+      `FERRY_ADMIN_PASSWORD is set but ${usersFile} already exists, so it is not used: change the password with: ferry-server user passwd admin, and unset FERRY_ADMIN_PASSWORD`,
+    );
   }
   return users;
 }
@@ -70,13 +107,30 @@ export async function openStorage(config: Config): Promise<Storage> {
 }
 
 export function banPolicy(config: Config): BanPolicy {
-  return { threshold: config.get('limits.banThreshold'), windowMs: config.get('limits.banWindow'), durationMs: config.get('limits.banDuration') };
+  return {
+    threshold: config.get('limits.banThreshold'),
+    accountThreshold: config.get('limits.accountBanThreshold'),
+    windowMs: config.get('limits.banWindow'),
+    durationMs: config.get('limits.banDuration'),
+  };
+}
+
+export function connectionLimits(config: Config): ConnectionLimits {
+  return { maxConnections: config.get('limits.maxConnections'), maxConnectionsPerIp: config.get('limits.maxConnectionsPerIp') };
+}
+
+export function logBan(logger: Logger, ban: Ban): void {
+  logger.warn({ event: 'ban', scope: ban.scope, remote: ban.source, until: new Date(ban.until).toISOString() }, `ban: ${describeBan(ban)}`);
 }
 
 export interface ServiceHooks {
   observer?: SessionObserver;
   /** Who decides bans; by default this process alone. */
   guard?: LoginGuard;
+  /** Who counts connections; by default this process alone. */
+  gate?: ConnectionGate;
+  /** The users file was prepared already (by a cluster primary): just load it. */
+  usersPrepared?: boolean;
 }
 
 /** The TLS certificate and key named by the configuration, or undefined for plain TCP. */
@@ -94,7 +148,8 @@ export async function loadTls(config: Config): Promise<(TlsMaterial & { fingerpr
 }
 
 export async function startService(config: Config, logger: Logger, hooks: ServiceHooks = {}): Promise<RunningService> {
-  const users = await prepareUsers(config, logger);
+  const users = hooks.usersPrepared ? openUsers(config, logger) : await prepareUsers(config, logger);
+  if (hooks.usersPrepared) await users.load();
   const tls = await loadTls(config);
   const storage = await openStorage(config);
   const limits = config.get('limits');
@@ -103,7 +158,10 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
     port: config.get('server.port'),
     storage,
     users,
-    guard: hooks.guard ?? new LocalLoginGuard(new BanBook(banPolicy(config))),
+    guard: hooks.guard ?? new LocalLoginGuard(new BanBook(banPolicy(config)), (ban) => logBan(logger, ban)),
+    ...(hooks.gate ? { gate: hooks.gate } : {}),
+    handshakeTimeoutMs: limits.handshakeTimeout,
+    authLogIntervalMs: limits.authLogInterval,
     logger,
     observer: hooks.observer ?? NO_OBSERVER,
     agent: SERVER_AGENT,
@@ -116,7 +174,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
       defaultQuota: limits.quota,
       bandwidthLimit: limits.bandwidth,
     },
-    connectionLimits: { maxConnections: limits.maxConnections, maxConnectionsPerIp: limits.maxConnectionsPerIp },
+    connectionLimits: connectionLimits(config),
     ...(tls ? { tls } : {}),
   });
   const address = await server.listen();

@@ -1,0 +1,152 @@
+/**
+ * The whole server's books in a cluster: the login book (failures per source and
+ * per account, bans) and the connection book (connections per source and in all).
+ * Both live in the primary, so their limits hold for the server, not per worker;
+ * a worker asks before each login attempt and each raw connection, and reports
+ * outcomes and closes. One IPC round trip on loopback costs well under a
+ * millisecond, next to a password hash's hundred.
+ *
+ * Its messages are its own ("ferry:book..."), beside those of messages.ts.
+ */
+
+import type { Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import { BanBook, pruneEveryMinute, type BanPolicy, type LoginGuard, type LoginTicket, type LoginVerdict } from '../auth/bans.js';
+import { ConnectionBook, type ConnectionGate, type ConnectionLimits } from '../server/connection-book.js';
+import { logBan } from '../server/service.js';
+
+type Question = { kind: 'login'; source: string; account: string } | { kind: 'connection'; source: string };
+type Answer = { kind: 'login'; verdict: LoginVerdict } | { kind: 'connection'; refusal: string | null };
+type Report = { kind: 'login-failed'; ticket: LoginTicket } | { kind: 'login-ok'; ticket: LoginTicket } | { kind: 'connection-closed'; source: string };
+
+type BookMessage =
+  | { type: 'ferry:book?'; id: number; question: Question }
+  | { type: 'ferry:book!'; id: number; answer: Answer }
+  | { type: 'ferry:book'; report: Report };
+
+function isBookMessage(message: unknown): message is BookMessage {
+  if (typeof message !== 'object' || message === null) return false;
+  const type = (message as { type?: unknown }).type;
+  return type === 'ferry:book?' || type === 'ferry:book!' || type === 'ferry:book';
+}
+
+/** The primary's side: keeps the books and answers every worker. */
+export class PrimaryBooks {
+  private readonly logins: BanBook;
+  private readonly connections: ConnectionBook;
+
+  constructor(
+    policy: BanPolicy,
+    limits: ConnectionLimits,
+    private readonly logger: Logger,
+  ) {
+    this.logins = new BanBook(policy);
+    this.connections = new ConnectionBook(limits);
+    pruneEveryMinute(this.logins);
+  }
+
+  /** Serves one worker; its connections are let go when it exits, however it ends. */
+  attach(worker: Worker): void {
+    const held = new Map<string, number>();
+    worker.on('message', (message: unknown) => {
+      if (!isBookMessage(message)) return;
+      if (message.type === 'ferry:book?') {
+        const answer = this.answer(message.question, held);
+        if (worker.isConnected()) worker.send({ type: 'ferry:book!', id: message.id, answer } satisfies BookMessage);
+      } else if (message.type === 'ferry:book') {
+        this.record(message.report, held);
+      }
+    });
+    worker.once('exit', () => {
+      for (const [source, count] of held) this.connections.release(source, count);
+      held.clear();
+    });
+  }
+
+  private answer(question: Question, held: Map<string, number>): Answer {
+    if (question.kind === 'login') {
+      const verdict = this.logins.attempt(question.source, question.account);
+      if (!verdict.allowed && verdict.started) logBan(this.logger, verdict.ban);
+      return { kind: 'login', verdict };
+    }
+    const refusal = this.connections.admit(question.source);
+    if (refusal === undefined) held.set(question.source, (held.get(question.source) ?? 0) + 1);
+    return { kind: 'connection', refusal: refusal ?? null };
+  }
+
+  private record(report: Report, held: Map<string, number>): void {
+    switch (report.kind) {
+      case 'login-failed': {
+        const ban = this.logins.failed(report.ticket);
+        if (ban) logBan(this.logger, ban);
+        break;
+      }
+      case 'login-ok':
+        this.logins.succeeded(report.ticket);
+        break;
+      case 'connection-closed': {
+        const count = held.get(report.source) ?? 0;
+        if (count === 0) break;
+        if (count > 1) held.set(report.source, count - 1);
+        else held.delete(report.source);
+        this.connections.release(report.source);
+        break;
+      }
+    }
+  }
+}
+
+/** A worker's side: asks the primary, and tells it outcomes. */
+export class WorkerBooks implements LoginGuard, ConnectionGate {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (answer: Answer) => void>();
+
+  constructor() {
+    process.on('message', (message: unknown) => {
+      if (!isBookMessage(message) || message.type !== 'ferry:book!') return;
+      const resolve = this.waiting.get(message.id);
+      this.waiting.delete(message.id);
+      resolve?.(message.answer);
+    });
+  }
+
+  private ask(question: Question): Promise<Answer> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (!process.send || !process.connected) {
+        reject(new Error('the cluster primary is gone'));
+        return;
+      }
+      this.waiting.set(id, resolve);
+      process.send({ type: 'ferry:book?', id, question } satisfies BookMessage);
+    });
+  }
+
+  private tell(report: Report): void {
+    if (process.connected) process.send?.({ type: 'ferry:book', report } satisfies BookMessage);
+  }
+
+  async attempt(source: string, account: string): Promise<LoginVerdict> {
+    const answer = await this.ask({ kind: 'login', source, account });
+    if (answer.kind !== 'login') throw new Error('the primary answered a login question with something else');
+    return answer.verdict;
+  }
+
+  failed(ticket: LoginTicket): void {
+    this.tell({ kind: 'login-failed', ticket });
+  }
+
+  succeeded(ticket: LoginTicket): void {
+    this.tell({ kind: 'login-ok', ticket });
+  }
+
+  async admit(source: string): Promise<string | undefined> {
+    const answer = await this.ask({ kind: 'connection', source });
+    if (answer.kind !== 'connection') throw new Error('the primary answered a connection question with something else');
+    return answer.refusal ?? undefined;
+  }
+
+  release(source: string): void {
+    this.tell({ kind: 'connection-closed', source });
+  }
+}
