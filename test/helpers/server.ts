@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { BanBook, LocalLoginGuard, type BanPolicy } from '../../src/auth/bans.js';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../../src/auth/users.js';
 import { FerryClient } from '../../src/client/client.js';
+import { ConcurrencyLimit } from '../../src/io/concurrency-limit.js';
 import { silentLogger } from '../../src/ops/logger.js';
 import type { Permission } from '../../src/protocol/messages.js';
 import { FerryServer, type TlsMaterial } from '../../src/server/server.js';
@@ -57,11 +58,20 @@ export const TEST_LIMITS: SessionLimits = {
 
 export async function startServer(
   t: ExecutionContext,
-  options: { backend?: Backend; limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy; tls?: TlsMaterial } = {},
+  options: {
+    backend?: Backend;
+    limits?: Partial<SessionLimits>;
+    maxConnections?: number;
+    observer?: SessionObserver;
+    bans?: BanPolicy;
+    tls?: TlsMaterial;
+    /** Password checks run at once (the server's default unless given). */
+    passwordChecks?: number;
+  } = {},
 ): Promise<TestServer> {
   const backend = options.backend ?? 'local';
   const dataDir = await tempDir(t, 'ferry-server-');
-  const users = new UserDirectory(join(dataDir, 'users.json'));
+  const users = new UserDirectory(join(dataDir, 'users.json'), { passwordChecks: new ConcurrencyLimit(options.passwordChecks ?? 2) });
   await users.add(ADMIN.user, ADMIN.password, { home: '/', permissions: ALL_PERMISSIONS });
   await users.add(READER.user, READER.password, { home: '/', permissions: READ_ONLY_PERMISSIONS });
   const local = new LocalStorage({ dataDir });
