@@ -100,7 +100,7 @@ export class FerryServer {
     const source = sourceKey(socket.remoteAddress ?? '?');
     const refusal = await this.gate.admit(source);
     if (refusal !== undefined) {
-      this.options.logger.debug({ event: 'busy', remote: source }, `refused a connection: at the limit of ${refusal}`);
+      this.refusals.note(source, 'busy');
       if (this.secure) socket.destroy();
       else socket.end(encodeJsonFrame(FrameType.ERROR, 0, { code: 'BUSY', message: `the server is at its limit of ${refusal}; try again shortly` }));
       return;
