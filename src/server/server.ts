@@ -69,6 +69,7 @@ export class FerryServer {
       // A plain client, a scanner, a client that distrusts us, or one too slow: nothing to serve.
       this.secure.on('tlsClientError', (error, socket) => {
         options.logger.debug({ event: 'tls-error', remote: socket.remoteAddress, err: error.message }, 'TLS handshake failed');
+        socket.destroy();
       });
     }
     this.server = createServer({ noDelay: true }, (socket) => void this.accept(socket));
