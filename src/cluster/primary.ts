@@ -201,6 +201,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   const ops = new OpsServer(
     { metrics: async () => metrics.exposition(await primary.collect()), readiness: () => primary.readiness() },
     logger,
+    { metricsToken: config.get('ops.token') },
   );
   const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
