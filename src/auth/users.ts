@@ -115,6 +115,8 @@ function parseUsersFile(text: string, path: string): UsersFileContent {
 export interface UserDirectoryOptions {
   /** Bounds how many password checks and hashes run at once (default: no bound). */
   passwordChecks?: ConcurrencyLimit;
+  /** Replace hashes weaker than today's at login (default true). */
+  rehash?: boolean;
   /** Hears of a hash upgrade that could not be written (the login still succeeds). */
   upgradeFailed?: (user: string, error: unknown) => void;
 }
@@ -182,7 +184,7 @@ export class UserDirectory {
     const record = this.record(name);
     const ok = await this.checks.run(() => verifyPassword(password, record?.password));
     if (!ok || !record) return null;
-    if (needsRehash(record.password)) {
+    if (this.options.rehash !== false && needsRehash(record.password)) {
       await this.upgrade(name, record, password).catch((error: unknown) => this.options.upgradeFailed?.(name, error));
     }
     return this.current(name) ?? { name, ...record };

@@ -97,6 +97,12 @@ const schema = {
     env: 'FERRY_LOG_LEVEL',
     arg: 'log-level',
   },
+  rehashPasswords: {
+    doc: 'Replace a password hash weaker than today\'s (scrypt from older versions) with argon2id at the user\'s next successful login. Turn off only for deliberately cheap test fixtures.',
+    format: 'flag',
+    default: true,
+    env: 'FERRY_REHASH_PASSWORDS',
+  },
   adminPassword: { doc: 'Password for the admin user created on first start (random if empty, written to <dataDir>/admin-password).', format: String, default: '', env: 'FERRY_ADMIN_PASSWORD', sensitive: true },
   tls: {
     cert: { doc: 'TLS certificate (PEM); TLS is on when cert and key are set.', format: String, default: '', env: 'FERRY_TLS_CERT', arg: 'tls-cert' },

@@ -66,6 +66,7 @@ async function writePrivateFile(path: string, text: string): Promise<void> {
 function openUsers(config: Config, logger: Logger): UserDirectory {
   return new UserDirectory(resolve(config.get('usersFile')), {
     passwordChecks: new ConcurrencyLimit(Math.max(1, config.get('limits.passwordChecks'))),
+    rehash: config.get('rehashPasswords'),
     upgradeFailed: (user, error) =>
       logger.warn({ event: 'rehash-failed', user, err: error }, `could not store a stronger hash for ${user}; it is tried again at the next login`),
   });
