@@ -9,13 +9,16 @@
  *   from one source, that account is refused to that source only. The rightful
  *   owner, logging in from their own address, is never locked out by a stranger.
  *
- * An attempt is counted as a failure until it proves otherwise: a success takes
- * back its own count and clears that account's count from that source, and
- * nothing else (a success on one account does not clear failures against another).
+ * An attempt that arrives while failures plus attempts still being checked reach
+ * a limit waits for those to end: if they fail, the ban they complete refuses it;
+ * if they succeed (many clients of one user logging in at once), it goes ahead.
+ * A success clears that account's failures from that source, and nothing else (a
+ * success on one account does not clear failures against another).
  *
- * The BanBook is the pure bookkeeping. A single process consults its own; in a
- * cluster the primary keeps the one book and workers ask it over IPC (see
- * cluster/login-book.ts), so the limits hold for the whole server.
+ * The BanBook is the pure bookkeeping; the LoginQueue adds the waiting. A single
+ * process keeps its own; in a cluster the primary keeps the one queue and workers
+ * ask it over IPC (see cluster/server-books.ts), so the limits hold for the whole
+ * server.
  */
 
 export interface BanPolicy {
@@ -29,9 +32,9 @@ export interface BanPolicy {
 
 /** One attempt, as counted; handed back with its outcome. */
 export interface LoginTicket {
+  id: number;
   source: string;
   account: string;
-  at: number;
 }
 
 export type BanScope = 'source' | 'account';
@@ -48,7 +51,9 @@ export interface Ban {
 export type LoginVerdict = { allowed: true; ticket: LoginTicket } | { allowed: false; ban: Ban; started: boolean };
 
 interface Count {
-  times: number[];
+  failures: number[];
+  /** Attempts allowed and still being checked. */
+  pending: number;
   until: number;
 }
 
@@ -58,6 +63,7 @@ function accountKey(account: string, source: string): string {
 
 export class BanBook {
   private readonly counts = new Map<string, Count>();
+  private nextTicket = 1;
 
   constructor(private readonly policy: BanPolicy) {}
 
@@ -68,20 +74,19 @@ export class BanBook {
   private count(key: string, now: number): Count {
     let count = this.counts.get(key);
     if (!count) {
-      count = { times: [], until: 0 };
+      count = { failures: [], pending: 0, until: 0 };
       this.counts.set(key, count);
     }
-    count.times = count.times.filter((at) => now - at < this.policy.windowMs);
+    count.failures = count.failures.filter((at) => now - at < this.policy.windowMs);
     return count;
   }
 
   /**
-   * Counts an attempt as it arrives. Refused when its source or its account from
-   * that source is banned, or already has as many attempts as the limit allows
-   * (failed or still being checked): that arrival starts the ban.
+   * Decides an attempt as it arrives: allowed (and counted as pending), refused
+   * (banned), or undefined when it must wait for pending attempts to end.
    */
-  attempt(source: string, account: string, now = Date.now()): LoginVerdict {
-    const ticket: LoginTicket = { source, account, at: now };
+  attempt(source: string, account: string, now = Date.now()): LoginVerdict | undefined {
+    const ticket: LoginTicket = { id: this.nextTicket++, source, account };
     if (this.policy.threshold <= 0) return { allowed: true, ticket };
     const bySource = this.count(source, now);
     const byAccount = this.count(accountKey(account, source), now);
@@ -89,47 +94,62 @@ export class BanBook {
     if (byAccount.until > now) return { allowed: false, ban: { scope: 'account', source, account, until: byAccount.until }, started: false };
     const ban = this.banIfOver(bySource, byAccount, ticket, now);
     if (ban) return { allowed: false, ban, started: true };
-    bySource.times.push(now);
-    byAccount.times.push(now);
+    if (bySource.failures.length + bySource.pending >= this.policy.threshold) return undefined;
+    if (byAccount.failures.length + byAccount.pending >= this.accountThreshold) return undefined;
+    bySource.pending++;
+    byAccount.pending++;
     return { allowed: true, ticket };
   }
 
   private banIfOver(bySource: Count, byAccount: Count, ticket: LoginTicket, now: number): Ban | undefined {
     const until = now + this.policy.durationMs;
-    if (bySource.times.length >= this.policy.threshold) {
+    if (bySource.failures.length >= this.policy.threshold) {
       bySource.until = until;
-      bySource.times = [];
+      bySource.failures = [];
       return { scope: 'source', source: ticket.source, until };
     }
-    if (byAccount.times.length >= this.accountThreshold) {
+    if (byAccount.failures.length >= this.accountThreshold) {
       byAccount.until = until;
-      byAccount.times = [];
+      byAccount.failures = [];
       return { scope: 'account', source: ticket.source, account: ticket.account, until };
     }
     return undefined;
   }
 
-  /** The attempt failed: it stays counted. Returns the ban it completes, if any. */
-  failed(ticket: LoginTicket, now = Date.now()): Ban | undefined {
-    if (this.policy.threshold <= 0) return undefined;
+  private settle(ticket: LoginTicket, now: number): [Count, Count] {
     const bySource = this.count(ticket.source, now);
     const byAccount = this.count(accountKey(ticket.account, ticket.source), now);
+    bySource.pending = Math.max(0, bySource.pending - 1);
+    byAccount.pending = Math.max(0, byAccount.pending - 1);
+    return [bySource, byAccount];
+  }
+
+  /** The attempt failed. Returns the ban it completes, if any. */
+  failed(ticket: LoginTicket, now = Date.now()): Ban | undefined {
+    if (this.policy.threshold <= 0) return undefined;
+    const [bySource, byAccount] = this.settle(ticket, now);
     if (bySource.until > now || byAccount.until > now) return undefined;
+    bySource.failures.push(now);
+    byAccount.failures.push(now);
     return this.banIfOver(bySource, byAccount, ticket, now);
   }
 
-  /** The attempt succeeded: takes back its own count and clears its account's count from its source. */
-  succeeded(ticket: LoginTicket): void {
-    const bySource = this.counts.get(ticket.source);
-    const index = bySource?.times.indexOf(ticket.at) ?? -1;
-    if (bySource && index >= 0) bySource.times.splice(index, 1);
-    this.counts.delete(accountKey(ticket.account, ticket.source));
+  /** The attempt succeeded: clears its account's failures from its source. */
+  succeeded(ticket: LoginTicket, now = Date.now()): void {
+    if (this.policy.threshold <= 0) return;
+    const [, byAccount] = this.settle(ticket, now);
+    byAccount.failures = [];
+  }
+
+  /** The attempt's outcome will never be known (its worker died): it counts neither way. */
+  abandoned(ticket: LoginTicket, now = Date.now()): void {
+    if (this.policy.threshold > 0) this.settle(ticket, now);
   }
 
   /** Forgets what no longer matters, so the book stays small under a scan of many addresses. */
   prune(now = Date.now()): void {
     for (const [key, count] of this.counts) {
-      if (count.until <= now && count.times.every((at) => now - at >= this.policy.windowMs)) this.counts.delete(key);
+      if (count.pending === 0 && count.until <= now && count.failures.every((at) => now - at >= this.policy.windowMs)) this.counts.delete(key);
     }
   }
 }
@@ -141,37 +161,66 @@ export interface LoginGuard {
   succeeded(ticket: LoginTicket): void;
 }
 
-/** Keeps the book small on a timer; returns a function that stops it. */
-export function pruneEveryMinute(book: BanBook): () => void {
-  const timer = setInterval(() => book.prune(), 60_000);
-  timer.unref();
-  return () => clearInterval(timer);
-}
+/**
+ * A BanBook with its waiting line: attempts the book cannot decide yet wait, in
+ * arrival order, until an attempt ahead of them ends. `onBan` hears of each ban.
+ */
+export class LoginQueue implements LoginGuard {
+  private readonly waiting: { source: string; account: string; resolve: (verdict: LoginVerdict) => void }[] = [];
 
-/** The guard of a single process: its own book; `onBan` hears of each ban it decides. */
-export class LocalLoginGuard implements LoginGuard {
   constructor(
     readonly book: BanBook,
     private readonly onBan: (ban: Ban) => void = () => undefined,
   ) {
-    pruneEveryMinute(book);
+    const timer = setInterval(() => book.prune(), 60_000);
+    timer.unref();
   }
 
   attempt(source: string, account: string): Promise<LoginVerdict> {
+    return new Promise((resolve) => {
+      const verdict = this.decide(source, account);
+      if (verdict) resolve(verdict);
+      else this.waiting.push({ source, account, resolve });
+    });
+  }
+
+  private decide(source: string, account: string): LoginVerdict | undefined {
     const verdict = this.book.attempt(source, account);
-    if (!verdict.allowed && verdict.started) this.onBan(verdict.ban);
-    return Promise.resolve(verdict);
+    if (verdict && !verdict.allowed && verdict.started) this.onBan(verdict.ban);
+    return verdict;
   }
 
   failed(ticket: LoginTicket): void {
     const ban = this.book.failed(ticket);
     if (ban) this.onBan(ban);
+    this.wake();
   }
 
   succeeded(ticket: LoginTicket): void {
     this.book.succeeded(ticket);
+    this.wake();
+  }
+
+  abandoned(ticket: LoginTicket): void {
+    this.book.abandoned(ticket);
+    this.wake();
+  }
+
+  /** Lets each waiting attempt the book can now decide go on. */
+  private wake(): void {
+    for (let index = 0; index < this.waiting.length; ) {
+      const waiter = this.waiting[index] as (typeof this.waiting)[number];
+      const verdict = this.decide(waiter.source, waiter.account);
+      if (verdict) {
+        this.waiting.splice(index, 1);
+        waiter.resolve(verdict);
+      } else index++;
+    }
   }
 }
+
+/** A single process guards its logins with its own queue. */
+export { LoginQueue as LocalLoginGuard };
 
 /** What a ban means, for the refused client and for the log. */
 export function describeBan(ban: Ban): string {

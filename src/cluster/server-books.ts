@@ -11,7 +11,7 @@
 
 import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import { BanBook, pruneEveryMinute, type BanPolicy, type LoginGuard, type LoginTicket, type LoginVerdict } from '../auth/bans.js';
+import { BanBook, LoginQueue, type BanPolicy, type LoginGuard, type LoginTicket, type LoginVerdict } from '../auth/bans.js';
 import { ConnectionBook, type ConnectionGate, type ConnectionLimits } from '../server/connection-book.js';
 import { logBan } from '../server/service.js';
 
@@ -30,65 +30,75 @@ function isBookMessage(message: unknown): message is BookMessage {
   return type === 'ferry:book?' || type === 'ferry:book!' || type === 'ferry:book';
 }
 
+/** What one worker holds in the books, to let go of when it exits. */
+interface Held {
+  connections: Map<string, number>;
+  tickets: Map<number, LoginTicket>;
+}
+
 /** The primary's side: keeps the books and answers every worker. */
 export class PrimaryBooks {
-  private readonly logins: BanBook;
+  private readonly logins: LoginQueue;
   private readonly connections: ConnectionBook;
 
-  constructor(
-    policy: BanPolicy,
-    limits: ConnectionLimits,
-    private readonly logger: Logger,
-  ) {
-    this.logins = new BanBook(policy);
+  constructor(policy: BanPolicy, limits: ConnectionLimits, logger: Logger) {
+    this.logins = new LoginQueue(new BanBook(policy), (ban) => logBan(logger, ban));
     this.connections = new ConnectionBook(limits);
-    pruneEveryMinute(this.logins);
   }
 
-  /** Serves one worker; its connections are let go when it exits, however it ends. */
+  /**
+   * Serves one worker. When it exits, however it ends, its connections are let go
+   * and its logins still being checked count neither way.
+   */
   attach(worker: Worker): void {
-    const held = new Map<string, number>();
+    const held: Held = { connections: new Map(), tickets: new Map() };
     worker.on('message', (message: unknown) => {
       if (!isBookMessage(message)) return;
       if (message.type === 'ferry:book?') {
-        const answer = this.answer(message.question, held);
-        if (worker.isConnected()) worker.send({ type: 'ferry:book!', id: message.id, answer } satisfies BookMessage);
+        void this.answer(message.question, held).then((answer) => {
+          if (worker.isConnected()) worker.send({ type: 'ferry:book!', id: message.id, answer } satisfies BookMessage);
+          else if (answer.kind === 'login' && answer.verdict.allowed) this.logins.abandoned(answer.verdict.ticket);
+        });
       } else if (message.type === 'ferry:book') {
         this.record(message.report, held);
       }
     });
     worker.once('exit', () => {
-      for (const [source, count] of held) this.connections.release(source, count);
-      held.clear();
+      for (const [source, count] of held.connections) this.connections.release(source, count);
+      for (const ticket of held.tickets.values()) this.logins.abandoned(ticket);
+      held.connections.clear();
+      held.tickets.clear();
     });
   }
 
-  private answer(question: Question, held: Map<string, number>): Answer {
+  private async answer(question: Question, held: Held): Promise<Answer> {
     if (question.kind === 'login') {
-      const verdict = this.logins.attempt(question.source, question.account);
-      if (!verdict.allowed && verdict.started) logBan(this.logger, verdict.ban);
+      const verdict = await this.logins.attempt(question.source, question.account);
+      if (verdict.allowed) held.tickets.set(verdict.ticket.id, verdict.ticket);
       return { kind: 'login', verdict };
     }
     const refusal = this.connections.admit(question.source);
-    if (refusal === undefined) held.set(question.source, (held.get(question.source) ?? 0) + 1);
+    if (refusal === undefined) held.connections.set(question.source, (held.connections.get(question.source) ?? 0) + 1);
     return { kind: 'connection', refusal: refusal ?? null };
   }
 
-  private record(report: Report, held: Map<string, number>): void {
+  private record(report: Report, held: Held): void {
     switch (report.kind) {
-      case 'login-failed': {
-        const ban = this.logins.failed(report.ticket);
-        if (ban) logBan(this.logger, ban);
+      case 'login-failed':
+      case 'login-ok': {
+        // Only tickets this worker was given: a report cannot settle another's attempt.
+        const ticket = held.tickets.get(report.ticket.id);
+        if (!ticket) break;
+        held.tickets.delete(ticket.id);
+        if (report.kind === 'login-failed') this.logins.failed(ticket);
+        else this.logins.succeeded(ticket);
         break;
       }
-      case 'login-ok':
-        this.logins.succeeded(report.ticket);
-        break;
       case 'connection-closed': {
-        const count = held.get(report.source) ?? 0;
+        const count = held.connections.get(report.source) ?? 0;
         if (count === 0) break;
-        if (count > 1) held.set(report.source, count - 1);
-        else held.delete(report.source);
+        if (count > 1) held.connections.set(report.source, count - 1);
+        else held.connections.delete(report.source);
         this.connections.release(report.source);
         break;
       }

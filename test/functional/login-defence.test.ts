@@ -36,6 +36,12 @@ test('a burst of 40 parallel guesses is counted as it arrives: only the first 10
   t.is(await tryLogin(server.port, ADMIN), 'BANNED', 'the address stays banned');
 });
 
+test('twelve clients of one user logging in at once from one address all get in, though the limit is three', async (t) => {
+  const server = await startServer(t, { bans: { threshold: 3, windowMs: 60_000, durationMs: 60_000 } });
+  const answers = await Promise.all(Array.from({ length: 12 }, () => tryLogin(server.port, ADMIN)));
+  t.deepEqual(tally(answers), { ok: 12 });
+});
+
 test('successful logins to another account do not clear the failures counted against the address', async (t) => {
   const server = await startServer(t, { bans: { threshold: 5, accountThreshold: 100, windowMs: 60_000, durationMs: 60_000 } });
   const answers: string[] = [];
