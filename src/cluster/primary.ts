@@ -65,7 +65,7 @@ class Primary {
       FERRY_WORKER_SLOT: String(slot.index),
       // Uploads commit (fsync) many files at once; libuv's default 4 threads would queue them.
       UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(WORKER_THREADPOOL_SIZE),
-      // Each login's scrypt works in 16 MiB; mapped outside the heap, it goes back to the
+      // Each login's argon2id works in 19 MiB; mapped outside the heap, it goes back to the
       // system when done instead of staying in glibc's arena for the life of the worker.
       MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
     });

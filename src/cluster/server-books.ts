@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { BanBook, LoginQueue, type BanPolicy, type LoginGuard, type LoginTicket, type LoginVerdict } from '../auth/bans.js';
 import { ConnectionBook, type ConnectionGate, type ConnectionLimits } from '../server/connection-book.js';
 import { logBan } from '../server/service.js';
+import { ferryError, type FerryError } from '../protocol/errors.js';
 
 type Question = { kind: 'login'; source: string; account: string } | { kind: 'connection'; source: string };
 type Answer = { kind: 'login'; verdict: LoginVerdict } | { kind: 'connection'; refusal: string | null };
@@ -106,17 +107,24 @@ export class PrimaryBooks {
   }
 }
 
+const PRIMARY_GONE = (): FerryError => ferryError('BUSY', 'the server is restarting; try again shortly');
+
 /** A worker's side: asks the primary, and tells it outcomes. */
 export class WorkerBooks implements LoginGuard, ConnectionGate {
   private nextId = 1;
-  private readonly waiting = new Map<number, (answer: Answer) => void>();
+  private readonly waiting = new Map<number, { resolve: (answer: Answer) => void; reject: (error: Error) => void }>();
 
   constructor() {
     process.on('message', (message: unknown) => {
       if (!isBookMessage(message) || message.type !== 'ferry:book!') return;
-      const resolve = this.waiting.get(message.id);
+      const waiter = this.waiting.get(message.id);
       this.waiting.delete(message.id);
-      resolve?.(message.answer);
+      waiter?.resolve(message.answer);
+    });
+    // Without the primary nothing can be admitted: refuse what waits, so nothing hangs.
+    process.once('disconnect', () => {
+      for (const waiter of this.waiting.values()) waiter.reject(PRIMARY_GONE());
+      this.waiting.clear();
     });
   }
 
@@ -124,10 +132,10 @@ export class WorkerBooks implements LoginGuard, ConnectionGate {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (!process.send || !process.connected) {
-        reject(new Error('the cluster primary is gone'));
+        reject(PRIMARY_GONE());
         return;
       }
-      this.waiting.set(id, resolve);
+      this.waiting.set(id, { resolve, reject });
       process.send({ type: 'ferry:book?', id, question } satisfies BookMessage);
     });
   }

@@ -99,7 +99,13 @@ export class FerryServer {
   private async accept(socket: Socket): Promise<void> {
     socket.on('error', () => undefined); // The session sees failures through its reads.
     const source = sourceKey(socket.remoteAddress ?? '?');
-    const refusal = await this.gate.admit(source);
+    let refusal: string | undefined;
+    try {
+      refusal = await this.gate.admit(source);
+    } catch {
+      socket.destroy(); // No one to count it: the worker is being let go.
+      return;
+    }
     if (refusal !== undefined) {
       this.refusals.note(source, 'busy');
       if (this.secure) socket.destroy();

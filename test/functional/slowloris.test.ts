@@ -33,7 +33,7 @@ const ACTIVE_CONNECTIONS = 10;
 const ACTIVE_PINGS = 5;
 const PING_EVERY_MS = 1_000;
 const TRICKLE_EVERY_MS = 40;
-/** Logins hash with scrypt on libuv's small thread pool: more at once would queue towards the auth timeout. */
+/** Logins hash with argon2id on libuv's small thread pool: more at once would queue towards the auth timeout. */
 const LOGINS_AT_ONCE = 2;
 const MIN_ROUND_TRIPS = 3;
 const ROUND_TRIP_SIZES = [3 * 1024 * 1024, 1024 * 1024 + 7, 4 * 1024 * 1024 - 1];
@@ -276,7 +276,7 @@ test('hundreds of silent, trickling and idle connections are each closed by the 
     return { done: pingThenGoSilent() };
   };
 
-  // Logins first, a few at a time: scrypt shares libuv's thread pool with the real
+  // Logins first, a few at a time: argon2id shares libuv's thread pool with the real
   // client's file I/O, and a login queued behind it could miss the auth timeout.
   const afterLogin = await inBatches(
     [...Array.from({ length: ACTIVE_CONNECTIONS }, () => active), ...Array.from({ length: SILENT_AFTER_LOGIN }, () => loggedInSilent)],
