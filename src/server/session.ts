@@ -365,7 +365,13 @@ export class Session {
       await this.refuseLogin(id, ferryError('BANNED', describeBan(verdict.ban)));
       return;
     }
-    const user = await this.ctx.users.authenticate(name, password);
+    let user: User | null;
+    try {
+      user = await this.ctx.users.authenticate(name, password);
+    } catch (error) {
+      this.ctx.guard.failed(verdict.ticket); // Settled either way, so later attempts never wait on it.
+      throw error;
+    }
     this.ctx.observer.auth(user ? 'success' : 'failure');
     if (!user) {
       this.ctx.guard.failed(verdict.ticket);
