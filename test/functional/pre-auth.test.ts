@@ -96,6 +96,38 @@ test('80 logins with 1 MiB user names, then 80 with 3,000-character names, write
   t.true(named.length > 0 && named.every((line) => (line.user as string).length < 200), 'user names in the log are cut short');
 });
 
+test('repeated refused logins from one address are logged as one line at once, then one line per interval with the counts', async (t) => {
+  const server = await spawnServer(t, {
+    FERRY_DATA_DIR: await tempDir(t),
+    FERRY_ADMIN_PASSWORD: ADMIN.password,
+    FERRY_AUTH_LOG_INTERVAL: '2s',
+    FERRY_BAN_THRESHOLD: '10',
+    FERRY_AUTH_FAILURE_DELAY: '0',
+  });
+  const attempt = async (n: number): Promise<void> => {
+    const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+    await client.login(`guess-${n}`, 'wrong').catch(() => undefined);
+    client.close();
+  };
+  for (let n = 0; n < 30; n++) await attempt(n);
+  // On a slow machine the attempts may span more than one interval: add the lines up.
+  const count = (key: 'failure' | 'banned'): number =>
+    server.logs.filter((line) => line.event === 'refused').reduce((sum, line) => sum + (line[key] as number), 0) +
+    server.logs.filter((line) => line.event === 'auth' && line.result === key).length;
+  await eventually(async () => (count('failure') + count('banned') === 30 ? true : undefined), 15_000, 200);
+  const summaries = server.logs.filter((line) => line.event === 'refused');
+  t.true(summaries.length <= 10, `${summaries.length} summary lines for 29 refusals`);
+  t.like(summaries[0], { remote: '127.0.0.1', intervalMs: 2_000 });
+  t.regex(String(summaries[0]?.msg), /^refused 127\.0\.0\.1 \d+ more times in the last 2 s \(failed logins \d+, banned \d+/);
+  // The first refusal is logged on its own; so is one after an interval that saw only that one.
+  t.true(server.logs.filter((line) => line.event === 'auth').length <= 2, 'the others are only counted');
+  t.is(count('failure'), 10);
+  t.is(count('banned'), 20);
+  t.is(server.logs.filter((line) => line.event === 'ban').length, 1, 'the ban is logged once');
+  server.child.kill('SIGTERM');
+  t.is(await server.exited, 0);
+});
+
 test('a TLS handshake flood beyond the per-address limit is cut at accept, for the whole cluster, and handshakes time out', async (t) => {
   const dataDir = await tempDir(t);
   const { cert, key } = await createSelfSignedCertificate(30);
