@@ -10,9 +10,6 @@ export class ConcurrencyLimit {
 
   constructor(private readonly limit: number) {}
 
-  get queued(): number {
-    return this.waiting.length;
-  }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));

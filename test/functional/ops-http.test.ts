@@ -6,6 +6,7 @@
 import test from 'ava';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { ferryServer } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { scrape } from '../helpers/metrics.js';
 import { ADMIN, spawnServer } from '../helpers/server.js';
@@ -28,6 +29,13 @@ test('with FERRY_OPS_TOKEN, /metrics answers 401 without the bearer token or wit
   t.false(JSON.stringify(server.logs).includes(TOKEN), 'the token is never logged');
   server.child.kill('SIGTERM');
   t.is(await server.exited, 0);
+});
+
+test('ferry-server config never prints the ops token', async (t) => {
+  const result = await ferryServer(['config'], { env: { FERRY_OPS_TOKEN: TOKEN } });
+  t.is(result.code, 0, result.stderr);
+  t.false(result.stdout.includes(TOKEN));
+  t.regex(result.stdout, /"token": "\[Sensitive\]"|"token":"\[Sensitive\]"/);
 });
 
 test('the ops port caps its connections and closes those that never finish their request headers', async (t) => {
