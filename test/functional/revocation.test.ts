@@ -1,7 +1,7 @@
 import test from 'ava';
 import { connect } from 'node:net';
 import { once } from 'node:events';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { UploadSource } from '../../src/client/client.js';
@@ -9,7 +9,7 @@ import { FerryError } from '../../src/protocol/errors.js';
 import { FrameType, parseJsonPayload } from '../../src/protocol/frames.js';
 import { CAPABILITIES, PROTOCOL_NAME, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { FrameChannel } from '../../src/transport/channel.js';
-import { ferryServer } from '../helpers/cli.js';
+import { ferryServer, startFerry } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { ADMIN, spawnServer, startServer } from '../helpers/server.js';
 import { eventually } from '../helpers/tools.js';
@@ -64,6 +64,22 @@ test('removing a user ends their live session at once, in the middle of a downlo
   t.true(error instanceof FerryError && error.code === 'SESSION_REVOKED', String(error));
   t.regex(error?.message ?? '', /the account carol was removed; this session has ended/);
   t.true(Date.now() - before < 5_000, 'cut at once, not after the 16 s the download would take');
+});
+
+test('the CLI whose user is removed mid-download stops with exit code 3 and says why', async (t) => {
+  const server = await startServer(t, { limits: { bandwidthLimit: 256 * 1024 } });
+  await server.addUser(CAROL.user, CAROL.password);
+  await writeFile(join(server.filesDir, 'big.bin'), Buffer.alloc(4 * 1024 * 1024, 7));
+  const local = await tempDir(t);
+  const env = { FERRY_SERVER: `127.0.0.1:${server.port}`, FERRY_USER: CAROL.user, FERRY_PASSWORD: CAROL.password };
+  const running = startFerry(['download', '/big.bin', '-d', local], { env });
+  // The part file appears once the CLI has logged in and the download began.
+  const part = join(local, '.big.bin.ferry-part');
+  await eventually(async () => ((await stat(part).catch(() => undefined)) ? true : undefined), 30_000, 50);
+  await server.users.remove(CAROL.user);
+  const result = await running.result;
+  t.is(result.code, 3, result.stderr);
+  t.regex(result.stderr, /the account carol was removed; this session has ended/);
 });
 
 test('changing a password ends the user\'s live sessions at once, unprompted, and the new password logs in', async (t) => {
