@@ -133,7 +133,7 @@ test('a TLS handshake flood beyond the per-address limit is cut at accept, for t
   const { cert, key } = await createSelfSignedCertificate(30);
   await writeFile(join(dataDir, 'cert.pem'), cert);
   await writeFile(join(dataDir, 'key.pem'), key);
-  const HANDSHAKE_TIMEOUT_MS = 6_000;
+  const HANDSHAKE_TIMEOUT_MS = 10_000;
   const server = await spawnServer(t, {
     FERRY_DATA_DIR: dataDir,
     FERRY_ADMIN_PASSWORD: ADMIN.password,
