@@ -15,14 +15,17 @@ function send(message: WorkerMessage): void {
 }
 
 export async function runWorker(config: Config, baseLogger: Logger): Promise<number> {
+  // Our own primary names the slot; a foreign one (pm2 in cluster mode) answers none of our questions.
+  const ownPrimary = process.env.FERRY_WORKER_SLOT !== undefined;
   const slot = process.env.FERRY_WORKER_SLOT ?? '0';
   const logger = baseLogger.child({ worker: slot });
   const metrics = new WorkerMetrics(slot);
-  // Logins and connections are counted by the primary, for the whole server.
-  const books = new WorkerBooks();
+  // Logins and connections are counted by the primary, for the whole server, and it
+  // prepared the users file before forking us.
+  const books = ownPrimary ? new WorkerBooks() : undefined;
   // Ctrl-C reaches the whole process group: the primary decides how to stop.
   process.on('SIGINT', () => undefined);
-  const service = await startService(config, logger, { observer: metrics, guard: books, gate: books, usersPrepared: true });
+  const service = await startService(config, logger, { observer: metrics, ...(books ? { guard: books, gate: books, usersPrepared: true } : {}) });
 
   const stopped = new Promise<void>((resolve) => {
     let stopping: Promise<void> | undefined;
