@@ -26,10 +26,10 @@ export interface UserRecord {
   /** Password hash (argon2id; scrypt from older versions), never the password. */
   password: string;
   /**
-   * Changes whenever the password does, never when its hash is merely upgraded, so
-   * live sessions can tell "new password: log in again" from a rehash.
+   * Set when the hash was upgraded at a login: the credential of the hash it
+   * replaced, so live sessions can tell a rehash from a new password.
    */
-  credential?: string;
+  upgradedFrom?: string;
   /** Home folder relative to the storage root, `/`-separated. */
   home: string;
   permissions: Permission[];
@@ -46,13 +46,14 @@ interface UsersFileContent {
   users: Record<string, UserRecord>;
 }
 
-/** What a session holds on to: it ends when this changes. */
+/** What a session holds on to (a digest of the hash): it ends when this changes, unless by a rehash. */
 export function credentialOf(record: UserRecord): string {
-  return record.credential ?? createHash('sha256').update(record.password).digest('base64url').slice(0, 22);
+  return createHash('sha256').update(record.password).digest('base64url').slice(0, 22);
 }
 
-function newCredential(): string {
-  return randomBytes(16).toString('base64url');
+/** Whether `record` still holds the credential a session logged in with, as it is or rehashed. */
+export function holdsCredential(record: UserRecord, credential: string): boolean {
+  return credentialOf(record) === credential || record.upgradedFrom === credential;
 }
 
 export const ALL_PERMISSIONS: Permission[] = [...PERMISSIONS];
@@ -84,8 +85,8 @@ function parseUsersFile(text: string, path: string): UsersFileContent {
     if (typeof record.password !== 'string' || !isPasswordHash(record.password)) {
       fail(`user "${name}" has no valid password hash (set one with: ferry-server user passwd ${name})`);
     }
-    const credential = record.credential;
-    if (credential !== undefined && typeof credential !== 'string') return fail(`user "${name}" has a credential that is not a string`);
+    const upgradedFrom = record.upgradedFrom;
+    if (upgradedFrom !== undefined && typeof upgradedFrom !== 'string') return fail(`user "${name}" has an "upgradedFrom" that is not a string`);
     const home = record.home ?? '/';
     if (typeof home !== 'string') return fail(`user "${name}" has a home that is not a string`);
     try {
@@ -103,7 +104,7 @@ function parseUsersFile(text: string, path: string): UsersFileContent {
     }
     checked[name] = {
       password: record.password as string,
-      ...(credential !== undefined ? { credential } : {}),
+      ...(upgradedFrom !== undefined ? { upgradedFrom } : {}),
       home,
       permissions,
       ...(quota !== undefined ? { quota } : {}),
@@ -206,7 +207,7 @@ export class UserDirectory {
     await this.edit((users) => {
       const now = users[name];
       if (!Object.hasOwn(users, name) || now === undefined || now.password !== record.password) return;
-      users[name] = { ...now, password: hash, credential: credentialOf(now) };
+      users[name] = { ...now, password: hash, upgradedFrom: credentialOf(now) };
     });
   }
 
@@ -273,7 +274,7 @@ export class UserDirectory {
     await this.edit((users) => {
       if (Object.hasOwn(users, name)) throw ferryError('EXISTS', `user "${name}" already exists; use "user passwd" to change the password`);
       return hashPassword(password).then((hash) => {
-        users[name] = { password: hash, credential: newCredential(), home: options.home, permissions: options.permissions, ...(options.quota !== undefined ? { quota: options.quota } : {}) };
+        users[name] = { password: hash, home: options.home, permissions: options.permissions, ...(options.quota !== undefined ? { quota: options.quota } : {}) };
       });
     });
   }
@@ -289,7 +290,8 @@ export class UserDirectory {
     await this.edit(async (users) => {
       const user = users[name];
       if (!Object.hasOwn(users, name) || user === undefined) throw ferryError('NOT_FOUND', `there is no user "${name}"`);
-      users[name] = { ...user, password: await hashPassword(password), credential: newCredential() };
+      const { upgradedFrom: _rehash, ...rest } = user;
+      users[name] = { ...rest, password: await hashPassword(password) };
     });
   }
 

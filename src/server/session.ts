@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { describeBan, type LoginGuard } from '../auth/bans.js';
 import { sourceKey } from '../auth/source.js';
-import { credentialOf, type UserDirectory, type User } from '../auth/users.js';
+import { credentialOf, holdsCredential, type UserDirectory, type User } from '../auth/users.js';
 import type { RefusalLog } from '../ops/refusal-log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError, asFerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
@@ -189,9 +189,10 @@ export class Session {
     if (!this.user) return undefined;
     const now = this.ctx.users.current(this.user.name);
     if (!now) return ferryError('SESSION_REVOKED', `the account ${this.user.name} was removed; this session has ended`);
-    if (credentialOf(now) !== this.credential) {
+    if (!holdsCredential(now, this.credential)) {
       return ferryError('SESSION_REVOKED', `the password of ${this.user.name} was changed; log in again with the new one`);
     }
+    this.credential = credentialOf(now); // The same password, perhaps rehashed: follow the new hash.
     return undefined;
   }
 

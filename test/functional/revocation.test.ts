@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { hashPassword } from '../../src/auth/password.js';
 import type { UploadSource } from '../../src/client/client.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { FrameType, parseJsonPayload } from '../../src/protocol/frames.js';
@@ -95,6 +96,15 @@ test('changing a password ends the user\'s live sessions at once, unprompted, an
   t.regex(String(said.message), /the password of carol was changed; log in again with the new one/);
   t.truthy(await server.connect({ user: 'carol', password: 'carol-password-2' }));
   t.deepEqual((await other.list('/')).length, 0, "another user's session is untouched");
+});
+
+test('a hand edit that puts a new hash in the users file ends the user\'s live sessions too', async (t) => {
+  const server = await startServer(t);
+  await server.addUser(CAROL.user, CAROL.password);
+  const channel = await rawSession(server.port, CAROL);
+  const hash = await hashPassword('set-by-hand');
+  await editUser(server.users.path, (record) => (record.password = hash));
+  t.like(await unprompted(channel), { type: FrameType.ERROR, id: 0, code: 'SESSION_REVOKED', closed: true });
 });
 
 test('lowered permissions, a new home and a lower quota apply to the next request of a live session, which goes on', async (t) => {
