@@ -5,7 +5,7 @@
  *
  * The clients connect from several loopback addresses (127.0.0.10-29), as clients
  * of a real LAN come from several hosts; the server's per-address connection limit
- * stays at its default. Logging in is not timed (scrypt makes it slow on purpose);
+ * stays at its default. Logging in is not timed (argon2id makes it slow on purpose);
  * each run is one measured window over the same logged-in clients.
  */
 

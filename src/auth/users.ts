@@ -1,23 +1,35 @@
 /**
- * The users file: each user's scrypt hash, home folder and permissions.
+ * The users file: each user's password hash, home folder, permissions and quota.
  *
- * The server re-reads the file whenever its identity (inode, size, mtime) changes,
- * checked on every login, so edits apply without a restart and without a watcher
- * that can miss an atomic replace. A file that fails to parse keeps the last good
- * version in force. Writes go to a temporary file renamed over the original.
+ * The server re-reads the file whenever its identity (inode, size, mtime) changes:
+ * checked on every login, on a change the folder's watcher reports, and every few
+ * seconds as a backstop (a watcher can miss an atomic replace), so edits apply
+ * without a restart and `watch` listeners (the live sessions) hear of them at once.
+ * A file that fails to parse keeps the last good version in force. Writes go to a
+ * temporary file renamed over the original.
  */
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { watch as watchFolder, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
+import { ConcurrencyLimit } from '../io/concurrency-limit.js';
 import { ferryError, systemErrorCode } from '../protocol/errors.js';
 import { PERMISSIONS, type Permission } from '../protocol/messages.js';
 import { parseRemotePath } from '../protocol/paths.js';
-import { hashPassword, isPasswordHash, verifyPassword } from './password.js';
+import { hashPassword, isPasswordHash, needsRehash, verifyPassword } from './password.js';
+
+/** How often the file is checked for changes a watcher may have missed. */
+const POLL_MS = 2_000;
 
 export interface UserRecord {
-  /** scrypt hash, never the password. */
+  /** Password hash (argon2id; scrypt from older versions), never the password. */
   password: string;
+  /**
+   * Set when the hash was upgraded at a login: the credential of the hash it
+   * replaced, so live sessions can tell a rehash from a new password.
+   */
+  upgradedFrom?: string;
   /** Home folder relative to the storage root, `/`-separated. */
   home: string;
   permissions: Permission[];
@@ -32,6 +44,16 @@ export interface User extends UserRecord {
 interface UsersFileContent {
   version: 1;
   users: Record<string, UserRecord>;
+}
+
+/** What a session holds on to (a digest of the hash): it ends when this changes, unless by a rehash. */
+export function credentialOf(record: UserRecord): string {
+  return createHash('sha256').update(record.password).digest('base64url').slice(0, 22);
+}
+
+/** Whether `record` still holds the credential a session logged in with, as it is or rehashed. */
+export function holdsCredential(record: UserRecord, credential: string): boolean {
+  return credentialOf(record) === credential || record.upgradedFrom === credential;
 }
 
 export const ALL_PERMISSIONS: Permission[] = [...PERMISSIONS];
@@ -61,8 +83,10 @@ function parseUsersFile(text: string, path: string): UsersFileContent {
   for (const [name, value] of Object.entries(users)) {
     const record = value as Partial<UserRecord>;
     if (typeof record.password !== 'string' || !isPasswordHash(record.password)) {
-      fail(`user "${name}" has no valid scrypt password hash (set one with: ferry-server user passwd ${name})`);
+      fail(`user "${name}" has no valid password hash (set one with: ferry-server user passwd ${name})`);
     }
+    const upgradedFrom = record.upgradedFrom;
+    if (upgradedFrom !== undefined && typeof upgradedFrom !== 'string') return fail(`user "${name}" has an "upgradedFrom" that is not a string`);
     const home = record.home ?? '/';
     if (typeof home !== 'string') return fail(`user "${name}" has a home that is not a string`);
     try {
@@ -78,16 +102,39 @@ function parseUsersFile(text: string, path: string): UsersFileContent {
     if (quota !== undefined && (typeof quota !== 'number' || !Number.isSafeInteger(quota) || quota < 0)) {
       fail(`user "${name}" has a quota that is not a whole number of bytes`);
     }
-    checked[name] = { password: record.password as string, home, permissions, ...(quota !== undefined ? { quota } : {}) };
+    checked[name] = {
+      password: record.password as string,
+      ...(upgradedFrom !== undefined ? { upgradedFrom } : {}),
+      home,
+      permissions,
+      ...(quota !== undefined ? { quota } : {}),
+    };
   }
   return { version: 1, users: checked };
+}
+
+export interface UserDirectoryOptions {
+  /** Bounds how many password checks and hashes run at once (default: no bound). */
+  passwordChecks?: ConcurrencyLimit;
+  /** Replace hashes weaker than today's at login (default true). */
+  rehash?: boolean;
+  /** Hears of a hash upgrade that could not be written (the login still succeeds). */
+  upgradeFailed?: (user: string, error: unknown) => void;
 }
 
 export class UserDirectory {
   private content: UsersFileContent = { version: 1, users: {} };
   private identity = '';
+  private readonly checks: ConcurrencyLimit;
+  private readonly listeners = new Set<() => void>();
+  private stopWatching: (() => void) | undefined;
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly options: UserDirectoryOptions = {},
+  ) {
+    this.checks = options.passwordChecks ?? new ConcurrencyLimit(Number.POSITIVE_INFINITY);
+  }
 
   /** Loads the file; returns false when there is none. */
   async load(): Promise<boolean> {
@@ -106,30 +153,115 @@ export class UserDirectory {
    */
   async ensureExists(adminPassword: string | undefined): Promise<{ created: boolean; generatedPassword?: string }> {
     if (await this.load()) return { created: false };
-    const generatedPassword = adminPassword ? undefined : randomBytes(12).toString('base64url');
+    const generatedPassword = adminPassword ? undefined : randomBytes(18).toString('base64url');
     await this.add('admin', (adminPassword || generatedPassword) as string, { home: '/', permissions: ALL_PERMISSIONS });
     return generatedPassword === undefined ? { created: true } : { created: true, generatedPassword };
   }
 
-  /** Re-reads the file if it changed on disk. Keeps the last good version on a bad edit. */
-  private async refresh(strict: boolean): Promise<void> {
+  /**
+   * Re-reads the file if it changed on disk; true when the users changed. Keeps the
+   * last good version on a bad edit.
+   */
+  private async refresh(strict: boolean): Promise<boolean> {
     const stats = await stat(this.path);
     const identity = `${stats.ino}:${stats.size}:${stats.mtimeMs}`;
-    if (identity === this.identity) return;
+    if (identity === this.identity) return false;
     try {
       this.content = parseUsersFile(await readFile(this.path, 'utf8'), this.path);
       this.identity = identity;
+      return true;
     } catch (error) {
       if (strict) throw error;
+      return false;
     }
   }
 
-  /** The user if the password is right; null otherwise (same answer for an unknown user). */
+  /**
+   * The user if the password is right; null otherwise (same answer for an unknown
+   * user). A hash weaker than today's is replaced, now that the password is known.
+   */
   async authenticate(name: string, password: string): Promise<User | null> {
     await this.refresh(false).catch(() => undefined);
-    const record = Object.hasOwn(this.content.users, name) ? this.content.users[name] : undefined;
-    const ok = await verifyPassword(password, record?.password);
-    return ok && record ? { name, ...record } : null;
+    const record = this.record(name);
+    const ok = await this.checks.run(() => verifyPassword(password, record?.password));
+    if (!ok || !record) return null;
+    if (this.options.rehash !== false && needsRehash(record.password)) {
+      await this.upgrade(name, record, password).catch((error: unknown) => this.options.upgradeFailed?.(name, error));
+    }
+    return this.current(name) ?? { name, ...record };
+  }
+
+  private record(name: string): UserRecord | undefined {
+    return Object.hasOwn(this.content.users, name) ? this.content.users[name] : undefined;
+  }
+
+  /** The user as the file says now, or undefined once removed. */
+  current(name: string): User | undefined {
+    const record = this.record(name);
+    return record ? { name, ...record } : undefined;
+  }
+
+  /** Rewrites one user's hash at today's strength, unless the record changed meanwhile. */
+  private async upgrade(name: string, record: UserRecord, password: string): Promise<void> {
+    const hash = await this.checks.run(() => hashPassword(password));
+    await this.edit((users) => {
+      const now = users[name];
+      if (!Object.hasOwn(users, name) || now === undefined || now.password !== record.password) return;
+      users[name] = { ...now, password: hash, upgradedFrom: credentialOf(now) };
+    });
+  }
+
+  /**
+   * Calls `listener` whenever the users may have changed (an edit here, or the file
+   * replaced on disk by `ferry-server user ...` or by hand). Returns a function that
+   * stops listening; the file is watched while anyone listens.
+   */
+  watch(listener: () => void): () => void {
+    this.listeners.add(listener);
+    this.stopWatching ??= this.startWatching();
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) {
+        this.stopWatching?.();
+        this.stopWatching = undefined;
+      }
+    };
+  }
+
+  private startWatching(): () => void {
+    let checking = false;
+    const check = (): void => {
+      if (checking) return;
+      checking = true;
+      this.refresh(false)
+        .then((changed) => {
+          if (changed) this.notify();
+        })
+        .catch(() => undefined)
+        .finally(() => {
+          checking = false;
+        });
+    };
+    let watcher: FSWatcher | undefined;
+    try {
+      // The folder, not the file: an atomic replace gives the file a new inode.
+      watcher = watchFolder(dirname(this.path), (_event, file) => {
+        if (file === null || file === basename(this.path)) check();
+      });
+      watcher.on('error', () => undefined);
+    } catch {
+      watcher = undefined; // The poll below still notices changes.
+    }
+    const timer = setInterval(check, POLL_MS);
+    timer.unref();
+    return () => {
+      clearInterval(timer);
+      watcher?.close();
+    };
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener();
   }
 
   list(): User[] {
@@ -158,7 +290,8 @@ export class UserDirectory {
     await this.edit(async (users) => {
       const user = users[name];
       if (!Object.hasOwn(users, name) || user === undefined) throw ferryError('NOT_FOUND', `there is no user "${name}"`);
-      users[name] = { ...user, password: await hashPassword(password) };
+      const { upgradedFrom: _rehash, ...rest } = user;
+      users[name] = { ...rest, password: await hashPassword(password) };
     });
   }
 
@@ -172,5 +305,6 @@ export class UserDirectory {
     await rename(temp, this.path);
     this.content = next;
     this.identity = '';
+    this.notify();
   }
 }

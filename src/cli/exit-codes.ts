@@ -27,6 +27,7 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   AUTH_FAILED: ExitCode.AUTH,
   AUTH_REQUIRED: ExitCode.AUTH,
   BANNED: ExitCode.AUTH,
+  SESSION_REVOKED: ExitCode.AUTH,
   NOT_FOUND: ExitCode.NOT_FOUND,
   CONNECT_FAILED: ExitCode.CONNECTION,
   CONNECTION_LOST: ExitCode.CONNECTION,

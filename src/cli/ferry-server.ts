@@ -6,7 +6,7 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../auth/users.js';
+import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory, checkUserName } from '../auth/users.js';
 import { SIZE_UNITS, commandLineFlags, loadConfig, parseWithUnits, type Config } from '../ops/config.js';
 import { createLogger } from '../ops/logger.js';
 import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
@@ -84,16 +84,19 @@ runMain('ferry-server', async () => {
     .command('add <name>')
     .description('add a user (asks for the password on a terminal)')
     .option('--password-stdin', 'read the password from standard input')
-    .option('--home <dir>', 'home folder, relative to the storage root', '/')
+    .option('--home <dir>', 'home folder, relative to the storage root (default: /NAME, the user\'s own folder; "/" shares everything)')
     .option('--read-only', 'may list and download only')
     .option('--quota <size>', 'bytes the home may hold, e.g. 20GiB (default: FERRY_QUOTA)')
-    .action(async (name: string, options: { passwordStdin?: boolean; home: string; readOnly?: boolean; quota?: string }) => {
+    .action(async (name: string, options: { passwordStdin?: boolean; home?: string; readOnly?: boolean; quota?: string }) => {
+      checkUserName(name);
+      // Least privilege: a new user sees their own folder, not everyone's files.
+      const home = options.home ?? `/${name}`;
       const quota = options.quota === undefined ? undefined : parseSize(options.quota);
       const password = checkPassword(await newPassword(options.passwordStdin ?? false));
       const permissions = options.readOnly ? READ_ONLY_PERMISSIONS : ALL_PERMISSIONS;
-      await users(loadConfig()).add(name, password, { home: options.home, permissions, ...(quota !== undefined ? { quota } : {}) });
+      await users(loadConfig()).add(name, password, { home, permissions, ...(quota !== undefined ? { quota } : {}) });
       const limit = quota === undefined ? '' : `, quota ${quota} bytes`;
-      process.stdout.write(`added user ${name} (home ${options.home}, ${permissions.join(', ')}${limit})\n`);
+      process.stdout.write(`added user ${name} (home ${home}, ${permissions.join(', ')}${limit})\n`);
     });
   user
     .command('remove <name>')
@@ -113,12 +116,19 @@ runMain('ferry-server', async () => {
     });
   user
     .command('list')
-    .description('list users with their home and permissions')
+    .description('list users with their home, permissions and quota')
     .action(async () => {
-      const directory = users(loadConfig());
+      const config = loadConfig();
+      const directory = users(config);
       if (!(await directory.load())) throw ferryError('NOT_FOUND', `there is no users file at ${directory.path} yet; start the server once, or add a user`);
+      const serverQuota = config.get('limits.quota');
+      const quotaText = (quota: number | undefined): string => {
+        if (quota !== undefined) return quota === 0 ? 'unlimited' : String(quota);
+        return serverQuota === 0 ? 'default (unlimited)' : `default (${serverQuota})`;
+      };
+      process.stdout.write('NAME\tHOME\tPERMISSIONS\tQUOTA (bytes)\n');
       for (const entry of directory.list()) {
-        process.stdout.write(`${entry.name}\t${entry.home}\t${entry.permissions.join(',')}\n`);
+        process.stdout.write(`${entry.name}\t${entry.home}\t${entry.permissions.join(',')}\t${quotaText(entry.quota)}\n`);
       }
     });
 

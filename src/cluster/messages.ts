@@ -7,17 +7,14 @@ import type { MetricsSnapshot } from '../ops/metrics.js';
 export type WorkerMessage =
   | { type: 'ferry:listening'; port: number }
   | { type: 'ferry:start-failed'; code: string; reason: string }
-  | { type: 'ferry:metrics'; id: number; snapshot: MetricsSnapshot }
-  | { type: 'ferry:login-failed'; ip: string }
-  | { type: 'ferry:login-ok'; ip: string };
+  | { type: 'ferry:metrics'; id: number; snapshot: MetricsSnapshot };
 
 export type PrimaryMessage =
   | { type: 'ferry:drain' }
-  | { type: 'ferry:metrics?'; id: number }
-  | { type: 'ferry:ban'; ip: string; until: number };
+  | { type: 'ferry:metrics?'; id: number };
 
-const WORKER_TYPES = new Set(['ferry:listening', 'ferry:start-failed', 'ferry:metrics', 'ferry:login-failed', 'ferry:login-ok']);
-const PRIMARY_TYPES = new Set(['ferry:drain', 'ferry:metrics?', 'ferry:ban']);
+const WORKER_TYPES = new Set(['ferry:listening', 'ferry:start-failed', 'ferry:metrics']);
+const PRIMARY_TYPES = new Set(['ferry:drain', 'ferry:metrics?']);
 
 function hasType(message: unknown): message is { type: unknown } {
   return typeof message === 'object' && message !== null && 'type' in message;

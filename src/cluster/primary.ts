@@ -12,12 +12,12 @@ import type { Config } from '../ops/config.js';
 import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
-import { BanBook } from '../auth/bans.js';
-import { advertise, announce, localStorageDir, banPolicy, lanAddresses, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, localStorageDir, banPolicy, connectionLimits, lanAddresses, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { Storage } from '../storage/storage.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, ferryError, isErrorCode } from '../protocol/errors.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
+import { PrimaryBooks } from './server-books.js';
 import { stopSignal } from './signals.js';
 
 const FIRST_RESTART_DELAY_MS = 100;
@@ -49,15 +49,15 @@ class Primary {
   private nextRequest = 1;
   private readonly replies = new Map<number, (snapshot: MetricsSnapshot) => void>();
   private readonly retired = new Set<Worker>();
-  /** The cluster's one ban book: workers report logins, the primary decides bans. */
-  private readonly bans: BanBook;
+  /** The whole server's login and connection books: workers ask, the primary decides. */
+  private readonly books: PrimaryBooks;
 
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly storage: Storage,
   ) {
-    this.bans = new BanBook(banPolicy(config));
+    this.books = new PrimaryBooks(banPolicy(config), connectionLimits(config), logger);
     this.slots = Array.from({ length: config.get('workers') }, (_, index) => ({
       index,
       worker: undefined,
@@ -87,13 +87,11 @@ class Primary {
       FERRY_WORKER_SLOT: String(slot.index),
       // Uploads commit (fsync) many files at once; libuv's default 4 threads would queue them.
       UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(WORKER_THREADPOOL_SIZE),
-      // Each login's scrypt works in 16 MiB; mapped outside the heap, it goes back to the
+      // Each login's argon2id works in 19 MiB; mapped outside the heap, it goes back to the
       // system when done instead of staying in glibc's arena for the life of the worker.
       MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
     });
-    worker.once('online', () => {
-      for (const [ip, until] of this.bans.activeBans()) worker.send({ type: 'ferry:ban', ip, until } satisfies PrimaryMessage);
-    });
+    this.books.attach(worker);
     slot.startedAt = Date.now();
     this.logger.info({ event: 'worker-start', worker: slot.index, pid: worker.process.pid }, `worker ${slot.index} starting`);
     let startFailure: FerryError | undefined;
@@ -112,12 +110,6 @@ class Primary {
             break;
           case 'ferry:metrics':
             this.replies.get(message.id)?.(message.snapshot);
-            break;
-          case 'ferry:login-failed':
-            this.loginFailed(message.ip);
-            break;
-          case 'ferry:login-ok':
-            this.bans.recordSuccess(message.ip);
             break;
         }
       });
@@ -150,15 +142,6 @@ class Primary {
     slot.failure = reason;
     if (known) return;
     this.logger.error({ event: 'worker-start-failed', worker: slot.index, reason }, `worker ${slot.index} cannot start: ${reason}`);
-  }
-
-  private loginFailed(ip: string): void {
-    const until = this.bans.recordFailure(ip);
-    if (until === undefined) return;
-    this.logger.warn({ event: 'ban', remote: ip, until: new Date(until).toISOString() }, `banned ${ip} after repeated failed logins`);
-    for (const slot of this.slots) {
-      if (slot.worker?.isConnected()) slot.worker.send({ type: 'ferry:ban', ip, until } satisfies PrimaryMessage);
-    }
   }
 
   private onExit(slot: Slot, worker: Worker, code: number | null, signal: string | null, failedToStart: boolean): void {
@@ -297,6 +280,7 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   const ops = new OpsServer(
     { metrics: async () => metrics.exposition(await primary.collect()), readiness: () => primary.readiness(), clientDownload },
     logger,
+    { metricsToken: config.get('ops.token') },
   );
   const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);

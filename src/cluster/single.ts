@@ -31,6 +31,7 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
       clientDownload,
     },
     logger,
+    { metricsToken: config.get('ops.token') },
   );
   const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);

@@ -7,10 +7,10 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../ops/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
-import { BanBook, type BanPolicy, type LoginGuard } from '../auth/bans.js';
-import { banPolicy, startService, type RunningService } from '../server/service.js';
+import { startService, type RunningService } from '../server/service.js';
 import { FerryError } from '../protocol/errors.js';
 import { isPrimaryMessage, type WorkerMessage } from './messages.js';
+import { WorkerBooks } from './server-books.js';
 
 /** A worker that could not start exits with this code; the primary has the reason. */
 const START_FAILED_EXIT_CODE = 1;
@@ -30,41 +30,22 @@ async function sendLast(message: WorkerMessage): Promise<void> {
   if (process.connected) cluster.worker?.disconnect();
 }
 
-/**
- * A worker's view of bans: failures and successes go to the primary, which keeps
- * the one book for the cluster; bans it decides come back to every worker.
- */
-class ClusterLoginGuard implements LoginGuard {
-  readonly known: BanBook;
-
-  constructor(policy: BanPolicy) {
-    this.known = new BanBook(policy);
-  }
-
-  bannedUntil(ip: string): number | undefined {
-    return this.known.bannedUntil(ip);
-  }
-
-  failure(ip: string): undefined {
-    send({ type: 'ferry:login-failed', ip });
-    return undefined;
-  }
-
-  success(ip: string): void {
-    send({ type: 'ferry:login-ok', ip });
-  }
-}
-
 export async function runWorker(config: Config, baseLogger: Logger): Promise<number> {
+  // Our own primary names the slot; a foreign one (pm2 in cluster mode) answers none of our questions.
+  const ownPrimary = process.env.FERRY_WORKER_SLOT !== undefined;
   const slot = process.env.FERRY_WORKER_SLOT ?? '0';
   const logger = baseLogger.child({ worker: slot });
   const metrics = new WorkerMetrics(slot);
-  const guard = new ClusterLoginGuard(banPolicy(config));
+  // Logins and connections are counted by the primary, for the whole server, and it
+  // prepared the users file before forking us.
+  const books = ownPrimary ? new WorkerBooks() : undefined;
   // Ctrl-C reaches the whole process group: the primary decides how to stop.
   process.on('SIGINT', () => undefined);
   let service: RunningService;
   try {
-    service = await startService(config, logger, { observer: metrics, guard, createCertificate: false });
+    // Under our own primary it made the certificate and the users file before forking us.
+    const shared = books ? { guard: books, gate: books, usersPrepared: true, createCertificate: false } : {};
+    service = await startService(config, logger, { observer: metrics, ...shared });
   } catch (error) {
     // The primary logs the reason (once, however often the slot is retried) and backs off.
     const code = error instanceof FerryError ? error.code : 'INTERNAL';
@@ -84,7 +65,6 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
     process.on('message', (message: unknown) => {
       if (!isPrimaryMessage(message)) return;
       if (message.type === 'ferry:drain') stop('asked by the primary');
-      else if (message.type === 'ferry:ban') guard.known.ban(message.ip, message.until);
       else void metrics.snapshot().then((snapshot) => send({ type: 'ferry:metrics', id: message.id, snapshot }));
     });
     process.once('SIGTERM', () => stop('SIGTERM'));

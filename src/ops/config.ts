@@ -80,6 +80,13 @@ const schema = {
   ops: {
     host: { doc: 'Address of the ops HTTP server (metrics, health).', format: String, default: '0.0.0.0', env: 'FERRY_OPS_HOST', arg: 'ops-host' },
     port: { doc: 'Port of the ops HTTP server.', format: 'port', default: 8081, env: 'FERRY_OPS_PORT', arg: 'ops-port' },
+    token: {
+      doc: 'Bearer token /metrics requires (Authorization: Bearer TOKEN); empty leaves it open. Health endpoints stay open.',
+      format: String,
+      default: '',
+      env: 'FERRY_OPS_TOKEN',
+      sensitive: true,
+    },
   },
   dataDir: { doc: 'Folder for stored files, uploads in progress and (by default) the users file.', format: String, default: './data', env: 'FERRY_DATA_DIR', arg: 'data-dir' },
   usersFile: { doc: 'Users file; empty means <dataDir>/users.json.', format: String, default: '', env: 'FERRY_USERS_FILE', arg: 'users-file' },
@@ -98,7 +105,13 @@ const schema = {
     env: 'FERRY_LOG_FORMAT',
     arg: 'log-format',
   },
-  adminPassword: { doc: 'Password for the admin user created on first start (random if empty).', format: String, default: '', env: 'FERRY_ADMIN_PASSWORD', sensitive: true },
+  rehashPasswords: {
+    doc: 'Replace a password hash weaker than today\'s (scrypt from older versions) with argon2id at the user\'s next successful login. Turn off only for deliberately cheap test fixtures.',
+    format: 'flag',
+    default: true,
+    env: 'FERRY_REHASH_PASSWORDS',
+  },
+  adminPassword: { doc: 'Password for the admin user created on first start (random if empty, written to <dataDir>/admin-password).', format: String, default: '', env: 'FERRY_ADMIN_PASSWORD', sensitive: true },
   tls: {
     enabled: {
       doc: 'Speak TLS (false: plain TCP, passwords and files readable by anyone on the network).',
@@ -142,7 +155,13 @@ const schema = {
   },
   limits: {
     maxConnections: { doc: 'Connections served at once; more are answered BUSY.', format: 'nat', default: 2000, env: 'FERRY_MAX_CONNECTIONS' },
-    maxConnectionsPerIp: { doc: 'Connections from one IP address at once.', format: 'nat', default: 256, env: 'FERRY_MAX_CONNECTIONS_PER_IP' },
+    maxConnectionsPerIp: {
+      doc: 'Connections from one IP address (an IPv6 /64) at once, counted before the TLS handshake.',
+      format: 'nat',
+      default: 256,
+      env: 'FERRY_MAX_CONNECTIONS_PER_IP',
+    },
+    handshakeTimeout: { doc: 'Time a new connection has to finish its TLS handshake.', format: 'ms', default: 5_000, env: 'FERRY_HANDSHAKE_TIMEOUT' },
     authTimeout: { doc: 'Time a new connection has to log in.', format: 'ms', default: 10_000, env: 'FERRY_AUTH_TIMEOUT' },
     idleTimeout: { doc: 'A connection silent this long is closed.', format: 'ms', default: 300_000, env: 'FERRY_IDLE_TIMEOUT' },
     maxFileSize: { doc: 'Largest file accepted (bytes; 0 = no limit).', format: 'bytes', default: 0, env: 'FERRY_MAX_FILE_SIZE' },
@@ -159,6 +178,19 @@ const schema = {
     },
     authFailureDelay: { doc: 'Pause before answering a failed login.', format: 'ms', default: 500, env: 'FERRY_AUTH_FAILURE_DELAY' },
     banThreshold: { doc: 'Failed logins from one IP within banWindow before a ban (0: no bans).', format: 'nat', default: 10, env: 'FERRY_BAN_THRESHOLD' },
+    accountBanThreshold: {
+      doc: 'Failed logins against one account from one IP within banWindow before that account is refused to that IP (others still log in).',
+      format: 'nat',
+      default: 5,
+      env: 'FERRY_ACCOUNT_BAN_THRESHOLD',
+    },
+    passwordChecks: {
+      doc: 'Password checks one process runs at once; more wait their turn, so a login storm cannot starve transfers.',
+      format: 'nat',
+      default: 2,
+      env: 'FERRY_PASSWORD_CHECKS',
+    },
+    authLogInterval: { doc: 'Refused logins from one address are logged as one line per this interval.', format: 'ms', default: 60_000, env: 'FERRY_AUTH_LOG_INTERVAL' },
     banWindow: { doc: 'Window over which failed logins are counted.', format: 'ms', default: 600_000, env: 'FERRY_BAN_WINDOW' },
     banDuration: { doc: 'How long a banned IP is refused.', format: 'ms', default: 900_000, env: 'FERRY_BAN_DURATION' },
     drainTimeout: { doc: 'On SIGTERM, how long transfers in flight may take to finish.', format: 'ms', default: 30_000, env: 'FERRY_DRAIN_TIMEOUT' },

@@ -37,3 +37,15 @@ export function createLogger(level: string, format: LogFormat = 'json', destinat
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/** Characters of a client-supplied string (a user name, a path) that reach the log. */
+export const CLIENT_TEXT_LOG_CHARS = 128;
+
+/**
+ * A client-supplied string cut to a size fit for a log line, saying how much was
+ * cut, so a stranger cannot fill the disk with a megabyte-long user name.
+ */
+export function clientText(text: string | undefined): string | undefined {
+  if (text === undefined || text.length <= CLIENT_TEXT_LOG_CHARS) return text;
+  return `${text.slice(0, CLIENT_TEXT_LOG_CHARS)}...(${text.length - CLIENT_TEXT_LOG_CHARS} more characters)`;
+}

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   AUTH_FAILED: 'wrong user name or password',
   AUTH_REQUIRED: 'log in first',
   BANNED: 'too many failed logins from this address; try again later',
+  SESSION_REVOKED: 'the account was removed or its password changed; log in again',
   NOT_FOUND: 'no such file or folder',
   EXISTS: 'the name is already taken',
   PERMISSION_DENIED: 'your account is not allowed to do that',

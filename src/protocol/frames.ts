@@ -16,6 +16,11 @@ export const SHA256_BYTES = 32;
 export const DATA_CHUNK_BYTES = 1024 * 1024;
 /** The smallest frame limit a peer may announce. */
 export const MIN_FRAME_LIMIT = DATA_CHUNK_BYTES + HEADER_BYTES;
+/**
+ * Frames a server accepts before login: enough for a HELLO and a login request,
+ * so a stranger can make it allocate a few KiB per connection, not megabytes.
+ */
+export const PRE_AUTH_FRAME_LIMIT = 4 * 1024;
 
 export const FrameType = {
   HELLO: 0x01,
@@ -87,7 +92,16 @@ export class FrameDecoder {
   private control: Buffer | undefined;
   private controlFill = 0;
 
-  constructor(private readonly limits: DecoderLimits) {}
+  private maxFrameBytes: number;
+
+  constructor(limits: DecoderLimits) {
+    this.maxFrameBytes = limits.maxFrameBytes;
+  }
+
+  /** Changes the limit for frames whose header is yet to come (a server raises it after login). */
+  setMaxFrameBytes(bytes: number): void {
+    this.maxFrameBytes = bytes;
+  }
 
   /** True when the decoder sits exactly on a frame boundary. */
   get atBoundary(): boolean {
@@ -129,8 +143,8 @@ export class FrameDecoder {
     if (!KNOWN_TYPES.has(type)) {
       throw ferryError('BAD_FRAME', `unknown frame type 0x${type.toString(16).padStart(2, '0')}`);
     }
-    if (length > this.limits.maxFrameBytes) {
-      throw ferryError('BAD_FRAME', `a frame of ${length} bytes exceeds the limit of ${this.limits.maxFrameBytes}`);
+    if (length > this.maxFrameBytes) {
+      throw ferryError('BAD_FRAME', `a frame of ${length} bytes exceeds the limit of ${this.maxFrameBytes}`);
     }
     this.type = type as FrameType;
     if (this.type === FrameType.END && length !== SHA256_BYTES) {

@@ -5,51 +5,74 @@
  */
 
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { once } from 'node:events';
+import { sourceKey } from '../auth/source.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
+import { RefusalLog } from '../ops/refusal-log.js';
 import { ferryError, systemErrorCode } from '../protocol/errors.js';
 import { FrameType, encodeJsonFrame } from '../protocol/frames.js';
+import { ConnectionBook, LocalConnectionGate, type ConnectionGate, type ConnectionLimits } from './connection-book.js';
 import { Session, type SessionContext } from './session.js';
 
-export interface ConnectionLimits {
-  maxConnections: number;
-  maxConnectionsPerIp: number;
-}
+export type { ConnectionLimits } from './connection-book.js';
 
 export interface TlsMaterial {
   cert: Buffer;
   key: Buffer;
 }
 
+/** Time a raw connection has to finish its TLS handshake, unless configured. */
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+/** How often repeated login refusals from one source are summed up in the log, unless configured. */
+const DEFAULT_AUTH_LOG_INTERVAL_MS = 60_000;
+
 export interface FerryServerOptions extends SessionContext {
   host: string;
   port: number;
   connectionLimits: ConnectionLimits;
+  /** Who counts connections; by default this process alone, with `connectionLimits`. */
+  gate?: ConnectionGate;
+  handshakeTimeoutMs?: number;
+  authLogIntervalMs?: number;
   /** Serve TLS with this certificate and key; plain TCP without. */
   tls?: TlsMaterial;
 }
 
 export class FerryServer {
   private readonly server: Server;
+  private readonly secure: TlsServer | undefined;
+  private readonly gate: ConnectionGate;
   private readonly sessions = new Map<Session, Promise<void>>();
-  private readonly perIp = new Map<string, number>();
+  /** Raw connections admitted and still in their TLS handshake. */
+  private readonly handshaking = new Set<Socket>();
+  private readonly context: SessionContext;
+  private readonly refusals: RefusalLog;
+  private unwatchUsers: (() => void) | undefined;
 
   constructor(private readonly options: FerryServerOptions) {
-    const accept = (socket: Socket): void => this.accept(socket);
+    this.gate = options.gate ?? new LocalConnectionGate(new ConnectionBook(options.connectionLimits));
+    this.refusals = options.refusals ?? new RefusalLog(options.logger, options.authLogIntervalMs ?? DEFAULT_AUTH_LOG_INTERVAL_MS);
+    this.context = { ...options, refusals: this.refusals };
     if (options.tls) {
-      const secure = createTlsServer(
-        { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', noDelay: true, handshakeTimeout: options.limits.authTimeoutMs },
-        accept,
+      // Never listens itself: raw connections are counted first, then handed to it.
+      this.secure = createTlsServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          minVersion: 'TLSv1.2',
+          noDelay: true,
+          handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+        },
+        (socket) => this.serve(socket),
       );
-      // A plain client, a scanner or a client that distrusts us: nothing to serve.
-      secure.on('tlsClientError', (error, socket) => {
+      // A plain client, a scanner, a client that distrusts us, or one too slow: nothing to serve.
+      this.secure.on('tlsClientError', (error, socket) => {
         options.logger.debug({ event: 'tls-error', remote: socket.remoteAddress, err: error.message }, 'TLS handshake failed');
+        socket.destroy();
       });
-      this.server = secure;
-    } else {
-      this.server = createServer({ noDelay: true }, accept);
     }
+    this.server = createServer({ noDelay: true }, (socket) => void this.accept(socket));
   }
 
   get connections(): number {
@@ -66,29 +89,47 @@ export class FerryServer {
     }
     // Only now: a failure to listen is the start's own error, reported once by whoever started us.
     this.server.on('error', (error) => this.options.logger.error({ err: error }, 'listener error'));
+    // A removed user or a changed password ends their live sessions at once.
+    this.unwatchUsers = this.options.users.watch(() => {
+      for (const session of this.sessions.keys()) session.reviewUser();
+    });
     return this.server.address() as AddressInfo;
   }
 
-  private accept(socket: Socket): void {
-    const ip = socket.remoteAddress ?? '?';
-    const fromIp = this.perIp.get(ip) ?? 0;
-    const { maxConnections, maxConnectionsPerIp } = this.options.connectionLimits;
-    if (this.sessions.size >= maxConnections || fromIp >= maxConnectionsPerIp) {
-      const why = this.sessions.size >= maxConnections ? `${maxConnections} connections` : `${maxConnectionsPerIp} connections from ${ip}`;
-      this.options.logger.warn({ event: 'busy', remote: ip }, `refused a connection: at the limit of ${why}`);
-      socket.on('error', () => undefined);
-      socket.end(encodeJsonFrame(FrameType.ERROR, 0, { code: 'BUSY', message: `the server is at its limit of ${why}; try again shortly` }));
+  /** Counts a raw connection against the limits before it may cost a handshake or a session. */
+  private async accept(socket: Socket): Promise<void> {
+    socket.on('error', () => undefined); // The session sees failures through its reads.
+    const source = sourceKey(socket.remoteAddress ?? '?');
+    let refusal: string | undefined;
+    try {
+      refusal = await this.gate.admit(source);
+    } catch {
+      socket.destroy(); // No one to count it: the worker is being let go.
       return;
     }
-    this.perIp.set(ip, fromIp + 1);
+    if (refusal !== undefined) {
+      this.refusals.note(source, 'busy');
+      if (this.secure) socket.destroy();
+      else socket.end(encodeJsonFrame(FrameType.ERROR, 0, { code: 'BUSY', message: `the server is at its limit of ${refusal}; try again shortly` }));
+      return;
+    }
+    socket.once('close', () => this.gate.release(source));
+    if (socket.destroyed) return;
+    if (!this.secure) {
+      this.serve(socket);
+      return;
+    }
+    this.handshaking.add(socket);
+    socket.once('close', () => this.handshaking.delete(socket));
+    this.secure.emit('connection', socket);
+  }
+
+  private serve(socket: Socket): void {
     this.options.observer.connectionOpened();
-    socket.on('error', () => undefined); // The session sees the failure through its reads.
-    const session = new Session(socket, this.options);
+    socket.on('error', () => undefined);
+    const session = new Session(socket, this.context);
     const done = session.run().finally(() => {
       this.sessions.delete(session);
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left > 0) this.perIp.set(ip, left);
-      else this.perIp.delete(ip);
       this.options.observer.connectionClosed();
     });
     this.sessions.set(session, done);
@@ -100,6 +141,8 @@ export class FerryServer {
    */
   async close(drainMs = 0): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.unwatchUsers?.();
+    for (const socket of this.handshaking) socket.destroy();
     for (const session of this.sessions.keys()) session.drain();
     const all = Promise.all(this.sessions.values());
     if ((await withDeadline(all, drainMs)) === EXPIRED) {
@@ -107,6 +150,7 @@ export class FerryServer {
       for (const session of this.sessions.keys()) session.destroy();
       await all;
     }
+    this.refusals.close();
     await closed;
   }
 }

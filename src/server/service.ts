@@ -5,12 +5,14 @@
  */
 
 import { X509Certificate } from 'node:crypto';
-import { access, readFile } from 'node:fs/promises';
+import { access, chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { BanBook, LocalLoginGuard, type BanPolicy, type LoginGuard } from '../auth/bans.js';
+import { BanBook, LocalLoginGuard, describeBan, type Ban, type BanPolicy, type LoginGuard } from '../auth/bans.js';
 import { UserDirectory } from '../auth/users.js';
+import { ConcurrencyLimit } from '../io/concurrency-limit.js';
+import type { ConnectionGate, ConnectionLimits } from './connection-book.js';
 import type { Announcement } from '../lan/mdns.js';
 import { ferryError } from '../protocol/errors.js';
 import { certificateFingerprint } from '../protocol/fingerprint.js';
@@ -41,7 +43,8 @@ async function createStorage(config: Config): Promise<Storage> {
     return new S3Storage(config.get('s3'));
   }
   // Secrets the server keeps on disk stay out of every home, even when configured inside one.
-  const protectedPaths = [config.get('usersFile'), config.get('tls.key'), config.get('tls.cert')].filter((path) => path !== '').map((path) => resolve(path));
+  const own = certificateFiles(resolve(config.get('dataDir'), 'tls'));
+  const protectedPaths = [config.get('usersFile'), adminPasswordFile(config), config.get('tls.key') || own.keyFile, config.get('tls.cert') || own.certFile].map((path) => resolve(path));
   return new LocalStorage({ dataDir: resolve(config.get('dataDir')), protectedPaths, symlinks: config.get('symlinks') === 'refuse' ? 'refuse' : 'inside' });
 }
 
@@ -52,17 +55,53 @@ export function lanAddresses(): { iface: string; address: string }[] {
   );
 }
 
-/** Loads the users file, creating it with the first-start admin when there is none. */
+/** Where the generated first-start admin password is kept: next to the users file. */
+export function adminPasswordFile(config: Config): string {
+  return join(dirname(resolve(config.get('usersFile'))), 'admin-password');
+}
+
+/** Writes a secret readable by this user alone, replacing any older file whole. */
+async function writePrivateFile(path: string, text: string): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, text, { mode: 0o600 });
+  await chmod(temp, 0o600); // In case an older temp file was there with a looser mode.
+  await rename(temp, path);
+}
+
+/** The users file as the service uses it: password checks bounded, upgrade failures logged. */
+function openUsers(config: Config, logger: Logger): UserDirectory {
+  return new UserDirectory(resolve(config.get('usersFile')), {
+    passwordChecks: new ConcurrencyLimit(Math.max(1, config.get('limits.passwordChecks'))),
+    rehash: config.get('rehashPasswords'),
+    upgradeFailed: (user, error) =>
+      logger.warn({ event: 'rehash-failed', user, err: error }, `could not store a stronger hash for ${user}; it is tried again at the next login`),
+  });
+}
+
+/**
+ * Loads the users file, creating it with the first-start admin when there is none.
+ * A generated password goes to a file only this user can read, never to the log,
+ * which is often shipped to places many people read.
+ */
 export async function prepareUsers(config: Config, logger: Logger): Promise<UserDirectory> {
-  const users = new UserDirectory(resolve(config.get('usersFile')));
-  const first = await users.ensureExists(config.get('adminPassword') || undefined);
+  const usersFile = resolve(config.get('usersFile'));
+  const users = openUsers(config, logger);
+  const adminPassword = config.get('adminPassword') || undefined;
+  const first = await users.ensureExists(adminPassword);
   if (first.generatedPassword) {
+    const file = adminPasswordFile(config);
+    await writePrivateFile(file, `${first.generatedPassword}\n`);
     logger.warn(
-      { event: 'first-start', user: 'admin', generatedPassword: first.generatedPassword },
-      `created user "admin" with password ${first.generatedPassword} (shown once; change it with: ferry-server user passwd admin)`,
+      { event: 'first-start', user: 'admin', passwordFile: file },
+      `created user "admin"; its password is in ${file} (readable by this user only): read it, then change it with: ferry-server user passwd admin, and delete the file`,
     );
   } else if (first.created) {
     logger.info({ event: 'first-start', user: 'admin' }, 'created user "admin" with the password from FERRY_ADMIN_PASSWORD');
+  } else if (adminPassword !== undefined) {
+    logger.warn(
+      { event: 'admin-password-ignored', usersFile },
+      `FERRY_ADMIN_PASSWORD is set but ${usersFile} already exists, so it is not used: change the password with: ferry-server user passwd admin, and unset FERRY_ADMIN_PASSWORD`,
+    );
   }
   return users;
 }
@@ -75,7 +114,20 @@ export async function openStorage(config: Config): Promise<Storage> {
 }
 
 export function banPolicy(config: Config): BanPolicy {
-  return { threshold: config.get('limits.banThreshold'), windowMs: config.get('limits.banWindow'), durationMs: config.get('limits.banDuration') };
+  return {
+    threshold: config.get('limits.banThreshold'),
+    accountThreshold: config.get('limits.accountBanThreshold'),
+    windowMs: config.get('limits.banWindow'),
+    durationMs: config.get('limits.banDuration'),
+  };
+}
+
+export function connectionLimits(config: Config): ConnectionLimits {
+  return { maxConnections: config.get('limits.maxConnections'), maxConnectionsPerIp: config.get('limits.maxConnectionsPerIp') };
+}
+
+export function logBan(logger: Logger, ban: Ban): void {
+  logger.warn({ event: 'ban', scope: ban.scope, remote: ban.source, until: new Date(ban.until).toISOString() }, `ban: ${describeBan(ban)}`);
 }
 
 export interface ServiceHooks {
@@ -84,6 +136,10 @@ export interface ServiceHooks {
   guard?: LoginGuard;
   /** Whether this process may make the TLS certificate (not a cluster worker: its primary did). */
   createCertificate?: boolean;
+  /** Who counts connections; by default this process alone. */
+  gate?: ConnectionGate;
+  /** The users file was prepared already (by a cluster primary): just load it. */
+  usersPrepared?: boolean;
 }
 
 export type ServiceTls = TlsMaterial & { fingerprint: string };
@@ -126,7 +182,8 @@ async function exists(path: string): Promise<boolean> {
 }
 
 export async function startService(config: Config, logger: Logger, hooks: ServiceHooks = {}): Promise<RunningService> {
-  const users = await prepareUsers(config, logger);
+  const users = hooks.usersPrepared ? openUsers(config, logger) : await prepareUsers(config, logger);
+  if (hooks.usersPrepared) await users.load();
   const tls = await loadTls(config, logger, { create: hooks.createCertificate ?? true });
   const storage = await openStorage(config);
   const limits = config.get('limits');
@@ -135,7 +192,10 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
     port: config.get('server.port'),
     storage,
     users,
-    guard: hooks.guard ?? new LocalLoginGuard(new BanBook(banPolicy(config))),
+    guard: hooks.guard ?? new LocalLoginGuard(new BanBook(banPolicy(config)), (ban) => logBan(logger, ban)),
+    ...(hooks.gate ? { gate: hooks.gate } : {}),
+    handshakeTimeoutMs: limits.handshakeTimeout,
+    authLogIntervalMs: limits.authLogInterval,
     logger,
     observer: hooks.observer ?? NO_OBSERVER,
     agent: SERVER_AGENT,
@@ -148,7 +208,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
       defaultQuota: limits.quota,
       bandwidthLimit: limits.bandwidth,
     },
-    connectionLimits: { maxConnections: limits.maxConnections, maxConnectionsPerIp: limits.maxConnectionsPerIp },
+    connectionLimits: connectionLimits(config),
     ...(tls ? { tls } : {}),
   });
   const address = await server.listen().catch(async (error: unknown) => {

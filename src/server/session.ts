@@ -7,11 +7,13 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { LoginGuard } from '../auth/bans.js';
-import type { UserDirectory, User } from '../auth/users.js';
+import { describeBan, type LoginGuard } from '../auth/bans.js';
+import { sourceKey } from '../auth/source.js';
+import { credentialOf, holdsCredential, type UserDirectory, type User } from '../auth/users.js';
+import type { RefusalLog } from '../ops/refusal-log.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError, asFerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
-import { FrameType, parseJsonPayload } from '../protocol/frames.js';
+import { FrameType, PRE_AUTH_FRAME_LIMIT, parseJsonPayload } from '../protocol/frames.js';
 import {
   CAPABILITIES,
   PROTOCOL_NAME,
@@ -25,6 +27,7 @@ import {
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, Storage } from '../storage/storage.js';
 import { withDeadline } from '../io/deadline.js';
+import { clientText } from '../ops/logger.js';
 import { FrameChannel } from '../transport/channel.js';
 import { Throttle } from './throttle.js';
 import { auditChange, auditLogin, type Actor } from './audit.js';
@@ -85,12 +88,16 @@ export interface SessionContext {
   limits: SessionLimits;
   observer: SessionObserver;
   agent: string;
+  /** Where refused logins are tallied for the log; without it they are not logged. */
+  refusals?: RefusalLog;
 }
 
 export class Session {
   private readonly channel: FrameChannel;
   private readonly remote: string;
   private user: User | undefined;
+  /** The credential the user logged in with: when it changes, the session ends. */
+  private credential = '';
   private home: HomeStorage | undefined;
   private idle = false;
   private draining = false;
@@ -107,7 +114,8 @@ export class Session {
     private readonly socket: Socket,
     private readonly ctx: SessionContext,
   ) {
-    this.channel = new FrameChannel(socket, { maxFrameBytes: ctx.limits.maxFrameBytes });
+    // A stranger gets a few KiB per frame; the full limit comes with the login.
+    this.channel = new FrameChannel(socket, { maxFrameBytes: Math.min(PRE_AUTH_FRAME_LIMIT, ctx.limits.maxFrameBytes) });
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     this.throttle = new Throttle(ctx.limits.bandwidthLimit);
   }
@@ -134,6 +142,7 @@ export class Session {
           throw ferryError('BAD_FRAME', `expected a request, got frame type ${frame.type} for request ${frame.id}`);
         }
         this.requests++;
+        await this.followUserChanges();
         const payload = parseJsonPayload(frame);
         // Only uploads to unrelated paths overtake earlier commits; anything else sees
         // them done, as if one request ran after the other (read your writes).
@@ -174,6 +183,33 @@ export class Session {
   drain(): void {
     this.draining = true;
     if (this.idle) this.channel.destroy();
+  }
+
+  /** The users file changed: a removed user or a new password ends the session now. */
+  reviewUser(): void {
+    const revoked = this.revocation();
+    if (revoked && !this.failure) this.abort(revoked);
+  }
+
+  private revocation(): FerryError | undefined {
+    if (!this.user) return undefined;
+    const now = this.ctx.users.current(this.user.name);
+    if (!now) return ferryError('SESSION_REVOKED', `the account ${this.user.name} was removed; this session has ended`);
+    if (!holdsCredential(now, this.credential)) {
+      return ferryError('SESSION_REVOKED', `the password of ${this.user.name} was changed; log in again with the new one`);
+    }
+    this.credential = credentialOf(now); // The same password, perhaps rehashed: follow the new hash.
+    return undefined;
+  }
+
+  /** Applies the users file as it is now to the next request: rights, quota and home. */
+  private async followUserChanges(): Promise<void> {
+    if (!this.user) return;
+    const revoked = this.revocation();
+    if (revoked) throw revoked;
+    const now = this.ctx.users.current(this.user.name) as User;
+    if (now.home !== this.user.home) this.home = await this.ctx.storage.forHome(parseRemotePath(now.home), now.name);
+    this.user = now;
   }
 
   /** Closes the connection at once, transfer or not (drain timeout). */
@@ -333,29 +369,35 @@ export class Session {
       await this.sendError(id, ferryError('BAD_REQUEST', `already logged in as ${this.user.name}; open a new connection to switch users`));
       return;
     }
-    const ip = this.socket.remoteAddress ?? '?';
-    const banned = this.ctx.guard.bannedUntil(ip);
-    if (banned !== undefined) {
+    // Counted before the slow check, so parallel guesses cannot outrun the limit.
+    const source = sourceKey(this.socket.remoteAddress ?? '?');
+    const verdict = await this.ctx.guard.attempt(source, name);
+    if (!verdict.allowed) {
       this.ctx.observer.auth('banned');
-      auditLogin(this.ctx.logger, { user: name, remote: this.remote }, 'banned');
-      await this.refuseLogin(id, ferryError('BANNED', `too many failed logins from ${ip}; try again after ${new Date(banned).toISOString()}`));
+      this.ctx.refusals?.note(source, 'banned', name);
+      await this.refuseLogin(id, ferryError('BANNED', describeBan(verdict.ban)));
       return;
     }
-    const user = await this.ctx.users.authenticate(name, password);
+    let user: User | null;
+    try {
+      user = await this.ctx.users.authenticate(name, password);
+    } catch (error) {
+      this.ctx.guard.failed(verdict.ticket); // Settled either way, so later attempts never wait on it.
+      throw error;
+    }
     this.ctx.observer.auth(user ? 'success' : 'failure');
     if (!user) {
-      const bannedNow = this.ctx.guard.failure(ip);
-      auditLogin(this.ctx.logger, { user: name, remote: this.remote }, 'failure');
-      if (bannedNow !== undefined) {
-        this.ctx.logger.warn({ event: 'ban', remote: ip, until: new Date(bannedNow).toISOString() }, `banned ${ip} after repeated failed logins`);
-      }
+      this.ctx.guard.failed(verdict.ticket);
+      this.ctx.refusals?.note(source, 'failure', name);
       await this.refuseLogin(id, ferryError('AUTH_FAILED', 'wrong user name or password'));
       return;
     }
-    this.ctx.guard.success(ip);
+    this.ctx.guard.succeeded(verdict.ticket);
     this.home = await this.ctx.storage.forHome(parseRemotePath(user.home), user.name);
     this.user = user;
-    auditLogin(this.ctx.logger, this.actor(), 'success');
+    auditLogin(this.ctx.logger, this.actor());
+    this.credential = credentialOf(user);
+    this.channel.setMaxFrameBytes(this.ctx.limits.maxFrameBytes);
     const result: LoginResult = { user: user.name, home: formatRemotePath(parseRemotePath(user.home)), permissions: user.permissions };
     await this.channel.sendJson(FrameType.OK, id, result);
   }
@@ -390,7 +432,7 @@ export class Session {
         direction,
         user: this.user?.name,
         remote: this.remote,
-        path: 'path' in request ? request.path : undefined,
+        path: 'path' in request ? clientText(request.path) : undefined,
         bytes,
         durationMs: Math.round(seconds * 1000),
         result,

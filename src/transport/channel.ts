@@ -45,6 +45,11 @@ export class FrameChannel {
     });
   }
 
+  /** Changes the largest frame accepted from here on. */
+  setMaxFrameBytes(bytes: number): void {
+    this.decoder.setMaxFrameBytes(bytes);
+  }
+
   /** The next frame, or undefined when the peer closed the connection cleanly. */
   async next(): Promise<Frame | undefined> {
     for (;;) {

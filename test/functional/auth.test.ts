@@ -1,5 +1,5 @@
 import test from 'ava';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError } from '../../src/protocol/errors.js';
 import { ferry, ferryServer } from '../helpers/cli.js';
@@ -56,19 +56,51 @@ test('users added, re-passworded and removed with ferry-server take effect witho
   t.is((await asCarol('carol-password-2')).code, 0);
 
   const listed = await ferryServer(['user', 'list'], { env: admin });
-  t.regex(listed.stdout, /^carol\t\/carol\tlist,read,write,delete$/m);
+  t.regex(listed.stdout, /^carol\t\/carol\tlist,read,write,delete\tdefault \(unlimited\)$/m);
 
   t.is((await ferryServer(['user', 'remove', 'carol'], { env: admin })).code, 0);
   t.is((await asCarol('carol-password-2')).code, 3, 'a removed user cannot log in');
 });
 
-test('the users file holds salted scrypt hashes, never a password', async (t) => {
+test('the users file holds salted argon2id hashes, never a password', async (t) => {
   const server = await startServer(t);
   const text = await readFile(server.users.path, 'utf8');
   t.false(text.includes(ADMIN.password));
   t.false(text.includes(READER.password));
   const users = (JSON.parse(text) as { users: Record<string, { password: string }> }).users;
-  t.regex(users.admin?.password ?? '', /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+  t.regex(users.admin?.password ?? '', /^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/);
+});
+
+test('a user added without --home gets their own folder as home, and user list shows homes, rights and quotas', async (t) => {
+  const dir = await tempDir(t);
+  const env = { FERRY_DATA_DIR: dir, FERRY_QUOTA: '1GiB' };
+  const guest = await ferryServer(['user', 'add', 'guest', '--read-only', '--password-stdin'], { env, input: 'guest-password\n' });
+  t.is(guest.code, 0, guest.stderr);
+  t.regex(guest.stdout, /home \/guest,/);
+  const shared = await ferryServer(['user', 'add', 'team', '--home', '/', '--quota', '20GiB', '--password-stdin'], { env, input: 'team-password\n' });
+  t.is(shared.code, 0, shared.stderr);
+  const listed = await ferryServer(['user', 'list'], { env });
+  t.is(listed.code, 0, listed.stderr);
+  t.deepEqual(listed.stdout.trim().split('\n'), [
+    'NAME\tHOME\tPERMISSIONS\tQUOTA (bytes)',
+    'guest\t/guest\tlist,read\tdefault (1073741824)',
+    'team\t/\tlist,read,write,delete\t21474836480',
+  ]);
+});
+
+test('a guest added with the README command sees only its own folder, not the other users\' files', async (t) => {
+  const server = await startServer(t);
+  const admin = await server.connect();
+  await admin.mkdir('/alice');
+  const local = await tempDir(t);
+  await writeFile(join(local, 'private.txt'), 'alice only');
+  t.is((await ferry(['upload', join(local, 'private.txt'), '-d', '/alice'], { env: server.env })).code, 0);
+  const env = { FERRY_USERS_FILE: server.users.path, FERRY_DATA_DIR: server.dataDir };
+  t.is((await ferryServer(['user', 'add', 'guest', '--read-only', '--password-stdin'], { env, input: 'guest-password\n' })).code, 0);
+  const guest = await server.connect({ user: 'guest', password: 'guest-password' });
+  t.deepEqual(await guest.list('/'), []);
+  const error = await t.throwsAsync(guest.stat('/alice/private.txt'));
+  t.true(error instanceof FerryError && error.code === 'NOT_FOUND', String(error));
 });
 
 test('a hand edit that breaks the users file keeps the last good version in force', async (t) => {
@@ -99,12 +131,17 @@ test('ferry-server user add refuses short passwords and duplicate names', async 
   t.is(badName.code, 2);
 });
 
-test('first start creates admin with a random password printed once in the log', async (t) => {
+test('first start creates admin with a random password in a file only the server user can read, never in the log', async (t) => {
   const dir = await tempDir(t);
   const server = await spawnServer(t, { FERRY_DATA_DIR: dir });
   const first = await server.waitForLog((line) => line.event === 'first-start');
-  const password = first.generatedPassword as string;
-  t.regex(password, /^[A-Za-z0-9_-]{16}$/);
+  const file = first.passwordFile as string;
+  t.is(file, join(dir, 'admin-password'));
+  t.regex(String(first.msg), new RegExp(file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')), 'the log names the file');
+  t.is((await stat(file)).mode & 0o777, 0o600);
+  const password = (await readFile(file, 'utf8')).trim();
+  t.regex(password, /^[A-Za-z0-9_-]{24}$/);
+  t.false(JSON.stringify(server.logs).includes(password), 'the password is not in the log');
   const result = await ferry(['ls'], { env: { ...server.env, FERRY_USER: 'admin', FERRY_PASSWORD: password } });
   t.is(result.code, 0, result.stderr);
   server.child.kill('SIGTERM');
@@ -125,6 +162,13 @@ test('first start takes the admin password from FERRY_ADMIN_PASSWORD and never l
   server.child.kill('SIGTERM');
   t.is(await server.exited, 0);
   t.false(JSON.stringify(server.logs).includes('from-the-environment'));
+
+  const again = await spawnServer(t, { FERRY_DATA_DIR: dir, FERRY_ADMIN_PASSWORD: 'a-new-one' });
+  const warning = await again.waitForLog((line) => line.event === 'admin-password-ignored');
+  t.regex(String(warning.msg), /FERRY_ADMIN_PASSWORD is set but .*users\.json already exists, so it is not used/);
+  t.is(warning.level, 40, 'a warning');
+  again.child.kill('SIGTERM');
+  t.is(await again.exited, 0);
 });
 
 test('ferry-server config prints the effective configuration with secrets redacted', async (t) => {

@@ -52,6 +52,7 @@ test('bans hold across all workers of a cluster, are counted in ferry_auth_attem
     FERRY_ADMIN_PASSWORD: ADMIN.password,
     FERRY_WORKERS: '2',
     FERRY_BAN_THRESHOLD: '6',
+    FERRY_ACCOUNT_BAN_THRESHOLD: '100',
     FERRY_BAN_DURATION: '60s',
     FERRY_AUTH_FAILURE_DELAY: '0',
   });

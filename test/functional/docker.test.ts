@@ -387,7 +387,7 @@ if (!BUILD_IMAGE) console.log('docker.test: the image build and run is skipped; 
 
   // As `docker exec ferry ferry-server user add` would: the admin CLI is on PATH and
   // writes the users file that the running server reloads.
-  const added = await runForResult('buildah', ['run', '--isolation', 'chroot', ...envArgs, ...volume, container, '--', 'ferry-server', 'user', 'add', 'carol', '--read-only', '--password-stdin'], {
+  const added = await runForResult('buildah', ['run', '--isolation', 'chroot', ...envArgs, ...volume, container, '--', 'ferry-server', 'user', 'add', 'carol', '--home', '/', '--read-only', '--password-stdin'], {
     input: 'carol-password\n',
   });
   t.is(added.code, 0, added.stdout + added.stderr);

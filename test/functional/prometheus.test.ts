@@ -12,10 +12,11 @@ interface QueryAnswer {
   data: { result: { metric: Record<string, string>; value: [number, string] }[] };
 }
 
-test('a real Prometheus server scrapes Ferry and reads ferry_transfers_total back through its query API', async (t) => {
+test('a real Prometheus server scrapes Ferry with the ops token and reads ferry_transfers_total back through its query API', async (t) => {
   if (!requireTools(t, 'prometheus')) return;
   const dataDir = await tempDir(t);
-  const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_WORKERS: '2', FERRY_ADMIN_PASSWORD: ADMIN.password });
+  const token = `ops-token-${process.pid}`;
+  const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_WORKERS: '2', FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_OPS_TOKEN: token });
   await server.waitForLog((line) => line.event === 'workers-ready');
   const env = { ...server.env, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
   const local = await tempDir(t);
@@ -32,6 +33,8 @@ test('a real Prometheus server scrapes Ferry and reads ferry_transfers_total bac
       '  scrape_interval: 1s',
       'scrape_configs:',
       '  - job_name: ferry',
+      '    authorization:',
+      `      credentials: ${token}`,
       '    static_configs:',
       `      - targets: ['127.0.0.1:${server.opsPort}']`,
       '',

@@ -446,7 +446,8 @@ test('a put before login has its data discarded up to END and the connection kee
   const server = await startServer(t, { tls: false });
   const connection = await rawConnect(t, server);
   await handshake(connection);
-  const data = randomBytes(2 * DATA_CHUNK_BYTES + 100);
+  // Small enough for the frame limit before login (a few KiB).
+  const data = randomBytes(3000);
   connection.send(...upload(1, '/early.bin', data), request(2, { op: 'stat', path: '/' }));
   t.like(summary(await connection.next('the answer to the put')), { type: 'ERROR', id: 1, code: 'AUTH_REQUIRED' });
   t.like(summary(await connection.next('the answer to the stat')), { type: 'ERROR', id: 2, code: 'AUTH_REQUIRED' });
@@ -454,6 +455,26 @@ test('a put before login has its data discarded up to END and the connection kee
   okBody<LoginResult>(await connection.next('the login answer'), 3);
   t.like(summary(await connection.next('the stat answer')), { type: 'ERROR', id: 4, code: 'NOT_FOUND' });
   t.deepEqual(await server.stored.names(''), []);
+});
+
+test('before login a frame over the pre-login limit, even DATA, gets BAD_FRAME and a close; after login the full limit applies', async (t) => {
+  const server = await startServer(t);
+  const early = await rawConnect(t, server);
+  await handshake(early);
+  early.send(...upload(1, '/early.bin', randomBytes(DATA_CHUNK_BYTES)));
+  t.like(summary(await early.next('the answer to the put')), { type: 'ERROR', id: 1, code: 'AUTH_REQUIRED' });
+  const refused = summary(await early.next('the refusal of its first DATA frame'));
+  t.like(refused, { type: 'ERROR', id: 0, code: 'BAD_FRAME' });
+  t.regex(refused.message ?? '', /exceeds the limit of 4096/);
+  t.deepEqual(await early.untilClosed(), []);
+
+  const late = await rawConnect(t, server);
+  await handshake(late);
+  late.send(request(1, { op: 'login', ...ADMIN }));
+  okBody<LoginResult>(await late.next('the login answer'), 1);
+  const data = randomBytes(DATA_CHUNK_BYTES);
+  late.send(...upload(2, '/late.bin', data));
+  t.like(summary(await late.next('the put answer')), { type: 'OK', id: 2 });
 });
 
 test('a wrong password gets AUTH_FAILED and the same connection may try again; a second login gets BAD_REQUEST', async (t) => {

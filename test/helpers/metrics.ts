@@ -14,8 +14,8 @@ export function sumSamples(text: string, name: string, labels: Record<string, st
   return total;
 }
 
-export async function scrape(opsPort: number): Promise<string> {
-  const response = await fetch(`http://127.0.0.1:${opsPort}/metrics`);
+export async function scrape(opsPort: number, token?: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${opsPort}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   if (response.status !== 200) throw new Error(`/metrics answered ${response.status}`);
   return response.text();
 }

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { BanBook, LocalLoginGuard, type BanPolicy } from '../../src/auth/bans.js';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../../src/auth/users.js';
 import { FerryClient, type ConnectOptions } from '../../src/client/client.js';
+import { ConcurrencyLimit } from '../../src/io/concurrency-limit.js';
 import { silentLogger } from '../../src/ops/logger.js';
 import { certificateFingerprint } from '../../src/protocol/fingerprint.js';
 import type { Permission } from '../../src/protocol/messages.js';
@@ -68,14 +69,23 @@ export const TEST_LIMITS: SessionLimits = {
 
 export async function startServer(
   t: ExecutionContext,
-  options: { backend?: Backend; limits?: Partial<SessionLimits>; maxConnections?: number; observer?: SessionObserver; bans?: BanPolicy; tls?: { cert: string | Buffer; key: string | Buffer } | false } = {},
+  options: {
+    backend?: Backend;
+    limits?: Partial<SessionLimits>;
+    maxConnections?: number;
+    observer?: SessionObserver;
+    bans?: BanPolicy;
+    tls?: { cert: string | Buffer; key: string | Buffer } | false;
+    /** Password checks run at once (the server's default unless given). */
+    passwordChecks?: number;
+  } = {},
 ): Promise<TestServer> {
   // TLS, as the real default; `tls: false` for tests that speak raw frames on the socket.
   const tls = options.tls === false ? undefined : (options.tls ?? (await testCertificate()));
   const fingerprint = tls && fingerprintOf(tls.cert);
   const backend = options.backend ?? 'local';
   const dataDir = await tempDir(t, 'ferry-server-');
-  const users = new UserDirectory(join(dataDir, 'users.json'));
+  const users = new UserDirectory(join(dataDir, 'users.json'), { passwordChecks: new ConcurrencyLimit(options.passwordChecks ?? 2) });
   await users.add(ADMIN.user, ADMIN.password, { home: '/', permissions: ALL_PERMISSIONS });
   await users.add(READER.user, READER.password, { home: '/', permissions: READ_ONLY_PERMISSIONS });
   const local = new LocalStorage({ dataDir });

@@ -1,30 +1,35 @@
 import test from 'ava';
 import { randomBytes, scryptSync } from 'node:crypto';
-import { hashPassword, isPasswordHash, parsePasswordHash, verifyPassword } from '../../src/auth/password.js';
+import { ARGON2_COST, hashPassword, isPasswordHash, needsRehash, parseScryptHash, verifyPassword } from '../../src/auth/password.js';
 
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-
-test('a hash reads scrypt$N$r$p$salt$key with a base64 salt and a 32-byte base64 key', async (t) => {
+test('a new hash is argon2id at OWASP strength (19 MiB, 2 passes, 1 lane) in PHC form, and needs no upgrade', async (t) => {
   const stored = await hashPassword('correct horse battery staple');
-  const parts = stored.split('$');
-  t.is(parts.length, 6, stored);
-  const [scheme, N, r, p, salt, key] = parts as [string, string, string, string, string, string];
-  t.is(scheme, 'scrypt');
-  for (const cost of [N, r, p]) t.regex(cost, /^[1-9]\d*$/);
-  t.true(Number(N) >= 16384, 'N is at least the interactive-login strength of 2^14');
-  t.is(Number(N) & (Number(N) - 1), 0, 'N is a power of two');
-  t.regex(salt, BASE64);
+  const match = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(stored);
+  t.truthy(match, stored);
+  const [, m, time, p, salt] = match as unknown as [string, string, string, string, string];
+  t.true(Number(m) >= 19_456, 'at least 19 MiB');
+  t.true(Number(time) >= 2, 'at least 2 passes');
+  t.is(Number(p), ARGON2_COST.parallelism);
   t.true(Buffer.from(salt, 'base64').length >= 16, 'the salt is at least 16 bytes');
-  t.regex(key, BASE64);
-  t.is(Buffer.from(key, 'base64').length, 32);
   t.true(isPasswordHash(stored));
+  t.false(needsRehash(stored));
   t.false(stored.includes('correct horse'), 'the password itself is not stored');
+});
+
+test('an old scrypt hash verifies and is marked for an upgrade', async (t) => {
+  const salt = randomBytes(16);
+  const key = scryptSync('old-password', salt, 32, { N: 16384, r: 8, p: 1 });
+  const stored = ['scrypt', 16384, 8, 1, salt.toString('base64'), key.toString('base64')].join('$');
+  t.true(isPasswordHash(stored));
+  t.true(needsRehash(stored));
+  t.true(await verifyPassword('old-password', stored));
+  t.false(await verifyPassword('old-passwore', stored));
 });
 
 test('two hashes of the same password differ, because each has its own salt, and both verify', async (t) => {
   const [first, second] = await Promise.all([hashPassword('s3cret'), hashPassword('s3cret')]);
   t.not(first, second);
-  t.not(parsePasswordHash(first)?.salt.toString('hex'), parsePasswordHash(second)?.salt.toString('hex'));
+  t.not(first.split('$')[4], second.split('$')[4], 'the salts differ');
   t.true(await verifyPassword('s3cret', first));
   t.true(await verifyPassword('s3cret', second));
 });
@@ -57,6 +62,8 @@ test('a stored value that is not a valid hash, such as a plain-text password, ne
     '',
     `scrypt$16384$8$1$${salt}`,
     `bcrypt$16384$8$1$${salt}$${key}`,
+    '$argon2id$v=19$m=19456,t=2,p=1$',
+    '$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
     `scrypt$0$8$1$${salt}$${key}`,
     `scrypt$x$8$1$${salt}$${key}`,
     `scrypt$16384$8$1$$${key}`,
@@ -72,7 +79,7 @@ test('a hash made with other scrypt costs still verifies, because the costs trav
   const salt = randomBytes(16);
   const key = scryptSync('legacy', salt, 32, { N: 1024, r: 4, p: 2 });
   const stored = ['scrypt', 1024, 4, 2, salt.toString('base64'), key.toString('base64')].join('$');
-  t.deepEqual(parsePasswordHash(stored)?.cost, { N: 1024, r: 4, p: 2 });
+  t.deepEqual(parseScryptHash(stored)?.cost, { N: 1024, r: 4, p: 2 });
   t.true(await verifyPassword('legacy', stored));
   t.false(await verifyPassword('Legacy', stored));
 });
