@@ -2,15 +2,15 @@ import test, { type ExecutionContext } from 'ava';
 import { readFile, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { randomBytes, scryptSync } from 'node:crypto';
-import { FerryClient } from '../../src/client/client.js';
+import { FerryClient, type ConnectOptions } from '../../src/client/client.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { tempDir } from '../helpers/files.js';
 import { scrape, sumSamples } from '../helpers/metrics.js';
 import { ADMIN, READER, spawnServer, startServer } from '../helpers/server.js';
 
 /** Logs in once on a fresh connection from `from`; returns the error code, or 'ok'. */
-async function tryLogin(port: number, credentials: { user: string; password: string }, from = '127.0.0.1'): Promise<string> {
-  const client = await FerryClient.connect({ host: '127.0.0.1', port, localAddress: from });
+async function tryLogin(address: ConnectOptions, credentials: { user: string; password: string }, from = '127.0.0.1'): Promise<string> {
+  const client = await FerryClient.connect({ ...address, localAddress: from });
   try {
     await client.login(credentials.user, credentials.password);
     return 'ok';
@@ -31,14 +31,14 @@ const wrong = (n: number): { user: string; password: string } => ({ user: ADMIN.
 
 test('a burst of 40 parallel guesses is counted as it arrives: only the first 10 reach a password check, the rest are refused as banned', async (t) => {
   const server = await startServer(t, { bans: { threshold: 10, windowMs: 60_000, durationMs: 60_000 } });
-  const answers = await Promise.all(Array.from({ length: 40 }, (_, n) => tryLogin(server.port, wrong(n))));
+  const answers = await Promise.all(Array.from({ length: 40 }, (_, n) => tryLogin(server.address, wrong(n))));
   t.deepEqual(tally(answers), { AUTH_FAILED: 10, BANNED: 30 });
-  t.is(await tryLogin(server.port, ADMIN), 'BANNED', 'the address stays banned');
+  t.is(await tryLogin(server.address, ADMIN), 'BANNED', 'the address stays banned');
 });
 
 test('twelve clients of one user logging in at once from one address all get in, though the limit is three', async (t) => {
   const server = await startServer(t, { bans: { threshold: 3, windowMs: 60_000, durationMs: 60_000 } });
-  const answers = await Promise.all(Array.from({ length: 12 }, () => tryLogin(server.port, ADMIN)));
+  const answers = await Promise.all(Array.from({ length: 12 }, () => tryLogin(server.address, ADMIN)));
   t.deepEqual(tally(answers), { ok: 12 });
 });
 
@@ -47,8 +47,8 @@ test('successful logins to another account do not clear the failures counted aga
   const answers: string[] = [];
   // An attacker with a low-privilege account of their own interleaves good logins with guesses.
   for (let n = 0; n < 8; n++) {
-    answers.push(await tryLogin(server.port, READER));
-    answers.push(await tryLogin(server.port, wrong(n)));
+    answers.push(await tryLogin(server.address, READER));
+    answers.push(await tryLogin(server.address, wrong(n)));
   }
   const guesses = answers.filter((_, index) => index % 2 === 1);
   t.deepEqual(guesses.slice(0, 5), Array.from({ length: 5 }, () => 'AUTH_FAILED'));
@@ -57,12 +57,12 @@ test('successful logins to another account do not clear the failures counted aga
 
 test('failures against one account from one address refuse that account to that address only: its owner elsewhere, and other accounts from there, still log in', async (t) => {
   const server = await startServer(t, { bans: { threshold: 100, accountThreshold: 3, windowMs: 60_000, durationMs: 60_000 } });
-  const answers = await Promise.all(Array.from({ length: 6 }, (_, n) => tryLogin(server.port, wrong(n), '127.0.0.3')));
+  const answers = await Promise.all(Array.from({ length: 6 }, (_, n) => tryLogin(server.address, wrong(n), '127.0.0.3')));
   t.deepEqual(tally(answers), { AUTH_FAILED: 3, BANNED: 3 });
-  t.is(await tryLogin(server.port, ADMIN, '127.0.0.3'), 'BANNED', 'the right password from the guessing address is refused too');
-  t.is(await tryLogin(server.port, ADMIN, '127.0.0.4'), 'ok', 'the owner, from their own address, is not locked out');
-  t.is(await tryLogin(server.port, READER, '127.0.0.3'), 'ok', 'other accounts still log in from the guessing address');
-  const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port, localAddress: '127.0.0.3' });
+  t.is(await tryLogin(server.address, ADMIN, '127.0.0.3'), 'BANNED', 'the right password from the guessing address is refused too');
+  t.is(await tryLogin(server.address, ADMIN, '127.0.0.4'), 'ok', 'the owner, from their own address, is not locked out');
+  t.is(await tryLogin(server.address, READER, '127.0.0.3'), 'ok', 'other accounts still log in from the guessing address');
+  const client = await FerryClient.connect({ ...server.address, localAddress: '127.0.0.3' });
   t.teardown(() => client.close());
   const error = await t.throwsAsync(client.login(ADMIN.user, ADMIN.password));
   t.regex(error?.message ?? '', /too many failed logins to this account from 127\.0\.0\.3; try again after .*, or from another address/);
@@ -79,7 +79,7 @@ test('in a cluster, a burst of parallel guesses spread over both workers is coun
     FERRY_AUTH_FAILURE_DELAY: '0',
   });
   await server.waitForLog((line) => line.event === 'workers-ready');
-  const answers = await Promise.all(Array.from({ length: 30 }, (_, n) => tryLogin(server.port, wrong(n))));
+  const answers = await Promise.all(Array.from({ length: 30 }, (_, n) => tryLogin(server.address, wrong(n))));
   t.deepEqual(tally(answers), { AUTH_FAILED: 6, BANNED: 24 });
   const text = await scrape(server.opsPort);
   t.is(sumSamples(text, 'ferry_auth_attempts_total', { result: 'failure' }), 6, 'six password checks in all, across both workers');
@@ -101,7 +101,7 @@ test('an old scrypt hash is replaced by argon2id at the next successful login, a
   t.deepEqual(await first.list('/'), [], 'the session that upgraded the hash goes on');
   const second = await server.connect({ user: 'old', password: 'legacy-password' });
   t.deepEqual(await second.list('/'), []);
-  t.is(await tryLogin(server.port, { user: 'old', password: 'legacy-passwore' }), 'AUTH_FAILED');
+  t.is(await tryLogin(server.address, { user: 'old', password: 'legacy-passwore' }), 'AUTH_FAILED');
   t.deepEqual(await first.list('/'), [], 'still going after another session logged in');
 });
 
@@ -112,9 +112,9 @@ function percentile(samples: number[], p: number): number {
 }
 
 /** A logged-in user's `stat` latencies (ms) while 250 wrong logins arrive at once. */
-async function statDuringStorm(t: ExecutionContext, port: number, admin: FerryClient): Promise<number> {
+async function statDuringStorm(t: ExecutionContext, address: ConnectOptions, admin: FerryClient): Promise<number> {
   await admin.mkdir('/work');
-  const storm = Promise.all(Array.from({ length: 250 }, (_, n) => tryLogin(port, wrong(n))));
+  const storm = Promise.all(Array.from({ length: 250 }, (_, n) => tryLogin(address, wrong(n))));
   let stormOver = false;
   void storm.finally(() => (stormOver = true));
   const latencies: number[] = [];
@@ -136,7 +136,7 @@ async function statDuringStorm(t: ExecutionContext, port: number, admin: FerryCl
 
 test('250 wrong logins arriving at once do not stall a logged-in user: stat p99 stays under 250 ms while they are checked', async (t) => {
   const server = await startServer(t, { bans: { threshold: 0, windowMs: 0, durationMs: 0 } });
-  const p99 = await statDuringStorm(t, server.port, await server.connect());
+  const p99 = await statDuringStorm(t, server.address, await server.connect());
   t.true(p99 < 250, `stat p99 ${p99.toFixed(1)} ms`);
 });
 
@@ -150,10 +150,10 @@ test('the same storm against a 2-worker ferry-server leaves a logged-in user\'s 
     FERRY_AUTH_TIMEOUT: '60s',
   });
   await server.waitForLog((line) => line.event === 'workers-ready');
-  const admin = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+  const admin = await FerryClient.connect(server.address);
   t.teardown(() => admin.close());
   await admin.login(ADMIN.user, ADMIN.password);
-  const p99 = await statDuringStorm(t, server.port, admin);
+  const p99 = await statDuringStorm(t, server.address, admin);
   t.true(p99 < 500, `stat p99 ${p99.toFixed(1)} ms`);
   server.child.kill('SIGTERM');
   t.is(await server.exited, 0);

@@ -48,7 +48,7 @@ function settled(socket: Socket): Promise<void> {
 }
 
 test('200 connections announcing 4 MiB frames before login are refused at the header, and the server RSS stays bounded', async (t) => {
-  const server = await spawnServer(t, { FERRY_DATA_DIR: await tempDir(t), FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_AUTH_TIMEOUT: '60s' });
+  const server = await spawnServer(t, { FERRY_DATA_DIR: await tempDir(t), FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_AUTH_TIMEOUT: '60s', FERRY_TLS: 'false' });
   const pid = server.child.pid as number;
   const before = await rssBytes(pid);
   const sockets = await Promise.all(Array.from({ length: 200 }, () => openSocket(server.port)));
@@ -64,7 +64,7 @@ test('200 connections announcing 4 MiB frames before login are refused at the he
   t.true(growth < 48 * MiB, `RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
   const closed = await eventually(async () => (sockets.every((socket) => socket.destroyed || socket.readableEnded) ? true : undefined), 20_000);
   t.true(closed, 'every such connection is closed long before the auth timeout');
-  const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+  const client = await FerryClient.connect(server.address);
   t.teardown(() => client.close());
   t.is((await client.login(ADMIN.user, ADMIN.password)).user, 'admin', 'the server still serves');
 });
@@ -74,7 +74,7 @@ test('80 logins with 1 MiB user names, then 80 with 3,000-character names, write
   let logBytes = 0;
   server.child.stdout?.on('data', (chunk: Buffer) => (logBytes += chunk.length));
   const attempt = async (user: string): Promise<void> => {
-    const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port }).catch(() => undefined);
+    const client = await FerryClient.connect(server.address).catch(() => undefined);
     if (!client) return;
     await client.login(user, 'wrong').catch(() => undefined);
     client.close();
@@ -105,7 +105,7 @@ test('repeated refused logins from one address are logged as one line at once, t
     FERRY_AUTH_FAILURE_DELAY: '0',
   });
   const attempt = async (n: number): Promise<void> => {
-    const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+    const client = await FerryClient.connect(server.address);
     await client.login(`guess-${n}`, 'wrong').catch(() => undefined);
     client.close();
   };

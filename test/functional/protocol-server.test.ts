@@ -381,7 +381,7 @@ test('a HELLO for another protocol gets UNSUPPORTED_VERSION, and one without cap
 });
 
 test('a HELLO with an empty capability list is valid: the server welcomes it and offers its own', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const connection = await rawConnect(t, server);
   connection.send(hello({ capabilities: [] }), request(1, { op: 'login', ...ADMIN }));
   const frame = await connection.next('WELCOME');
@@ -391,7 +391,7 @@ test('a HELLO with an empty capability list is valid: the server welcomes it and
 });
 
 test('size is required in put: a put without it gets BAD_REQUEST, and its END is discarded', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const { connection } = await loggedIn(t, server);
   connection.send(request(2, { op: 'put', path: '/no-size.txt' }), encodeFrame(FrameType.END, 2, digestOf(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
   const answer = summary(await connection.next('the answer to the put'));
@@ -401,7 +401,7 @@ test('size is required in put: a put without it gets BAD_REQUEST, and its END is
 });
 
 test('resume for an upload the server holds nothing of answers OK with offset 0 and the SHA-256 of no bytes', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const { connection } = await loggedIn(t, server);
   connection.send(request(2, { op: 'resume', path: '/never-started.bin', size: 5_000_000 }));
   t.deepEqual(okBody<{ offset: number; prefixSha256: string }>(await connection.next('the resume answer'), 2), {
@@ -458,7 +458,7 @@ test('a put before login has its data discarded up to END and the connection kee
 });
 
 test('before login a frame over the pre-login limit, even DATA, gets BAD_FRAME and a close; after login the full limit applies', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const early = await rawConnect(t, server);
   await handshake(early);
   early.send(...upload(1, '/early.bin', randomBytes(DATA_CHUNK_BYTES)));

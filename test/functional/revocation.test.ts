@@ -84,7 +84,7 @@ test('the CLI whose user is removed mid-download stops with exit code 3 and says
 });
 
 test('changing a password ends the user\'s live sessions at once, unprompted, and the new password logs in', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   await server.addUser(CAROL.user, CAROL.password);
   const channel = await rawSession(server.port, CAROL);
   const other = await server.connect();
@@ -99,7 +99,7 @@ test('changing a password ends the user\'s live sessions at once, unprompted, an
 });
 
 test('a hand edit that puts a new hash in the users file ends the user\'s live sessions too', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   await server.addUser(CAROL.user, CAROL.password);
   const channel = await rawSession(server.port, CAROL);
   const hash = await hashPassword('set-by-hand');
@@ -143,7 +143,7 @@ test('lowered permissions, a new home and a lower quota apply to the next reques
 
 test('in a cluster, removing a user with ferry-server ends their session on whichever worker holds it', async (t) => {
   const dataDir = await tempDir(t);
-  const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_WORKERS: '2' });
+  const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_WORKERS: '2', FERRY_TLS: 'false' });
   await server.waitForLog((line) => line.event === 'workers-ready');
   const env = { FERRY_DATA_DIR: dataDir };
   t.is((await ferryServer(['user', 'add', 'carol', '--password-stdin'], { env, input: `${CAROL.password}\n` })).code, 0);
