@@ -44,8 +44,12 @@ export class FerryServer {
   private readonly secure: TlsServer | undefined;
   private readonly gate: ConnectionGate;
   private readonly sessions = new Map<Session, Promise<void>>();
-  /** Raw connections admitted and still in their TLS handshake. */
-  private readonly handshaking = new Set<Socket>();
+  /**
+   * Raw connections admitted and still in their TLS handshake, by remote address and
+   * port: the TLS socket a finished handshake yields shares them, and is the only
+   * public link back to its raw socket. A drain closes these at once.
+   */
+  private readonly handshaking = new Map<string, Socket>();
   private readonly context: SessionContext;
   private readonly refusals: RefusalLog;
   private unwatchUsers: (() => void) | undefined;
@@ -119,12 +123,16 @@ export class FerryServer {
       this.serve(socket);
       return;
     }
-    this.handshaking.add(socket);
-    socket.once('close', () => this.handshaking.delete(socket));
+    const key = peerKey(socket);
+    this.handshaking.set(key, socket);
+    socket.once('close', () => {
+      if (this.handshaking.get(key) === socket) this.handshaking.delete(key);
+    });
     this.secure.emit('connection', socket);
   }
 
   private serve(socket: Socket): void {
+    this.handshaking.delete(peerKey(socket));
     this.options.observer.connectionOpened();
     socket.on('error', () => undefined);
     const session = new Session(socket, this.context);
@@ -142,7 +150,7 @@ export class FerryServer {
   async close(drainMs = 0): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.unwatchUsers?.();
-    for (const socket of this.handshaking) socket.destroy();
+    for (const socket of this.handshaking.values()) socket.destroy();
     for (const session of this.sessions.keys()) session.drain();
     const all = Promise.all(this.sessions.values());
     if ((await withDeadline(all, drainMs)) === EXPIRED) {
@@ -153,4 +161,8 @@ export class FerryServer {
     this.refusals.close();
     await closed;
   }
+}
+
+function peerKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}|${socket.remotePort ?? '?'}`;
 }
