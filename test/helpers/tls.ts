@@ -6,7 +6,7 @@
  * user's own configuration.
  */
 
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectOptions, TlsTrust } from '../../src/client/client.js';
@@ -21,6 +21,8 @@ let nextKnownHosts = 0;
 export function freshKnownHostsFile(): string {
   if (!knownHostsMade) {
     mkdirSync(KNOWN_HOSTS_DIR, { recursive: true });
+    // Sticky and open to all, as /tmp is: some runs are as an unprivileged user (RunOptions.uid).
+    chmodSync(KNOWN_HOSTS_DIR, 0o1777);
     process.once('exit', () => rmSync(KNOWN_HOSTS_DIR, { recursive: true, force: true }));
     knownHostsMade = true;
   }
