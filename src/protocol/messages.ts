@@ -8,7 +8,7 @@ import { ERROR_CODES, ferryError, isErrorCode, type ErrorCode } from './errors.j
 export const PROTOCOL_NAME = 'ferry';
 export const PROTOCOL_VERSION = 1;
 /** Features a peer may rely on when both sides list them. */
-export const CAPABILITIES = ['pipelining', 'resume-download', 'recursive-list', 'no-clobber'] as const;
+export const CAPABILITIES = ['pipelining', 'resume-download', 'recursive-list', 'no-clobber', 'mtime'] as const;
 
 export interface Hello {
   protocol: string;
@@ -26,7 +26,18 @@ export type Permission = (typeof PERMISSIONS)[number];
 
 export type Request =
   | { op: 'login'; user: string; password: string }
-  | { op: 'put'; path: string; size: number; noClobber: boolean; resumable: boolean; offset: number; prefixSha256: string }
+  | {
+      op: 'put';
+      path: string;
+      size: number;
+      noClobber: boolean;
+      resumable: boolean;
+      offset: number;
+      prefixSha256: string;
+      /** The file's modification time (ms since the epoch) to keep; the time of the upload when absent. */
+      mtime?: number;
+    }
+  | { op: 'touch'; path: string; mtime: number }
   | { op: 'resume'; path: string; size: number }
   | { op: 'get'; path: string; offset: number }
   | { op: 'list'; path: string; recursive: boolean }
@@ -130,8 +141,11 @@ export function parseRequest(value: unknown): Request {
         resumable: flag(fields, 'resumable') || offset > 0,
         offset,
         prefixSha256,
+        ...(fields.mtime === undefined ? {} : { mtime: count(fields, 'mtime') }),
       };
     }
+    case 'touch':
+      return { op, path: text(fields, 'path'), mtime: count(fields, 'mtime') };
     case 'resume':
       return { op, path: text(fields, 'path'), size: count(fields, 'size') };
     case 'get':

@@ -7,7 +7,7 @@
 
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { constants, type Dir, type Stats } from 'node:fs';
-import { link, lstat, mkdir, open, opendir, readdir, readlink, realpath, rename, rm, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, opendir, readdir, readlink, realpath, rename, rm, rmdir, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -429,7 +429,7 @@ class LocalHome implements HomeStorage {
       }
       const temp = join(this.tmpDir, `${randomUUID()}.part`);
       const handle = await open(temp, 'wx');
-      return new LocalUpload({ handle, temp, final, path, noClobber: options.noClobber, digests: this.digests, committed });
+      return new LocalUpload({ handle, temp, final, path, noClobber: options.noClobber, mtime: options.mtime, digests: this.digests, committed });
     } catch (error) {
       throw storageError(error, path);
     }
@@ -451,7 +451,7 @@ class LocalHome implements HomeStorage {
       // Appending after a truncate to the verified prefix (or to nothing) continues the data.
       const handle = await open(data, 'a');
       await handle.truncate(options.offset);
-      return new LocalUpload({ handle, temp: data, final, path, noClobber: options.noClobber, digests: this.digests, committed, release, prefixHash });
+      return new LocalUpload({ handle, temp: data, final, path, noClobber: options.noClobber, mtime: options.mtime, digests: this.digests, committed, release, prefixHash });
     } catch (error) {
       await release();
       throw error;
@@ -503,6 +503,15 @@ class LocalHome implements HomeStorage {
     }
   }
 
+  async setMtime(path: RemotePath, mtime: number): Promise<void> {
+    try {
+      const real = await this.resolveExisting(path);
+      await utimes(real, new Date(), new Date(mtime));
+    } catch (error) {
+      throw storageError(error, path);
+    }
+  }
+
   async mkdir(path: RemotePath): Promise<void> {
     try {
       if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
@@ -530,6 +539,8 @@ interface LocalUploadParts {
   final: string;
   path: RemotePath;
   noClobber: boolean;
+  /** The modification time the file keeps (the commit's time when undefined). */
+  mtime: number | undefined;
   digests: DigestCache;
   /** Told once the data is in place (quota bookkeeping). */
   committed: () => void;
@@ -572,6 +583,8 @@ class LocalUpload implements UploadTarget {
     const { handle, temp, final } = this.parts;
     try {
       await this.writer.flush();
+      // Set before the rename, so that no reader sees the file with another time.
+      if (this.parts.mtime !== undefined) await handle.utimes(new Date(), new Date(this.parts.mtime));
       await handle.sync();
       // The same inode, size and mtime after the rename: the digest cache's key.
       const stats = await handle.stat();
