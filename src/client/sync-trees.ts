@@ -1,0 +1,93 @@
+/**
+ * The two sides of a sync as trees (see sync-plan.ts): a local folder walked with
+ * its excludes, a remote folder from one recursive listing filtered by the same
+ * command-line patterns; and the digest comparisons the plan leaves open.
+ */
+
+import { FerryError, ferryError } from '../protocol/errors.js';
+import { joinRemote } from '../protocol/paths.js';
+import type { FerryClient } from './client.js';
+import type { Excludes } from './excludes.js';
+import { inWindow, walkLocalTree, type LocalTree } from './local-tree.js';
+import { localSha256 } from './same-content.js';
+import type { SyncFile, Tree, TreeEntry } from './sync-plan.js';
+
+/** Local files hashed at once while comparing digests. */
+const HASH_WINDOW = 4;
+
+export interface ScannedTree {
+  tree: Tree;
+  /** Whether the top folder exists. */
+  exists: boolean;
+  notices: string[];
+  failures: { path: string; error: FerryError }[];
+  /** The top folder's own time (0 when unknown). */
+  mtime: number;
+}
+
+const NOT_THERE = new Set(['NOT_FOUND']);
+
+/** A local folder as a tree; a missing one is an empty tree that does not exist. */
+export async function scanLocal(dir: string, excludes: Excludes, followSymlinks: boolean): Promise<ScannedTree> {
+  let walked: LocalTree;
+  try {
+    walked = await walkLocalTree(dir, { excludes, followSymlinks });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return { tree: new Map(), exists: false, notices: [], failures: [], mtime: 0 };
+    if ((error as { code?: string }).code === 'ENOTDIR') throw ferryError('NOT_A_DIRECTORY', `${dir} is a file, not a folder; sync mirrors folders`, error);
+    throw ferryError('LOCAL_IO', `cannot read ${dir}: ${(error as Error).message}`, error);
+  }
+  const tree = new Map<string, TreeEntry>();
+  let mtime = 0;
+  for (const entry of walked.entries) {
+    if (entry.relative === '') mtime = entry.mtime;
+    else tree.set(entry.relative, { type: entry.type, size: entry.size, mtime: entry.mtime });
+  }
+  return { tree, exists: true, notices: walked.notices, failures: walked.failures.map(({ relative, error }) => ({ path: relative, error })), mtime };
+}
+
+/** Whether `path` or a folder above it is excluded (a listing is flat, unlike a walk). */
+function excludedInListing(excludes: Excludes, path: string, type: TreeEntry['type']): boolean {
+  const segments = path.split('/');
+  for (let depth = 1; depth < segments.length; depth++) if (excludes.excludes(segments.slice(0, depth).join('/'), true)) return true;
+  return excludes.excludes(path, type === 'dir');
+}
+
+/** A remote folder as a tree; a missing one is an empty tree that does not exist. */
+export async function scanRemote(client: FerryClient, dir: string, excludes: Excludes): Promise<ScannedTree> {
+  let top;
+  try {
+    top = await client.stat(dir);
+  } catch (error) {
+    if (error instanceof FerryError && NOT_THERE.has(error.code)) return { tree: new Map(), exists: false, notices: [], failures: [], mtime: 0 };
+    throw error;
+  }
+  if (top.type !== 'dir') throw ferryError('NOT_A_DIRECTORY', `${dir} is a file on the server, not a folder; sync mirrors folders`);
+  const tree = new Map<string, TreeEntry>();
+  for (const entry of await client.list(dir, { recursive: true })) {
+    if (!excludedInListing(excludes, entry.name, entry.type)) tree.set(entry.name, { type: entry.type, size: entry.size, mtime: entry.mtime });
+  }
+  return { tree, exists: true, notices: [], failures: [], mtime: top.mtime };
+}
+
+export type Comparison = 'send' | 'time' | 'skip';
+
+/**
+ * Settles the files the plan could not decide by their SHA-256 digests: the
+ * server's from `stat` (it records them), the local one read here.
+ */
+export async function compareDigests(
+  client: FerryClient,
+  files: readonly (SyncFile & { sameTime: boolean })[],
+  where: { localPath(relative: string): string; remotePath(relative: string): string },
+): Promise<Comparison[]> {
+  return inWindow(files, HASH_WINDOW, async (file) => {
+    const [remote, local] = await Promise.all([client.stat(where.remotePath(file.path)), localSha256(where.localPath(file.path))]);
+    if (remote.sha256 === undefined || remote.sha256 !== local) return 'send';
+    return file.sameTime ? 'skip' : 'time';
+  });
+}
+
+export function remoteUnder(dir: string): (relative: string) => string {
+  return (relative) => (relative === '' ? dir : joinRemote(dir, relative));
+}
