@@ -133,7 +133,8 @@ runMain('ferry', async () => {
     .option('--exclude <pattern>', 'leave out what matches this gitignore-style pattern (repeatable; .ferryignore files are read too)', collect, [])
     .option('--follow-symlinks', 'send what local symbolic links point to (by default they are skipped with a notice)')
     .action(async (source: string, target: string, options: { dryRun?: boolean; delete?: boolean; checksum?: boolean; exclude: string[]; followSymlinks?: boolean }) => {
-      const { sync } = await import('./sync.js');
+      const { sync, syncSides } = await import('./sync.js');
+      syncSides(source, target); // A usage error is told before connecting.
       const flags = { dryRun: options.dryRun ?? false, delete: options.delete ?? false, checksum: options.checksum ?? false, excludes: options.exclude, followSymlinks: options.followSymlinks ?? false };
       await withClient((env) => sync(env, source, target, flags));
     });
