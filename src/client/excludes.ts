@@ -20,11 +20,15 @@ interface Rules {
 }
 
 export class Excludes {
-  private constructor(private readonly layers: readonly Rules[]) {}
+  private constructor(
+    /** The command line's patterns: they have the last word, as the user typed them for this run. */
+    private readonly commandLine: Ignore | undefined,
+    private readonly layers: readonly Rules[],
+  ) {}
 
   /** Only the command line's patterns (they also serve a remote tree, which has no ignore files). */
   static fromPatterns(patterns: readonly string[]): Excludes {
-    return new Excludes(patterns.length > 0 ? [{ base: '', rules: ignore().add([...patterns]) }] : []);
+    return new Excludes(patterns.length > 0 ? ignore().add([...patterns]) : undefined, []);
   }
 
   /**
@@ -39,15 +43,22 @@ export class Excludes {
       throw ferryError('LOCAL_IO', `cannot read ${file}: ${(error as Error).message}; fix its permissions or remove it`, error);
     });
     if (text === undefined) return this;
-    return new Excludes([...this.layers, { base: relative, rules: ignore().add(text) }]);
+    return new Excludes(this.commandLine, [...this.layers, { base: relative, rules: ignore().add(text) }]);
   }
 
-  /** Whether the entry at `relative` (below the top, `/`-separated) is left out. */
+  /**
+   * Whether the entry at `relative` (below the top, `/`-separated) is left out. As
+   * in git, the deepest rules that have a say win, so a `!pattern` in a folder's
+   * file brings back what a file above it left out.
+   */
   excludes(relative: string, isFolder: boolean): boolean {
-    for (const { base, rules } of this.layers) {
+    if (this.commandLine?.ignores(isFolder ? `${relative}/` : relative)) return true;
+    for (const { base, rules } of [...this.layers].reverse()) {
       const below = base === '' ? relative : relative.startsWith(`${base}/`) ? relative.slice(base.length + 1) : undefined;
       if (below === undefined || below === '') continue;
-      if (rules.ignores(isFolder ? `${below}/` : below)) return true;
+      const verdict = rules.test(isFolder ? `${below}/` : below);
+      if (verdict.ignored) return true;
+      if (verdict.unignored) return false;
     }
     return false;
   }
