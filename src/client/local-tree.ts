@@ -70,8 +70,8 @@ export async function walkLocalTree(top: string, options: WalkOptions = {}): Pro
     let here: Excludes;
     const names: string[] = [];
     try {
-      here = await excludes.within(dir, relative);
       for await (const dirent of await opendir(dir)) names.push(dirent.name);
+      here = await excludes.within(dir, relative);
     } catch (error) {
       // One folder that cannot be read is reported; the rest of the tree still goes.
       tree.failures.push({ local: dir, relative, error: error instanceof FerryError ? error : unreadable(error, dir) });

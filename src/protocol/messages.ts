@@ -115,6 +115,15 @@ function count(fields: Fields, key: string, fallback?: number): number {
   return value;
 }
 
+/** The latest time a JavaScript Date (and so every file time Ferry handles) can hold. */
+const MAX_TIME_MS = 8.64e15;
+
+function time(fields: Fields, key: string): number {
+  const value = count(fields, key);
+  if (value > MAX_TIME_MS) throw ferryError('BAD_REQUEST', `"${key}" is past the latest time a file can have`);
+  return value;
+}
+
 function flag(fields: Fields, key: string): boolean {
   const value = fields[key] ?? false;
   if (typeof value !== 'boolean') throw ferryError('BAD_REQUEST', `"${key}" must be true or false`);
@@ -141,11 +150,11 @@ export function parseRequest(value: unknown): Request {
         resumable: flag(fields, 'resumable') || offset > 0,
         offset,
         prefixSha256,
-        ...(fields.mtime === undefined ? {} : { mtime: count(fields, 'mtime') }),
+        ...(fields.mtime === undefined ? {} : { mtime: time(fields, 'mtime') }),
       };
     }
     case 'touch':
-      return { op, path: text(fields, 'path'), mtime: count(fields, 'mtime') };
+      return { op, path: text(fields, 'path'), mtime: time(fields, 'mtime') };
     case 'resume':
       return { op, path: text(fields, 'path'), size: count(fields, 'size') };
     case 'get':

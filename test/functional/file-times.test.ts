@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ferry } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
-import { startServer } from '../helpers/server.js';
+import { READER, startServer } from '../helpers/server.js';
+import { FerryError } from '../../src/protocol/errors.js';
 import { BACKENDS } from '../helpers/stored.js';
 
 const FILE_TIME = Date.parse('2020-02-02T02:02:02.500Z');
@@ -63,3 +64,21 @@ test('an upload without a time (an older client) is stored with the time of the 
   const entry = await client.stat('/old.txt');
   t.true(entry.mtime >= before - 2000, `mtime ${entry.mtime} is the upload's time`);
 });
+
+for (const backend of BACKENDS) {
+  test(`${backend}: setting a time needs the write permission, stays inside the home, and names a file that exists`, async (t) => {
+    const server = await startServer(t, { backend });
+    const admin = await server.connect();
+    await admin.upload('/f.txt', { size: 1, open: () => Readable.from([Buffer.from('x')]) });
+    const reader = await server.connect(READER);
+    await t.throwsAsync(reader.touch('/f.txt', FILE_TIME), { instanceOf: FerryError, message: /write/ });
+    const escapes = await t.throwsAsync(admin.touch('/../outside', FILE_TIME), { instanceOf: FerryError });
+    t.is(escapes?.code, 'BAD_PATH');
+    const missing = await t.throwsAsync(admin.touch('/nothing-here', FILE_TIME), { instanceOf: FerryError });
+    t.is(missing?.code, 'NOT_FOUND');
+    await admin.touch('/f.txt', FILE_TIME);
+    const entry = await admin.stat('/f.txt');
+    t.is(entry.mtime, FILE_TIME);
+    t.is(entry.sha256, '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881', 'the bytes and their digest stay');
+  });
+}

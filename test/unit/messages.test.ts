@@ -26,7 +26,7 @@ function assertWellFormed(request: Request): void {
       resumable: (v) => typeof v === 'boolean',
       offset: isCount,
       prefixSha256: (v) => typeof v === 'string',
-      mtime: isCount,
+      mtime: (v) => isCount(v) && (v as number) <= 8.64e15,
     },
     resume: { path: (v) => typeof v === 'string', size: isCount },
     get: { path: (v) => typeof v === 'string', offset: isCount },
@@ -35,7 +35,7 @@ function assertWellFormed(request: Request): void {
     delete: { path: (v) => typeof v === 'string', recursive: (v) => typeof v === 'boolean' },
     rename: { from: (v) => typeof v === 'string', to: (v) => typeof v === 'string', noClobber: (v) => typeof v === 'boolean' },
     mkdir: { path: (v) => typeof v === 'string' },
-    touch: { path: (v) => typeof v === 'string', mtime: isCount },
+    touch: { path: (v) => typeof v === 'string', mtime: (v) => isCount(v) && (v as number) <= 8.64e15 },
     quit: {},
   };
   assert.ok(OPS.includes(request.op), `unknown op ${String(request.op)}`);
@@ -70,6 +70,7 @@ test("a put carries the file's modification time only when the sender gave one, 
   for (const mtime of [-1, 1.5, '1700000000000', null, true]) badRequest(t, { op: 'put', path: '/a', size: 1, mtime }, `mtime ${String(mtime)}`);
   badRequest(t, { op: 'touch', path: '/a' });
   badRequest(t, { op: 'touch', path: '/a', mtime: -5 });
+  badRequest(t, { op: 'touch', path: '/a', mtime: 8.64e15 + 1 });
 });
 
 test('explicit optional fields are kept and unknown fields are dropped', (t) => {
