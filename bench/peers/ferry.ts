@@ -41,6 +41,8 @@ export class FerryPeer implements Peer {
   private constructor(
     readonly layout: FerryLayout,
     readonly port: number,
+    /** The ops HTTP port (/metrics, /readyz). */
+    readonly opsPort: number,
     readonly dataDir: string,
     readonly password: string,
     readonly server: Started,
@@ -75,7 +77,7 @@ export class FerryPeer implements Peer {
       }
       await sleep(50);
     }
-    return new FerryPeer(layout, port, dataDir, password, server, timeoutMs, nodeArgs);
+    return new FerryPeer(layout, port, opsPort, dataDir, password, server, timeoutMs, nodeArgs);
   }
 
   /** The storage root on disk, where uploads land. */

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Excludes } from '../client/excludes.js';
 import { localNameProblem } from '../client/local-names.js';
 import { compareDigests, remoteUnder, scanLocal, scanRemote, type Comparison, type ScannedTree } from '../client/sync-trees.js';
-import { planSync, typeConflicts, type SendReason, type SyncFile } from '../client/sync-plan.js';
+import { planSync, sameTime, typeConflicts, type SendReason, type SyncFile } from '../client/sync-plan.js';
 import { downloadPlan, uploadPlan, type FileJob, type FileOutcome, type TransferPlan } from '../client/transfers.js';
 import { FerryError, ferryError } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
@@ -110,8 +110,9 @@ export async function sync(env: CommandEnv, sourceArg: string, targetArg: string
     deleted = await removeGone(env, direction, plan.remove.map((entry) => entry.path), { localPath, remotePath }, failures);
     const jobs: FileJob[] = toSend.map((file) => ({ local: localPath(file.path), remote: remotePath(file.path), size: file.size, mtime: file.mtime }));
     const sideOf = direction === 'up' ? remotePath : localPath;
+    const changed = [...toSend.map((file) => file.path), ...plan.remove.map((entry) => entry.path), ...plan.folders];
     const folderTimes = [{ path: '', mtime: source.mtime }, ...plan.folderTimes]
-      .filter((folder) => folder.mtime > 0)
+      .filter((folder) => folder.mtime > 0 && needsTime(folder.path, folder.mtime, folder.path === '' ? target.mtime : target.tree.get(folder.path)?.mtime, changed))
       .map((folder) => ({ path: sideOf(folder.path), mtime: folder.mtime }));
     const transfer: TransferPlan = {
       files: jobs,
@@ -157,6 +158,12 @@ export async function sync(env: CommandEnv, sourceArg: string, targetArg: string
   });
   const settled = actions.length + skipped;
   return exitCodeForAll([...failures.map((failure) => failure.error), ...Array.from({ length: settled }, () => undefined)]);
+}
+
+/** A folder takes the source's time when it has another, or when anything inside it changed (which changes its time). */
+function needsTime(path: string, mtime: number, targetMtime: number | undefined, changed: readonly string[]): boolean {
+  if (targetMtime === undefined || !sameTime(mtime, targetMtime)) return true;
+  return changed.some((inside) => path === '' || inside.startsWith(`${path}/`));
 }
 
 interface Paths {

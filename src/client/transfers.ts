@@ -172,9 +172,10 @@ export async function uploadPlan(client: FerryClient, plan: TransferPlan, option
     bar.finish(outcome);
     return outcome;
   });
-  // Folder times last, deepest first, once nothing more is written into them.
+  // Folder times last, once nothing more is written into them.
   if (client.supports('mtime')) {
-    for (const folder of [...(plan.folderTimes ?? [])].reverse()) await client.touch(folder.path, folder.mtime).catch(() => undefined);
+    // Pipelined: setting one folder's time leaves its parent's alone.
+    await Promise.all((plan.folderTimes ?? []).map((folder) => client.touch(folder.path, folder.mtime).catch(() => undefined)));
   }
   return [...plan.refused, ...outcomes];
 }
