@@ -62,7 +62,7 @@ export async function sync(env: CommandEnv, sourceArg: string, targetArg: string
   const { direction, local, remote: typedRemote } = syncSides(sourceArg, targetArg);
   const remote = formatRemotePath(parseRemotePath(remoteFrom(env.cwd ?? [], typedRemote)));
   const excludes = Excludes.fromPatterns(options.excludes);
-  const scanLocalSide = (): Promise<ScannedTree> => scanLocal(local, excludes, options.followSymlinks);
+  const scanLocalSide = (): Promise<ScannedTree> => scanLocal(local, excludes, { followSymlinks: options.followSymlinks, ignoreFiles: direction === 'up' });
   const scanRemoteSide = (): Promise<ScannedTree> => env.connection.recovering((client) => scanRemote(client, remote, excludes));
   const [source, target] = direction === 'up' ? [await scanLocalSide(), await scanRemoteSide()] : [await scanRemoteSide(), await scanLocalSide()];
   if (!source.exists) {
@@ -86,6 +86,8 @@ export async function sync(env: CommandEnv, sourceArg: string, targetArg: string
     failures.push({ path, error: ferryError('EXISTS', `${path} is a ${source.tree.get(path)?.type === 'dir' ? 'file' : 'folder'} on the target and a ${source.tree.get(path)?.type === 'dir' ? 'folder' : 'file'} in the source; sync with --delete to replace it`) });
   }
 
+  // What the source's rules leave out is no business of this sync on the target either (never deleted).
+  for (const [path, entry] of [...target.tree]) if (!source.tree.has(path) && source.excluded(path, entry.type)) (target.tree as Map<string, typeof entry>).delete(path);
   const plan = planSync(source.tree, target.tree, { checksum: options.checksum, delete: options.delete });
   const decided = await env.connection.recovering((client) => compareDigests(client, plan.compare, { localPath, remotePath }));
   const compared = plan.compare.map((file, index) => ({ file, outcome: decided[index] as Comparison }));

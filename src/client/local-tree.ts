@@ -26,6 +26,8 @@ export interface LocalEntry {
 export interface WalkOptions {
   excludes?: Excludes;
   followSymlinks?: boolean;
+  /** Read `.ferryignore` files (the default); off where the folder receives rather than sends. */
+  ignoreFiles?: boolean;
 }
 
 export interface LocalTree {
@@ -35,6 +37,8 @@ export interface LocalTree {
   notices: string[];
   /** Folders that could not be read: the rest of the tree was still walked. */
   failures: { local: string; relative: string; error: FerryError }[];
+  /** The rules in force inside each folder walked (by relative path), `.ferryignore` files included. */
+  rules: Map<string, Excludes>;
 }
 
 /** Runs `work` over `items` with at most `window` in flight, keeping order of results. */
@@ -62,7 +66,7 @@ const identity = (stats: Stats): string => `${stats.dev}:${stats.ino}`;
 
 /** Walks the local folder `top`. */
 export async function walkLocalTree(top: string, options: WalkOptions = {}): Promise<LocalTree> {
-  const tree: LocalTree = { entries: [], notices: [], failures: [] };
+  const tree: LocalTree = { entries: [], notices: [], failures: [], rules: new Map() };
   const follow = options.followSymlinks ?? false;
   const topStats = await stat(top);
   const visit = async (dir: string, relative: string, stats: Stats, excludes: Excludes, ancestors: ReadonlySet<string>): Promise<void> => {
@@ -71,7 +75,8 @@ export async function walkLocalTree(top: string, options: WalkOptions = {}): Pro
     const names: string[] = [];
     try {
       for await (const dirent of await opendir(dir)) names.push(dirent.name);
-      here = await excludes.within(dir, relative);
+      here = options.ignoreFiles === false ? excludes : await excludes.within(dir, relative);
+      tree.rules.set(relative, here);
     } catch (error) {
       // One folder that cannot be read is reported; the rest of the tree still goes.
       tree.failures.push({ local: dir, relative, error: error instanceof FerryError ? error : unreadable(error, dir) });

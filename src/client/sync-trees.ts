@@ -23,17 +23,23 @@ export interface ScannedTree {
   failures: { path: string; error: FerryError }[];
   /** The top folder's own time (0 when unknown). */
   mtime: number;
+  /** Whether this side's rules (its `.ferryignore` files too) leave `path` out: the other side's copy is then left alone. */
+  excluded(path: string, type: TreeEntry['type']): boolean;
 }
 
 const NOT_THERE = new Set(['NOT_FOUND']);
 
-/** A local folder as a tree; a missing one is an empty tree that does not exist. */
-export async function scanLocal(dir: string, excludes: Excludes, followSymlinks: boolean): Promise<ScannedTree> {
+/**
+ * A local folder as a tree; a missing one is an empty tree that does not exist.
+ * `.ferryignore` files are read where the folder is the source: the sending side's
+ * rules decide, so both sides of a sync are judged alike.
+ */
+export async function scanLocal(dir: string, excludes: Excludes, options: { followSymlinks: boolean; ignoreFiles: boolean }): Promise<ScannedTree> {
   let walked: LocalTree;
   try {
-    walked = await walkLocalTree(dir, { excludes, followSymlinks });
+    walked = await walkLocalTree(dir, { excludes, ...options });
   } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return { tree: new Map(), exists: false, notices: [], failures: [], mtime: 0 };
+    if ((error as { code?: string }).code === 'ENOENT') return { ...emptyTree(excludes), exists: false };
     if ((error as { code?: string }).code === 'ENOTDIR') throw ferryError('NOT_A_DIRECTORY', `${dir} is a file, not a folder; sync mirrors folders`, error);
     throw ferryError('LOCAL_IO', `cannot read ${dir}: ${(error as Error).message}`, error);
   }
@@ -43,13 +49,28 @@ export async function scanLocal(dir: string, excludes: Excludes, followSymlinks:
     if (entry.relative === '') mtime = entry.mtime;
     else tree.set(entry.relative, { type: entry.type, size: entry.size, mtime: entry.mtime });
   }
-  return { tree, exists: true, notices: walked.notices, failures: walked.failures.map(({ relative, error }) => ({ path: relative, error })), mtime };
+  // A path is judged by the rules of its nearest folder that was walked.
+  const excluded = (path: string, type: TreeEntry['type']): boolean => {
+    let folder = path;
+    do {
+      folder = folder.includes('/') ? folder.slice(0, folder.lastIndexOf('/')) : '';
+      const rules = walked.rules.get(folder);
+      if (rules) return excludedInListing(rules, path, type, folder);
+    } while (folder !== '');
+    return excludedInListing(excludes, path, type, '');
+  };
+  return { tree, exists: true, notices: walked.notices, failures: walked.failures.map(({ relative, error }) => ({ path: relative, error })), mtime, excluded };
 }
 
-/** Whether `path` or a folder above it is excluded (a listing is flat, unlike a walk). */
-function excludedInListing(excludes: Excludes, path: string, type: TreeEntry['type']): boolean {
+function emptyTree(excludes: Excludes): Omit<ScannedTree, 'exists'> {
+  return { tree: new Map(), notices: [], failures: [], mtime: 0, excluded: (path, type) => excludedInListing(excludes, path, type, '') };
+}
+
+/** Whether `path` or a folder above it, below `from`, is excluded (a listing is flat, unlike a walk). */
+function excludedInListing(excludes: Excludes, path: string, type: TreeEntry['type'], from = ''): boolean {
   const segments = path.split('/');
-  for (let depth = 1; depth < segments.length; depth++) if (excludes.excludes(segments.slice(0, depth).join('/'), true)) return true;
+  const first = from === '' ? 1 : from.split('/').length + 1;
+  for (let depth = first; depth < segments.length; depth++) if (excludes.excludes(segments.slice(0, depth).join('/'), true)) return true;
   return excludes.excludes(path, type === 'dir');
 }
 
@@ -59,7 +80,7 @@ export async function scanRemote(client: FerryClient, dir: string, excludes: Exc
   try {
     top = await client.stat(dir);
   } catch (error) {
-    if (error instanceof FerryError && NOT_THERE.has(error.code)) return { tree: new Map(), exists: false, notices: [], failures: [], mtime: 0 };
+    if (error instanceof FerryError && NOT_THERE.has(error.code)) return { ...emptyTree(excludes), exists: false };
     throw error;
   }
   if (top.type !== 'dir') throw ferryError('NOT_A_DIRECTORY', `${dir} is a file on the server, not a folder; sync mirrors folders`);
@@ -67,7 +88,7 @@ export async function scanRemote(client: FerryClient, dir: string, excludes: Exc
   for (const entry of await client.list(dir, { recursive: true })) {
     if (!excludedInListing(excludes, entry.name, entry.type)) tree.set(entry.name, { type: entry.type, size: entry.size, mtime: entry.mtime });
   }
-  return { tree, exists: true, notices: [], failures: [], mtime: top.mtime };
+  return { tree, exists: true, notices: [], failures: [], mtime: top.mtime, excluded: (path, type) => excludedInListing(excludes, path, type) };
 }
 
 export type Comparison = 'send' | 'time' | 'skip';

@@ -69,6 +69,10 @@ test('sync of a tree with additions, changes, deletions and excludes follows its
     ['.ferryignore', 'gone.txt', 'grows.txt', 'keep.txt', 'old', 'same-size.txt', 'touched.txt'],
   );
 
+  // What the source's .ferryignore leaves out is left alone on the target, even by --delete.
+  const sideways = await ferry(['upload', join(src, 'node_modules'), '-d', '/mirror'], { env });
+  t.is(sideways.code, 0, sideways.stderr);
+
   // Additions, changes (a new size; the same size with other bytes; only a new time), deletions.
   await put(src, 'grows.txt', 'now much longer', NEWER);
   await put(src, 'same-size.txt', 'bbbb', NEWER);
@@ -119,6 +123,7 @@ test('sync of a tree with additions, changes, deletions and excludes follows its
     '.ferryignore': 'node_modules/\n',
     'grows.txt': 'now much longer',
     'keep.txt': 'unchanged',
+    'node_modules/dep/index.js': 'excluded by .ferryignore',
     'same-size.txt': 'bbbb',
     'sub/new.txt': 'added',
     'touched.txt': 'same bytes',
