@@ -77,7 +77,7 @@ export async function runWithRetries(env: CommandEnv, plan: TransferPlan, run: P
       if (lost.length === 0 || tries >= env.connection.retries) return [...done, ...outcomes];
       done.push(...outcomes.filter((outcome) => !isLost(outcome.error)));
       const again = new Set(lost.map((outcome) => outcome.remote));
-      pending = { files: pending.files.filter((file) => again.has(file.remote)), folders: pending.folders, refused: [] };
+      pending = { ...pending, files: pending.files.filter((file) => again.has(file.remote)), refused: [] };
       await env.connection.reconnect();
     }
   } finally {

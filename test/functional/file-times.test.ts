@@ -3,7 +3,7 @@ import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ferry } from '../helpers/cli.js';
-import { tempDir } from '../helpers/files.js';
+import { randomFile, tempDir } from '../helpers/files.js';
 import { READER, startServer } from '../helpers/server.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { BACKENDS } from '../helpers/stored.js';
@@ -23,6 +23,9 @@ for (const backend of BACKENDS) {
     await mkdir(join(tree, 'inner'), { recursive: true });
     await writeFile(join(tree, 'photo.jpg'), 'not really a photo');
     await writeFile(join(tree, 'inner', 'nested.txt'), 'nested');
+    // Large enough for a resumable upload, and on S3 for a multipart one (the time goes another way there).
+    await randomFile(join(tree, 'video.bin'), 6 * 1024 * 1024);
+    await utimes(join(tree, 'video.bin'), FILE_TIME / 1000, FILE_TIME / 1000);
     await utimes(join(tree, 'photo.jpg'), FILE_TIME / 1000, FILE_TIME / 1000);
     await utimes(join(tree, 'inner', 'nested.txt'), NESTED_TIME / 1000, NESTED_TIME / 1000);
     await utimes(join(tree, 'inner'), FOLDER_TIME / 1000, FOLDER_TIME / 1000);
@@ -35,6 +38,8 @@ for (const backend of BACKENDS) {
     const statOut = await ferry(['stat', '/album/photo.jpg', '--json'], { env: server.env });
     t.is(statOut.code, 0, statOut.stderr);
     t.is(seconds((JSON.parse(statOut.stdout) as { mtime: number }).mtime), seconds(FILE_TIME));
+    const large = await ferry(['stat', '/album/video.bin', '--json'], { env: server.env });
+    t.is(seconds((JSON.parse(large.stdout) as { mtime: number }).mtime), seconds(FILE_TIME));
     const human = await ferry(['stat', '/album/photo.jpg'], { env: server.env });
     t.regex(human.stdout, /mtime:\s+2020-02-02T02:02:02/);
 
@@ -46,6 +51,7 @@ for (const backend of BACKENDS) {
     t.is(down.code, 0, down.stderr);
     t.is(seconds((await stat(join(back, 'album', 'photo.jpg'))).mtimeMs), seconds(FILE_TIME));
     t.is(seconds((await stat(join(back, 'album', 'inner', 'nested.txt'))).mtimeMs), seconds(NESTED_TIME));
+    t.is(seconds((await stat(join(back, 'album', 'video.bin'))).mtimeMs), seconds(FILE_TIME));
     if (backend === 'local') {
       // Folders keep their times too, set after their contents (an object store keeps none for folders).
       const remoteFolder = await ferry(['stat', '/album/inner', '--json'], { env: server.env });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { ferry } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { scrape, sumSamples } from '../helpers/metrics.js';
-import { ADMIN, spawnServer, type SpawnedServer } from '../helpers/server.js';
+import { ADMIN, spawnServer, startServer, type SpawnedServer } from '../helpers/server.js';
+import { BACKENDS } from '../helpers/stored.js';
 
 const OLD = Date.parse('2021-05-05T05:05:05.000Z') / 1000;
 const NEWER = Date.parse('2022-06-06T06:06:06.000Z') / 1000;
@@ -149,6 +150,24 @@ test('sync of a tree with additions, changes, deletions and excludes follows its
   t.regex(pullAgain.stdout, /sent 0 files/);
   t.is(await bytesMoved(server, 'download'), downloadedBefore, 'a second sync from the server receives 0 file bytes');
 });
+
+for (const backend of BACKENDS) {
+  test(`${backend}: a second sync of an unchanged tree sends nothing and sets no times, whichever way`, async (t) => {
+    const server = await startServer(t, { backend });
+    const src = await tempDir(t, 'ferry-sync-src-');
+    for (let i = 0; i < 12; i++) await put(src, `d${i % 3}/f${i}.txt`, `file ${i}`, OLD + i);
+    const up = await ferry(['sync', src, ':/m', '--json'], { env: server.env });
+    t.is(up.code, 0, up.stderr);
+    t.is((JSON.parse(up.stdout) as SyncJson).sent.files, 12);
+    const upAgain = JSON.parse((await ferry(['sync', src, ':/m', '--json'], { env: server.env })).stdout) as SyncJson;
+    t.deepEqual({ sent: upAgain.sent, timesSet: upAgain.timesSet, skipped: upAgain.skipped }, { sent: { files: 0, bytes: 0 }, timesSet: 0, skipped: 12 });
+    const dest = await tempDir(t, 'ferry-sync-dest-');
+    t.is((await ferry(['sync', ':/m', dest], { env: server.env })).code, 0);
+    const downAgain = JSON.parse((await ferry(['sync', ':/m', dest, '--json'], { env: server.env })).stdout) as SyncJson;
+    t.deepEqual({ sent: downAgain.sent, timesSet: downAgain.timesSet, skipped: downAgain.skipped }, { sent: { files: 0, bytes: 0 }, timesSet: 0, skipped: 12 });
+    t.is(Math.floor((await stat(join(dest, 'd1', 'f4.txt'))).mtimeMs / 1000), OLD + 4);
+  });
+}
 
 test('sync refuses two local or two remote sides with a usage error naming the colon', async (t) => {
   const both = await ferry(['sync', 'a', 'b'], { env: { FERRY_SERVER: '127.0.0.1:1' } });
