@@ -72,7 +72,7 @@ export async function sync(env: CommandEnv, sourceArg: string, targetArg: string
 
   const localPath = (relative: string): string => (relative === '' ? local : join(local, ...relative.split('/')));
   const remotePath = remoteUnder(remote);
-  const failures: { path: string; error: FerryError }[] = [...source.failures];
+  const failures: { path: string; error: FerryError }[] = [...source.failures, ...target.failures];
   // Names this computer cannot hold are reported, never renamed.
   if (direction === 'down') {
     for (const [path, entry] of [...source.tree]) {

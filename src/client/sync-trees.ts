@@ -5,7 +5,7 @@
  */
 
 import { FerryError, ferryError } from '../protocol/errors.js';
-import { joinRemote } from '../protocol/paths.js';
+import { joinRemote, parseRemotePath } from '../protocol/paths.js';
 import type { FerryClient } from './client.js';
 import type { Excludes } from './excludes.js';
 import { inWindow, walkLocalTree, type LocalTree } from './local-tree.js';
@@ -74,6 +74,15 @@ function excludedInListing(excludes: Excludes, path: string, type: TreeEntry['ty
   return excludes.excludes(path, type === 'dir');
 }
 
+/** A relative path of plain names: no '.', '..' or empty segments, nothing a remote path may not hold. */
+function isPlainPath(name: string): boolean {
+  try {
+    return name !== '' && parseRemotePath(name).join('/') === name;
+  } catch {
+    return false;
+  }
+}
+
 /** A remote folder as a tree; a missing one is an empty tree that does not exist. */
 export async function scanRemote(client: FerryClient, dir: string, excludes: Excludes): Promise<ScannedTree> {
   let top;
@@ -85,10 +94,16 @@ export async function scanRemote(client: FerryClient, dir: string, excludes: Exc
   }
   if (top.type !== 'dir') throw ferryError('NOT_A_DIRECTORY', `${dir} is a file on the server, not a folder; sync mirrors folders`);
   const tree = new Map<string, TreeEntry>();
+  const failures: ScannedTree['failures'] = [];
   for (const entry of await client.list(dir, { recursive: true })) {
+    // Names become local paths and delete targets: only plain relative paths are taken from a server.
+    if (!isPlainPath(entry.name)) {
+      failures.push({ path: JSON.stringify(entry.name), error: ferryError('BAD_PATH', `the server listed ${JSON.stringify(entry.name)} in ${dir}, which is not a plain path below it; it was left out`) });
+      continue;
+    }
     if (!excludedInListing(excludes, entry.name, entry.type)) tree.set(entry.name, { type: entry.type, size: entry.size, mtime: entry.mtime });
   }
-  return { tree, exists: true, notices: [], failures: [], mtime: top.mtime, excluded: (path, type) => excludedInListing(excludes, path, type) };
+  return { tree, exists: true, notices: [], failures, mtime: top.mtime, excluded: (path, type) => excludedInListing(excludes, path, type) };
 }
 
 export type Comparison = 'send' | 'time' | 'skip';
