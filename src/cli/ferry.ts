@@ -26,18 +26,18 @@ interface GlobalOptions {
 }
 
 /** Commander's way to collect a repeatable option. */
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 interface SelectionFlags {
   skipExisting?: boolean;
-  exclude: string[];
+  exclude?: string[];
   followSymlinks?: boolean;
 }
 
 function selection(flags: SelectionFlags): { skipExisting: boolean; excludes: string[]; followSymlinks: boolean } {
-  return { skipExisting: flags.skipExisting ?? false, excludes: flags.exclude, followSymlinks: flags.followSymlinks ?? false };
+  return { skipExisting: flags.skipExisting ?? false, excludes: flags.exclude ?? [], followSymlinks: flags.followSymlinks ?? false };
 }
 
 function parseRetries(value: string): number {
@@ -100,7 +100,7 @@ runMain('ferry', async () => {
     .option('-d, --dest <dir>', 'remote folder to put them in (default: the home folder)')
     .option('--no-clobber', 'never replace an existing remote file')
     .option('--skip-existing', 'leave out files the server already holds with the same size and SHA-256')
-    .option('--exclude <pattern>', 'leave out what matches this gitignore-style pattern (repeatable; .ferryignore files are read too)', collect, [])
+    .option('--exclude <pattern>', 'leave out what matches this gitignore-style pattern (repeatable; .ferryignore files are read too)', collect)
     .option('--follow-symlinks', 'send what symbolic links in folders point to (by default they are skipped with a notice)')
     .action(async (locals: string[], options: { dest?: string; clobber: boolean } & SelectionFlags) => {
       const { upload } = await commands();
@@ -130,12 +130,12 @@ runMain('ferry', async () => {
     .option('-n, --dry-run', 'print what would be sent, set and deleted, and change nothing')
     .option('--delete', 'remove from the target what the source does not have (only inside the target)')
     .option('--checksum', 'compare SHA-256 digests even when size and time match')
-    .option('--exclude <pattern>', 'leave out what matches this gitignore-style pattern (repeatable; .ferryignore files are read too)', collect, [])
+    .option('--exclude <pattern>', 'leave out what matches this gitignore-style pattern (repeatable; .ferryignore files are read too)', collect)
     .option('--follow-symlinks', 'send what local symbolic links point to (by default they are skipped with a notice)')
-    .action(async (source: string, target: string, options: { dryRun?: boolean; delete?: boolean; checksum?: boolean; exclude: string[]; followSymlinks?: boolean }) => {
+    .action(async (source: string, target: string, options: { dryRun?: boolean; delete?: boolean; checksum?: boolean; exclude?: string[]; followSymlinks?: boolean }) => {
       const { sync, syncSides } = await import('./sync.js');
       syncSides(source, target); // A usage error is told before connecting.
-      const flags = { dryRun: options.dryRun ?? false, delete: options.delete ?? false, checksum: options.checksum ?? false, excludes: options.exclude, followSymlinks: options.followSymlinks ?? false };
+      const flags = { dryRun: options.dryRun ?? false, delete: options.delete ?? false, checksum: options.checksum ?? false, excludes: options.exclude ?? [], followSymlinks: options.followSymlinks ?? false };
       await withClient((env) => sync(env, source, target, flags));
     });
 

@@ -69,6 +69,7 @@ export async function walkLocalTree(top: string, options: WalkOptions = {}): Pro
   const tree: LocalTree = { entries: [], notices: [], failures: [], rules: new Map() };
   const follow = options.followSymlinks ?? false;
   const topStats = await stat(top);
+  if (!topStats.isDirectory()) throw ferryError('NOT_A_DIRECTORY', `${top} is a file, not a folder`);
   const visit = async (dir: string, relative: string, stats: Stats, excludes: Excludes, ancestors: ReadonlySet<string>): Promise<void> => {
     tree.entries.push({ relative, local: dir, type: 'dir', size: 0, mtime: stats.mtimeMs });
     let here: Excludes;

@@ -4,7 +4,7 @@
  * command-line patterns; and the digest comparisons the plan leaves open.
  */
 
-import { FerryError, ferryError } from '../protocol/errors.js';
+import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { joinRemote, parseRemotePath } from '../protocol/paths.js';
 import type { FerryClient } from './client.js';
 import type { Excludes } from './excludes.js';
@@ -39,8 +39,8 @@ export async function scanLocal(dir: string, excludes: Excludes, options: { foll
   try {
     walked = await walkLocalTree(dir, { excludes, ...options });
   } catch (error) {
-    if ((error as { code?: string }).code === 'ENOENT') return { ...emptyTree(excludes), exists: false };
-    if ((error as { code?: string }).code === 'ENOTDIR') throw ferryError('NOT_A_DIRECTORY', `${dir} is a file, not a folder; sync mirrors folders`, error);
+    if (error instanceof FerryError) throw ferryError(error.code, `${error.message}; sync mirrors folders`, error);
+    if (systemErrorCode(error) === 'ENOENT') return { ...emptyTree(excludes), exists: false };
     throw ferryError('LOCAL_IO', `cannot read ${dir}: ${(error as Error).message}`, error);
   }
   const tree = new Map<string, TreeEntry>();
