@@ -64,7 +64,9 @@ export async function sync(env: CommandEnv, sourceArg: string, targetArg: string
   const excludes = Excludes.fromPatterns(options.excludes);
   const scanLocalSide = (): Promise<ScannedTree> => scanLocal(local, excludes, { followSymlinks: options.followSymlinks, ignoreFiles: direction === 'up' });
   const scanRemoteSide = (): Promise<ScannedTree> => env.connection.recovering((client) => scanRemote(client, remote, excludes));
-  const [source, target] = direction === 'up' ? [await scanLocalSide(), await scanRemoteSide()] : [await scanRemoteSide(), await scanLocalSide()];
+  // The two walks overlap: the local one runs while the server lists.
+  const [localSide, remoteSide] = await Promise.all([scanLocalSide(), scanRemoteSide()]);
+  const [source, target] = direction === 'up' ? [localSide, remoteSide] : [remoteSide, localSide];
   if (!source.exists) {
     throw ferryError('NOT_FOUND', direction === 'up' ? `${local} does not exist on this computer` : `${remote} does not exist on the server`);
   }
