@@ -10,6 +10,7 @@ import type { FerryClient } from './client.js';
 import type { Excludes } from './excludes.js';
 import { inWindow, walkLocalTree, type LocalTree } from './local-tree.js';
 import { localSha256 } from './same-content.js';
+import { PART_SUFFIX } from './transfers.js';
 import type { SyncFile, Tree, TreeEntry } from './sync-plan.js';
 
 /** Local files hashed at once while comparing digests. */
@@ -47,7 +48,8 @@ export async function scanLocal(dir: string, excludes: Excludes, options: { foll
   let mtime = 0;
   for (const entry of walked.entries) {
     if (entry.relative === '') mtime = entry.mtime;
-    else tree.set(entry.relative, { type: entry.type, size: entry.size, mtime: entry.mtime });
+    // An interrupted download's part file is neither sent nor deleted: the next download continues it.
+    else if (!(entry.type === 'file' && isPartFile(entry.relative))) tree.set(entry.relative, { type: entry.type, size: entry.size, mtime: entry.mtime });
   }
   // A path is judged by the rules of its nearest folder that was walked.
   const excluded = (path: string, type: TreeEntry['type']): boolean => {
@@ -72,6 +74,11 @@ function excludedInListing(excludes: Excludes, path: string, type: TreeEntry['ty
   const first = from === '' ? 1 : from.split('/').length + 1;
   for (let depth = first; depth < segments.length; depth++) if (excludes.excludes(segments.slice(0, depth).join('/'), true)) return true;
   return excludes.excludes(path, type === 'dir');
+}
+
+function isPartFile(relative: string): boolean {
+  const name = relative.slice(relative.lastIndexOf('/') + 1);
+  return name.startsWith('.') && name.endsWith(PART_SUFFIX);
 }
 
 /** A relative path of plain names: no '.', '..' or empty segments, nothing a remote path may not hold. */

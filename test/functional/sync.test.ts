@@ -163,7 +163,11 @@ for (const backend of BACKENDS) {
     t.deepEqual({ sent: upAgain.sent, timesSet: upAgain.timesSet, skipped: upAgain.skipped }, { sent: { files: 0, bytes: 0 }, timesSet: 0, skipped: 12 });
     const dest = await tempDir(t, 'ferry-sync-dest-');
     t.is((await ferry(['sync', ':/m', dest], { env: server.env })).code, 0);
-    const downAgain = JSON.parse((await ferry(['sync', ':/m', dest, '--json'], { env: server.env })).stdout) as SyncJson;
+    // A part file of an interrupted download is no file of the mirror: neither deleted nor sent.
+    await put(dest, 'd0/.f0.txt.ferry-part', 'fi');
+    const downAgain = JSON.parse((await ferry(['sync', ':/m', dest, '--delete', '--json'], { env: server.env })).stdout) as SyncJson;
+    t.is(await readFile(join(dest, 'd0', '.f0.txt.ferry-part'), 'utf8'), 'fi');
+    t.is(downAgain.deleted, 0);
     t.deepEqual({ sent: downAgain.sent, timesSet: downAgain.timesSet, skipped: downAgain.skipped }, { sent: { files: 0, bytes: 0 }, timesSet: 0, skipped: 12 });
     t.is(Math.floor((await stat(join(dest, 'd1', 'f4.txt'))).mtimeMs / 1000), OLD + 4);
   });
