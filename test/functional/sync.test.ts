@@ -173,6 +173,31 @@ for (const backend of BACKENDS) {
   });
 }
 
+test('--checksum finds a file changed behind an unchanged size and time; a file-folder conflict waits for --delete', async (t) => {
+  const server = await startServer(t);
+  const src = await tempDir(t, 'ferry-sync-src-');
+  await put(src, 'same.txt', 'aaaa');
+  await put(src, 'shape', 'a file here');
+  t.is((await ferry(['sync', src, ':/c'], { env: server.env })).code, 0);
+  await put(src, 'same.txt', 'bbbb'); // Same size, and the same time again.
+  await rm(join(src, 'shape'));
+  await put(src, 'shape/inner.txt', 'a folder now');
+  const plain = JSON.parse((await ferry(['sync', src, ':/c', '--dry-run', '--json'], { env: server.env })).stdout) as SyncJson;
+  t.deepEqual(plain.actions, []);
+  const conflict = await ferry(['sync', src, ':/c'], { env: server.env });
+  t.is(conflict.code, 8, 'some of it could not be done');
+  t.regex(conflict.stderr, /shape is a folder in the source but a file in the target; sync with --delete to replace it/);
+  const checked = await ferry(['sync', src, ':/c', '--checksum', '--delete', '--json'], { env: server.env });
+  t.is(checked.code, 0, checked.stderr);
+  const done = JSON.parse(checked.stdout) as SyncJson;
+  t.deepEqual(
+    done.actions.map((action) => `${action.action} ${action.path}`),
+    ['delete shape', 'send same.txt', 'send shape/inner.txt'],
+  );
+  t.is((await server.stored.read('c/same.txt'))?.toString(), 'bbbb');
+  t.is((await server.stored.read('c/shape/inner.txt'))?.toString(), 'a folder now');
+});
+
 test('sync refuses two local or two remote sides with a usage error naming the colon', async (t) => {
   const both = await ferry(['sync', 'a', 'b'], { env: { FERRY_SERVER: '127.0.0.1:1' } });
   t.is(both.code, 2);
