@@ -44,6 +44,8 @@ export class FerryPeer implements Peer {
   private constructor(
     readonly layout: FerryLayout,
     readonly port: number,
+    /** The ops HTTP port (/metrics, /readyz). */
+    readonly opsPort: number,
     readonly dataDir: string,
     readonly password: string,
     /** The certificate the server made at its first start (TLS is the default): clients pin it as given. */
@@ -81,7 +83,7 @@ export class FerryPeer implements Peer {
       await sleep(50);
     }
     const fingerprint = certificateFingerprint(new X509Certificate(await readFile(join(dataDir, 'tls', 'cert.pem'))));
-    return new FerryPeer(layout, port, dataDir, password, fingerprint, server, timeoutMs, nodeArgs);
+    return new FerryPeer(layout, port, opsPort, dataDir, password, fingerprint, server, timeoutMs, nodeArgs);
   }
 
   /** The storage root on disk, where uploads land. */

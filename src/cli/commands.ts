@@ -18,6 +18,7 @@ import {
 import { readdir, stat as localStat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { FerryClient } from '../client/client.js';
+import { Excludes } from '../client/excludes.js';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import type { Entry } from '../protocol/messages.js';
 import { formatRemotePath, joinRemote, parseRemotePath, remoteBaseName } from '../protocol/paths.js';
@@ -58,7 +59,7 @@ type PlanRunner = (client: FerryClient, plan: TransferPlan, reporter: TransferRe
  * Runs a plan; files cut off by a lost connection are sent again over a new one
  * (a download continues from its part file), up to the connection's retries.
  */
-async function runWithRetries(env: CommandEnv, plan: TransferPlan, run: PlanRunner): Promise<FileOutcome[]> {
+export async function runWithRetries(env: CommandEnv, plan: TransferPlan, run: PlanRunner): Promise<FileOutcome[]> {
   const reporter = await reporterFor(env);
   reporter.start(plan.files.length, plan.files.reduce((sum, file) => sum + file.size, 0));
   const done: FileOutcome[] = [];
@@ -76,7 +77,7 @@ async function runWithRetries(env: CommandEnv, plan: TransferPlan, run: PlanRunn
       if (lost.length === 0 || tries >= env.connection.retries) return [...done, ...outcomes];
       done.push(...outcomes.filter((outcome) => !isLost(outcome.error)));
       const again = new Set(lost.map((outcome) => outcome.remote));
-      pending = { files: pending.files.filter((file) => again.has(file.remote)), folders: pending.folders, refused: [] };
+      pending = { ...pending, files: pending.files.filter((file) => again.has(file.remote)), refused: [] };
       await env.connection.reconnect();
     }
   } finally {
@@ -115,6 +116,7 @@ function reportTransfers(env: CommandEnv, verb: string, plan: TransferPlan, outc
       env.out.problem(failureLine(verb, outcome));
       continue;
     }
+    if (outcome.skipped) continue;
     bytes += outcome.size;
     if (!eachFile) continue;
     const resumed = outcome.resumedFrom ? `, resumed at ${formatBytes(outcome.resumedFrom)}` : '';
@@ -125,6 +127,8 @@ function reportTransfers(env: CommandEnv, verb: string, plan: TransferPlan, outc
   const ok = outcomes.filter((outcome) => !outcome.error).length;
   if (eachFile) env.out.note(`${ok} of ${outcomes.length} files, ${formatBytes(bytes)} in ${seconds.toFixed(2)} s (${formatRate(bytes, seconds)})`);
   else env.out.line(summary(verb, outcomes, bytes, seconds));
+  const skipped = outcomes.filter((outcome) => outcome.skipped).length;
+  if (skipped > 0) env.out.note(`${skipped} ${skipped === 1 ? 'file was' : 'files were'} already there with the same size and SHA-256: skipped`);
   if (outcomes.some((outcome) => isLost(outcome.error))) env.out.problem(RESUME_HINT);
   env.out.json({
     ok: ok === outcomes.length,
@@ -135,6 +139,7 @@ function reportTransfers(env: CommandEnv, verb: string, plan: TransferPlan, outc
       sha256: outcome.sha256,
       resumedFrom: outcome.resumedFrom ?? 0,
       ...(outcome.replaced ? { replaced: true } : {}),
+      ...(outcome.skipped ? { skipped: true } : {}),
       ...(outcome.error ? { error: errorJson(outcome.error) } : {}),
     })),
     bytes,
@@ -163,7 +168,17 @@ function endsWithLocalSeparator(path: string): boolean {
   return path.endsWith('/') || path.endsWith(sep);
 }
 
-export async function upload(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean }): Promise<ExitCode> {
+/** What `upload` and `download` of folders may leave out (see client/excludes.ts, client/same-content.ts). */
+export interface SelectionOptions {
+  /** Leave out files the destination already holds with the same size and SHA-256. */
+  skipExisting?: boolean;
+  /** gitignore-style patterns to leave out (uploads; `.ferryignore` files are read too). */
+  excludes?: string[];
+  /** Send what local symbolic links point to, rather than skipping them. */
+  followSymlinks?: boolean;
+}
+
+export async function upload(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean } & SelectionOptions): Promise<ExitCode> {
   const started = performance.now();
   const remote = remotePathIn(env);
   const { sources, destination } = await splitDestination(args, options.dest, {
@@ -175,15 +190,19 @@ export async function upload(env: CommandEnv, args: string[], options: { dest?: 
     sourceKind: 'a local file or folder',
     folderKind: 'a remote folder',
   });
+  const walk = { excludes: Excludes.fromPatterns(options.excludes ?? []), followSymlinks: options.followSymlinks ?? false };
   const plan =
-    destination.kind === 'into' ? await planUpload(sources, remote(destination.folder)) : await planUpload(sources, '/', { as: remote(destination.name) });
+    destination.kind === 'into'
+      ? await planUpload(sources, remote(destination.folder), walk)
+      : await planUpload(sources, '/', { ...walk, as: remote(destination.name) });
+  for (const notice of plan.notices ?? []) env.out.problem(notice);
   const outcomes = await runWithRetries(env, plan, (client, pending, reporter) =>
-    uploadPlan(client, pending, { noClobber: options.noClobber, reporter }),
+    uploadPlan(client, pending, { noClobber: options.noClobber, skipExisting: options.skipExisting ?? false, reporter }),
   );
   return reportTransfers(env, 'upload', plan, outcomes, started);
 }
 
-export async function download(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean }): Promise<ExitCode> {
+export async function download(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean } & SelectionOptions): Promise<ExitCode> {
   const started = performance.now();
   const remote = remotePathIn(env);
   const { sources, destination } = await splitDestination(args, options.dest, {
@@ -197,7 +216,9 @@ export async function download(env: CommandEnv, args: string[], options: { dest?
   });
   const remotes = sources.map(remote);
   const plan = await env.connection.recovering((client) => planDownloadTo(client, remotes, destination));
-  const outcomes = await runWithRetries(env, plan, (client, pending, reporter) => downloadPlan(client, pending, { reporter, noClobber: options.noClobber }));
+  const outcomes = await runWithRetries(env, plan, (client, pending, reporter) =>
+    downloadPlan(client, pending, { reporter, noClobber: options.noClobber, skipExisting: options.skipExisting ?? false }),
+  );
   return reportTransfers(env, 'download', plan, outcomes, started);
 }
 

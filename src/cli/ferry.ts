@@ -37,6 +37,21 @@ function plainByEnvironment(): boolean {
   return ['false', '0', 'no', 'off'].includes((process.env.FERRY_TLS ?? '').trim().toLowerCase());
 }
 
+/** Commander's way to collect a repeatable option. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+interface SelectionFlags {
+  skipExisting?: boolean;
+  exclude?: string[];
+  followSymlinks?: boolean;
+}
+
+function selection(flags: SelectionFlags): { skipExisting: boolean; excludes: string[]; followSymlinks: boolean } {
+  return { skipExisting: flags.skipExisting ?? false, excludes: flags.exclude ?? [], followSymlinks: flags.followSymlinks ?? false };
+}
+
 function parseRetries(value: string): number {
   const retries = Number(value);
   if (!Number.isInteger(retries) || retries < 0) throw ferryError('USAGE', `--retries takes a whole number, not "${value}"`);
@@ -113,9 +128,13 @@ runMain('ferry', async () => {
     .argument('<local...>', 'local files or folders, then optionally the remote folder (or new name) to send them to')
     .option('-d, --dest <dir>', 'remote folder to put them in (default: the home folder)')
     .option('--no-clobber', 'never replace an existing remote file')
-    .action(async (locals: string[], options: { dest?: string; clobber: boolean }) => {
+    .option('--skip-existing', 'leave out files the server already holds with the same size and SHA-256')
+    .option('--exclude <pattern>', 'leave out what matches this gitignore-style pattern (repeatable; .ferryignore files are read too)', collect)
+    .option('--follow-symlinks', 'send what symbolic links in folders point to (by default they are skipped with a notice)')
+    .action(async (locals: string[], options: { dest?: string; clobber: boolean } & SelectionFlags) => {
       const { upload } = await commands();
-      await withClient((env) => upload(env, locals, { ...(options.dest !== undefined ? { dest: options.dest } : {}), noClobber: !options.clobber }));
+      const dest = options.dest !== undefined ? { dest: options.dest } : {};
+      await withClient((env) => upload(env, locals, { ...dest, noClobber: !options.clobber, ...selection(options) }));
     });
 
   program
@@ -125,9 +144,28 @@ runMain('ferry', async () => {
     .argument('<remote...>', 'remote files or folders, then optionally the local folder (or new name) to save them to')
     .option('-d, --dest <dir>', 'local folder to put them in (default: the current folder)')
     .option('--no-clobber', 'never replace an existing local file (by default it is replaced, as scp does, and reported)')
-    .action(async (remotes: string[], options: { dest?: string; clobber: boolean }) => {
+    .option('--skip-existing', 'leave out files already here with the same size and SHA-256')
+    .action(async (remotes: string[], options: { dest?: string; clobber: boolean; skipExisting?: boolean }) => {
       const { download } = await commands();
-      await withClient((env) => download(env, remotes, { ...(options.dest !== undefined ? { dest: options.dest } : {}), noClobber: !options.clobber }));
+      const dest = options.dest !== undefined ? { dest: options.dest } : {};
+      await withClient((env) => download(env, remotes, { ...dest, noClobber: !options.clobber, skipExisting: options.skipExisting ?? false }));
+    });
+
+  program
+    .command('sync')
+    .description('mirror a folder one way, sending only what differs; the remote side starts with a colon: sync photos :/photos, or sync :/photos photos')
+    .argument('<source>', 'the folder to mirror (:path for a remote one)')
+    .argument('<target>', 'the folder made like it (:path for a remote one)')
+    .option('-n, --dry-run', 'print what would be sent, set and deleted, and change nothing')
+    .option('--delete', 'remove from the target what the source does not have (only inside the target)')
+    .option('--checksum', 'compare SHA-256 digests even when size and time match')
+    .option('--exclude <pattern>', 'leave out what matches this gitignore-style pattern (repeatable; .ferryignore files are read too)', collect)
+    .option('--follow-symlinks', 'send what local symbolic links point to (by default they are skipped with a notice)')
+    .action(async (source: string, target: string, options: { dryRun?: boolean; delete?: boolean; checksum?: boolean; exclude?: string[]; followSymlinks?: boolean }) => {
+      const { sync, syncSides } = await import('./sync.js');
+      syncSides(source, target); // A usage error is told before connecting.
+      const flags = { dryRun: options.dryRun ?? false, delete: options.delete ?? false, checksum: options.checksum ?? false, excludes: options.exclude ?? [], followSymlinks: options.followSymlinks ?? false };
+      await withClient((env) => sync(env, source, target, flags));
     });
 
   program

@@ -96,6 +96,8 @@ export interface UploadOptions {
   noClobber?: boolean;
   /** Ask the server to keep an interrupted upload, and continue one it kept. */
   resumable?: boolean;
+  /** The file's modification time (ms since the epoch), for the server to keep. */
+  mtime?: number;
   onProgress?: ProgressListener;
 }
 
@@ -448,6 +450,16 @@ export class FerryClient {
     await this.call({ op: 'mkdir', path });
   }
 
+  /** Whether the server announced this capability in its WELCOME. */
+  supports(capability: string): boolean {
+    return this.welcome.capabilities.includes(capability);
+  }
+
+  /** Sets a remote file's modification time (servers announcing "mtime"). */
+  async touch(path: string, mtime: number): Promise<void> {
+    await this.call({ op: 'touch', path, mtime: Math.trunc(mtime) });
+  }
+
   /**
    * Sends `source` to `path`. The server stores it only if the byte count and the
    * SHA-256 computed here while reading match what it received. A resumable upload
@@ -490,7 +502,16 @@ export class FerryClient {
     }, answer.reject);
     let localFailure: FerryError | undefined;
     const prefixSha256 = offset > 0 ? hash.copy().digest('hex') : '';
-    const request = { op: 'put', path, size: source.size, noClobber: options.noClobber ?? false, resumable: options.resumable ?? false, offset, prefixSha256 };
+    const request = {
+      op: 'put',
+      path,
+      size: source.size,
+      noClobber: options.noClobber ?? false,
+      resumable: options.resumable ?? false,
+      offset,
+      prefixSha256,
+      ...(options.mtime !== undefined ? { mtime: Math.trunc(options.mtime) } : {}),
+    };
     // A small file is read now, while earlier requests are still being sent, so many
     // files' reads overlap; its turn then costs one write. A large one streams in its turn.
     const readAhead = offset === 0 && source.size <= WHOLE_UPLOAD_MAX_BYTES && this.readAheadBytes + source.size <= READ_AHEAD_MAX_BYTES;

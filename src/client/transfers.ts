@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, open, opendir, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { BatchedFileWriter } from '../io/batched-writer.js';
@@ -16,20 +16,28 @@ import { joinRemote, remoteBaseName } from '../protocol/paths.js';
 import type { FerryClient } from './client.js';
 import { localNameProblem } from './local-names.js';
 import { localPathInside } from './received-names.js';
+import { inWindow, walkLocalTree, type WalkOptions } from './local-tree.js';
+import { localHolds, remoteHolds } from './same-content.js';
 
 /** Requests kept in flight on one connection; bounds memory for huge batches. */
 const PIPELINE_WINDOW = 64;
 /** Files from this size on are sent resumably (one extra round trip buys not re-sending them). */
 export const RESUMABLE_MIN_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
-/** Local stats in flight while walking a folder. */
-const STAT_WINDOW = 32;
 export const PART_SUFFIX = '.ferry-part';
 
 export interface FileJob {
   local: string;
   remote: string;
   size: number;
+  /** The source's modification time (ms since the epoch), kept by the copy. */
+  mtime?: number;
+}
+
+/** A folder's time, set once everything inside it is in place (writing into a folder changes its time). */
+export interface FolderTime {
+  path: string;
+  mtime: number;
 }
 
 export interface TransferPlan {
@@ -38,6 +46,10 @@ export interface TransferPlan {
   folders: string[];
   /** Files that cannot be transferred, found while planning. */
   refused: FileOutcome[];
+  /** Times for the folders (remote for uploads, local for downloads), parents first. */
+  folderTimes?: FolderTime[];
+  /** What planning passed over and why (symbolic links), for the user to read. */
+  notices?: string[];
 }
 
 export interface FileOutcome {
@@ -49,6 +61,8 @@ export interface FileOutcome {
   resumedFrom?: number;
   /** A download that replaced a local file of the same name. */
   replaced?: boolean;
+  /** Not sent: the other end already held the same bytes (--skip-existing). */
+  skipped?: boolean;
   error?: FerryError;
 }
 
@@ -84,53 +98,32 @@ function localError(error: unknown, path: string, doing: 'read' | 'write' = 'rea
   return ferryError('LOCAL_IO', `${path}: ${(cause as Error).message}`, cause);
 }
 
-/** Runs `work` over `items` with at most `window` in flight, keeping order of results. */
-async function inWindow<T, R>(items: readonly T[], window: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(window, items.length) }, lane));
-  return results;
-}
-
-async function walkLocal(root: string, remoteRoot: string, plan: TransferPlan): Promise<void> {
-  plan.folders.push(remoteRoot);
-  const dirents = [];
-  try {
-    for await (const dirent of await opendir(root)) dirents.push(dirent);
-  } catch (error) {
-    // One folder that cannot be read is reported; the rest of the tree still goes.
-    plan.refused.push({ local: root, remote: remoteRoot, size: 0, error: localError(error, root) });
-    return;
+/** The files and folders of local folder `root`, sent to `remoteRoot`. */
+async function walkLocal(root: string, remoteRoot: string, plan: TransferPlan, options: WalkOptions): Promise<void> {
+  const tree = await walkLocalTree(root, options);
+  for (const entry of tree.entries) {
+    const remote = entry.relative === '' ? remoteRoot : joinRemote(remoteRoot, entry.relative);
+    if (entry.type === 'dir') {
+      plan.folders.push(remote);
+      (plan.folderTimes ??= []).push({ path: remote, mtime: entry.mtime });
+    } else plan.files.push({ local: entry.local, remote, size: entry.size, mtime: entry.mtime });
   }
-  // One folder's entries are looked at together (their stats overlap in the thread pool), then walked in order.
-  const stats = await inWindow(dirents, STAT_WINDOW, (dirent) => stat(join(root, dirent.name)).catch(() => undefined));
-  for (const [index, dirent] of dirents.entries()) {
-    const local = join(root, dirent.name);
-    const remote = joinRemote(remoteRoot, dirent.name);
-    const found = stats[index];
-    if (found?.isDirectory() && !dirent.isSymbolicLink()) await walkLocal(local, remote, plan);
-    else if (found?.isFile()) plan.files.push({ local, remote, size: found.size });
-  }
+  for (const failure of tree.failures) plan.refused.push({ local: failure.local, remote: joinRemote(remoteRoot, failure.relative), size: 0, error: failure.error });
+  if (tree.notices.length > 0) (plan.notices ??= []).push(...tree.notices);
 }
 
 /**
  * What `ferry upload a b folder -d dest` sends, and where each file lands; with
  * `as`, the one local file or folder lands under that remote name instead.
  */
-export async function planUpload(locals: readonly string[], destDir: string, options: { as?: string } = {}): Promise<TransferPlan> {
+export async function planUpload(locals: readonly string[], destDir: string, options: { as?: string } & WalkOptions = {}): Promise<TransferPlan> {
   const plan: TransferPlan = { files: [], folders: [], refused: [] };
   for (const local of locals) {
     const remote = options.as ?? joinRemote(destDir, basename(local));
     try {
       const stats = await stat(local);
-      if (stats.isDirectory()) await walkLocal(local, remote, plan);
-      else plan.files.push({ local, remote, size: stats.size });
+      if (stats.isDirectory()) await walkLocal(local, remote, plan, options);
+      else plan.files.push({ local, remote, size: stats.size, mtime: stats.mtimeMs });
     } catch (error) {
       plan.refused.push({ local, remote, size: 0, error: localError(error, local) });
     }
@@ -138,11 +131,14 @@ export async function planUpload(locals: readonly string[], destDir: string, opt
   return plan;
 }
 
-export async function uploadPlan(
-  client: FerryClient,
-  plan: TransferPlan,
-  options: { noClobber?: boolean; reporter?: TransferReporter } = {},
-): Promise<FileOutcome[]> {
+export interface UploadPlanOptions {
+  noClobber?: boolean;
+  /** Leave out files the server already holds with the same size and SHA-256. */
+  skipExisting?: boolean;
+  reporter?: TransferReporter;
+}
+
+export async function uploadPlan(client: FerryClient, plan: TransferPlan, options: UploadPlanOptions = {}): Promise<FileOutcome[]> {
   const reporter = options.reporter ?? SILENT_REPORTER;
   // Folders first (empty ones included); files create their own parents anyway.
   await Promise.all(plan.folders.map((folder) => client.mkdir(folder)));
@@ -150,6 +146,11 @@ export async function uploadPlan(
     const bar = reporter.file(job);
     const outcome: FileOutcome = { local: job.local, remote: job.remote, size: job.size };
     try {
+      if (options.skipExisting && (await remoteHolds(client, job.remote, job.local, job.size))) {
+        outcome.skipped = true;
+        bar.finish(outcome);
+        return outcome;
+      }
       const result = await client.upload(
         job.remote,
         {
@@ -157,7 +158,12 @@ export async function uploadPlan(
           open: (start = 0, end = job.size) =>
             start >= end ? Readable.from([]) : createReadStream(job.local, { start, end: end - 1, highWaterMark: READ_CHUNK_BYTES }),
         },
-        { noClobber: options.noClobber ?? false, resumable: job.size >= RESUMABLE_MIN_BYTES, onProgress: (done) => bar.progress(done) },
+        {
+          noClobber: options.noClobber ?? false,
+          resumable: job.size >= RESUMABLE_MIN_BYTES,
+          ...(job.mtime !== undefined ? { mtime: job.mtime } : {}),
+          onProgress: (done) => bar.progress(done),
+        },
       );
       outcome.sha256 = result.sha256;
       if (result.offset > 0) outcome.resumedFrom = result.offset;
@@ -167,6 +173,11 @@ export async function uploadPlan(
     bar.finish(outcome);
     return outcome;
   });
+  // Folder times last, once nothing more is written into them.
+  if (client.supports('mtime')) {
+    // Pipelined: setting one folder's time leaves its parent's alone.
+    await Promise.all((plan.folderTimes ?? []).map((folder) => client.touch(folder.path, folder.mtime).catch(() => undefined)));
+  }
   return [...plan.refused, ...outcomes];
 }
 
@@ -184,11 +195,15 @@ export async function planDownload(
 ): Promise<TransferPlan> {
   const plan: TransferPlan = { files: [], folders: [], refused: [] };
   const into = options.as !== undefined ? dirname(options.as) : destDir;
-  const add = (remote: string, relativeSegments: string[], size: number): void => {
+  const add = (remote: string, relativeSegments: string[], size: number, mtime: number): void => {
     const problem = relativeSegments.map((segment) => localNameProblem(segment)).find((p) => p !== undefined);
     const local = localPathInside(into, relativeSegments);
     if (problem) plan.refused.push({ local, remote, size, error: ferryError('BAD_PATH', `${remote} cannot be saved here: ${problem}`) });
-    else plan.files.push({ local, remote, size });
+    else plan.files.push({ local, remote, size, mtime });
+  };
+  // An object store keeps no folder times (0): such folders keep the time of their download.
+  const folderTime = (path: string, mtime: number): void => {
+    if (mtime > 0) (plan.folderTimes ??= []).push({ path, mtime });
   };
   for (const remote of remotes) {
     const name = options.as !== undefined ? basename(options.as) : remoteBaseName(remote);
@@ -202,18 +217,24 @@ export async function planDownload(
       continue;
     }
     if (entry.type === 'file') {
-      add(remote, [name], entry.size);
+      add(remote, [name], entry.size, entry.mtime);
       continue;
     }
     const top = name === '' ? [] : [name];
-    plan.folders.push(top.length > 0 ? localPathInside(into, top) : into);
+    const topFolder = top.length > 0 ? localPathInside(into, top) : into;
+    plan.folders.push(topFolder);
+    folderTime(topFolder, entry.mtime);
     for (const child of await client.list(remote, { recursive: true })) {
       const segments = child.name.split('/');
       const childRemote = joinRemote(remote, child.name);
       if (child.type === 'dir') {
-        if (!segments.some((segment) => localNameProblem(segment))) plan.folders.push(localPathInside(into, [...top, ...segments]));
+        if (!segments.some((segment) => localNameProblem(segment))) {
+          const folder = localPathInside(into, [...top, ...segments]);
+          plan.folders.push(folder);
+          folderTime(folder, child.mtime);
+        }
       } else {
-        add(childRemote, [...top, ...segments], child.size);
+        add(childRemote, [...top, ...segments], child.size, child.mtime);
       }
     }
   }
@@ -224,6 +245,8 @@ export interface DownloadOptions {
   reporter?: TransferReporter;
   /** Keep a local file that already has the name, rather than replacing it. */
   noClobber?: boolean;
+  /** Leave out files already here with the same size and SHA-256. */
+  skipExisting?: boolean;
 }
 
 function keptError(local: string): FerryError {
@@ -291,6 +314,8 @@ async function receive(client: FerryClient, job: FileJob, handle: FileHandle, pr
   const writer = new BatchedFileWriter(handle);
   const result = await client.download(job.remote, writer, { offset, prefixDigest: prefix, onProgress: progress });
   await writer.flush();
+  // The file keeps the server's time, set before it takes its name so it never shows another.
+  if (result.mtime > 0) await handle.utimes(new Date(), new Date(result.mtime));
   await handle.sync();
   const outcome: FileOutcome = { local: job.local, remote: job.remote, size: result.size, sha256: result.sha256 };
   if (offset > 0) outcome.resumedFrom = offset;
@@ -336,6 +361,11 @@ export async function downloadPlan(client: FerryClient, plan: TransferPlan, opti
     const bar = reporter.file(job);
     let outcome: FileOutcome;
     try {
+      if (options.skipExisting && (await localHolds(client, job.local, job.remote, job.size))) {
+        outcome = { local: job.local, remote: job.remote, size: job.size, skipped: true };
+        bar.finish(outcome);
+        return outcome;
+      }
       outcome = await downloadOne(client, job, options.noClobber ?? false, (done) => bar.progress(done));
     } catch (error) {
       outcome = { local: job.local, remote: job.remote, size: job.size, error: localError(error, job.local, 'write') };
@@ -343,6 +373,8 @@ export async function downloadPlan(client: FerryClient, plan: TransferPlan, opti
     bar.finish(outcome);
     return outcome;
   });
+  // Folder times last, deepest first: each file landed in its folder changed the folder's time.
+  for (const folder of [...(plan.folderTimes ?? [])].reverse()) await utimes(folder.path, new Date(), new Date(folder.mtime)).catch(() => undefined);
   return [...plan.refused, ...outcomes];
 }
 

@@ -8,7 +8,7 @@ import { ERROR_CODES, ferryError, isErrorCode, type ErrorCode } from './errors.j
 export const PROTOCOL_NAME = 'ferry';
 export const PROTOCOL_VERSION = 1;
 /** Features a peer may rely on when both sides list them. */
-export const CAPABILITIES = ['pipelining', 'resume-download', 'recursive-list', 'no-clobber'] as const;
+export const CAPABILITIES = ['pipelining', 'resume-download', 'recursive-list', 'no-clobber', 'mtime'] as const;
 
 export interface Hello {
   protocol: string;
@@ -26,7 +26,18 @@ export type Permission = (typeof PERMISSIONS)[number];
 
 export type Request =
   | { op: 'login'; user: string; password: string }
-  | { op: 'put'; path: string; size: number; noClobber: boolean; resumable: boolean; offset: number; prefixSha256: string }
+  | {
+      op: 'put';
+      path: string;
+      size: number;
+      noClobber: boolean;
+      resumable: boolean;
+      offset: number;
+      prefixSha256: string;
+      /** The file's modification time (ms since the epoch) to keep; the time of the upload when absent. */
+      mtime?: number;
+    }
+  | { op: 'touch'; path: string; mtime: number }
   | { op: 'resume'; path: string; size: number }
   | { op: 'get'; path: string; offset: number }
   | { op: 'list'; path: string; recursive: boolean }
@@ -104,6 +115,15 @@ function count(fields: Fields, key: string, fallback?: number): number {
   return value;
 }
 
+/** The latest time a JavaScript Date (and so every file time Ferry handles) can hold. */
+const MAX_TIME_MS = 8.64e15;
+
+function time(fields: Fields, key: string): number {
+  const value = count(fields, key);
+  if (value > MAX_TIME_MS) throw ferryError('BAD_REQUEST', `"${key}" is past the latest time a file can have`);
+  return value;
+}
+
 function flag(fields: Fields, key: string): boolean {
   const value = fields[key] ?? false;
   if (typeof value !== 'boolean') throw ferryError('BAD_REQUEST', `"${key}" must be true or false`);
@@ -130,8 +150,11 @@ export function parseRequest(value: unknown): Request {
         resumable: flag(fields, 'resumable') || offset > 0,
         offset,
         prefixSha256,
+        ...(fields.mtime === undefined ? {} : { mtime: time(fields, 'mtime') }),
       };
     }
+    case 'touch':
+      return { op, path: text(fields, 'path'), mtime: time(fields, 'mtime') };
     case 'resume':
       return { op, path: text(fields, 'path'), size: count(fields, 'size') };
     case 'get':

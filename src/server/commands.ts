@@ -116,8 +116,8 @@ async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>): Prom
     throw ferryError('TOO_LARGE', `${formatRemotePath(path)} is ${request.size} bytes; this server accepts files up to ${ctx.limits.maxFileSize} bytes`);
   }
   if (request.offset > request.size) throw ferryError('BAD_REQUEST', `offset ${request.offset} is past the ${request.size} bytes announced`);
-  const { size, noClobber, resumable, offset, prefixSha256 } = request;
-  return ctx.home.beginUpload(path, { size, noClobber, resumable, offset, prefixSha256, quota: ctx.quota });
+  const { size, noClobber, resumable, offset, prefixSha256, mtime } = request;
+  return ctx.home.beginUpload(path, { size, noClobber, resumable, offset, prefixSha256, mtime, quota: ctx.quota });
 }
 
 
@@ -229,7 +229,13 @@ const mkdir: Handler<'mkdir'> = async (ctx, request) => {
   await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
 };
 
-export const commands: { [O in DataOp]: Handler<O> } = { put, resume, get, list, stat, delete: remove, rename, mkdir };
+const touch: Handler<'touch'> = async (ctx, request) => {
+  require(ctx, 'write', 'change modification times');
+  await ctx.home.setMtime(parseRemotePath(request.path), request.mtime);
+  await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
+};
+
+export const commands: { [O in DataOp]: Handler<O> } = { put, resume, get, list, stat, delete: remove, rename, mkdir, touch };
 
 export function isDataOp(op: Request['op']): op is DataOp {
   return Object.hasOwn(commands, op);

@@ -376,7 +376,7 @@ class LocalHome implements HomeStorage {
       }
       const temp = join(this.tmpDir, `${randomUUID()}.part`);
       const handle = await open(temp, 'wx');
-      return new LocalUpload({ handle, temp, place, path, noClobber: options.noClobber, digests: this.digests, committed });
+      return new LocalUpload({ handle, temp, place, path, noClobber: options.noClobber, mtime: options.mtime, digests: this.digests, committed });
     } catch (error) {
       await place?.folder.close();
       throw storageError(error, path);
@@ -399,7 +399,7 @@ class LocalHome implements HomeStorage {
       // Appending after a truncate to the verified prefix (or to nothing) continues the data.
       const handle = await open(data, 'a');
       await handle.truncate(options.offset);
-      return new LocalUpload({ handle, temp: data, place, path, noClobber: options.noClobber, digests: this.digests, committed, release, prefixHash });
+      return new LocalUpload({ handle, temp: data, place, path, noClobber: options.noClobber, mtime: options.mtime, digests: this.digests, committed, release, prefixHash });
     } catch (error) {
       await release();
       throw error;
@@ -478,6 +478,19 @@ class LocalHome implements HomeStorage {
     }
   }
 
+  async setMtime(path: RemotePath, mtime: number): Promise<void> {
+    try {
+      const { handle } = await this.jail.open(path);
+      try {
+        await handle.utimes(new Date(), new Date(mtime));
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      throw storageError(error, path);
+    }
+  }
+
   async mkdir(path: RemotePath): Promise<void> {
     let place: Place | undefined;
     try {
@@ -540,6 +553,8 @@ interface LocalUploadParts {
   place: Place;
   path: RemotePath;
   noClobber: boolean;
+  /** The modification time the file keeps (the commit's time when undefined). */
+  mtime: number | undefined;
   digests: DigestCache;
   /** Told once the data is in place (quota bookkeeping). */
   committed: () => void;
@@ -583,6 +598,8 @@ class LocalUpload implements UploadTarget {
     const { handle, temp, place, path } = this.parts;
     try {
       await this.writer.flush();
+      // Set before the rename, so that no reader sees the file with another time.
+      if (this.parts.mtime !== undefined) await handle.utimes(new Date(), new Date(this.parts.mtime));
       await handle.sync();
       // The same inode, size and mtime after the rename: the digest cache's key.
       const stats = await handle.stat();

@@ -32,6 +32,23 @@ import type { RemotePath, UploadTarget } from './storage.js';
 
 /** The object metadata key (x-amz-meta-sha256) that carries a file's SHA-256. */
 export const SHA256_METADATA = 'sha256';
+/**
+ * The object metadata key (x-amz-meta-mtime) that carries a file's own
+ * modification time, in ms since the epoch: S3's LastModified is the time the
+ * object was written, and cannot be set.
+ */
+export const MTIME_METADATA = 'mtime';
+
+/** The metadata Ferry stores with an object. */
+export function objectMetadata(sha256: string | undefined, mtime: number | undefined): Record<string, string> {
+  return { ...(sha256 !== undefined ? { [SHA256_METADATA]: sha256 } : {}), ...(mtime !== undefined ? { [MTIME_METADATA]: String(mtime) } : {}) };
+}
+
+/** A file's time: the one stored with it, else when the object was written. */
+function storedMtime(metadata: Record<string, string> | undefined, lastModified: Date | undefined): number {
+  const stored = Number(metadata?.[MTIME_METADATA]);
+  return metadata?.[MTIME_METADATA] !== undefined && Number.isSafeInteger(stored) && stored >= 0 ? stored : (lastModified?.getTime() ?? 0);
+}
 
 /** How long a host's claim on a resumable upload lasts without being renewed. */
 export const LEASE_MS = 30_000;
@@ -184,7 +201,7 @@ export interface ObjectInfo {
 export async function headObject(client: S3Client, bucket: string, key: string): Promise<ObjectInfo | undefined> {
   try {
     const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return { size: out.ContentLength ?? 0, mtime: out.LastModified?.getTime() ?? 0, etag: out.ETag ?? '', sha256: out.Metadata?.[SHA256_METADATA] };
+    return { size: out.ContentLength ?? 0, mtime: storedMtime(out.Metadata, out.LastModified), etag: out.ETag ?? '', sha256: out.Metadata?.[SHA256_METADATA] };
   } catch (error) {
     if (isS3NotFound(error)) return undefined;
     throw error;
@@ -205,6 +222,8 @@ export interface S3UploadOptions {
   partSize: number;
   queueSize: number;
   noClobber: boolean;
+  /** The modification time to store with the object (x-amz-meta-mtime). */
+  mtime: number | undefined;
   hash: UploadHash;
   /** Set for a resumable upload: where its record lives. */
   records?: { store: UploadRecords; key: string } | undefined;
@@ -283,7 +302,7 @@ export class S3Upload implements UploadTarget {
       const condition = noClobber ? { IfNoneMatch: '*' } : {};
       if (this.uploadId === undefined) {
         const body = this.buffer?.subarray(0, this.fill) ?? Buffer.alloc(0);
-        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, Metadata: { [SHA256_METADATA]: sha256 }, ...condition }));
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, Metadata: objectMetadata(sha256, this.options.mtime), ...condition }));
       } else {
         await this.sendPart(); // The last part, of any size.
         await this.settle();
@@ -299,7 +318,7 @@ export class S3Upload implements UploadTarget {
         // a copy onto itself adds it (one request; stores do it without moving the data).
         if (this.options.size <= S3_MAX_COPY_BYTES) {
           await client
-            .send(new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, key), MetadataDirective: 'REPLACE', Metadata: { [SHA256_METADATA]: sha256 } }))
+            .send(new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, key), MetadataDirective: 'REPLACE', Metadata: objectMetadata(sha256, this.options.mtime) }))
             .catch(() => undefined); // Without it, stat reads the object to compute the digest.
         }
       }
@@ -384,7 +403,9 @@ export class S3Upload implements UploadTarget {
 
   private async start(): Promise<void> {
     const { client, bucket, key } = this.options;
-    const out = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: 'application/octet-stream' }));
+    // The time goes in now too: a file too large for the copy that adds the digest keeps it.
+    const Metadata = objectMetadata(undefined, this.options.mtime);
+    const out = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: 'application/octet-stream', Metadata }));
     if (out.UploadId === undefined) throw new Error('the store started a multipart upload without an UploadId');
     this.uploadId = out.UploadId;
     this.claim();

@@ -3,7 +3,8 @@
  * several Ferry hosts can serve one shared store. Layout under the configured
  * key prefix:
  *
- *   files/<home>/<path>   a file; its SHA-256 in the metadata (x-amz-meta-sha256)
+ *   files/<home>/<path>   a file; its SHA-256 and modification time in the metadata
+ *                         (x-amz-meta-sha256, x-amz-meta-mtime)
  *   files/<home>/<dir>/   an (empty) object marking a folder made with mkdir
  *   uploads/<id>.json     the record of a resumable upload (see s3-upload.ts)
  *   ready/<host>          written by readiness checks
@@ -34,7 +35,19 @@ import type { Entry, ResumeStatus } from '../protocol/messages.js';
 import { formatRemotePath, isNameable } from '../protocol/paths.js';
 import { isS3PreconditionFailed, s3Error, s3StartupError } from './s3-errors.js';
 import { S3_MAX_COPY_BYTES, S3_MAX_PARTS } from './s3-limits.js';
-import { copySource, digestOfState, headObject, leaseActive, plainHash, resumableHash, S3Upload, UploadRecords, type ObjectInfo, type UploadRecord } from './s3-upload.js';
+import {
+  copySource,
+  digestOfState,
+  headObject,
+  leaseActive,
+  objectMetadata,
+  plainHash,
+  resumableHash,
+  S3Upload,
+  UploadRecords,
+  type ObjectInfo,
+  type UploadRecord,
+} from './s3-upload.js';
 import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
 import { NO_EXTENT, refuseBeyondLimits, type TreeExtent } from './tree-limits.js';
 
@@ -46,6 +59,8 @@ const COPY_CONCURRENCY = 8;
 const USAGE_TTL_MS = 60_000;
 const DIGEST_CACHE_ENTRIES = 10_000;
 const MAX_SOCKETS = 256;
+/** HEADs in flight for the times of one listing page. */
+const HEAD_CONCURRENCY = 16;
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
 export interface S3StorageOptions {
@@ -207,6 +222,13 @@ export class S3Storage implements Storage {
   }
 }
 
+/** A file met in a listing, waiting for its stored time. */
+interface ListedFile {
+  name: string;
+  key: string;
+  object: _Object;
+}
+
 function fileEntry(name: string, info: { size: number; mtime: number }): Entry {
   return { name, type: 'file', size: info.size, mtime: Math.trunc(info.mtime) };
 }
@@ -335,6 +357,7 @@ class S3Home implements HomeStorage {
       throw s3Error(error, path);
     }
     const foldersSeen = new Set<string>();
+    const files: ListedFile[] = [];
     const folder = (name: string): Entry[] => {
       if (foldersSeen.has(name)) return [];
       foldersSeen.add(name);
@@ -352,12 +375,34 @@ class S3Home implements HomeStorage {
           const parents = isMarker ? segments.length : segments.length - 1;
           // Keys come sorted, so a folder is named before anything inside it.
           for (let depth = 1; depth <= parents; depth++) yield* folder(segments.slice(0, depth).join('/'));
-          if (!isMarker) yield fileEntry(segments.join('/'), { size: object.Size ?? 0, mtime: object.LastModified?.getTime() ?? 0 });
+          if (!isMarker) files.push({ name: segments.join('/'), key: object.Key as string, object });
         }
+        yield* await this.withStoredTimes(files);
+        files.length = 0;
       }
     } catch (error) {
       throw s3Error(error, path);
     }
+  }
+
+  /**
+   * A listing tells only when each object was written; a file's own time is in its
+   * metadata, which takes a HEAD each (as rclone does), a few at a time. Entries keep
+   * their listing order, folders before their contents.
+   */
+  private async withStoredTimes(files: ListedFile[]): Promise<Entry[]> {
+    const entries: Entry[] = new Array<Entry>(files.length);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < files.length) {
+        const index = next++;
+        const { name, key, object } = files[index] as ListedFile;
+        const info = await this.head(key);
+        entries[index] = fileEntry(name, { size: info?.size ?? object.Size ?? 0, mtime: info?.mtime ?? object.LastModified?.getTime() ?? 0 });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, files.length) }, lane));
+    return entries;
   }
 
   async openRead(path: RemotePath): Promise<ReadableFile> {
@@ -410,6 +455,7 @@ class S3Home implements HomeStorage {
         partSize,
         queueSize,
         noClobber: options.noClobber,
+        mtime: options.mtime,
         committed: () => this.context.usage.added(key, options.size - replaced),
       };
       if (!options.resumable) {
@@ -547,6 +593,25 @@ class S3Home implements HomeStorage {
       throw ferryError('TOO_LARGE', `${formatRemotePath(path)} holds a file over 5 GiB, which S3 cannot copy in one request; download it and upload it under the new name`);
     }
     await this.context.client.send(new CopyObjectCommand({ Bucket: this.context.bucket, Key: toKey, CopySource: copySource(this.context.bucket, fromKey) }));
+  }
+
+  async setMtime(path: RemotePath, mtime: number): Promise<void> {
+    try {
+      const { file, folder } = await this.kind(path);
+      if (folder) return; // An object store keeps no times for folders.
+      if (!file) throw ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`);
+      if (file.size > S3_MAX_COPY_BYTES) {
+        throw ferryError('TOO_LARGE', `${formatRemotePath(path)} is over 5 GiB, and S3 cannot change its metadata without sending it again`);
+      }
+      // Metadata cannot be changed in place: a copy onto itself replaces it, bytes untouched.
+      const key = this.fileKey(path);
+      const { client, bucket } = this.context;
+      await client.send(
+        new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: copySource(bucket, key), CopySourceIfMatch: file.etag, MetadataDirective: 'REPLACE', Metadata: objectMetadata(file.sha256, mtime) }),
+      );
+    } catch (error) {
+      throw s3Error(error, path);
+    }
   }
 
   async mkdir(path: RemotePath): Promise<void> {

@@ -44,6 +44,8 @@ export interface UploadOptions {
   prefixSha256: string;
   /** Bytes the home may hold after this upload (0: no limit). */
   quota: number;
+  /** The modification time (ms since the epoch) the file keeps; the time of the commit when absent. */
+  mtime?: number | undefined;
 }
 
 /** One user's view of the store, jailed to their home. */
@@ -57,6 +59,8 @@ export interface HomeStorage {
   remove(path: RemotePath, recursive: boolean): Promise<void>;
   rename(from: RemotePath, to: RemotePath, noClobber: boolean): Promise<void>;
   mkdir(path: RemotePath): Promise<void>;
+  /** Sets a file's or folder's modification time (ms since the epoch), leaving its bytes alone. */
+  setMtime(path: RemotePath, mtime: number): Promise<void>;
 }
 
 export interface Storage {

@@ -5,7 +5,9 @@ import { ERROR_CODES, FerryError } from '../../src/protocol/errors.js';
 import { parseErrorMessage, parseHello, parseRequest, parseWelcome, type Request } from '../../src/protocol/messages.js';
 import { holds } from './property.js';
 
-const OPS = ['login', 'put', 'resume', 'get', 'list', 'stat', 'delete', 'rename', 'mkdir', 'quit'] as const;
+const OPS = ['login', 'put', 'resume', 'get', 'list', 'stat', 'delete', 'rename', 'mkdir', 'touch', 'quit'] as const;
+/** Fields a parsed request carries only when the sender gave them. */
+const OPTIONAL_FIELDS: Partial<Record<Request['op'], string[]>> = { put: ['mtime'] };
 
 function badRequest(t: ExecutionContext, value: unknown, label = JSON.stringify(value)): void {
   const error = t.throws(() => parseRequest(value), { instanceOf: FerryError }, label);
@@ -24,6 +26,7 @@ function assertWellFormed(request: Request): void {
       resumable: (v) => typeof v === 'boolean',
       offset: isCount,
       prefixSha256: (v) => typeof v === 'string',
+      mtime: (v) => isCount(v) && (v as number) <= 8.64e15,
     },
     resume: { path: (v) => typeof v === 'string', size: isCount },
     get: { path: (v) => typeof v === 'string', offset: isCount },
@@ -32,12 +35,15 @@ function assertWellFormed(request: Request): void {
     delete: { path: (v) => typeof v === 'string', recursive: (v) => typeof v === 'boolean' },
     rename: { from: (v) => typeof v === 'string', to: (v) => typeof v === 'string', noClobber: (v) => typeof v === 'boolean' },
     mkdir: { path: (v) => typeof v === 'string' },
+    touch: { path: (v) => typeof v === 'string', mtime: (v) => isCount(v) && (v as number) <= 8.64e15 },
     quit: {},
   };
   assert.ok(OPS.includes(request.op), `unknown op ${String(request.op)}`);
   const fields = shape[request.op];
-  assert.deepEqual(Object.keys(request).sort(), ['op', ...Object.keys(fields)].sort());
-  for (const [key, valid] of Object.entries(fields)) {
+  const optional = OPTIONAL_FIELDS[request.op] ?? [];
+  const present = Object.keys(fields).filter((key) => !optional.includes(key) || key in request);
+  assert.deepEqual(Object.keys(request).sort(), ['op', ...present].sort());
+  for (const [key, valid] of Object.entries(fields).filter(([key]) => present.includes(key))) {
     assert.ok(valid((request as Record<string, unknown>)[key]), `${request.op}.${key} = ${JSON.stringify((request as Record<string, unknown>)[key])}`);
   }
 }
@@ -55,6 +61,16 @@ test('each operation parses with its optional fields filled in with defaults', (
   t.deepEqual(parseRequest({ op: 'rename', from: '/a', to: '/b' }), { op: 'rename', from: '/a', to: '/b', noClobber: false });
   t.deepEqual(parseRequest({ op: 'mkdir', path: '/d' }), { op: 'mkdir', path: '/d' });
   t.deepEqual(parseRequest({ op: 'quit' }), { op: 'quit' });
+  t.deepEqual(parseRequest({ op: 'touch', path: '/a', mtime: 1_700_000_000_000 }), { op: 'touch', path: '/a', mtime: 1_700_000_000_000 });
+});
+
+test("a put carries the file's modification time only when the sender gave one, and it must be a whole number", (t) => {
+  t.false('mtime' in parseRequest({ op: 'put', path: '/a', size: 1 }));
+  t.is((parseRequest({ op: 'put', path: '/a', size: 1, mtime: 1_700_000_000_123 }) as { mtime?: number }).mtime, 1_700_000_000_123);
+  for (const mtime of [-1, 1.5, '1700000000000', null, true]) badRequest(t, { op: 'put', path: '/a', size: 1, mtime }, `mtime ${String(mtime)}`);
+  badRequest(t, { op: 'touch', path: '/a' });
+  badRequest(t, { op: 'touch', path: '/a', mtime: -5 });
+  badRequest(t, { op: 'touch', path: '/a', mtime: 8.64e15 + 1 });
 });
 
 test('explicit optional fields are kept and unknown fields are dropped', (t) => {
@@ -119,6 +135,7 @@ test('any JSON value either parses to a well-formed request of a known operation
       offset: loose,
       noClobber: loose,
       recursive: loose,
+      mtime: loose,
     },
     { requiredKeys: ['op'] },
   );
