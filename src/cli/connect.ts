@@ -13,12 +13,15 @@ import { discoverServers, type DiscoveredServer } from '../lan/mdns.js';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import type { LoginResult } from '../protocol/messages.js';
 import { promptHidden, readStdin } from './password.js';
+import { passwordFromCommand, passwordFromFile } from './password-sources.js';
 import { formatServerAddress, parseServerAddress } from './server-address.js';
 
 export interface ConnectionOptions {
   server?: string;
   user?: string;
   passwordStdin?: boolean;
+  /** A command whose output is the password (password-sources.ts). */
+  passwordCommand?: string;
   retries: number;
   /** Speak TLS, pinning the server's certificate on first use... */
   tls?: boolean;
@@ -89,13 +92,15 @@ export async function resolveUser(options: ConnectionOptions): Promise<string> {
 const PASSWORD_TRIES = 3;
 
 function mayAskAgain(options: ConnectionOptions, error: unknown, tries: number): boolean {
-  const typed = !options.passwordStdin && process.env.FERRY_PASSWORD === undefined;
+  const typed = !options.passwordStdin && options.passwordCommand === undefined && process.env.FERRY_PASSWORD === undefined && process.env.FERRY_PASSWORD_FILE === undefined;
   return typed && tries < PASSWORD_TRIES && error instanceof FerryError && error.code === 'AUTH_FAILED';
 }
 
 export async function resolvePassword(options: ConnectionOptions, user: string): Promise<string> {
   if (options.passwordStdin) return readStdin();
+  if (options.passwordCommand !== undefined) return passwordFromCommand(options.passwordCommand);
   if (process.env.FERRY_PASSWORD !== undefined) return process.env.FERRY_PASSWORD;
+  if (process.env.FERRY_PASSWORD_FILE !== undefined) return passwordFromFile(process.env.FERRY_PASSWORD_FILE);
   return promptHidden(`Password for ${user}: `);
 }
 

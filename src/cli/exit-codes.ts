@@ -39,6 +39,7 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   TLS_UNTRUSTED: ExitCode.INTEGRITY,
   PERMISSION_DENIED: ExitCode.DENIED,
   QUOTA_EXCEEDED: ExitCode.DENIED,
+  PARTIAL: ExitCode.PARTIAL,
 };
 
 export function exitCodeFor(code: ErrorCode): ExitCode {

@@ -15,6 +15,7 @@ import { FrameType, parseJsonPayload, type Frame } from '../protocol/frames.js';
 import {
   CAPABILITIES,
   PROTOCOL_NAME,
+  type Capability,
   PROTOCOL_VERSION,
   parseErrorMessage,
   parseWelcome,
@@ -485,6 +486,65 @@ export class FerryClient {
     if (result.sha256 !== hash.digest('hex')) {
       throw ferryError('INTEGRITY', `the server stored ${path} with a different SHA-256 than was sent`);
     }
+    return result;
+  }
+
+  /** Whether the server lists `capability` in its WELCOME. */
+  supports(capability: Capability): boolean {
+    return this.welcome.capabilities.includes(capability);
+  }
+
+  /**
+   * Sends a stream of unknown length (a pipe) to `path` with `putStream`: the size
+   * is stated after the data, and the server stores the file only if that size and
+   * the SHA-256 computed here match what it received. Nothing is kept if the
+   * connection is lost, and a stream cannot be read twice: no resume.
+   */
+  async uploadStream(path: string, input: AsyncIterable<Buffer>, options: { noClobber?: boolean; onProgress?: (bytesDone: number) => void } = {}): Promise<PutResult> {
+    if (!this.supports('put-stream')) {
+      throw ferryError(
+        'UNSUPPORTED_VERSION',
+        `${this.address} (${this.welcome.agent}) does not take uploads of unknown length (it lacks the "put-stream" capability); ` +
+          'upgrade the server, or save the input to a file first and upload that',
+      );
+    }
+    const answer = deferred<PutResult>();
+    let refused = false;
+    const id = this.open((frame) => {
+      if (frame.type === FrameType.OK) answer.resolve(parseJsonPayload(frame) as PutResult);
+      else {
+        refused = true;
+        answer.reject(frame.type === FrameType.ERROR ? serverError(frame) : ferryError('BAD_FRAME', `unexpected frame type ${frame.type} for an upload`));
+      }
+      return true;
+    }, answer.reject);
+    const hash = createHash('sha256');
+    let localFailure: FerryError | undefined;
+    await this.exclusive(async () => {
+      await this.channel.sendJson(FrameType.REQUEST, id, { op: 'putStream', path, noClobber: options.noClobber ?? false });
+      let sent = 0;
+      try {
+        for await (const chunk of input) {
+          if (refused) break;
+          hash.update(chunk);
+          const waited = await this.channel.sendData(id, chunk);
+          sent += chunk.length;
+          options.onProgress?.(sent);
+          if (!waited) await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      } catch (error) {
+        if (error instanceof FerryError && error.code === 'CONNECTION_LOST') throw error;
+        localFailure = localReadFailure(error);
+      }
+      // A failed read still ends the data properly; the size it states does not matter then.
+      await this.channel.sendJson(FrameType.PART, id, { size: sent });
+      await this.channel.sendEnd(id, hash.copy().digest());
+    }).catch(answer.reject);
+    const result = await answer.promise.catch((error: FerryError) => {
+      throw localFailure ?? error;
+    });
+    if (localFailure) throw localFailure;
+    if (result.sha256 !== hash.digest('hex')) throw ferryError('INTEGRITY', `the server stored ${path} with a different SHA-256 than was sent`);
     return result;
   }
 

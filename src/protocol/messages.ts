@@ -8,7 +8,8 @@ import { ERROR_CODES, ferryError, isErrorCode, type ErrorCode } from './errors.j
 export const PROTOCOL_NAME = 'ferry';
 export const PROTOCOL_VERSION = 1;
 /** Features a peer may rely on when both sides list them. */
-export const CAPABILITIES = ['pipelining', 'resume-download', 'recursive-list', 'no-clobber'] as const;
+export const CAPABILITIES = ['pipelining', 'resume-download', 'recursive-list', 'no-clobber', 'put-stream'] as const;
+export type Capability = (typeof CAPABILITIES)[number];
 
 export interface Hello {
   protocol: string;
@@ -27,6 +28,7 @@ export type Permission = (typeof PERMISSIONS)[number];
 export type Request =
   | { op: 'login'; user: string; password: string }
   | { op: 'put'; path: string; size: number; noClobber: boolean; resumable: boolean; offset: number; prefixSha256: string }
+  | { op: 'putStream'; path: string; noClobber: boolean }
   | { op: 'resume'; path: string; size: number }
   | { op: 'get'; path: string; offset: number }
   | { op: 'list'; path: string; recursive: boolean }
@@ -66,6 +68,15 @@ export interface PutResult {
 export interface ResumeStatus {
   offset: number;
   prefixSha256: string;
+}
+
+/** What a streamed upload (`putStream`) states after its data: how many bytes it sent. */
+export interface StreamTrailer {
+  size: number;
+}
+
+export function parseStreamTrailer(value: unknown): StreamTrailer {
+  return { size: count(asObject(value, 'the trailer of a streamed upload'), 'size') };
 }
 
 export interface GetHeader {
@@ -132,6 +143,8 @@ export function parseRequest(value: unknown): Request {
         prefixSha256,
       };
     }
+    case 'putStream':
+      return { op, path: text(fields, 'path'), noClobber: flag(fields, 'noClobber') };
     case 'resume':
       return { op, path: text(fields, 'path'), size: count(fields, 'size') };
     case 'get':
