@@ -265,7 +265,10 @@ runMain('ferry', async () => {
     .argument('<shell>', 'bash, zsh, fish or powershell')
     .action(async (shell: string) => {
       const { completionScript, completionSpec, parseShell } = await import('./completion.js');
-      process.stdout.write(completionScript(parseShell(shell), completionSpec(program)));
+      const script = completionScript(parseShell(shell), completionSpec(program));
+      const out = output();
+      if (out.options.json) out.json({ shell, script });
+      else process.stdout.write(script);
     });
 
   // Used by the completion scripts: one candidate per line, nothing on failure.
