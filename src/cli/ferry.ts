@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import type { TypedConnection } from './config-command.js';
 import type { ProfileOptions } from './profiles.js';
 import { STDIO } from './destination.js';
-import { parseProgressMode } from './progress-json.js';
+import { PROGRESS_MODES } from './progress-json.js';
 import { ferryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
 import type { ConnectionOptions } from './connect.js';
@@ -53,7 +53,7 @@ runMain('ferry', async () => {
     .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'one line per file for folder transfers too')
     .option('--json', 'machine-readable output on stdout: one {ok, data} or {ok: false, error} document')
-    .option('--progress <mode>', 'progress of transfers: bars (on a terminal), json (JSON lines on stderr) or none', 'bars')
+    .addOption(new Option('--progress <mode>', 'progress of transfers: bars (on a terminal), json (JSON lines on stderr) or none').choices(PROGRESS_MODES).default('bars'))
     .option('--retries <n>', 'times to retry a refused or lost connection', '3')
     .exitOverride()
     .showHelpAfterError()
@@ -86,7 +86,7 @@ runMain('ferry', async () => {
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
     };
   };
-  const progressJson = (): boolean => parseProgressMode(program.opts<GlobalOptions>().progress) === 'json';
+  const progressJson = (): boolean => program.opts<GlobalOptions>().progress === 'json';
 
   /** Connects, logs in, runs `body`, and says goodbye. */
   const withClient = async (body: (env: CommandEnv) => Promise<number>): Promise<void> => {

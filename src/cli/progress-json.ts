@@ -14,16 +14,11 @@
  */
 
 import type { FileJob, FileOutcome, TransferReporter } from '../client/transfers.js';
-import { ferryError } from '../protocol/errors.js';
 
 export const PROGRESS_INTERVAL_MS = 200;
 
-export type ProgressMode = 'bars' | 'json' | 'none';
-
-export function parseProgressMode(value: string): ProgressMode {
-  if (value === 'bars' || value === 'json' || value === 'none') return value;
-  throw ferryError('USAGE', `--progress takes bars, json or none, not "${value}"`);
-}
+/** The values of --progress: bars on a terminal (the default), these JSON lines, or nothing. */
+export const PROGRESS_MODES = ['bars', 'json', 'none'];
 
 function emit(line: Record<string, unknown>): void {
   process.stderr.write(`${JSON.stringify(line)}\n`);
