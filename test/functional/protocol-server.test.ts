@@ -350,7 +350,7 @@ test('the server answers HELLO with WELCOME naming its version, capabilities and
   const connection = await rawConnect(t, server);
   const welcome = await handshake(connection);
   t.like(welcome, { protocol: 'ferry', version: 1, agent: 'ferry-test', maxFrameBytes: 4 * 1024 * 1024 });
-  t.deepEqual(welcome.capabilities, ['pipelining', 'resume-download', 'recursive-list', 'no-clobber']);
+  t.deepEqual(welcome.capabilities, ['pipelining', 'resume-download', 'recursive-list', 'no-clobber', 'put-stream']);
 });
 
 test('a HELLO with version 2 gets UNSUPPORTED_VERSION naming both versions, and a close', async (t) => {
