@@ -71,18 +71,19 @@ for (const backend of BACKENDS) {
     t.deepEqual(await spooled(server), [], 'the spool holds nothing once the upload is stored');
   });
 
-  test(`${backend}: a connection cut in the middle of standard input leaves nothing under the name, and ferry exits 5 saying stdin cannot be replayed`, async (t) => {
+  test(`${backend}: a connection cut in the middle of standard input leaves the name as it was (the old file, whole), and ferry exits 5 saying stdin cannot be replayed`, async (t) => {
     const server = await startServer(t, { backend });
     const proxy = await startProxy(t, server.port, { cuts: [600_000] });
     const work = await tempDir(t);
     await randomFile(join(work, 'big.bin'), 8 * 1024 * 1024);
     const env = { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` };
+    await server.stored.write('cut.bin', 'the old file');
     const result = await pipeline('cat big.bin | ferry upload - cut.bin', env, work);
     t.is(result.code, 5, result.stderr);
     t.regex(result.stderr, /nothing was stored under \/cut\.bin/);
     t.regex(result.stderr, /Standard input cannot be read again/);
     t.is(proxy.connections(), 1, 'no retry: the input is gone');
-    t.is(await server.stored.sha256('cut.bin'), undefined);
+    t.is((await server.stored.read('cut.bin'))?.toString(), 'the old file', 'the name still holds the old file, whole');
     await eventually(async () => ((await spooled(server)).length === 0 ? true : undefined), 10_000);
     t.pass();
   });
@@ -98,6 +99,16 @@ test('a download to standard output cut midway resumes after the bytes already w
   t.is(result.code, 0, result.stderr);
   t.is(proxy.connections(), 2);
   t.is(await server.stored.sha256('movie.bin'), sha256(await readFile(join(work, 'copy.bin'))));
+});
+
+test('a reader that stops early (download -o - | head -c) ends ferry quietly with exit code 0', async (t) => {
+  const server = await startServer(t);
+  await server.stored.writeRandom('movie.bin', 8 * 1024 * 1024);
+  const work = await tempDir(t);
+  const result = await pipeline('ferry download movie.bin -o - | head -c 1000 > first.bin', server.env, work);
+  t.is(result.code, 0, result.stderr);
+  t.is(result.stderr, '');
+  t.is((await readFile(join(work, 'first.bin'))).length, 1000);
 });
 
 test('a stream past the largest file the server accepts is refused as it arrives; nothing is stored', async (t) => {
