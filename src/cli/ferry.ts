@@ -304,15 +304,16 @@ runMain('ferry', async () => {
   // With --json, one envelope for every outcome, failures included (json-envelope.ts).
   const wantsJson = process.argv.includes('--json');
   let usage: string | undefined;
-  let code: number;
+  let early: number | undefined;
   try {
-    code = (await parseCommandLine(program, (message) => (usage = message))) ?? exit;
+    early = await parseCommandLine(program, (message) => (usage = message));
   } catch (error) {
     if (wantsJson) output().finishJson(ExitCode.OTHER, error);
     throw error;
   }
-  if (wantsJson) output().finishJson(code, usage === undefined ? undefined : ferryError('USAGE', usage));
-  return code;
+  // --help and --version print what they print, and nothing more.
+  if (wantsJson && early !== ExitCode.OK) output().finishJson(early ?? exit, usage === undefined ? undefined : ferryError('USAGE', usage));
+  return early ?? exit;
 });
 
 /** The options in effect: typed on the command line, else the saved server's, else the environment's or defaults. */
