@@ -456,19 +456,14 @@ export class FerryClient {
         return;
       }
       await this.channel.sendJson(FrameType.REQUEST, id, request);
-      let sent = offset;
       const stream = source.open(offset);
       try {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          if (refused) break; // The server said no: stop reading, end the stream early.
-          if (sent + chunk.length > source.size) throw grewError();
-          hash.update(chunk);
-          const waited = await this.channel.sendData(id, chunk);
-          sent += chunk.length;
-          options.onProgress?.(sent, source.size);
-          // Let the read loop run, so a refusal is seen even when neither the source nor the socket waits.
-          if (!waited) await new Promise<void>((resolve) => setImmediate(resolve));
-        }
+        const sent = await this.sendChunks(id, stream as AsyncIterable<Buffer>, hash, {
+          from: offset,
+          refused: () => refused,
+          max: source.size,
+          onSent: (done) => options.onProgress?.(done, source.size),
+        });
         if (!refused && sent !== source.size) throw shrankError();
       } catch (error) {
         if (error instanceof FerryError && error.code === 'CONNECTION_LOST') throw error;
@@ -487,6 +482,31 @@ export class FerryClient {
       throw ferryError('INTEGRITY', `the server stored ${path} with a different SHA-256 than was sent`);
     }
     return result;
+  }
+
+  /**
+   * Sends an upload's chunks as DATA (folding them into `hash`) until they end or
+   * the server refuses the upload; returns the byte count reached (from `from`).
+   * `max`, when the size is known, catches a source that grew while being sent.
+   */
+  private async sendChunks(
+    id: number,
+    chunks: AsyncIterable<Buffer>,
+    hash: Hash,
+    options: { from: number; refused: () => boolean; max?: number; onSent: (sent: number) => void },
+  ): Promise<number> {
+    let sent = options.from;
+    for await (const chunk of chunks) {
+      if (options.refused()) break; // The server said no: stop reading, end the stream early.
+      if (options.max !== undefined && sent + chunk.length > options.max) throw grewError();
+      hash.update(chunk);
+      const waited = await this.channel.sendData(id, chunk);
+      sent += chunk.length;
+      options.onSent(sent);
+      // Let the read loop run, so a refusal is seen even when neither the source nor the socket waits.
+      if (!waited) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return sent;
   }
 
   /** Whether the server lists `capability` in its WELCOME. */
@@ -524,14 +544,14 @@ export class FerryClient {
       await this.channel.sendJson(FrameType.REQUEST, id, { op: 'putStream', path, noClobber: options.noClobber ?? false });
       let sent = 0;
       try {
-        for await (const chunk of input) {
-          if (refused) break;
-          hash.update(chunk);
-          const waited = await this.channel.sendData(id, chunk);
-          sent += chunk.length;
-          options.onProgress?.(sent);
-          if (!waited) await new Promise<void>((resolve) => setImmediate(resolve));
-        }
+        sent = await this.sendChunks(id, input, hash, {
+          from: 0,
+          refused: () => refused,
+          onSent: (done) => {
+            sent = done;
+            options.onProgress?.(done);
+          },
+        });
       } catch (error) {
         if (error instanceof FerryError && error.code === 'CONNECTION_LOST') throw error;
         localFailure = localReadFailure(error);
