@@ -94,8 +94,10 @@ ${commandOptions}
   fi
   case "$cmd" in
     ${REMOTE_COMMANDS.join('|')})
-      local IFS=$'\\n'
-      COMPREPLY=($(ferry "\${conn[@]}" __complete remote "$cur" 2>/dev/null </dev/null))
+      local name
+      COMPREPLY=()
+      # Quoted as the command line needs them: a name with spaces stays one argument.
+      while IFS= read -r name; do COMPREPLY+=("$(printf '%q' "$name")"); done < <(ferry "\${conn[@]}" __complete remote "$cur" 2>/dev/null </dev/null)
       [[ "\${COMPREPLY[*]}" == */ ]] && compopt -o nospace 2>/dev/null ;;
     completion) COMPREPLY=($(compgen -W "${words(SHELLS)}" -- "$cur")) ;;
     config) COMPREPLY=($(compgen -W "add remove" -- "$cur")) ;;

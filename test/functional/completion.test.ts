@@ -27,6 +27,7 @@ async function shellSetup(t: ExecutionContext, server: TestServer): Promise<{ en
   await server.stored.write('docs/readme.txt', 'hello');
   await server.stored.write('docs/photos/a.jpg', 'jpeg');
   await server.stored.write('downloads.txt', 'x');
+  await server.stored.write('holiday photos.txt', 'x');
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}`, XDG_CONFIG_HOME: join(dir, 'config'), HOME: dir };
   for (const key of ['FERRY_SERVER', 'FERRY_USER', 'FERRY_PASSWORD']) delete env[key];
   const saved = await ferry(['-s', `127.0.0.1:${server.port}`, '-u', 'admin', 'config', 'add', 'nas'], { env: { XDG_CONFIG_HOME: join(dir, 'config') } });
@@ -57,6 +58,7 @@ test('bash: the script registers _ferry for ferry and completes commands, option
   t.deepEqual(await complete('ferry', '-s', 'nas', 'ls', 'do'), ['docs/', 'downloads.txt']);
   t.deepEqual(await complete('ferry', '-s', 'nas', 'get', 'docs/'), ['docs/photos/', 'docs/readme.txt']);
   t.deepEqual(await complete('ferry', '-s', 'nas', 'rm', 'docs/photos/a'), ['docs/photos/a.jpg']);
+  t.deepEqual(await complete('ferry', '-s', 'nas', 'stat', 'hol'), ['holiday\\ photos.txt'], 'a name with a space comes quoted');
   // No server to ask: nothing offered, and nothing printed on the terminal.
   t.deepEqual(await complete('ferry', '-s', '127.0.0.1:1', '--retries', '0', 'ls', 'do'), []);
 });
