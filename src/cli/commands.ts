@@ -187,10 +187,12 @@ export async function upload(env: CommandEnv, args: string[], options: { dest?: 
   return reportTransfers(env, 'upload', plan, outcomes, started);
 }
 
-export async function download(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean }): Promise<ExitCode> {
+export async function download(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean; output?: string }): Promise<ExitCode> {
   const started = performance.now();
   const remote = remotePathIn(env);
-  const { sources, destination } = await splitDestination(args, options.dest, {
+  // -o FILE names the local file outright, whatever exists under that name on either side.
+  const named = options.output === undefined ? undefined : { sources: args, destination: { kind: 'as', name: options.output } as const };
+  const { sources, destination } = named ?? await splitDestination(args, options.dest, {
     verb: 'download',
     defaultFolder: '.',
     isSource: async (path) => (await remoteType(env, path)) !== undefined,

@@ -143,9 +143,9 @@ runMain('ferry', async () => {
         await withClient((env) => downloadStdout(env, remotes[0] as string, env.progressJson ? { progress: jsonProgressSink() } : {}));
         return;
       }
-      const args = options.output === undefined ? remotes : [...remotes, options.output];
       const { download } = await commands();
-      await withClient((env) => download(env, args, { ...(options.dest !== undefined ? { dest: options.dest } : {}), noClobber: !options.clobber }));
+      const where = options.output !== undefined ? { output: options.output } : options.dest !== undefined ? { dest: options.dest } : {};
+      await withClient((env) => download(env, remotes, { ...where, noClobber: !options.clobber }));
     });
 
   program

@@ -147,6 +147,20 @@ test('upload - keeps --no-clobber, and refuses --password-stdin (stdin carries t
   t.regex(noName.stderr, /give exactly one remote file name after "-"/);
 });
 
+test('download FILE -o NAME saves the file as NAME, even when NAME also names a remote file', async (t) => {
+  const server = await startServer(t);
+  await server.stored.write('a.txt', 'alpha');
+  await server.stored.write('b.txt', 'beta');
+  const work = await tempDir(t);
+  const result = await ferry(['download', 'a.txt', '-o', 'b.txt'], { env: server.env, cwd: work });
+  t.is(result.code, 0, result.stderr);
+  t.is(await readFile(join(work, 'b.txt'), 'utf8'), 'alpha');
+  t.deepEqual(await readdir(work), ['b.txt']);
+  const two = await ferry(['download', 'a.txt', 'b.txt', '-o', 'x.txt'], { env: server.env, cwd: work });
+  t.is(two.code, 2);
+  t.regex(two.stderr, /-o names where one remote file goes/);
+});
+
 test('download -o - of a missing file exits 4 and writes nothing to standard output', async (t) => {
   const server = await startServer(t);
   const result = await ferry(['download', 'nope.tar', '-o', '-'], { env: server.env });
