@@ -62,12 +62,19 @@ test("a profile's TLS fields take effect: tls true speaks TLS, ca names the CA f
   const server = await startServer(t);
   const config = await configHome(t);
   const env = { XDG_CONFIG_HOME: config, FERRY_PASSWORD: server.env.FERRY_PASSWORD as string, HOME: config };
-  await saveNas(server, config, '--tls');
-  const tls = await ferry(['--retries', '0', '-s', 'nas', 'ls'], { env });
+  const profiles = {
+    servers: {
+      tls: { host: '127.0.0.1', port: server.port, user: 'admin', tls: true },
+      ca: { host: '127.0.0.1', port: server.port, user: 'admin', ca: join(config, 'no-such-ca.pem') },
+    },
+  };
+  await mkdir(join(config, 'ferry'));
+  await writeFile(join(config, 'ferry', 'config.json'), JSON.stringify(profiles));
+  // The test server speaks plain TCP: a client that applied the profile's TLS cannot talk to it.
+  const tls = await ferry(['--retries', '0', '-s', 'tls', 'ls'], { env });
   t.is(tls.code, 5, tls.stderr);
   t.regex(tls.stderr, /TLS|handshake/);
-  await saveNas(server, config, '--ca', join(config, 'no-such-ca.pem'));
-  const ca = await ferry(['--retries', '0', '-s', 'nas', 'ls'], { env });
+  const ca = await ferry(['--retries', '0', '-s', 'ca', 'ls'], { env });
   t.is(ca.code, 2, ca.stderr);
   t.regex(ca.stderr, /cannot read the CA certificate .*no-such-ca\.pem/);
 });
