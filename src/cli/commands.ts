@@ -28,12 +28,15 @@ import { formatBytes, formatRate, formatTime } from './format.js';
 import { isLost, type Connection } from './connect.js';
 import { errorJson, type Output } from './output.js';
 import { createBarReporter } from './progress.js';
+import { createJsonReporter } from './progress-json.js';
 
 export interface CommandEnv {
   connection: Connection;
   out: Output;
   /** Draw progress bars (a terminal, and neither --quiet nor --json). */
   bars: boolean;
+  /** `--progress=json`: progress as JSON lines on stderr instead of bars. */
+  progressJson?: boolean;
   /** The remote working folder that relative remote paths start from (the shell's); the home by default. */
   cwd?: readonly string[];
 }
@@ -50,6 +53,7 @@ function remotePathIn(env: CommandEnv): (path: string) => string {
 }
 
 async function reporterFor(env: CommandEnv): Promise<TransferReporter> {
+  if (env.progressJson) return createJsonReporter();
   return env.bars ? createBarReporter() : SILENT_REPORTER;
 }
 
@@ -113,7 +117,7 @@ function reportTransfers(env: CommandEnv, verb: string, plan: TransferPlan, outc
   let bytes = 0;
   for (const outcome of outcomes) {
     if (outcome.error) {
-      env.out.problem(failureLine(verb, outcome));
+      env.out.problem(failureLine(verb, outcome), outcome.error);
       continue;
     }
     if (outcome.skipped) continue;
@@ -202,10 +206,12 @@ export async function upload(env: CommandEnv, args: string[], options: { dest?: 
   return reportTransfers(env, 'upload', plan, outcomes, started);
 }
 
-export async function download(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean } & SelectionOptions): Promise<ExitCode> {
+export async function download(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean; output?: string } & SelectionOptions): Promise<ExitCode> {
   const started = performance.now();
   const remote = remotePathIn(env);
-  const { sources, destination } = await splitDestination(args, options.dest, {
+  // -o FILE names the local file outright, whatever exists under that name on either side.
+  const named = options.output === undefined ? undefined : { sources: args, destination: { kind: 'as', name: options.output } as const };
+  const { sources, destination } = named ?? await splitDestination(args, options.dest, {
     verb: 'download',
     defaultFolder: '.',
     isSource: async (path) => (await remoteType(env, path)) !== undefined,
@@ -289,7 +295,7 @@ async function eachPath(env: CommandEnv, paths: string[], verb: string, act: (pa
   );
   for (const { path, error } of results) {
     // Most messages already name the path; say it once.
-    if (error) env.out.problem(error.message.includes(path) ? error.message : `${path}: ${error.message}`);
+    if (error) env.out.problem(error.message.includes(path) ? error.message : `${path}: ${error.message}`, error);
     else env.out.line(`${verb} ${path}`);
   }
   env.out.json(results.map(({ path, error }) => ({ path, ok: !error, ...(error ? { error: errorJson(error) } : {}) })));

@@ -15,12 +15,15 @@ import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { parseFingerprint } from '../protocol/fingerprint.js';
 import type { LoginResult } from '../protocol/messages.js';
 import { promptHidden, readStdin } from './password.js';
+import { passwordFromCommand, passwordFromFile } from './password-sources.js';
 import { formatServerAddress, parseServerAddress } from './server-address.js';
 
 export interface ConnectionOptions {
   server?: string;
   user?: string;
   passwordStdin?: boolean;
+  /** A command whose output is the password (password-sources.ts). */
+  passwordCommand?: string;
   /** Retries of a refused or lost connection, waiting as client/retry-policy.ts says. */
   retries: number;
   /** Told before each wait, so a person knows why the command pauses. */
@@ -138,13 +141,15 @@ export async function resolveUser(options: ConnectionOptions): Promise<string> {
 const PASSWORD_TRIES = 3;
 
 function mayAskAgain(options: ConnectionOptions, error: unknown, tries: number): boolean {
-  const typed = !options.passwordStdin && process.env.FERRY_PASSWORD === undefined;
+  const typed = !options.passwordStdin && options.passwordCommand === undefined && process.env.FERRY_PASSWORD === undefined && process.env.FERRY_PASSWORD_FILE === undefined;
   return typed && tries < PASSWORD_TRIES && error instanceof FerryError && error.code === 'AUTH_FAILED';
 }
 
 export async function resolvePassword(options: ConnectionOptions, user: string): Promise<string> {
   if (options.passwordStdin) return readStdin();
+  if (options.passwordCommand !== undefined) return passwordFromCommand(options.passwordCommand);
   if (process.env.FERRY_PASSWORD !== undefined) return process.env.FERRY_PASSWORD;
+  if (process.env.FERRY_PASSWORD_FILE !== undefined) return passwordFromFile(process.env.FERRY_PASSWORD_FILE);
   return promptHidden(`Password for ${user}: `);
 }
 

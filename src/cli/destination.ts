@@ -12,6 +12,9 @@
 
 import { ferryError } from '../protocol/errors.js';
 
+/** The argument that stands for standard input (`upload - NAME`) or output (`download FILE -o -`); see pipes.ts. */
+export const STDIO = '-';
+
 export type Destination =
   /** The sources go inside this folder. */
   | { kind: 'into'; folder: string }

@@ -42,6 +42,7 @@ const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   UNSAFE_NAME: ExitCode.INTEGRITY,
   PERMISSION_DENIED: ExitCode.DENIED,
   QUOTA_EXCEEDED: ExitCode.DENIED,
+  PARTIAL: ExitCode.PARTIAL,
 };
 
 export function exitCodeFor(code: ErrorCode): ExitCode {

@@ -6,6 +6,10 @@
 
 import { Command, Option } from 'commander';
 import { DEFAULT_RETRIES, retryBudgetMs } from '../client/retry-policy.js';
+import type { TypedConnection } from './config-command.js';
+import type { ProfileOptions } from './profiles.js';
+import { STDIO } from './destination.js';
+import { PROGRESS_MODES } from './progress-json.js';
 import { ferryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
 import type { ConnectionOptions } from './connect.js';
@@ -18,12 +22,14 @@ interface GlobalOptions {
   server?: string;
   user?: string;
   passwordStdin?: boolean;
+  passwordCommand?: string;
   tls?: boolean;
   fingerprint?: string;
   ca?: string;
   quiet?: boolean;
   verbose?: boolean;
   json?: boolean;
+  progress: string;
   retries: string;
 }
 
@@ -72,9 +78,11 @@ runMain('ferry', async () => {
     // before --no-tls, so that neither given leaves it unset and FERRY_TLS can decide.
     .addOption(new Option('--tls').hideHelp())
     .option('--no-tls', 'plain TCP, for a server started with FERRY_TLS=false (also FERRY_TLS=false here); passwords and files travel readable')
+    .option('--password-command <command>', 'run this command and take its output as the password (a keychain, a password manager)')
     .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'one line per file for folder transfers too')
-    .option('--json', 'machine-readable output on stdout')
+    .option('--json', 'machine-readable output on stdout: one {ok, data} or {ok: false, error} document')
+    .addOption(new Option('--progress <mode>', 'progress of transfers: bars (on a terminal), json (JSON lines on stderr) or none').choices(PROGRESS_MODES).default('bars'))
     .addOption(
       new Option('--retries <n>', `times to retry a refused or lost connection, waiting longer each time (${retryWindow(DEFAULT_RETRIES)} in all by default)`)
         .env('FERRY_RETRIES')
@@ -85,8 +93,20 @@ runMain('ferry', async () => {
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
   let exit: number = ExitCode.OK;
-  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
-  const output = (): Output => new Output({ json: globals().json ?? false, quiet: globals().quiet ?? false, verbose: globals().verbose ?? false });
+  // A saved server named by -s: its fields stand in for the options not typed (profiles.ts).
+  let profile: ProfileOptions | undefined;
+  program.hook('preAction', async () => {
+    const { findProfile } = await import('./profiles.js');
+    profile = await findProfile(program.opts<GlobalOptions>().server);
+  });
+  const globals = (): GlobalOptions => withProfile(program, program.opts<GlobalOptions>(), profile);
+  let shared: Output | undefined;
+  const output = (): Output =>
+    (shared ??= new Output({
+      json: program.opts<GlobalOptions>().json ?? false,
+      quiet: (program.opts<GlobalOptions>().quiet ?? false) || program.opts<GlobalOptions>().progress === 'none',
+      verbose: program.opts<GlobalOptions>().verbose ?? false,
+    }));
   const connection = (): ConnectionOptions => {
     const options = globals();
     const plain = options.tls === false || (options.tls === undefined && plainByEnvironment());
@@ -104,9 +124,11 @@ runMain('ferry', async () => {
       ...(options.passwordStdin ? { passwordStdin: true } : {}),
       ...(plain ? { plain: true } : {}),
       ...(options.fingerprint !== undefined ? { fingerprint: options.fingerprint } : {}),
+      ...(options.passwordCommand !== undefined ? { passwordCommand: options.passwordCommand } : {}),
       ...(options.ca !== undefined ? { ca: options.ca } : {}),
     };
   };
+  const progressJson = (): boolean => program.opts<GlobalOptions>().progress === 'json';
 
   /** Connects, logs in, runs `body`, and says goodbye. */
   const withClient = async (body: (env: CommandEnv) => Promise<number>): Promise<void> => {
@@ -114,7 +136,7 @@ runMain('ferry', async () => {
     const open = await Connection.open(connection());
     const out = output();
     try {
-      exit = await body({ connection: open, out, bars: out.bars });
+      exit = await body({ connection: open, out, bars: out.bars, progressJson: progressJson() });
     } finally {
       await open.close();
     }
@@ -125,13 +147,24 @@ runMain('ferry', async () => {
     .command('upload')
     .alias('put')
     .description('send files and folders (folders recursively); as scp, a last argument that is not a local file is the remote destination')
-    .argument('<local...>', 'local files or folders, then optionally the remote folder (or new name) to send them to')
+    .argument('<local...>', 'local files or folders, then optionally the remote folder (or new name) to send them to; "- NAME" sends standard input as NAME')
     .option('-d, --dest <dir>', 'remote folder to put them in (default: the home folder)')
     .option('--no-clobber', 'never replace an existing remote file')
     .option('--skip-existing', 'leave out files the server already holds with the same size and SHA-256')
     .option('--exclude <pattern>', 'leave out what matches this gitignore-style pattern (repeatable; .ferryignore files are read too)', collect)
     .option('--follow-symlinks', 'send what symbolic links in folders point to (by default they are skipped with a notice)')
     .action(async (locals: string[], options: { dest?: string; clobber: boolean } & SelectionFlags) => {
+      if (locals[0] === STDIO) {
+        if (program.opts<GlobalOptions>().passwordStdin) {
+          throw ferryError('USAGE', 'standard input carries the data of "upload -", so it cannot carry the password too: use FERRY_PASSWORD_FILE, --password-command or FERRY_PASSWORD');
+        }
+        const { stdinTarget, uploadStdin } = await import('./pipes.js');
+        const { jsonProgressSink } = await import('./progress-json.js');
+        await withClient((env) =>
+          uploadStdin(env, stdinTarget(env, locals, options.dest), { noClobber: !options.clobber, ...(env.progressJson ? { progress: jsonProgressSink() } : {}) }),
+        );
+        return;
+      }
       const { upload } = await commands();
       const dest = options.dest !== undefined ? { dest: options.dest } : {};
       await withClient((env) => upload(env, locals, { ...dest, noClobber: !options.clobber, ...selection(options) }));
@@ -145,10 +178,21 @@ runMain('ferry', async () => {
     .option('-d, --dest <dir>', 'local folder to put them in (default: the current folder)')
     .option('--no-clobber', 'never replace an existing local file (by default it is replaced, as scp does, and reported)')
     .option('--skip-existing', 'leave out files already here with the same size and SHA-256')
-    .action(async (remotes: string[], options: { dest?: string; clobber: boolean; skipExisting?: boolean }) => {
+    .option('-o, --output <file>', 'save the one remote file as this local file; "-o -" writes it to standard output')
+    .action(async (remotes: string[], options: { dest?: string; clobber: boolean; skipExisting?: boolean; output?: string }) => {
+      if (options.output !== undefined && (remotes.length !== 1 || options.dest !== undefined)) {
+        throw ferryError('USAGE', '-o names where one remote file goes: give exactly one remote file, and no -d');
+      }
+      if (options.output === STDIO) {
+        const { downloadStdout } = await import('./pipes.js');
+        const { jsonProgressSink } = await import('./progress-json.js');
+        output().stdoutTaken = true;
+        await withClient((env) => downloadStdout(env, remotes[0] as string, env.progressJson ? { progress: jsonProgressSink() } : {}));
+        return;
+      }
       const { download } = await commands();
-      const dest = options.dest !== undefined ? { dest: options.dest } : {};
-      await withClient((env) => download(env, remotes, { ...dest, noClobber: !options.clobber, skipExisting: options.skipExisting ?? false }));
+      const where = options.output !== undefined ? { output: options.output } : options.dest !== undefined ? { dest: options.dest } : {};
+      await withClient((env) => download(env, remotes, { ...where, noClobber: !options.clobber, skipExisting: options.skipExisting ?? false }));
     });
 
   program
@@ -266,6 +310,54 @@ runMain('ferry', async () => {
     });
 
   program
+    .command('config')
+    .description('show the client config file and the servers saved in it; "config add NAME [HOST[:PORT]]" saves the connection options given with it, "config remove NAME" forgets one')
+    .argument('[action]', 'add or remove (none: show)')
+    .argument('[name]', 'the saved server\'s name, used as ferry -s NAME')
+    .argument('[address]', 'HOST[:PORT] of the server (or give -s HOST[:PORT])')
+    .action(async (action: string | undefined, name: string | undefined, address: string | undefined) => {
+      const { addProfile, removeProfile, showConfig } = await import('./config-command.js');
+      if (action === undefined) exit = await showConfig(output());
+      else if (action === 'add' && name !== undefined) exit = await addProfile(output(), name, address, typedConnection(program));
+      else if (action === 'remove' && name !== undefined && address === undefined) exit = await removeProfile(output(), name);
+      else throw ferryError('USAGE', 'use: ferry config | ferry [-s HOST[:PORT]] [-u USER] [--ca FILE] ... config add NAME [HOST[:PORT]] | ferry config remove NAME');
+    });
+
+  program
+    .command('completion')
+    .description('print a shell completion script (bash, zsh, fish or powershell); e.g. source <(ferry completion bash)')
+    .argument('<shell>', 'bash, zsh, fish or powershell')
+    .action(async (shell: string) => {
+      const { completionScript, completionSpec, parseShell } = await import('./completion.js');
+      const script = completionScript(parseShell(shell), completionSpec(program));
+      const out = output();
+      if (out.options.json) out.json({ shell, script });
+      else process.stdout.write(script);
+    });
+
+  // Used by the completion scripts: one candidate per line, nothing on failure.
+  program
+    .command('__complete', { hidden: true })
+    .argument('<what>', 'remote or profiles')
+    .argument('[prefix]', 'what the word starts with', '')
+    .action(async (what: string, prefix: string) => {
+      if (what === 'profiles') {
+        const { readClientConfig } = await import('./profiles.js');
+        const { config } = await readClientConfig();
+        for (const name of Object.keys(config.servers).sort()) process.stdout.write(`${name}\n`);
+        return;
+      }
+      const { remoteCompletions } = await import('./completion.js');
+      const { Connection } = await import('./connect.js');
+      const open = await Connection.open({ ...connection(), retries: 0 });
+      try {
+        for (const name of await remoteCompletions(open.client, prefix)) process.stdout.write(`${name}\n`);
+      } finally {
+        await open.close();
+      }
+    });
+
+  program
     .command('shell')
     .description('interactive session (asks for user and password when not given)')
     .action(async () => {
@@ -273,5 +365,47 @@ runMain('ferry', async () => {
       exit = await runShell(connection(), output());
     });
 
-  return (await parseCommandLine(program)) ?? exit;
+  // With --json, one envelope for every outcome, failures included (json-envelope.ts).
+  const wantsJson = process.argv.includes('--json');
+  let usage: string | undefined;
+  let early: number | undefined;
+  try {
+    early = await parseCommandLine(program, (message) => (usage = message));
+  } catch (error) {
+    if (wantsJson) output().finishJson(ExitCode.OTHER, error);
+    throw error;
+  }
+  // --help and --version print what they print, and nothing more.
+  if (wantsJson && early !== ExitCode.OK) output().finishJson(early ?? exit, usage === undefined ? undefined : ferryError('USAGE', usage));
+  return early ?? exit;
 });
+
+/** The options in effect: typed on the command line, else the saved server's, else the environment's or defaults. */
+function withProfile(program: Command, options: GlobalOptions, profile: ProfileOptions | undefined): GlobalOptions {
+  if (profile === undefined) return options;
+  const merged: GlobalOptions = { ...options, server: profile.server };
+  const fill = <K extends keyof ProfileOptions & keyof GlobalOptions>(key: K): void => {
+    const value = profile[key];
+    if (value !== undefined && program.getOptionValueSource(key) !== 'cli') (merged as unknown as Record<string, unknown>)[key] = value;
+  };
+  fill('user');
+  fill('fingerprint');
+  fill('ca');
+  fill('tls');
+  fill('passwordCommand');
+  return merged;
+}
+
+/** The connection options typed on this command line, which `config add` saves. */
+function typedConnection(program: Command): TypedConnection {
+  const options = program.opts<GlobalOptions>();
+  const typed = (key: keyof TypedConnection & keyof GlobalOptions): boolean => program.getOptionValueSource(key) === 'cli' && options[key] !== undefined;
+  return {
+    ...(typed('server') ? { server: options.server as string } : {}),
+    ...(typed('user') ? { user: options.user as string } : {}),
+    ...(typed('fingerprint') ? { fingerprint: options.fingerprint as string } : {}),
+    ...(typed('ca') ? { ca: options.ca as string } : {}),
+    ...(typed('tls') ? { tls: options.tls as boolean } : {}),
+    ...(typed('passwordCommand') ? { passwordCommand: options.passwordCommand as string } : {}),
+  };
+}

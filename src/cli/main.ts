@@ -47,12 +47,16 @@ export function runMain(program: string, body: () => Promise<number | void>): vo
  * Parses the command line and runs the chosen action. Returns an exit code when
  * commander stopped early (--help and --version: 0; a usage error: 2).
  */
-export async function parseCommandLine(program: Command): Promise<ExitCode | undefined> {
+export async function parseCommandLine(program: Command, onUsageError?: (message: string) => void): Promise<ExitCode | undefined> {
   try {
     await program.parseAsync(process.argv);
     return undefined;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0) return ExitCode.OK;
+      onUsageError?.(error.message.replace(/^error: /, ''));
+      return ExitCode.USAGE;
+    }
     throw error;
   }
 }

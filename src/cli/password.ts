@@ -15,7 +15,7 @@ export async function readStdin(): Promise<string> {
 export function promptHidden(question: string): Promise<string> {
   const input = process.stdin;
   if (!input.isTTY) {
-    return Promise.reject(ferryError('USAGE', 'no password given: use --password-stdin or FERRY_PASSWORD, or run on a terminal to be asked'));
+    return Promise.reject(ferryError('USAGE', 'no password given: use --password-stdin, FERRY_PASSWORD, FERRY_PASSWORD_FILE or --password-command, or run on a terminal to be asked'));
   }
   process.stderr.write(question);
   input.setRawMode(true);

@@ -15,6 +15,7 @@ import { FrameType, parseJsonPayload, type Frame } from '../protocol/frames.js';
 import {
   CAPABILITIES,
   PROTOCOL_NAME,
+  type Capability,
   PROTOCOL_VERSION,
   parseErrorMessage,
   parseWelcome,
@@ -450,11 +451,6 @@ export class FerryClient {
     await this.call({ op: 'mkdir', path });
   }
 
-  /** Whether the server announced this capability in its WELCOME. */
-  supports(capability: string): boolean {
-    return this.welcome.capabilities.includes(capability);
-  }
-
   /** Sets a remote file's modification time (servers announcing "mtime"). */
   async touch(path: string, mtime: number): Promise<void> {
     await this.call({ op: 'touch', path, mtime: Math.trunc(mtime) });
@@ -538,19 +534,14 @@ export class FerryClient {
         return;
       }
       await this.channel.sendJson(FrameType.REQUEST, id, request);
-      let sent = offset;
       const stream = source.open(offset);
       try {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          if (refused) break; // The server said no: stop reading, end the stream early.
-          if (sent + chunk.length > source.size) throw grewError();
-          hash.update(chunk);
-          const waited = await this.channel.sendData(id, chunk);
-          sent += chunk.length;
-          options.onProgress?.(sent, source.size);
-          // Let the read loop run, so a refusal is seen even when neither the source nor the socket waits.
-          if (!waited) await new Promise<void>((resolve) => setImmediate(resolve));
-        }
+        const sent = await this.sendChunks(id, stream as AsyncIterable<Buffer>, hash, {
+          from: offset,
+          refused: () => refused,
+          max: source.size,
+          onSent: (done) => options.onProgress?.(done, source.size),
+        });
         if (!refused && sent !== source.size) throw shrankError();
       } catch (error) {
         if (error instanceof FerryError && error.code === 'CONNECTION_LOST') throw error;
@@ -568,6 +559,90 @@ export class FerryClient {
     if (result.sha256 !== hash.digest('hex')) {
       throw ferryError('INTEGRITY', `the server stored ${path} with a different SHA-256 than was sent`);
     }
+    return result;
+  }
+
+  /**
+   * Sends an upload's chunks as DATA (folding them into `hash`) until they end or
+   * the server refuses the upload; returns the byte count reached (from `from`).
+   * `max`, when the size is known, catches a source that grew while being sent.
+   */
+  private async sendChunks(
+    id: number,
+    chunks: AsyncIterable<Buffer>,
+    hash: Hash,
+    options: { from: number; refused: () => boolean; max?: number; onSent: (sent: number) => void },
+  ): Promise<number> {
+    let sent = options.from;
+    for await (const chunk of chunks) {
+      if (options.refused()) break; // The server said no: stop reading, end the stream early.
+      if (options.max !== undefined && sent + chunk.length > options.max) throw grewError();
+      hash.update(chunk);
+      const waited = await this.channel.sendData(id, chunk);
+      sent += chunk.length;
+      options.onSent(sent);
+      // Let the read loop run, so a refusal is seen even when neither the source nor the socket waits.
+      if (!waited) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return sent;
+  }
+
+  /** Whether the server lists `capability` in its WELCOME. */
+  supports(capability: Capability): boolean {
+    return this.welcome.capabilities.includes(capability);
+  }
+
+  /**
+   * Sends a stream of unknown length (a pipe) to `path` with `putStream`: the size
+   * is stated after the data, and the server stores the file only if that size and
+   * the SHA-256 computed here match what it received. Nothing is kept if the
+   * connection is lost, and a stream cannot be read twice: no resume.
+   */
+  async uploadStream(path: string, input: AsyncIterable<Buffer>, options: { noClobber?: boolean; onProgress?: (bytesDone: number) => void } = {}): Promise<PutResult> {
+    if (!this.supports('put-stream')) {
+      throw ferryError(
+        'UNSUPPORTED_VERSION',
+        `${this.address} (${this.welcome.agent}) does not take uploads of unknown length (it lacks the "put-stream" capability); ` +
+          'upgrade the server, or save the input to a file first and upload that',
+      );
+    }
+    const answer = deferred<PutResult>();
+    let refused = false;
+    const id = this.open((frame) => {
+      if (frame.type === FrameType.OK) answer.resolve(parseJsonPayload(frame) as PutResult);
+      else {
+        refused = true;
+        answer.reject(frame.type === FrameType.ERROR ? serverError(frame) : ferryError('BAD_FRAME', `unexpected frame type ${frame.type} for an upload`));
+      }
+      return true;
+    }, answer.reject);
+    const hash = createHash('sha256');
+    let localFailure: FerryError | undefined;
+    await this.exclusive(async () => {
+      await this.channel.sendJson(FrameType.REQUEST, id, { op: 'putStream', path, noClobber: options.noClobber ?? false });
+      let sent = 0;
+      try {
+        sent = await this.sendChunks(id, input, hash, {
+          from: 0,
+          refused: () => refused,
+          onSent: (done) => {
+            sent = done;
+            options.onProgress?.(done);
+          },
+        });
+      } catch (error) {
+        if (error instanceof FerryError && error.code === 'CONNECTION_LOST') throw error;
+        localFailure = localReadFailure(error);
+      }
+      // A failed read still ends the data properly; the size it states does not matter then.
+      await this.channel.sendJson(FrameType.PART, id, { size: sent });
+      await this.channel.sendEnd(id, hash.copy().digest());
+    }).catch(answer.reject);
+    const result = await answer.promise.catch((error: FerryError) => {
+      throw localFailure ?? error;
+    });
+    if (localFailure) throw localFailure;
+    if (result.sha256 !== hash.digest('hex')) throw ferryError('INTEGRITY', `the server stored ${path} with a different SHA-256 than was sent`);
     return result;
   }
 

@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   LOCAL_IO: 'a local file could not be read or written',
   CANCELLED: 'cancelled by the user (Ctrl-C)',
   USAGE: 'the command was used wrongly',
+  PARTIAL: 'some files failed while others succeeded',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -8,7 +8,8 @@ import { ERROR_CODES, ferryError, isErrorCode, type ErrorCode } from './errors.j
 export const PROTOCOL_NAME = 'ferry';
 export const PROTOCOL_VERSION = 1;
 /** Features a peer may rely on when both sides list them. */
-export const CAPABILITIES = ['pipelining', 'resume-download', 'recursive-list', 'no-clobber', 'mtime'] as const;
+export const CAPABILITIES = ['pipelining', 'resume-download', 'recursive-list', 'no-clobber', 'mtime', 'put-stream'] as const;
+export type Capability = (typeof CAPABILITIES)[number];
 
 export interface Hello {
   protocol: string;
@@ -38,6 +39,7 @@ export type Request =
       mtime?: number;
     }
   | { op: 'touch'; path: string; mtime: number }
+  | { op: 'putStream'; path: string; noClobber: boolean }
   | { op: 'resume'; path: string; size: number }
   | { op: 'get'; path: string; offset: number }
   | { op: 'list'; path: string; recursive: boolean }
@@ -77,6 +79,15 @@ export interface PutResult {
 export interface ResumeStatus {
   offset: number;
   prefixSha256: string;
+}
+
+/** What a streamed upload (`putStream`) states after its data: how many bytes it sent. */
+export interface StreamTrailer {
+  size: number;
+}
+
+export function parseStreamTrailer(value: unknown): StreamTrailer {
+  return { size: count(asObject(value, 'the trailer of a streamed upload'), 'size') };
 }
 
 export interface GetHeader {
@@ -155,6 +166,8 @@ export function parseRequest(value: unknown): Request {
     }
     case 'touch':
       return { op, path: text(fields, 'path'), mtime: time(fields, 'mtime') };
+    case 'putStream':
+      return { op, path: text(fields, 'path'), noClobber: flag(fields, 'noClobber') };
     case 'resume':
       return { op, path: text(fields, 'path'), size: count(fields, 'size') };
     case 'get':

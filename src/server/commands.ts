@@ -13,6 +13,7 @@ import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, UploadTarget } from '../storage/storage.js';
 import type { FrameChannel } from '../transport/channel.js';
 import { transferred } from './reclaim.js';
+import { putStream } from './stream-upload.js';
 import type { Throttle } from './throttle.js';
 
 /** A PART frame of a listing holds at most this many entries. */
@@ -20,6 +21,8 @@ const LIST_BATCH_ENTRIES = 500;
 
 export interface CommandLimits {
   maxFileSize: number;
+  /** Where streamed uploads (size stated at the end) wait for their END; the system's temp folder by default. */
+  spoolDir?: string;
 }
 
 export interface CommandContext {
@@ -56,17 +59,21 @@ export async function refuseUpload(channel: FrameChannel, id: number, error: Fer
 type Handler<O extends Request['op']> = (ctx: CommandContext, request: RequestOf<O>) => Promise<void>;
 type DataOp = Exclude<Request['op'], 'login' | 'quit'>;
 
-function require(ctx: CommandContext, permission: Permission, what: string): void {
+export function require(ctx: CommandContext, permission: Permission, what: string): void {
   if (!ctx.permissions.includes(permission)) {
     throw ferryError('PERMISSION_DENIED', `your account may not ${what} (it lacks the "${permission}" permission)`);
   }
 }
 
-/** The next frame of upload `id`: DATA or END, or the connection is at fault. */
-async function nextUploadFrame(channel: FrameChannel, id: number): Promise<Frame> {
+/**
+ * The next frame of upload `id`: DATA or END (or, with `trailer`, the PART a
+ * streamed upload states its size in), or the connection is at fault.
+ */
+export async function nextUploadFrame(channel: FrameChannel, id: number, trailer = false): Promise<Frame> {
   const frame = await channel.next();
   if (frame === undefined) throw ferryError('CONNECTION_LOST', 'the client went away in the middle of an upload');
-  if (frame.id !== id || (frame.type !== FrameType.DATA && frame.type !== FrameType.END)) {
+  const expected = frame.type === FrameType.DATA || frame.type === FrameType.END || (trailer && frame.type === FrameType.PART);
+  if (frame.id !== id || !expected) {
     throw ferryError('BAD_FRAME', `frame type ${frame.type} for request ${frame.id} arrived inside the data of upload ${id}`);
   }
   return frame;
@@ -74,7 +81,7 @@ async function nextUploadFrame(channel: FrameChannel, id: number): Promise<Frame
 
 /** Consumes a refused upload's data up to its END frame (the client sends without waiting). */
 export async function discardUpload(channel: FrameChannel, id: number): Promise<void> {
-  while ((await nextUploadFrame(channel, id)).type !== FrameType.END);
+  while ((await nextUploadFrame(channel, id, true)).type !== FrameType.END);
 }
 
 /** Streams an upload's DATA into the target, verifying size and digest; returns the hex digest. */
@@ -109,7 +116,7 @@ async function receiveUpload(ctx: CommandContext, request: RequestOf<'put'>, tar
   }
 }
 
-async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>): Promise<UploadTarget> {
+export async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>): Promise<UploadTarget> {
   require(ctx, 'write', 'upload');
   const path = parseRemotePath(request.path);
   if (ctx.limits.maxFileSize > 0 && request.size > ctx.limits.maxFileSize) {
@@ -235,14 +242,14 @@ const touch: Handler<'touch'> = async (ctx, request) => {
   await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
 };
 
-export const commands: { [O in DataOp]: Handler<O> } = { put, resume, get, list, stat, delete: remove, rename, mkdir, touch };
+export const commands: { [O in DataOp]: Handler<O> } = { put, putStream, resume, get, list, stat, delete: remove, rename, mkdir, touch };
 
 export function isDataOp(op: Request['op']): op is DataOp {
   return Object.hasOwn(commands, op);
 }
 
 export function transferDirection(op: Request['op']): 'upload' | 'download' | undefined {
-  return op === 'put' ? 'upload' : op === 'get' ? 'download' : undefined;
+  return op === 'put' || op === 'putStream' ? 'upload' : op === 'get' ? 'download' : undefined;
 }
 
 /**

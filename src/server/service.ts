@@ -205,6 +205,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
       idleTimeoutMs: limits.idleTimeout,
       maxFrameBytes: limits.maxFrameSize,
       maxFileSize: limits.maxFileSize,
+      spoolDir: resolve(config.get('dataDir'), 'tmp'),
       defaultQuota: limits.quota,
       bandwidthLimit: limits.bandwidth,
     },

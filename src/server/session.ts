@@ -294,7 +294,7 @@ export class Session {
       else if (!ctx) {
         const refusal = ferryError('AUTH_REQUIRED', 'log in before sending commands');
         await this.commits;
-        if (request.op === 'put') await refuseUpload(this.channel, id, refusal);
+        if (request.op === 'put' || request.op === 'putStream') await refuseUpload(this.channel, id, refusal);
         else await this.sendError(id, refusal);
         if (failedAs) this.logTransfer(request, failedAs, 'error', 0, started, refusal.code);
         auditChange(this.ctx.logger, this.actor(), request, refusal.code);
@@ -443,7 +443,10 @@ export class Session {
   }
 }
 
+/** A request whose data follows it (a put, sized or streamed), even one that does not parse. */
 function isPutAttempt(payload: unknown): boolean {
-  return typeof payload === 'object' && payload !== null && (payload as { op?: unknown }).op === 'put';
+  if (typeof payload !== 'object' || payload === null) return false;
+  const op = (payload as { op?: unknown }).op;
+  return op === 'put' || op === 'putStream';
 }
 

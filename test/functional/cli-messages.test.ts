@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { FERRY_BIN, ferry } from '../helpers/cli.js';
+import { FERRY_BIN, ferry, jsonData } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { twoDevices } from '../helpers/netns.js';
 import { startProxy } from '../helpers/proxy.js';
@@ -130,7 +130,7 @@ test('a download replaces a local file of the same name and says so; with --no-c
 
   const replaced = await ferry(['download', '/notes.txt', '-d', local, '--json'], { env: server.env });
   t.is(replaced.code, 0, replaced.stderr);
-  t.true((JSON.parse(replaced.stdout) as { files: { replaced?: boolean }[] }).files[0]?.replaced);
+  t.true((jsonData(replaced.stdout) as { files: { replaced?: boolean }[] }).files[0]?.replaced);
   t.is(await readFile(join(local, 'notes.txt'), 'utf8'), 'from the server');
   await writeFile(join(local, 'notes.txt'), 'edited again');
   const human = await ferry(['download', '/notes.txt', '-d', local], { env: server.env });
@@ -151,7 +151,7 @@ test('when the retries run out on a lost connection the CLI says that the same c
 
   const again = await ferry(['--retries', '0', 'download', '/big.bin', '-d', local, '--json'], { env });
   t.is(again.code, 0, again.stderr);
-  t.true(((JSON.parse(again.stdout) as { files: { resumedFrom: number }[] }).files[0]?.resumedFrom ?? 0) > 0, 'the second run continued the first');
+  t.true(((jsonData(again.stdout) as { files: { resumedFrom: number }[] }).files[0]?.resumedFrom ?? 0) > 0, 'the second run continued the first');
 });
 
 test('a server behind a firewall that drops packets fails within about 10 s, with the ferry doctor hint and exit code 5', async (t) => {

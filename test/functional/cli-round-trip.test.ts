@@ -1,7 +1,7 @@
 import test from 'ava';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ferry } from '../helpers/cli.js';
+import { ferry, jsonData } from '../helpers/cli.js';
 import { randomFile, sha256, sha256File, tempDir } from '../helpers/files.js';
 import { startServer } from '../helpers/server.js';
 import { BACKENDS } from '../helpers/stored.js';
@@ -21,7 +21,7 @@ for (const backend of BACKENDS) {
     const names = ['empty.bin', 'eof.bin', 'random.bin'];
     const up = await ferry(['upload', ...names.map((n) => join(local, n)), '-d', '/in', '--json'], { env: server.env });
     t.is(up.code, 0, up.stderr);
-    const report = JSON.parse(up.stdout) as { ok: boolean; files: { remote: string; sha256: string }[] };
+    const report = jsonData(up.stdout) as { ok: boolean; files: { remote: string; sha256: string }[] };
     t.true(report.ok);
 
     const down = await ferry(['download', ...names.map((n) => `/in/${n}`), '-d', back], { env: server.env });
@@ -60,7 +60,7 @@ for (const backend of BACKENDS) {
       t.is(sha256(await readFile(join(back, 'Trip photos 2026', ...name.split('/')))), sha256(content), name);
     }
     const listing = await ferry(['ls', '/Trip photos 2026', '--json'], { env: server.env });
-    const entries = JSON.parse(listing.stdout) as { name: string; type: string }[];
+    const entries = jsonData(listing.stdout) as { name: string; type: string }[];
     t.deepEqual(entries.map((e) => `${e.type}:${e.name}`).sort(), ['dir:a', 'dir:empty folder', 'dir:ünïcødé ✓', 'file:read me.txt']);
   });
 }

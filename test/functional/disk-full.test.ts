@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { FerryClient, type UploadSource } from '../../src/client/client.js';
 import { FerryError, systemErrorCode } from '../../src/protocol/errors.js';
-import { ferry } from '../helpers/cli.js';
+import { ferry, jsonData } from '../helpers/cli.js';
 import { sha256, tempDir } from '../helpers/files.js';
 import { scrape, sumSamples } from '../helpers/metrics.js';
 import { spawnServer, type SpawnedServer } from '../helpers/server.js';
@@ -247,7 +247,7 @@ test.serial('a new file larger than the free space is refused by the CLI with ex
   t.log(`the CLI exited with ${up.code} after ${Math.round(performance.now() - started)} ms; stderr: ${up.stderr.trim()}`);
   t.is(up.code, 1, 'NO_SPACE is an "other error" (exit code 1) in SPEC section 5');
   t.regex(up.stderr, /disk space/i);
-  const report = JSON.parse(up.stdout) as { ok: boolean; files: { remote: string; error?: { code: string } }[] };
+  const report = jsonData(up.stdout) as { ok: boolean; files: { remote: string; error?: { code: string } }[] };
   t.false(report.ok);
   t.is(report.files[0]?.error?.code, 'NO_SPACE');
 

@@ -297,6 +297,19 @@ const putStep: fc.Arbitrary<Step> = fc
     ],
   }));
 
+/** A streamed upload (size stated after the data), its stated size sometimes a lie. */
+const putStreamStep: fc.Arbitrary<Step> = fc
+  .record({ path: fuzzPath, data: bytes(6000), chunk: fc.integer({ min: 1, max: 4096 }), noClobber: fc.boolean(), lie: fc.oneof(fc.constant(0), fc.integer({ min: -3, max: 3 })) })
+  .map(({ path, data, chunk, noClobber, lie }) => ({
+    op: 'putStream',
+    frames: (id: number) => [
+      request(id, { op: 'putStream', path, noClobber }),
+      ...dataFrames(id, data, chunk),
+      jsonFrame(FrameType.PART, id, { size: data.length + lie }),
+      frame(FrameType.END, id, digestOf(data)),
+    ],
+  }));
+
 function simpleStep(op: string, fields: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<Step> {
   return fields.map((values) => ({ op, frames: (id: number) => [request(id, { op, ...values })] }));
 }
@@ -331,6 +344,7 @@ const randomRequestStep: fc.Arbitrary<Step> = fc
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: putStep },
+  { weight: 2, arbitrary: putStreamStep },
   { weight: 3, arbitrary: simpleStep('get', fc.record({ path: fuzzPath, offset: fc.nat(64) })) },
   { weight: 2, arbitrary: simpleStep('list', fc.record({ path: fuzzPath, recursive: fc.boolean() })) },
   { weight: 2, arbitrary: simpleStep('stat', fc.record({ path: fuzzPath })) },

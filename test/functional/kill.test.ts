@@ -2,7 +2,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ferry, startFerry } from '../helpers/cli.js';
+import { ferry, jsonData, startFerry } from '../helpers/cli.js';
 import { randomFile, sha256, sha256File, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
 import { ADMIN, spawnServer, startServer } from '../helpers/server.js';
@@ -54,7 +54,7 @@ test.serial('kill -9 of the server while it replaces a file, 20 times at random 
     server = await spawnServer(t, serverEnv);
     const again = await ferry(['upload', join(local, 'victim.bin'), '--json'], { env: clientEnv(server.port) });
     t.is(again.code, 0, again.stderr);
-    const resumedFrom = (JSON.parse(again.stdout) as Report).files[0]?.resumedFrom ?? 0;
+    const resumedFrom = (jsonData(again.stdout) as Report).files[0]?.resumedFrom ?? 0;
     if (held > 0) t.is(resumedFrom, held, `trial ${trial}: the upload continued from the ${held} bytes kept`);
     if (resumedFrom > 0) resumed++;
     resentBytes += FILE_BYTES - resumedFrom;
@@ -85,7 +85,7 @@ test('the client killed mid-upload and run again continues the upload and ends i
 
   const again = await ferry(['upload', join(local, 'big.bin'), '--json'], { env: server.env });
   t.is(again.code, 0, again.stderr);
-  const resumedFrom = (JSON.parse(again.stdout) as Report).files[0]?.resumedFrom ?? 0;
+  const resumedFrom = (jsonData(again.stdout) as Report).files[0]?.resumedFrom ?? 0;
   t.true(held > 0);
   t.is(resumedFrom, held, 'the upload continued from the bytes the server kept');
   t.is(await sha256File(join(server.filesDir, 'big.bin')), await sha256File(join(local, 'big.bin')));
@@ -106,7 +106,7 @@ test('the client killed mid-download and run again continues from its part file 
 
   const again = await ferry(['download', '/big.bin', '-d', local, '--json'], { env: server.env });
   t.is(again.code, 0, again.stderr);
-  const resumedFrom = (JSON.parse(again.stdout) as Report).files[0]?.resumedFrom ?? 0;
+  const resumedFrom = (jsonData(again.stdout) as Report).files[0]?.resumedFrom ?? 0;
   t.is(resumedFrom, held, 'the download continued from the bytes already on disk');
   t.is(await sha256File(join(local, 'big.bin')), await sha256File(join(server.filesDir, 'big.bin')));
   t.deepEqual(await readdir(local), ['big.bin']);

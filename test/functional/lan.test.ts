@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT, ferry } from '../helpers/cli.js';
+import { REPO_ROOT, ferry, jsonData } from '../helpers/cli.js';
 import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { twoDevices } from '../helpers/netns.js';
 import { ADMIN, spawnServer } from '../helpers/server.js';
@@ -47,7 +47,7 @@ test.serial('on two devices: discover finds the server by mDNS, -s auto moves fi
 
   const discovered = await ferry(['discover', '--json', '--timeout', '5'], onClient);
   t.is(discovered.code, 0, discovered.stderr);
-  const found = JSON.parse(discovered.stdout) as Found[];
+  const found = jsonData(discovered.stdout) as Found[];
   t.is(found.length, 1, discovered.stdout);
   t.like(found[0] ?? {}, { port: 8080, protocolVersion: 1, tls: true, fingerprint: server.fingerprint });
   t.true(found[0]?.addresses.includes(lan.server.ip));
@@ -75,7 +75,7 @@ test.serial('on two devices: discover finds the server by mDNS, -s auto moves fi
   await iptables('-P', 'INPUT', 'DROP');
   const blocked = await doctor('--json');
   t.is(blocked.code, 5);
-  const report = JSON.parse(blocked.stdout) as { ok: boolean; checks: { name: string; ok: boolean; cause?: string; fix?: string }[] };
+  const report = jsonData(blocked.stdout) as { ok: boolean; checks: { name: string; ok: boolean; cause?: string; fix?: string }[] };
   const reach = report.checks.find((check) => check.name === 'reach');
   t.false(reach?.ok);
   t.regex(reach?.cause ?? '', /firewall drops port 8080/);

@@ -350,7 +350,7 @@ test('the server answers HELLO with WELCOME naming its version, capabilities and
   const connection = await rawConnect(t, server);
   const welcome = await handshake(connection);
   t.like(welcome, { protocol: 'ferry', version: 1, agent: 'ferry-test', maxFrameBytes: 4 * 1024 * 1024 });
-  t.deepEqual(welcome.capabilities, ['pipelining', 'resume-download', 'recursive-list', 'no-clobber', 'mtime']);
+  t.deepEqual(welcome.capabilities, ['pipelining', 'resume-download', 'recursive-list', 'no-clobber', 'mtime', 'put-stream']);
 });
 
 test('a HELLO with version 2 gets UNSUPPORTED_VERSION naming both versions, and a close', async (t) => {
@@ -823,4 +823,56 @@ test('requests that arrive in the same packet before a malformed frame are answe
     { type: 'OK', id: 3 },
     { type: 'ERROR', id: 0, code: 'BAD_FRAME' },
   ]);
+});
+
+/** A streamed upload (section 5.6): REQUEST, DATA..., PART {size}, END; each part may lie or be left out. */
+function streamUpload(id: number, path: string, data: Buffer, lie: { size?: number | null; digest?: Buffer; trailers?: number } = {}): Buffer[] {
+  const trailer = encodeJsonFrame(FrameType.PART, id, { size: lie.size ?? data.length });
+  return [
+    request(id, { op: 'putStream', path }),
+    ...dataFrames(id, data),
+    ...(lie.size === null ? [] : Array.from({ length: lie.trailers ?? 1 }, () => trailer)),
+    endFrame(id, lie.digest ?? digestOf(data)),
+  ];
+}
+
+test('putStream stores data whose size is stated after it; a wrong stated size, a wrong digest, no size, two sizes or data after the size store nothing and the connection keeps working', async (t) => {
+  const server = await startServer(t);
+  const { connection, welcome } = await loggedIn(t, server);
+  t.true(welcome.capabilities.includes('put-stream'));
+  const data = randomBytes(DATA_CHUNK_BYTES + 1234);
+  connection.send(...streamUpload(2, '/streamed.bin', data));
+  t.like(okBody<{ size: number; sha256: string }>(await connection.next('the streamed upload'), 2), { size: data.length, sha256: sha256(data) });
+  t.is(await server.stored.sha256('streamed.bin'), sha256(data));
+  const cases: [Buffer[], string, RegExp][] = [
+    [streamUpload(3, '/lies-size.bin', data, { size: data.length - 1 }), 'INTEGRITY', /states \d+ bytes but \d+ arrived/],
+    [streamUpload(4, '/lies-digest.bin', data, { digest: Buffer.alloc(32) }), 'INTEGRITY', /SHA-256/],
+    [streamUpload(5, '/no-size.bin', data, { size: null }), 'BAD_REQUEST', /without stating its size/],
+    [streamUpload(6, '/two-sizes.bin', data, { trailers: 2 }), 'BAD_REQUEST', /states its size once/],
+    [
+      [request(7, { op: 'putStream', path: '/late-data.bin' }), encodeJsonFrame(FrameType.PART, 7, { size: 0 }), ...dataFrames(7, data), endFrame(7, digestOf(data))],
+      'BAD_REQUEST',
+      /data came after the size/,
+    ],
+    [[request(8, { op: 'putStream', path: '/bad-trailer.bin' }), encodeJsonFrame(FrameType.PART, 8, { size: -1 }), endFrame(8, digestOf(Buffer.alloc(0)))], 'BAD_REQUEST', /"size"/],
+    [streamUpload(9, '/../escape.bin', data), 'BAD_PATH', /climbs out/],
+  ];
+  for (const [frames, code, message] of cases) {
+    connection.send(...frames);
+    const answer = summary(await connection.next(`the answer to ${code}`));
+    t.is(answer.code, code, JSON.stringify(answer));
+    t.regex(answer.message ?? '', message);
+  }
+  for (const name of ['lies-size.bin', 'lies-digest.bin', 'no-size.bin', 'two-sizes.bin', 'late-data.bin', 'bad-trailer.bin']) t.is(await server.stored.sha256(name), undefined, name);
+  t.deepEqual(await server.stored.leftovers(), []);
+  await assertServerStillServes(t, server);
+});
+
+test('a PART frame inside a sized put is a protocol error: only a streamed upload states its size at the end', async (t) => {
+  const server = await startServer(t);
+  const { connection } = await loggedIn(t, server);
+  connection.send(request(2, { op: 'put', path: '/sized.bin', size: 3 }), encodeJsonFrame(FrameType.PART, 2, { size: 3 }));
+  const frames = (await connection.untilClosed()).map((frame) => summary(frame));
+  t.like(frames.at(-1), { type: 'ERROR', id: 0, code: 'BAD_FRAME' });
+  t.is(await server.stored.sha256('sized.bin'), undefined);
 });

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ferry } from '../helpers/cli.js';
+import { ferry, jsonData } from '../helpers/cli.js';
 import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
 import { startServer } from '../helpers/server.js';
@@ -24,7 +24,7 @@ for (const backend of BACKENDS) {
       env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` },
     });
     t.is(result.code, 0, result.stderr);
-    const report = JSON.parse(result.stdout) as Report;
+    const report = jsonData(result.stdout) as Report;
     t.true(report.ok);
     t.is(proxy.connections(), 3, 'two cuts, two reconnections');
     for (const name of ['a.bin', 'b.bin']) t.is(await server.stored.sha256(name), await sha256File(join(local, name)));
@@ -39,7 +39,7 @@ for (const backend of BACKENDS) {
     const proxy = await startProxy(t, server.port, { cuts: [12 * 1024 * 1024] });
     const result = await ferry(['upload', join(local, 'big.bin'), '--json'], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` } });
     t.is(result.code, 0, result.stderr);
-    const resumedFrom = (JSON.parse(result.stdout) as Report).files[0]?.resumedFrom ?? 0;
+    const resumedFrom = (jsonData(result.stdout) as Report).files[0]?.resumedFrom ?? 0;
     t.true(resumedFrom > 1024 * 1024 && resumedFrom < 24 * 1024 * 1024, `resumed from ${resumedFrom}: only the rest was sent again`);
     t.is(await server.stored.sha256('big.bin'), await sha256File(join(local, 'big.bin')));
     t.deepEqual(await server.stored.leftovers(), [], 'the partial became the file');
@@ -54,7 +54,7 @@ for (const backend of BACKENDS) {
       env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` },
     });
     t.is(result.code, 0, result.stderr);
-    const report = JSON.parse(result.stdout) as Report;
+    const report = jsonData(result.stdout) as Report;
     const resumedFrom = report.files[0]?.resumedFrom ?? 0;
     t.true(resumedFrom > 1024 * 1024, `resumed from ${resumedFrom}`);
     t.true(resumedFrom < 16 * 1024 * 1024);

@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { ferry, REPO_ROOT, startFerry } from '../helpers/cli.js';
+import { ferry, jsonData, REPO_ROOT, startFerry } from '../helpers/cli.js';
 import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { scrape, sumSamples } from '../helpers/metrics.js';
 import { startProxy } from '../helpers/proxy.js';
@@ -111,7 +111,7 @@ test('uploads through the balancer land on both hosts, and a file uploaded throu
   t.is(down.code, 0, down.stderr);
   t.is(await sha256File(join(back, 'shared.bin')), await sha256File(join(local, 'shared.bin')));
   const listed = await ferry(['ls', '/team', '--json'], { env: cluster.direct(b) });
-  t.like((JSON.parse(listed.stdout) as { name: string; size: number }[])[0], { name: 'shared.bin', size: 13 * 1024 * 1024 + 7 });
+  t.like((jsonData(listed.stdout) as { name: string; size: number }[])[0], { name: 'shared.bin', size: 13 * 1024 * 1024 + 7 });
 });
 
 test('an upload interrupted on one host is resumed through the other from the parts already in the bucket', async (t) => {
@@ -129,7 +129,7 @@ test('an upload interrupted on one host is resumed through the other from the pa
 
   const resumed = await ferry(['upload', file, '--json'], { env: cluster.direct(b) });
   t.is(resumed.code, 0, resumed.stderr);
-  const resumedFrom = (JSON.parse(resumed.stdout) as Report).files[0]?.resumedFrom ?? 0;
+  const resumedFrom = (jsonData(resumed.stdout) as Report).files[0]?.resumedFrom ?? 0;
   t.true(resumedFrom >= 5 * 1024 * 1024 && resumedFrom <= 12 * 1024 * 1024, `B continued from byte ${resumedFrom}, where A's last whole part ended`);
   t.is(await cluster.stored.sha256('big.bin'), await sha256File(file));
   t.deepEqual(await cluster.stored.leftovers(), [], 'the upload record is gone once the file is complete');

@@ -76,3 +76,13 @@ export function ferry(args: string[], options?: RunOptions): Promise<RunResult> 
 export function ferryServer(args: string[], options?: RunOptions): Promise<RunResult> {
   return start(SERVER_BIN, args, options).result;
 }
+
+/**
+ * The `data` of ferry's --json envelope ({ok, data} or {ok: false, error, data?});
+ * throws when the output is no envelope or one without data.
+ */
+export function jsonData(stdout: string): unknown {
+  const envelope = JSON.parse(stdout) as { ok?: unknown; data?: unknown };
+  if (typeof envelope.ok !== 'boolean' || !('data' in envelope)) throw new Error(`not a --json envelope with data: ${stdout}`);
+  return envelope.data;
+}

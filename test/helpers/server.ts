@@ -101,7 +101,8 @@ export async function startServer(
     logger: silentLogger(),
     observer: options.observer ?? NO_OBSERVER,
     agent: 'ferry-test',
-    limits: { ...TEST_LIMITS, ...options.limits },
+    // Streamed uploads wait in the data folder, as under the real service.
+    limits: { ...TEST_LIMITS, spoolDir: join(dataDir, 'tmp'), ...options.limits },
     connectionLimits: { maxConnections: options.maxConnections ?? 1000, maxConnectionsPerIp: options.maxConnections ?? 1000 },
     ...(tls ? { tls: { cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) } } : {}),
   });

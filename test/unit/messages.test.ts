@@ -5,7 +5,7 @@ import { ERROR_CODES, FerryError } from '../../src/protocol/errors.js';
 import { parseErrorMessage, parseHello, parseRequest, parseWelcome, type Request } from '../../src/protocol/messages.js';
 import { holds } from './property.js';
 
-const OPS = ['login', 'put', 'resume', 'get', 'list', 'stat', 'delete', 'rename', 'mkdir', 'touch', 'quit'] as const;
+const OPS = ['login', 'put', 'putStream', 'resume', 'get', 'list', 'stat', 'delete', 'rename', 'mkdir', 'touch', 'quit'] as const;
 /** Fields a parsed request carries only when the sender gave them. */
 const OPTIONAL_FIELDS: Partial<Record<Request['op'], string[]>> = { put: ['mtime'] };
 
@@ -28,6 +28,7 @@ function assertWellFormed(request: Request): void {
       prefixSha256: (v) => typeof v === 'string',
       mtime: (v) => isCount(v) && (v as number) <= 8.64e15,
     },
+    putStream: { path: (v) => typeof v === 'string', noClobber: (v) => typeof v === 'boolean' },
     resume: { path: (v) => typeof v === 'string', size: isCount },
     get: { path: (v) => typeof v === 'string', offset: isCount },
     list: { path: (v) => typeof v === 'string', recursive: (v) => typeof v === 'boolean' },
@@ -52,6 +53,7 @@ test('each operation parses with its optional fields filled in with defaults', (
   t.deepEqual(parseRequest({ op: 'login', user: 'alice', password: 'pw' }), { op: 'login', user: 'alice', password: 'pw' });
   const putDefaults = { noClobber: false, resumable: false, offset: 0, prefixSha256: '' };
   t.deepEqual(parseRequest({ op: 'put', path: '/a', size: 10 }), { op: 'put', path: '/a', size: 10, ...putDefaults });
+  t.deepEqual(parseRequest({ op: 'putStream', path: '/a' }), { op: 'putStream', path: '/a', noClobber: false });
   t.deepEqual(parseRequest({ op: 'resume', path: '/a', size: 10 }), { op: 'resume', path: '/a', size: 10 });
   t.deepEqual(parseRequest({ op: 'get', path: '/a' }), { op: 'get', path: '/a', offset: 0 });
   t.deepEqual(parseRequest({ op: 'list', path: '/' }), { op: 'list', path: '/', recursive: false });
