@@ -13,8 +13,10 @@ import type { Config } from '../ops/config.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
 import { BanBook } from '../auth/bans.js';
-import { advertise, announce, localStorageDir, banPolicy, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, localStorageDir, banPolicy, loadTls, openStorageWithBooks, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import type { LedgerBooks } from '../storage/ledger.js';
 import type { Storage } from '../storage/storage.js';
+import { serveLedger } from './ledger-ipc.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
 import { stopSignal } from './signals.js';
@@ -50,6 +52,7 @@ class Primary {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly storage: Storage,
+    private readonly books: LedgerBooks,
   ) {
     this.bans = new BanBook(banPolicy(config));
     this.slots = Array.from({ length: config.get('workers') }, (_, index) => ({ index, worker: undefined, listening: false, restarts: 0, startedAt: 0 }));
@@ -70,6 +73,7 @@ class Primary {
       MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
     });
     slot.worker = worker;
+    serveLedger(worker, this.books);
     worker.once('online', () => {
       for (const [ip, until] of this.bans.activeBans()) worker.send({ type: 'ferry:ban', ip, until } satisfies PrimaryMessage);
     });
@@ -212,8 +216,8 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   await prepareUsers(config, logger);
   // Checked here too, so a bad certificate stops the start before any worker is forked.
   const tls = await loadTls(config);
-  const storage = await openStorage(config);
-  const primary = new Primary(config, logger, storage);
+  const { storage, books } = await openStorageWithBooks(config, logger);
+  const primary = new Primary(config, logger, storage, books);
   const metrics = new ServiceMetrics(localStorageDir(config), () => primary.listeningWorkers);
   const ops = new OpsServer(
     { metrics: async () => metrics.exposition(await primary.collect()), readiness: () => primary.readiness() },

@@ -8,6 +8,7 @@ import type { Config } from '../ops/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
 import { BanBook, type BanPolicy, type LoginGuard } from '../auth/bans.js';
 import { banPolicy, startService } from '../server/service.js';
+import { IpcLedger } from './ledger-ipc.js';
 import { isPrimaryMessage, type WorkerMessage } from './messages.js';
 
 function send(message: WorkerMessage): void {
@@ -46,7 +47,7 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
   const guard = new ClusterLoginGuard(banPolicy(config));
   // Ctrl-C reaches the whole process group: the primary decides how to stop.
   process.on('SIGINT', () => undefined);
-  const service = await startService(config, logger, { observer: metrics, guard });
+  const service = await startService(config, logger, { observer: metrics, guard, ledger: new IpcLedger() });
 
   const stopped = new Promise<void>((resolve) => {
     let stopping: Promise<void> | undefined;

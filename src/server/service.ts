@@ -14,6 +14,7 @@ import { UserDirectory } from '../auth/users.js';
 import type { Announcement } from '../lan/mdns.js';
 import { ferryError } from '../protocol/errors.js';
 import type { Config } from '../ops/config.js';
+import { LedgerBooks, type UploadLedger } from '../storage/ledger.js';
 import { LocalStorage } from '../storage/local.js';
 import type { Storage } from '../storage/storage.js';
 import { FerryServer, type TlsMaterial } from './server.js';
@@ -31,13 +32,13 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-async function createStorage(config: Config): Promise<Storage> {
+async function createStorage(config: Config, ledger: UploadLedger): Promise<Storage> {
   if (config.get('storage') === 's3') {
     // Loaded only when used: the AWS SDK is large, and most hosts keep files on local disk.
     const { S3Storage } = await import('../storage/s3.js');
-    return new S3Storage(config.get('s3'));
+    return new S3Storage(config.get('s3'), ledger);
   }
-  return new LocalStorage({ dataDir: resolve(config.get('dataDir')) });
+  return new LocalStorage({ dataDir: resolve(config.get('dataDir')) }, ledger);
 }
 
 /** The addresses other devices on the LAN can use: each non-internal IPv4. */
@@ -62,11 +63,29 @@ export async function prepareUsers(config: Config, logger: Logger): Promise<User
   return users;
 }
 
-/** Opens the configured storage, ready for use. */
-export async function openStorage(config: Config): Promise<Storage> {
-  const storage = await createStorage(config);
+/** Opens the configured storage, ready for use, booking uploads in `ledger`. */
+async function openStorage(config: Config, ledger: UploadLedger): Promise<Storage> {
+  const storage = await createStorage(config, ledger);
   await storage.open();
   return storage;
+}
+
+/**
+ * Opens the storage of the process that keeps the server's upload ledger (the
+ * single process, or the cluster primary), and clears what uploads cut short by
+ * the last stop left behind: no upload runs yet, so none of it is in use.
+ */
+export async function openStorageWithBooks(config: Config, logger: Logger): Promise<{ storage: Storage; books: LedgerBooks }> {
+  let opened: Storage | undefined;
+  const books = new LedgerBooks((root) => {
+    if (!opened) throw new Error('the storage is not open yet');
+    return opened.measure(root);
+  }, config.get('limits.quotaRescan'));
+  const storage = await openStorage(config, books.as('primary'));
+  opened = storage;
+  const removed = await storage.recover();
+  if (removed > 0) logger.info({ event: 'recovered', removed }, `removed ${removed} temp files of uploads cut short when the server last stopped`);
+  return { storage, books };
 }
 
 export function banPolicy(config: Config): BanPolicy {
@@ -77,6 +96,8 @@ export interface ServiceHooks {
   observer?: SessionObserver;
   /** Who decides bans; by default this process alone. */
   guard?: LoginGuard;
+  /** Where uploads are booked; by default books kept in this process. */
+  ledger?: UploadLedger;
 }
 
 /** The TLS certificate and key named by the configuration, or undefined for plain TCP. */
@@ -96,7 +117,7 @@ export async function loadTls(config: Config): Promise<(TlsMaterial & { fingerpr
 export async function startService(config: Config, logger: Logger, hooks: ServiceHooks = {}): Promise<RunningService> {
   const users = await prepareUsers(config, logger);
   const tls = await loadTls(config);
-  const storage = await openStorage(config);
+  const storage = hooks.ledger ? await openStorage(config, hooks.ledger) : (await openStorageWithBooks(config, logger)).storage;
   const limits = config.get('limits');
   const server = new FerryServer({
     host: config.get('server.host'),
@@ -114,6 +135,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
       maxFrameBytes: limits.maxFrameSize,
       maxFileSize: limits.maxFileSize,
       defaultQuota: limits.quota,
+      maxEntries: limits.maxEntries,
       bandwidthLimit: limits.bandwidth,
     },
     connectionLimits: { maxConnections: limits.maxConnections, maxConnectionsPerIp: limits.maxConnectionsPerIp },

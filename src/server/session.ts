@@ -41,6 +41,8 @@ export interface SessionLimits extends CommandLimits {
   authFailureDelayMs: number;
   /** Bytes a user's home may hold unless the users file says otherwise (0: no limit). */
   defaultQuota: number;
+  /** Files and folders a user's home may hold (0: no limit). */
+  maxEntries: number;
   /** Bytes per second one connection may move (0: no limit). */
   bandwidthLimit: number;
   idleTimeoutMs: number;
@@ -237,7 +239,6 @@ export class Session {
             home: this.home,
             permissions: this.user.permissions,
             limits: this.ctx.limits,
-            quota: this.user.quota ?? this.ctx.limits.defaultQuota,
             throttle: this.throttle,
             bytes: 0,
             answered: false,
@@ -341,7 +342,10 @@ export class Session {
       return;
     }
     this.ctx.guard.success(ip);
-    this.home = await this.ctx.storage.forHome(parseRemotePath(user.home), user.name);
+    this.home = await this.ctx.storage.forHome(parseRemotePath(user.home), user.name, {
+      bytes: user.quota ?? this.ctx.limits.defaultQuota,
+      entries: this.ctx.limits.maxEntries,
+    });
     this.user = user;
     const result: LoginResult = { user: user.name, home: formatRemotePath(parseRemotePath(user.home)), permissions: user.permissions };
     await this.channel.sendJson(FrameType.OK, id, result);

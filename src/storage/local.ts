@@ -15,7 +15,9 @@ import { BatchedFileWriter } from '../io/batched-writer.js';
 import { ferryError, systemErrorCode, FerryError } from '../protocol/errors.js';
 import type { Entry, ResumeStatus } from '../protocol/messages.js';
 import { formatRemotePath } from '../protocol/paths.js';
+import { busyUpload, LedgerBooks, UploadHold, type UploadLedger } from './ledger.js';
 import { PartialUploads } from './partials.js';
+import { NO_LIMITS, type HomeLimits, type Usage } from './quota.js';
 import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
 
 /** Reads and writes move this many bytes per system call. */
@@ -57,39 +59,24 @@ function storageError(error: unknown, path: RemotePath): FerryError {
   }
 }
 
-/**
- * Bytes held under each home that has a quota, computed by a walk the first time
- * and then kept current: a committed upload adds its size to every home it lies
- * in; a delete or rename (rarer, and harder to account) makes the next check walk.
- */
-class UsageBook {
-  private readonly bytes = new Map<string, number>();
-
-  async of(root: string): Promise<number> {
-    const known = this.bytes.get(root);
-    if (known !== undefined) return known;
-    const total = await treeBytes(root);
-    this.bytes.set(root, total);
-    return total;
+/** Bytes of the files and count of the entries (files and folders) below `dir`. */
+async function treeUsage(dir: string): Promise<Usage> {
+  const usage = { bytes: 0, entries: 0 };
+  const folders = [dir];
+  for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {
+    const entries = await opendir(folder).catch((error: unknown) => {
+      // A folder removed while the walk went on holds nothing any more.
+      if (folder !== dir && (systemErrorCode(error) === 'ENOENT' || systemErrorCode(error) === 'ENOTDIR')) return [];
+      throw error;
+    });
+    for await (const dirent of entries) {
+      const path = join(folder, dirent.name);
+      usage.entries++;
+      if (dirent.isDirectory()) folders.push(path);
+      else if (dirent.isFile()) usage.bytes += (await lstat(path).catch(() => undefined))?.size ?? 0;
+    }
   }
-
-  added(file: string, delta: number): void {
-    for (const [root, total] of this.bytes) if (isInside(root, file)) this.bytes.set(root, total + delta);
-  }
-
-  forget(): void {
-    this.bytes.clear();
-  }
-}
-
-async function treeBytes(dir: string): Promise<number> {
-  let total = 0;
-  for await (const dirent of await opendir(dir)) {
-    const path = join(dir, dirent.name);
-    if (dirent.isDirectory()) total += await treeBytes(path);
-    else if (dirent.isFile()) total += (await lstat(path).catch(() => undefined))?.size ?? 0;
-  }
-  return total;
+  return usage;
 }
 
 /** Remembers SHA-256 digests of files by identity, so `stat` does not re-read. */
@@ -165,12 +152,14 @@ export class LocalStorage implements Storage {
   readonly partials: PartialUploads;
   private filesRoot = '';
   private readonly digests = new DigestCache();
-  private readonly usage = new UsageBook();
+  private readonly ledger: UploadLedger;
 
-  constructor(options: LocalStorageOptions) {
+  /** Without a `ledger`, this storage keeps its own books (a server of one process). */
+  constructor(options: LocalStorageOptions, ledger?: UploadLedger) {
     this.filesDir = join(options.dataDir, 'files');
     this.tmpDir = join(options.dataDir, 'tmp');
-    this.partials = new PartialUploads(join(options.dataDir, 'partial'));
+    this.ledger = ledger ?? new LedgerBooks((root) => this.measure(root)).as('self');
+    this.partials = new PartialUploads(join(options.dataDir, 'partial'), this.ledger);
   }
 
   async open(): Promise<void> {
@@ -192,6 +181,19 @@ export class LocalStorage implements Storage {
     return removed;
   }
 
+  async recover(): Promise<number> {
+    let removed = await this.partials.recover();
+    // Every temp file belongs to an upload of a process that no longer runs: none runs yet.
+    for (const name of await readdir(this.tmpDir).catch(() => [])) {
+      if (await unlink(join(this.tmpDir, name)).then(() => true, () => false)) removed++;
+    }
+    return removed;
+  }
+
+  measure(root: string): Promise<Usage> {
+    return treeUsage(root);
+  }
+
   async checkWritable(): Promise<void> {
     const probe = join(this.tmpDir, `ready-${randomUUID()}.probe`);
     const handle = await open(probe, 'wx');
@@ -203,7 +205,7 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async forHome(home: RemotePath, user: string): Promise<HomeStorage> {
+  async forHome(home: RemotePath, user: string, limits: HomeLimits = NO_LIMITS): Promise<HomeStorage> {
     const dir = join(this.filesRoot, ...home);
     try {
       await mkdir(dir, { recursive: true });
@@ -211,7 +213,7 @@ export class LocalStorage implements Storage {
       if (!isInside(this.filesRoot, root)) {
         throw ferryError('BAD_PATH', `the home folder ${formatRemotePath(home)} leads outside the storage root`);
       }
-      return new LocalHome(root, this.tmpDir, this.digests, this.usage, this.partials, (path, size) =>
+      return new LocalHome(root, this.tmpDir, this.digests, { ledger: this.ledger, limits }, this.partials, (path, size) =>
         this.partials.key(user, formatRemotePath(home), formatRemotePath(path), size),
       );
     } catch (error) {
@@ -231,7 +233,7 @@ class LocalHome implements HomeStorage {
     private readonly root: string,
     private readonly tmpDir: string,
     private readonly digests: DigestCache,
-    private readonly usage: UsageBook,
+    private readonly quota: { ledger: UploadLedger; limits: HomeLimits },
     private readonly partials: PartialUploads,
     private readonly partialKey: (path: RemotePath, size: number) => string,
   ) {}
@@ -300,13 +302,19 @@ class LocalHome implements HomeStorage {
     return join(parent, path[path.length - 1] as string);
   }
 
-  /** Like resolveEntry, but creates missing parent folders (inside the home). */
-  private async resolveCreating(path: RemotePath): Promise<string> {
+  /**
+   * Like resolveEntry, for an entry about to be made: also the parent folders that
+   * do not exist yet, which the caller makes only once it commits to the entry.
+   */
+  private async resolveToCreate(path: RemotePath): Promise<{ final: string; folders: NewFolders }> {
     if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
     const { real, missing } = await this.walk(path.slice(0, -1));
-    const parent = join(real, ...missing);
-    if (missing.length > 0) await mkdir(parent, { recursive: true });
-    return join(parent, path[path.length - 1] as string);
+    return { final: join(real, ...missing, path[path.length - 1] as string), folders: { base: real, missing } };
+  }
+
+  /** Where this home's usage is booked: its root, ending in the separator. */
+  private get bookRoot(): string {
+    return this.root + sep;
   }
 
   private async digestOf(file: string, stats: Stats): Promise<string> {
@@ -400,67 +408,69 @@ class LocalHome implements HomeStorage {
   }
 
   async beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
-    let final: string;
+    let hold: UploadHold | undefined;
     try {
-      final = await this.resolveCreating(path);
-      const existing = await lstat(final).catch((error: unknown) => {
-        if (systemErrorCode(error) === 'ENOENT') return undefined;
-        throw error;
-      });
+      // Missing folders on the way are made at commit: a refused or failed upload leaves none behind.
+      const { final, folders } = await this.resolveToCreate(path);
+      const existing =
+        folders.missing.length > 0
+          ? undefined
+          : await lstat(final).catch((error: unknown) => {
+              if (systemErrorCode(error) === 'ENOENT') return undefined;
+              throw error;
+            });
       if (existing?.isDirectory()) throw ferryError('IS_A_DIRECTORY', `${formatRemotePath(path)} is a folder`);
       if (existing && options.noClobber) {
         throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
       }
-      const replaced = existing?.isFile() ? existing.size : 0;
-      if (options.quota > 0) {
-        const used = await this.usage.of(this.root);
-        if (used - replaced + options.size > options.quota) {
-          throw ferryError(
-            'QUOTA_EXCEEDED',
-            `${formatRemotePath(path)} (${options.size} bytes) does not fit in your quota of ${options.quota} bytes (${used} in use); delete something first, or ask the server's admin for more`,
-          );
-        }
-      }
-      const committed = (): void => this.usage.added(final, options.size - replaced);
       const key = this.partialKey(path, options.size);
-      if (options.resumable && (await this.partials.acquire(key))) return await this.continuePartial(key, final, path, options, committed);
-      if (options.offset > 0) {
-        throw ferryError('BUSY', `another upload of ${formatRemotePath(path)} is in progress; try again when it ends`);
-      }
-      const temp = join(this.tmpDir, `${randomUUID()}.part`);
+      const taken = await UploadHold.take(
+        this.quota.ledger,
+        {
+          id: randomUUID(),
+          root: this.bookRoot,
+          location: final,
+          bytes: options.size,
+          replaced: existing?.isFile() ? existing.size : 0,
+          entries: (existing ? 0 : 1) + folders.missing.length,
+          limits: this.quota.limits,
+          what: formatRemotePath(path),
+        },
+        options.resumable ? key : undefined,
+      );
+      hold = taken.hold;
+      const parts = { final, folders, path, noClobber: options.noClobber, digests: this.digests, hold };
+      if (taken.resumable) return await this.continuePartial(key, parts, options);
+      if (options.offset > 0) throw busyUpload(formatRemotePath(path));
+      const temp = join(this.tmpDir, `${hold.id}.part`);
       const handle = await open(temp, 'wx');
-      return new LocalUpload({ handle, temp, final, path, noClobber: options.noClobber, digests: this.digests, committed });
+      return new LocalUpload({ ...parts, handle, temp, resumable: false });
     } catch (error) {
+      await hold?.abort();
       throw storageError(error, path);
     }
   }
 
   /** Opens the partial for `key` (held locked), continuing it at `offset` once its prefix checks out. */
-  private async continuePartial(key: string, final: string, path: RemotePath, options: UploadOptions, committed: () => void): Promise<UploadTarget> {
-    const release = (): Promise<void> => this.partials.release(key);
+  private async continuePartial(key: string, parts: Omit<LocalUploadParts, 'handle' | 'temp' | 'resumable'>, options: UploadOptions): Promise<UploadTarget> {
     const data = this.partials.dataPath(key);
-    try {
-      let prefixHash: Hash | undefined;
-      if (options.offset > 0) {
-        const held = await stat(data).then((stats) => stats.size, () => 0);
-        prefixHash = held >= options.offset ? await this.partials.prefixHash(key, options.offset) : undefined;
-        if (prefixHash?.copy().digest('hex') !== options.prefixSha256) {
-          throw ferryError('INTEGRITY', `the server no longer holds those first ${options.offset} bytes of ${formatRemotePath(path)}; upload it from the start`);
-        }
+    let prefixHash: Hash | undefined;
+    if (options.offset > 0) {
+      const held = await stat(data).then((stats) => stats.size, () => 0);
+      prefixHash = held >= options.offset ? await this.partials.prefixHash(key, options.offset) : undefined;
+      if (prefixHash?.copy().digest('hex') !== options.prefixSha256) {
+        throw ferryError('INTEGRITY', `the server no longer holds those first ${options.offset} bytes of ${formatRemotePath(parts.path)}; upload it from the start`);
       }
-      // Appending after a truncate to the verified prefix (or to nothing) continues the data.
-      const handle = await open(data, 'a');
-      await handle.truncate(options.offset);
-      return new LocalUpload({ handle, temp: data, final, path, noClobber: options.noClobber, digests: this.digests, committed, release, prefixHash });
-    } catch (error) {
-      await release();
-      throw error;
     }
+    // Appending after a truncate to the verified prefix (or to nothing) continues the data.
+    const handle = await open(data, 'a');
+    await handle.truncate(options.offset);
+    return new LocalUpload({ ...parts, handle, temp: data, resumable: true, prefixHash });
   }
 
   async resumeStatus(path: RemotePath, size: number): Promise<ResumeStatus> {
     try {
-      await this.resolveCreating(path);
+      await this.resolveToCreate(path);
       return await this.partials.status(this.partialKey(path, size));
     } catch (error) {
       throw storageError(error, path);
@@ -471,10 +481,14 @@ class LocalHome implements HomeStorage {
     try {
       const entry = await this.resolveEntry(path);
       const stats = await lstat(entry);
-      if (!stats.isDirectory()) await unlink(entry);
-      else if (recursive) await rm(entry, { recursive: true });
-      else await rmdir(entry);
-      this.usage.forget();
+      try {
+        if (!stats.isDirectory()) await unlink(entry);
+        else if (recursive) await rm(entry, { recursive: true });
+        else await rmdir(entry);
+      } finally {
+        // Even a recursive delete that failed half-way freed something.
+        await this.quota.ledger.changed(entry);
+      }
     } catch (error) {
       throw storageError(error, path);
     }
@@ -493,8 +507,12 @@ class LocalHome implements HomeStorage {
       const existing = await lstat(target).catch(() => undefined);
       if (existing?.isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(to)} is an existing folder`);
       if (existing && noClobber) throw ferryError('EXISTS', `${formatRemotePath(to)} already exists`);
-      await rename(source, target);
-      this.usage.forget();
+      try {
+        await rename(source, target);
+      } finally {
+        await this.quota.ledger.changed(source);
+        await this.quota.ledger.changed(target);
+      }
     } catch (error) {
       if (systemErrorCode(error) === 'EINVAL') {
         throw ferryError('BAD_PATH', `cannot move ${formatRemotePath(from)} into itself`, error);
@@ -511,6 +529,15 @@ class LocalHome implements HomeStorage {
         if (!(await stat(real)).isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(path)} exists and is a file`);
         return;
       }
+      await this.quota.ledger.add({
+        id: randomUUID(),
+        root: this.bookRoot,
+        location: join(real, ...missing),
+        bytes: 0,
+        entries: missing.length,
+        limits: this.quota.limits,
+        what: formatRemotePath(path),
+      });
       await mkdir(join(real, ...missing), { recursive: true });
     } catch (error) {
       throw storageError(error, path);
@@ -523,19 +550,34 @@ function toEntry(name: string, stats: Stats): Entry {
   return { name, type, size: type === 'dir' ? 0 : stats.size, mtime: Math.trunc(stats.mtimeMs) };
 }
 
+/** Folders an upload needs that do not exist yet: `missing` below the existing `base`. */
+interface NewFolders {
+  base: string;
+  missing: readonly string[];
+}
+
 interface LocalUploadParts {
   handle: FileHandle;
   /** Where the data is written: a temp file, or a resumable partial. */
   temp: string;
   final: string;
+  /** Made at commit, just before the rename. */
+  folders: NewFolders;
   path: RemotePath;
   noClobber: boolean;
   digests: DigestCache;
-  /** Told once the data is in place (quota bookkeeping). */
-  committed: () => void;
-  /** Set for a resumable partial: gives up its lock (the data is kept on suspend). */
-  release?: () => Promise<void>;
+  /** Its room in the quota book and, when resumable, the lock on its partial. */
+  hold: UploadHold;
+  /** The data is a partial, kept on suspend for a later upload to continue. */
+  resumable: boolean;
   prefixHash?: Hash | undefined;
+}
+
+/** Makes the folders an upload needs, each made durable in its parent as the file will be in its folder. */
+async function makeFolders({ base, missing }: NewFolders): Promise<void> {
+  if (missing.length === 0) return;
+  await mkdir(join(base, ...missing), { recursive: true });
+  for (let depth = 0; depth < missing.length; depth++) await folderSyncs.sync(join(base, ...missing.slice(0, depth)));
 }
 
 /** An upload's temp file (or partial); it becomes the final name on commit. */
@@ -576,6 +618,7 @@ class LocalUpload implements UploadTarget {
       // The same inode, size and mtime after the rename: the digest cache's key.
       const stats = await handle.stat();
       await this.close();
+      await makeFolders(this.parts.folders);
       if (this.parts.noClobber) {
         await link(temp, final);
         await unlink(temp);
@@ -583,9 +626,8 @@ class LocalUpload implements UploadTarget {
         await rename(temp, final);
       }
       await folderSyncs.sync(dirname(final));
-      this.parts.committed();
+      await this.parts.hold.commit();
       this.parts.digests.set(stats, sha256);
-      await this.parts.release?.();
     } catch (error) {
       await this.abort();
       throw storageError(error, this.parts.path);
@@ -595,14 +637,14 @@ class LocalUpload implements UploadTarget {
   async abort(): Promise<void> {
     await this.close();
     await unlink(this.parts.temp).catch(() => undefined);
-    await this.parts.release?.();
+    await this.parts.hold.abort();
   }
 
   async suspend(): Promise<void> {
-    if (!this.parts.release) return this.abort();
+    if (!this.parts.resumable) return this.abort();
     await this.writer.flush().catch(() => undefined);
     await this.parts.handle.sync().catch(() => undefined);
     await this.close();
-    await this.parts.release();
+    await this.parts.hold.suspend();
   }
 }

@@ -49,6 +49,7 @@ export const TEST_LIMITS: SessionLimits = {
   authTimeoutMs: 30_000,
   authFailureDelayMs: 0,
   defaultQuota: 0,
+  maxEntries: 0,
   bandwidthLimit: 0,
   idleTimeoutMs: 60_000,
   maxFrameBytes: 4 * 1024 * 1024,
