@@ -6,6 +6,7 @@ import { ferry, startFerry } from '../helpers/cli.js';
 import { randomFile, sha256, sha256File, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
 import { ADMIN, spawnServer, startServer } from '../helpers/server.js';
+import { NO_OBSERVER, type TransferRecord } from '../../src/server/session.js';
 import { eventually } from '../helpers/tools.js';
 
 interface Report {
@@ -69,7 +70,10 @@ test.serial('kill -9 of the server while it replaces a file, 20 times at random 
 });
 
 test('the client killed mid-upload and run again continues the upload and ends intact', async (t) => {
-  const server = await startServer(t);
+  let setAside: () => void = () => undefined;
+  const aborted = new Promise<void>((resolve) => (setAside = resolve));
+  const observer = { ...NO_OBSERVER, transfer: (record: TransferRecord) => record.result === 'aborted' && setAside() };
+  const server = await startServer(t, { observer });
   const local = await tempDir(t);
   await randomFile(join(local, 'big.bin'), 24 * 1024 * 1024);
   const proxy = await startProxy(t, server.port, { pauseUpstreamAfter: 10 * 1024 * 1024 });
@@ -80,7 +84,7 @@ test('the client killed mid-upload and run again continues the upload and ends i
   first.child.kill('SIGKILL');
   await first.result;
   // The server sees the connection drop and sets the partial aside (its lock goes away).
-  await eventually(async () => ((await readdir(join(server.dataDir, 'partial'))).some((name) => name.endsWith('.lock')) ? undefined : true), 10_000, 20);
+  await aborted;
   const held = await partialBytes(server.dataDir);
 
   const again = await ferry(['upload', join(local, 'big.bin'), '--json'], { env: server.env });

@@ -169,3 +169,48 @@ export async function spawnServer(t: ExecutionContext, env: Record<string, strin
   const listening = await waitForLog((line) => line.event === 'listening');
   return { port: listening.port as number, opsPort: ops.port as number, child, logs, exited, waitForLog };
 }
+
+/** A `ferry-server` running as a cluster (a primary and its workers) in a child process, on either backend. */
+export interface ClusterServer {
+  port: number;
+  backend: Backend;
+  dataDir: string;
+  usersFile: string;
+  stored: StoredFiles;
+  spawned: SpawnedServer;
+  /** Environment for the CLI to reach this server as admin. */
+  env: Record<string, string>;
+  connect(credentials?: { user: string; password: string }): Promise<FerryClient>;
+}
+
+export async function startClusterServer(
+  t: ExecutionContext,
+  options: { backend?: Backend; workers?: number; env?: Record<string, string> } = {},
+): Promise<ClusterServer> {
+  const backend = options.backend ?? 'local';
+  const dataDir = await tempDir(t, 'ferry-cluster-');
+  const s3 = backend === 's3' ? await startS3(t) : undefined;
+  const spawned = await spawnServer(t, {
+    FERRY_DATA_DIR: dataDir,
+    FERRY_ADMIN_PASSWORD: ADMIN.password,
+    FERRY_WORKERS: String(options.workers ?? 2),
+    ...s3?.env,
+    ...options.env,
+  });
+  const port = spawned.port;
+  return {
+    port,
+    backend,
+    dataDir,
+    usersFile: join(dataDir, 'users.json'),
+    stored: s3 ? s3Files(s3.client, s3.bucket) : localFiles(dataDir),
+    spawned,
+    env: { FERRY_SERVER: `127.0.0.1:${port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password },
+    async connect(credentials = ADMIN) {
+      const client = await FerryClient.connect({ host: '127.0.0.1', port });
+      t.teardown(() => client.close());
+      await client.login(credentials.user, credentials.password);
+      return client;
+    },
+  };
+}

@@ -1,0 +1,120 @@
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { join } from 'node:path';
+import { FerryClient } from '../../src/client/client.js';
+import { FerryError } from '../../src/protocol/errors.js';
+import { ferry, ferryServer } from '../helpers/cli.js';
+import { bufferSource, randomFile, tempDir } from '../helpers/files.js';
+import { startProxy } from '../helpers/proxy.js';
+import { startClusterServer, startServer } from '../helpers/server.js';
+import { BACKENDS } from '../helpers/stored.js';
+import { eventually } from '../helpers/tools.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** The error code each upload ended with ('ok' for success). */
+async function outcomes(uploads: Promise<unknown>[]): Promise<string[]> {
+  const settled = await Promise.allSettled(uploads);
+  return settled.map((result) => (result.status === 'fulfilled' ? 'ok' : result.reason instanceof FerryError ? result.reason.code : String(result.reason)));
+}
+
+/** Eight uploads of 900 KiB sent at once on eight connections. */
+async function eightAtOnce(connect: () => Promise<FerryClient>): Promise<string[]> {
+  const clients = await Promise.all(Array.from({ length: 8 }, () => connect()));
+  const data = randomBytes(900 * KiB);
+  return outcomes(clients.map((client, index) => client.upload(`/parallel-${index}.bin`, bufferSource(data), { resumable: true })));
+}
+
+for (const backend of BACKENDS) {
+  test(`${backend}: of eight 900 KiB uploads sent at once against a 1 MiB quota exactly one is stored; the others are refused and leave nothing behind`, async (t) => {
+    const server = await startServer(t, { backend, limits: { defaultQuota: MiB } });
+    const results = await eightAtOnce(() => server.connect());
+    t.is(results.filter((result) => result === 'ok').length, 1, results.join(' '));
+    t.is(results.filter((result) => result === 'QUOTA_EXCEEDED').length, 7, results.join(' '));
+    t.is((await server.stored.names('')).length, 1);
+    t.deepEqual(await server.stored.leftovers(), []);
+  });
+
+  test(`${backend}: an upload refused for its quota, or cut off, leaves nothing behind, not even the folders on its way`, async (t) => {
+    const server = await startServer(t, { backend, limits: { defaultQuota: 2 * MiB } });
+    const client = await server.connect();
+    const refusal = await outcomes([client.upload('/new/deeper/big.bin', bufferSource(randomBytes(3 * MiB)))]);
+    t.deepEqual(refusal, ['QUOTA_EXCEEDED']);
+    t.deepEqual(await server.stored.names(''), [], 'no folder was made for the refused upload');
+
+    const proxy = await startProxy(t, server.port, { cuts: [512 * KiB] });
+    const cut = await FerryClient.connect({ host: '127.0.0.1', port: proxy.port });
+    t.teardown(() => cut.close());
+    const lost = await outcomes([cut.login('admin', 'admin-password').then(() => cut.upload('/other/place/file.bin', bufferSource(randomBytes(MiB))))]);
+    t.notDeepEqual(lost, ['ok']);
+    await eventually(async () => ((await server.stored.leftovers()).length === 0 ? true : undefined), 20_000);
+    t.deepEqual(await server.stored.names(''), [], 'no folder was left by the upload that was cut off');
+  });
+
+  test(`${backend}: the entry limit counts files and folders; past it uploads and mkdir are refused until something is deleted`, async (t) => {
+    const server = await startServer(t, { backend, limits: { maxEntries: 5 } });
+    const client = await server.connect();
+    await client.mkdir('/a/b/c');
+    await client.upload('/a/b/c/x.bin', bufferSource(Buffer.from('x')));
+    await client.upload('/a/y.bin', bufferSource(Buffer.from('y')));
+    t.deepEqual(await outcomes([client.upload('/a/z.bin', bufferSource(Buffer.from('z')))]), ['QUOTA_EXCEEDED']);
+    t.deepEqual(await outcomes([client.upload('/new/z.bin', bufferSource(Buffer.from('z')))]), ['QUOTA_EXCEEDED']);
+    t.deepEqual(await outcomes([client.mkdir('/d')]), ['QUOTA_EXCEEDED']);
+    await client.upload('/a/y.bin', bufferSource(Buffer.from('replaced'))); // Replacing adds no entry.
+    await client.remove('/a/y.bin');
+    await client.upload('/a/z.bin', bufferSource(Buffer.from('z')));
+    t.deepEqual(await server.stored.names('a'), ['b/', 'z.bin']);
+  });
+
+  test(`${backend}, cluster: uploads and deletes alternating between two workers share one quota book, and parallel uploads on both fit exactly`, async (t) => {
+    const server = await startClusterServer(t, { backend });
+    const added = await ferryServer(['user', 'add', 'dana', '--password-stdin', '--home', '/dana', '--quota', '10MB'], {
+      env: { FERRY_USERS_FILE: server.usersFile, FERRY_DATA_DIR: server.dataDir },
+      input: 'dana-password',
+    });
+    t.is(added.code, 0, added.stderr);
+    const env = { ...server.env, FERRY_USER: 'dana', FERRY_PASSWORD: 'dana-password' };
+    const local = await tempDir(t);
+    for (const name of ['a.bin', 'b.bin', 'c.bin']) await randomFile(join(local, name), 4_200_000);
+    const run = async (...args: string[]): Promise<number | null> => (await ferry(args, { env })).code;
+
+    // Each command is a connection of its own: the primary hands them to the workers in turn.
+    t.is(await run('upload', join(local, 'a.bin')), 0);
+    t.is(await run('upload', join(local, 'b.bin')), 0);
+    t.is(await run('upload', join(local, 'c.bin')), 7, 'a third 4.2 MB file does not fit in 10 MB, whichever worker is asked');
+    t.is(await run('rm', '/a.bin'), 0);
+    t.is(await run('upload', join(local, 'c.bin')), 0, 'the delete made room, whichever worker served it');
+    t.is(await run('rm', '/b.bin'), 0);
+    t.is(await run('rm', '/c.bin'), 0);
+    t.is(await run('upload', join(local, 'a.bin')), 0);
+    t.is(await run('upload', join(local, 'b.bin')), 0);
+    t.is(await run('upload', join(local, 'c.bin')), 7, 'no drift after deletes on both workers');
+    const workers = new Set(server.spawned.logs.filter((line) => line.event === 'transfer').map((line) => line.worker));
+    t.is(workers.size, 2, 'both workers served transfers');
+
+    const erin = await ferryServer(['user', 'add', 'erin', '--password-stdin', '--home', '/erin', '--quota', '1MiB'], {
+      env: { FERRY_USERS_FILE: server.usersFile, FERRY_DATA_DIR: server.dataDir },
+      input: 'erin-password',
+    });
+    t.is(erin.code, 0, erin.stderr);
+    const results = await eightAtOnce(() => server.connect({ user: 'erin', password: 'erin-password' }));
+    t.is(results.filter((result) => result === 'ok').length, 1, results.join(' '));
+    t.is(results.filter((result) => result === 'QUOTA_EXCEEDED').length, 7, results.join(' '));
+  });
+
+  test(`${backend}, cluster: files added or removed behind the server's back count within FERRY_QUOTA_RESCAN`, async (t) => {
+    const rescanMs = 2_000;
+    const server = await startClusterServer(t, { backend, env: { FERRY_QUOTA: String(MiB), FERRY_QUOTA_RESCAN: String(rescanMs) } });
+    const client = await server.connect();
+    await client.upload('/small.bin', bufferSource(randomBytes(100 * KiB)));
+    const written = Date.now();
+    await server.stored.writeRandom('behind/the/back.bin', 900 * KiB);
+    await sleep(Math.max(0, written + rescanMs - Date.now()));
+    t.deepEqual(await outcomes([client.upload('/probe.bin', bufferSource(randomBytes(200 * KiB)))]), ['QUOTA_EXCEEDED'], 'the file written on disk counts once the interval has passed');
+    t.deepEqual(await outcomes([client.mkdir('/x')]), ['ok'], 'a folder takes no bytes');
+    t.deepEqual(await outcomes([client.remove('/behind', { recursive: true })]), ['ok'], 'a delete through the server counts at once');
+    t.deepEqual(await outcomes([client.upload('/probe.bin', bufferSource(randomBytes(200 * KiB)))]), ['ok']);
+  });
+}
