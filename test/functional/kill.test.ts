@@ -7,6 +7,7 @@ import { randomFile, sha256, sha256File, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
 import { ADMIN, spawnServer, startServer } from '../helpers/server.js';
 import { NO_OBSERVER, type TransferRecord } from '../../src/server/session.js';
+import { partialBytes } from '../helpers/stored.js';
 import { eventually } from '../helpers/tools.js';
 
 interface Report {
@@ -14,14 +15,6 @@ interface Report {
 }
 
 const FILE_BYTES = 12 * 1024 * 1024;
-
-async function partialBytes(dataDir: string): Promise<number> {
-  let total = 0;
-  for (const name of await readdir(join(dataDir, 'partial')).catch(() => [])) {
-    if (name.endsWith('.part')) total += (await stat(join(dataDir, 'partial', name))).size;
-  }
-  return total;
-}
 
 test.serial('kill -9 of the server while it replaces a file, 20 times at random points: the name always holds a whole version, and the upload then resumes and ends intact', async (t) => {
   const dataDir = await tempDir(t);

@@ -125,9 +125,12 @@ export interface SpawnedServer {
   waitForLog(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
 }
 
-/** Runs the built `ferry-server start` as a child process (in `netns`, if given) and waits until it listens. */
-export async function spawnServer(t: ExecutionContext, env: Record<string, string>, args: string[] = [], netns?: string): Promise<SpawnedServer> {
-  const [command, prefix] = netns ? ['ip', ['netns', 'exec', netns, process.execPath]] : [process.execPath, []];
+/**
+ * Runs the built `ferry-server start` as a child process (in `netns`, if given, or
+ * under a `wrapper` command such as `unshare`) and waits until it listens.
+ */
+export async function spawnServer(t: ExecutionContext, env: Record<string, string>, args: string[] = [], netns?: string, wrapper: string[] = []): Promise<SpawnedServer> {
+  const [command = process.execPath, ...prefix] = [...(netns ? ['ip', 'netns', 'exec', netns] : wrapper), process.execPath];
   const child = spawn(command, [...prefix, SERVER_BIN, 'start', ...args], {
     env: { ...process.env, FERRY_HOST: '127.0.0.1', FERRY_PORT: '0', FERRY_OPS_HOST: '127.0.0.1', FERRY_OPS_PORT: '0', FERRY_WORKERS: '0', FERRY_MDNS: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -29,6 +29,15 @@ export interface StoredFiles {
   leftovers(): Promise<string[]>;
 }
 
+/** Bytes held by the resumable partial uploads of a local data folder. */
+export async function partialBytes(dataDir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(join(dataDir, 'partial')).catch(() => [])) {
+    if (name.endsWith('.part')) total += (await stat(join(dataDir, 'partial', name))).size;
+  }
+  return total;
+}
+
 const missing = (error: unknown): undefined => {
   if ((error as { code?: string }).code === 'ENOENT') return undefined;
   throw error;
