@@ -7,6 +7,7 @@ import { randomFile, sha256, sha256File, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
 import { ADMIN, spawnServer, startServer } from '../helpers/server.js';
 import { NO_OBSERVER, type TransferRecord } from '../../src/server/session.js';
+import { DATA_CHUNK_BYTES } from '../../src/protocol/frames.js';
 import { partialBytes } from '../helpers/stored.js';
 import { eventually } from '../helpers/tools.js';
 
@@ -15,6 +16,8 @@ interface Report {
 }
 
 const FILE_BYTES = 12 * 1024 * 1024;
+/** Bytes of a stream that are not file data: handshake, login, request and frame headers. */
+const FRAMING_SLACK_BYTES = 64 * 1024;
 
 test.serial('kill -9 of the server while it replaces a file, 20 times at random points: the name always holds a whole version, and the upload then resumes and ends intact', async (t) => {
   const dataDir = await tempDir(t);
@@ -36,6 +39,11 @@ test.serial('kill -9 of the server while it replaces a file, 20 times at random 
     const proxy = await startProxy(t, server.port, { pauseUpstreamAfter: pauseAt });
     const upload = startFerry(['--retries', '0', 'upload', join(local, 'victim.bin')], { env: clientEnv(proxy.port) });
     await proxy.paused;
+    // The kill comes once the server has taken in what reached it (on a busy machine it may lag
+    // behind the proxy): every whole DATA frame it received must then be on disk, the last one
+    // written although no full batch followed it.
+    const received = pauseAt - DATA_CHUNK_BYTES - FRAMING_SLACK_BYTES;
+    await eventually(async () => ((await partialBytes(dataDir)) >= received ? true : undefined), 60_000, 10);
     server.child.kill('SIGKILL');
     await server.exited;
     upload.child.kill('SIGKILL');
@@ -49,6 +57,7 @@ test.serial('kill -9 of the server while it replaces a file, 20 times at random 
     const again = await ferry(['upload', join(local, 'victim.bin'), '--json'], { env: clientEnv(server.port) });
     t.is(again.code, 0, again.stderr);
     const resumedFrom = (JSON.parse(again.stdout) as Report).files[0]?.resumedFrom ?? 0;
+    if (received > 0) t.true(held >= received, `trial ${trial}: the server kept ${held} of the ${pauseAt} bytes sent before the kill`);
     if (held > 0) t.is(resumedFrom, held, `trial ${trial}: the upload continued from the ${held} bytes kept`);
     if (resumedFrom > 0) resumed++;
     resentBytes += FILE_BYTES - resumedFrom;
