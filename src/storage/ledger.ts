@@ -7,7 +7,7 @@
  * covers the whole server.
  */
 
-import { ferryError } from '../protocol/errors.js';
+import { ferryError, type FerryError } from '../protocol/errors.js';
 import { QuotaBook, type ReservationRequest, type Usage } from './quota.js';
 import { UploadLocks } from './upload-locks.js';
 
@@ -30,6 +30,8 @@ export interface UploadLedger {
 export class LedgerBooks {
   readonly quota: QuotaBook;
   readonly locks = new UploadLocks();
+  /** Owners that went away: a reservation of theirs that was still being decided is undone once it is made. */
+  private readonly gone = new Set<string>();
 
   constructor(measure: (root: string) => Promise<Usage>, rescanMs?: number) {
     this.quota = new QuotaBook(measure, rescanMs);
@@ -39,7 +41,10 @@ export class LedgerBooks {
   as(owner: string): UploadLedger {
     const { quota, locks } = this;
     return {
-      reserve: async (request) => quota.reserve(request, owner),
+      reserve: async (request) => {
+        await quota.reserve(request, owner);
+        if (this.gone.has(owner)) quota.ownerGone(owner);
+      },
       add: async (request) => quota.add(request, owner),
       commit: async (id) => quota.commit(id),
       release: async (id) => quota.release(id),
@@ -53,6 +58,7 @@ export class LedgerBooks {
 
   /** A process went away: its locks go, its reservations are suspended or released. */
   ownerGone(owner: string): void {
+    this.gone.add(owner);
     this.locks.ownerGone(owner);
     this.quota.ownerGone(owner);
   }
@@ -115,6 +121,6 @@ export class UploadHold {
 }
 
 /** Refuses a continuation that another upload is writing. */
-export function busyUpload(what: string): Error {
+export function busyUpload(what: string): FerryError {
   return ferryError('BUSY', `another upload of ${what} is in progress; try again when it ends`);
 }

@@ -409,6 +409,7 @@ class LocalHome implements HomeStorage {
 
   async beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
     let hold: UploadHold | undefined;
+    let resumable = false;
     try {
       // Missing folders on the way are made at commit: a refused or failed upload leaves none behind.
       const { final, folders } = await this.resolveToCreate(path);
@@ -439,6 +440,7 @@ class LocalHome implements HomeStorage {
         options.resumable ? key : undefined,
       );
       hold = taken.hold;
+      resumable = taken.resumable;
       const parts = { final, folders, path, noClobber: options.noClobber, digests: this.digests, hold };
       if (taken.resumable) return await this.continuePartial(key, parts, options);
       if (options.offset > 0) throw busyUpload(formatRemotePath(path));
@@ -446,7 +448,8 @@ class LocalHome implements HomeStorage {
       const handle = await open(temp, 'wx');
       return new LocalUpload({ ...parts, handle, temp, resumable: false });
     } catch (error) {
-      await hold?.abort();
+      // A partial that could not be continued is still on disk: it keeps its room.
+      await (resumable ? hold?.suspend() : hold?.abort());
       throw storageError(error, path);
     }
   }

@@ -2,6 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { FerryError } from '../../src/protocol/errors.js';
 import { QuotaBook, type HomeLimits, type ReservationRequest, type Usage } from '../../src/storage/quota.js';
+import { LedgerBooks } from '../../src/storage/ledger.js';
 import { UploadLocks } from '../../src/storage/upload-locks.js';
 import { holdsAsync } from './property.js';
 
@@ -144,6 +145,16 @@ test('a worker that goes away releases the reservations of its uploads that cann
   await book.reserve(upload('b', 100, { bytes: MiB }), 'w2');
   book.ownerGone('w1');
   t.is(book.reservedBytes(ROOT), 100);
+});
+
+test('a worker that goes away while its reservation waits for a measure leaves no reservation behind', async (t) => {
+  let finish: (usage: Usage) => void = () => undefined;
+  const books = new LedgerBooks(() => new Promise<Usage>((resolve) => (finish = resolve)));
+  const reserving = books.as('w1').reserve(upload('a', 100, { bytes: MiB }));
+  books.ownerGone('w1');
+  finish({ bytes: 0, entries: 0 });
+  await reserving;
+  t.is(books.quota.reservedBytes(ROOT), 0);
 });
 
 test('property: whatever the order of reserves, commits and releases, reserved plus used never passes the quota', async (t) => {
