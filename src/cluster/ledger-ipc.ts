@@ -17,12 +17,15 @@ import type { LedgerBooks, UploadLedger } from '../storage/ledger.js';
 /** A primary that does not answer in this time is taken as gone. */
 const ANSWER_TIMEOUT_MS = 30_000;
 
-type Call = { [M in keyof UploadLedger]: { method: M; args: Parameters<UploadLedger[M]> } }[keyof UploadLedger];
+const METHODS = new Set<string>(['reserve', 'add', 'commit', 'release', 'suspend', 'changed', 'lock', 'unlock', 'locked'] satisfies (keyof UploadLedger)[]);
+
+type Method = keyof UploadLedger;
 
 interface LedgerRequest {
   type: 'ferry:ledger';
   id: number;
-  call: Call;
+  method: Method;
+  args: unknown[];
 }
 
 interface LedgerAnswer {
@@ -36,30 +39,6 @@ function isMessage<T extends { type: string }>(type: T['type'], message: unknown
   return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
 }
 
-/** Runs one call against the books on behalf of `ledger`'s owner. */
-function run(ledger: UploadLedger, call: Call): Promise<unknown> {
-  switch (call.method) {
-    case 'reserve':
-      return ledger.reserve(...call.args);
-    case 'add':
-      return ledger.add(...call.args);
-    case 'commit':
-      return ledger.commit(...call.args);
-    case 'release':
-      return ledger.release(...call.args);
-    case 'suspend':
-      return ledger.suspend(...call.args);
-    case 'changed':
-      return ledger.changed(...call.args);
-    case 'lock':
-      return ledger.lock(...call.args);
-    case 'unlock':
-      return ledger.unlock(...call.args);
-    case 'locked':
-      return ledger.locked(...call.args);
-  }
-}
-
 /** Primary side: answers one worker's ledger requests from the books, and cleans up after it when it exits. */
 export function serveLedger(worker: Worker, books: LedgerBooks): void {
   const owner = `worker-${worker.id}`;
@@ -69,11 +48,17 @@ export function serveLedger(worker: Worker, books: LedgerBooks): void {
   };
   worker.on('message', (message: unknown) => {
     if (!isMessage<LedgerRequest>('ferry:ledger', message)) return;
-    run(ledger, message.call).then(
-      (value) => answer({ type: 'ferry:ledger-answer', id: message.id, value }),
+    const { id, method, args } = message;
+    const call = async (): Promise<unknown> => {
+      if (!METHODS.has(method)) throw new Error(`no ledger method ${String(method)}`);
+      // The worker is this server's own code: its arguments are what its ledger's types allow.
+      return (ledger[method] as (...values: unknown[]) => Promise<unknown>)(...args);
+    };
+    call().then(
+      (value) => answer({ type: 'ferry:ledger-answer', id, value }),
       (error: unknown) => {
         const failure = asFerryError(error);
-        answer({ type: 'ferry:ledger-answer', id: message.id, error: { code: failure.code, message: failure.message } });
+        answer({ type: 'ferry:ledger-answer', id, error: { code: failure.code, message: failure.message } });
       },
     );
   });
@@ -91,55 +76,30 @@ export class IpcLedger implements UploadLedger {
     });
   }
 
-  private async ask(call: Call): Promise<unknown> {
+  readonly reserve = (...args: Parameters<UploadLedger['reserve']>): Promise<void> => this.ask('reserve', args);
+  readonly add = (...args: Parameters<UploadLedger['add']>): Promise<void> => this.ask('add', args);
+  readonly commit = (id: string): Promise<void> => this.ask('commit', [id]);
+  readonly release = (id: string): Promise<void> => this.ask('release', [id]);
+  readonly suspend = (id: string): Promise<void> => this.ask('suspend', [id]);
+  readonly changed = (location: string): Promise<void> => this.ask('changed', [location]);
+  readonly lock = (key: string): Promise<boolean> => this.ask('lock', [key]);
+  readonly unlock = (key: string): Promise<void> => this.ask('unlock', [key]);
+  readonly locked = (key: string): Promise<boolean> => this.ask('locked', [key]);
+
+  private async ask<M extends Method>(method: M, args: Parameters<UploadLedger[M]>): Promise<Awaited<ReturnType<UploadLedger[M]>>> {
     const id = this.nextId++;
     const answered = new Promise<LedgerAnswer>((resolve) => this.waiting.set(id, resolve));
     try {
-      if (!this.channel.send?.({ type: 'ferry:ledger', id, call } satisfies LedgerRequest)) {
+      if (!this.channel.send?.({ type: 'ferry:ledger', id, method, args } satisfies LedgerRequest)) {
         throw ferryError('STORAGE_UNAVAILABLE', 'this worker lost touch with the server primary; try again in a moment');
       }
       const answer = await withDeadline(answered, ANSWER_TIMEOUT_MS);
       if (answer === EXPIRED) throw ferryError('STORAGE_UNAVAILABLE', "the server's quota book did not answer in time; try again in a moment");
       if (answer.error) throw ferryError(isErrorCode(answer.error.code) ? answer.error.code : 'INTERNAL', answer.error.message);
-      return answer.value;
+      // The primary ran this very method: its answer has the method's type.
+      return answer.value as Awaited<ReturnType<UploadLedger[M]>>;
     } finally {
       this.waiting.delete(id);
     }
-  }
-
-  async reserve(...args: Parameters<UploadLedger['reserve']>): Promise<void> {
-    await this.ask({ method: 'reserve', args });
-  }
-
-  async add(...args: Parameters<UploadLedger['add']>): Promise<void> {
-    await this.ask({ method: 'add', args });
-  }
-
-  async commit(id: string): Promise<void> {
-    await this.ask({ method: 'commit', args: [id] });
-  }
-
-  async release(id: string): Promise<void> {
-    await this.ask({ method: 'release', args: [id] });
-  }
-
-  async suspend(id: string): Promise<void> {
-    await this.ask({ method: 'suspend', args: [id] });
-  }
-
-  async changed(location: string): Promise<void> {
-    await this.ask({ method: 'changed', args: [location] });
-  }
-
-  async lock(key: string): Promise<boolean> {
-    return (await this.ask({ method: 'lock', args: [key] })) === true;
-  }
-
-  async unlock(key: string): Promise<void> {
-    await this.ask({ method: 'unlock', args: [key] });
-  }
-
-  async locked(key: string): Promise<boolean> {
-    return (await this.ask({ method: 'locked', args: [key] })) === true;
   }
 }

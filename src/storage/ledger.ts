@@ -7,8 +7,11 @@
  * covers the whole server.
  */
 
+import { randomUUID } from 'node:crypto';
 import { ferryError, type FerryError } from '../protocol/errors.js';
-import { QuotaBook, type ReservationRequest, type Usage } from './quota.js';
+import { formatRemotePath } from '../protocol/paths.js';
+import { QuotaBook, type HomeLimits, type ReservationRequest, type Usage } from './quota.js';
+import type { RemotePath } from './storage.js';
 import { UploadLocks } from './upload-locks.js';
 
 export interface UploadLedger {
@@ -64,6 +67,19 @@ export class LedgerBooks {
   }
 }
 
+/** An upload as the ledger books it. */
+export interface UploadBooking {
+  /** The home: where its usage is booked, and what it may hold. */
+  root: string;
+  limits: HomeLimits;
+  path: RemotePath;
+  size: number;
+  /** Where the file lands; the size of the file it replaces; the entries (file, folders) it adds. */
+  location: string;
+  replaced: number;
+  entries: number;
+}
+
 /**
  * What one upload holds in the ledger: its reservation and, when resumable, the
  * lock on its partial. It ends exactly once (later calls do nothing), so a backend
@@ -79,14 +95,16 @@ export class UploadHold {
   ) {}
 
   /**
-   * Reserves room for `request`; with `lockKey`, the upload is resumable only if that
-   * lock could be taken (`resumable` tells), and then its id is the lock key.
+   * Reserves room for an upload of `path` (`size` bytes, landing at `location` in the
+   * home at `root`); with `lockKey`, the upload is resumable only if that lock could be
+   * taken (`resumable` tells), and then its id is the lock key.
    */
-  static async take(ledger: UploadLedger, request: Omit<ReservationRequest, 'resumable'>, lockKey?: string): Promise<{ hold: UploadHold; resumable: boolean }> {
+  static async take(ledger: UploadLedger, upload: UploadBooking, lockKey?: string): Promise<{ hold: UploadHold; resumable: boolean }> {
     const locked = lockKey !== undefined && (await ledger.lock(lockKey));
-    const id = locked ? lockKey : request.id;
+    const id = locked ? lockKey : randomUUID();
+    const { root, limits, path, size, location, replaced, entries } = upload;
     try {
-      await ledger.reserve({ ...request, id, resumable: locked });
+      await ledger.reserve({ id, root, location, bytes: size, replaced, entries, limits, resumable: locked, what: formatRemotePath(path) });
     } catch (error) {
       if (locked) await ledger.unlock(lockKey);
       throw error;

@@ -425,20 +425,10 @@ class LocalHome implements HomeStorage {
         throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
       }
       const key = this.partialKey(path, options.size);
-      const taken = await UploadHold.take(
-        this.quota.ledger,
-        {
-          id: randomUUID(),
-          root: this.bookRoot,
-          location: final,
-          bytes: options.size,
-          replaced: existing?.isFile() ? existing.size : 0,
-          entries: (existing ? 0 : 1) + folders.missing.length,
-          limits: this.quota.limits,
-          what: formatRemotePath(path),
-        },
-        options.resumable ? key : undefined,
-      );
+      const home = { root: this.bookRoot, limits: this.quota.limits };
+      const entries = (existing ? 0 : 1) + folders.missing.length;
+      const booking = { ...home, path, size: options.size, location: final, replaced: existing?.isFile() ? existing.size : 0, entries };
+      const taken = await UploadHold.take(this.quota.ledger, booking, options.resumable ? key : undefined);
       hold = taken.hold;
       resumable = taken.resumable;
       const parts = { final, folders, path, noClobber: options.noClobber, digests: this.digests, hold };

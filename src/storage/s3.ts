@@ -385,20 +385,10 @@ class S3Home implements HomeStorage {
       if (folder) throw ferryError('IS_A_DIRECTORY', `${formatRemotePath(path)} is a folder`);
       if (existing && options.noClobber) throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
       const recordKey = this.recordKey(path, options.size);
-      const taken = await UploadHold.take(
-        this.context.ledger,
-        {
-          id: randomUUID(),
-          root: this.root,
-          location: key,
-          bytes: options.size,
-          replaced: existing?.size ?? 0,
-          entries: existing ? 0 : 1 + (await this.missingFolders(path.slice(0, -1))),
-          limits: this.limits,
-          what: formatRemotePath(path),
-        },
-        options.resumable ? recordKey : undefined,
-      );
+      // Folders are implicit in an object store: the ones an upload brings count only against an entry limit.
+      const entries = existing ? 0 : 1 + (await this.missingFolders(path.slice(0, -1)));
+      const booking = { root: this.root, limits: this.limits, path, size: options.size, location: key, replaced: existing?.size ?? 0, entries };
+      const taken = await UploadHold.take(this.context.ledger, booking, options.resumable ? recordKey : undefined);
       hold = taken.hold;
       const { client, bucket, queueSize, records } = this.context;
       // Parts grow for files that would otherwise need more than S3's 10,000.

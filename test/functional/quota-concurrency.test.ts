@@ -4,10 +4,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { FerryClient } from '../../src/client/client.js';
 import { FerryError } from '../../src/protocol/errors.js';
-import { ferry, ferryServer } from '../helpers/cli.js';
+import { ferry } from '../helpers/cli.js';
 import { bufferSource, randomFile, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
-import { startClusterServer, startServer } from '../helpers/server.js';
+import { addUserWithQuota, startClusterServer, startServer } from '../helpers/server.js';
 import { BACKENDS } from '../helpers/stored.js';
 import { eventually } from '../helpers/tools.js';
 
@@ -70,12 +70,7 @@ for (const backend of BACKENDS) {
 
   test(`${backend}, cluster: uploads and deletes alternating between two workers share one quota book, and parallel uploads on both fit exactly`, async (t) => {
     const server = await startClusterServer(t, { backend });
-    const added = await ferryServer(['user', 'add', 'dana', '--password-stdin', '--home', '/dana', '--quota', '10MB'], {
-      env: { FERRY_USERS_FILE: server.usersFile, FERRY_DATA_DIR: server.dataDir },
-      input: 'dana-password',
-    });
-    t.is(added.code, 0, added.stderr);
-    const env = { ...server.env, FERRY_USER: 'dana', FERRY_PASSWORD: 'dana-password' };
+    const env = await addUserWithQuota(t, server, 'dana', '10MB');
     const local = await tempDir(t);
     for (const name of ['a.bin', 'b.bin', 'c.bin']) await randomFile(join(local, name), 4_200_000);
     const run = async (...args: string[]): Promise<number | null> => (await ferry(args, { env })).code;
@@ -94,11 +89,7 @@ for (const backend of BACKENDS) {
     const workers = new Set(server.spawned.logs.filter((line) => line.event === 'transfer').map((line) => line.worker));
     t.is(workers.size, 2, 'both workers served transfers');
 
-    const erin = await ferryServer(['user', 'add', 'erin', '--password-stdin', '--home', '/erin', '--quota', '1MiB'], {
-      env: { FERRY_USERS_FILE: server.usersFile, FERRY_DATA_DIR: server.dataDir },
-      input: 'erin-password',
-    });
-    t.is(erin.code, 0, erin.stderr);
+    await addUserWithQuota(t, server, 'erin', '1MiB');
     const results = await eightAtOnce(() => server.connect({ user: 'erin', password: 'erin-password' }));
     t.is(results.filter((result) => result === 'ok').length, 1, results.join(' '));
     t.is(results.filter((result) => result === 'QUOTA_EXCEEDED').length, 7, results.join(' '));

@@ -1,8 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
-import { ferry, ferryServer } from '../helpers/cli.js';
+import { ferry } from '../helpers/cli.js';
 import { randomFile, tempDir } from '../helpers/files.js';
-import { startClusterServer, startServer } from '../helpers/server.js';
+import { addUserWithQuota, startClusterServer, startServer } from '../helpers/server.js';
 import { BACKENDS, type Backend, type StoredFiles } from '../helpers/stored.js';
 
 const MODES = ['single process', 'cluster'] as const;
@@ -23,12 +23,7 @@ async function quotaServer(
 for (const [backend, mode] of BACKENDS.flatMap((backend) => MODES.map((mode) => [backend, mode] as const))) {
   test(`${backend}, ${mode}: an upload that would overfill the quota is refused with exit code 7 before any data is written; replacing and deleting count`, async (t) => {
     const server = await quotaServer(t, mode, backend);
-    const added = await ferryServer(['user', 'add', 'dana', '--password-stdin', '--home', '/dana', '--quota', '10MiB'], {
-      env: { FERRY_USERS_FILE: server.usersFile, FERRY_DATA_DIR: server.dataDir },
-      input: 'dana-password',
-    });
-    t.is(added.code, 0, added.stderr);
-    const env = { ...server.env, FERRY_USER: 'dana', FERRY_PASSWORD: 'dana-password' };
+    const env = await addUserWithQuota(t, server, 'dana', '10MiB');
     const local = await tempDir(t);
     await randomFile(join(local, 'six.bin'), 6 * 1024 * 1024);
     await randomFile(join(local, 'five.bin'), 5 * 1024 * 1024);

@@ -19,7 +19,7 @@ import { LocalStorage } from '../../src/storage/local.js';
 import { S3Storage } from '../../src/storage/s3.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { tempDir } from './files.js';
-import { SERVER_BIN } from './cli.js';
+import { ferryServer, SERVER_BIN } from './cli.js';
 import { startS3, type TestS3 } from './s3.js';
 import { localFiles, s3Files, type Backend, type StoredFiles } from './stored.js';
 
@@ -43,6 +43,14 @@ export interface TestServer {
   connect(credentials?: { user: string; password: string }): Promise<FerryClient>;
   addUser(name: string, password: string, options?: { home?: string; permissions?: Permission[] }): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** A client logged in to the server on `port`, closed when the test ends. */
+async function loggedIn(t: ExecutionContext, port: number, credentials: { user: string; password: string }): Promise<FerryClient> {
+  const client = await FerryClient.connect({ host: '127.0.0.1', port });
+  t.teardown(() => client.close());
+  await client.login(credentials.user, credentials.password);
+  return client;
 }
 
 export const TEST_LIMITS: SessionLimits = {
@@ -100,12 +108,7 @@ export async function startServer(
     users,
     server,
     env: { FERRY_SERVER: `127.0.0.1:${port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password },
-    async connect(credentials = ADMIN) {
-      const client = await FerryClient.connect({ host: '127.0.0.1', port });
-      t.teardown(() => client.close());
-      await client.login(credentials.user, credentials.password);
-      return client;
-    },
+    connect: (credentials = ADMIN) => loggedIn(t, port, credentials),
     async addUser(name, password, extra = {}) {
       await users.add(name, password, { home: extra.home ?? '/', permissions: extra.permissions ?? ALL_PERMISSIONS });
     },
@@ -209,11 +212,22 @@ export async function startClusterServer(
     stored: s3 ? s3Files(s3.client, s3.bucket) : localFiles(dataDir),
     spawned,
     env: { FERRY_SERVER: `127.0.0.1:${port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password },
-    async connect(credentials = ADMIN) {
-      const client = await FerryClient.connect({ host: '127.0.0.1', port });
-      t.teardown(() => client.close());
-      await client.login(credentials.user, credentials.password);
-      return client;
-    },
+    connect: (credentials = ADMIN) => loggedIn(t, port, credentials),
   };
+}
+
+/** Adds a user with a home of their own (`/<name>`) and a quota, as an admin would with `ferry-server user add`; returns the CLI's environment for them. */
+export async function addUserWithQuota(
+  t: ExecutionContext,
+  server: { usersFile: string; dataDir: string; env: Record<string, string> },
+  name: string,
+  quota: string,
+): Promise<Record<string, string>> {
+  const password = `${name}-password`;
+  const added = await ferryServer(['user', 'add', name, '--password-stdin', '--home', `/${name}`, '--quota', quota], {
+    env: { FERRY_USERS_FILE: server.usersFile, FERRY_DATA_DIR: server.dataDir },
+    input: password,
+  });
+  t.is(added.code, 0, added.stderr);
+  return { ...server.env, FERRY_USER: name, FERRY_PASSWORD: password };
 }
