@@ -17,7 +17,7 @@ import type { LedgerBooks, UploadLedger } from '../storage/ledger.js';
 /** A primary that does not answer in this time is taken as gone. */
 const ANSWER_TIMEOUT_MS = 30_000;
 
-const METHODS = new Set<string>(['reserve', 'add', 'commit', 'release', 'suspend', 'changed', 'lock', 'unlock', 'locked'] satisfies (keyof UploadLedger)[]);
+const METHODS = new Set<string>(['begin', 'end', 'add', 'changed', 'lock', 'unlock', 'locked'] satisfies (keyof UploadLedger)[]);
 
 type Method = keyof UploadLedger;
 
@@ -76,11 +76,9 @@ export class IpcLedger implements UploadLedger {
     });
   }
 
-  readonly reserve = (...args: Parameters<UploadLedger['reserve']>): Promise<void> => this.ask('reserve', args);
+  readonly begin = (...args: Parameters<UploadLedger['begin']>): Promise<{ id: string; resumable: boolean }> => this.ask('begin', args);
+  readonly end = (...args: Parameters<UploadLedger['end']>): Promise<void> => this.ask('end', args);
   readonly add = (...args: Parameters<UploadLedger['add']>): Promise<void> => this.ask('add', args);
-  readonly commit = (id: string): Promise<void> => this.ask('commit', [id]);
-  readonly release = (id: string): Promise<void> => this.ask('release', [id]);
-  readonly suspend = (id: string): Promise<void> => this.ask('suspend', [id]);
   readonly changed = (location: string): Promise<void> => this.ask('changed', [location]);
   readonly lock = (key: string): Promise<boolean> => this.ask('lock', [key]);
   readonly unlock = (key: string): Promise<void> => this.ask('unlock', [key]);

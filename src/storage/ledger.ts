@@ -14,14 +14,24 @@ import { QuotaBook, type HomeLimits, type ReservationRequest, type Usage } from 
 import type { RemotePath } from './storage.js';
 import { UploadLocks } from './upload-locks.js';
 
+/** How an upload ends in the books: stored, given up, or kept to be continued. */
+export type UploadOutcome = 'commit' | 'release' | 'suspend';
+
+/** An upload's reservation, asked for with the lock it wants when it is resumable (one round trip in a cluster). */
+export interface BeginRequest extends Omit<ReservationRequest, 'resumable'> {
+  lockKey?: string | undefined;
+}
+
 export interface UploadLedger {
-  /** Room for an upload, or QUOTA_EXCEEDED. */
-  reserve(request: ReservationRequest): Promise<void>;
+  /**
+   * Room for an upload, or QUOTA_EXCEEDED. With `lockKey`, the upload is resumable
+   * only if that lock could be taken, and then its reservation's id is the lock key.
+   */
+  begin(request: BeginRequest): Promise<{ id: string; resumable: boolean }>;
+  /** The upload ended: its reservation goes that way, and its lock (if it holds `lockKey`) is given up. */
+  end(id: string, outcome: UploadOutcome, lockKey?: string): Promise<void>;
   /** Entries made at once (mkdir), or QUOTA_EXCEEDED. */
   add(request: Omit<ReservationRequest, 'resumable' | 'replaced'>): Promise<void>;
-  commit(id: string): Promise<void>;
-  release(id: string): Promise<void>;
-  suspend(id: string): Promise<void>;
   /** Something at `location` was deleted or moved. */
   changed(location: string): Promise<void>;
   lock(key: string): Promise<boolean>;
@@ -44,14 +54,23 @@ export class LedgerBooks {
   as(owner: string): UploadLedger {
     const { quota, locks } = this;
     return {
-      reserve: async (request) => {
-        await quota.reserve(request, owner);
-        if (this.gone.has(owner)) quota.ownerGone(owner);
+      begin: async ({ lockKey, ...request }) => {
+        const resumable = lockKey !== undefined && locks.acquire(lockKey, owner);
+        const id = resumable ? lockKey : request.id;
+        try {
+          await quota.reserve({ ...request, id, resumable }, owner);
+        } catch (error) {
+          if (resumable) locks.release(lockKey, owner);
+          throw error;
+        }
+        if (this.gone.has(owner)) this.ownerGone(owner);
+        return { id, resumable };
+      },
+      end: async (id, outcome, lockKey) => {
+        quota[outcome](id);
+        if (lockKey !== undefined) locks.release(lockKey, owner);
       },
       add: async (request) => quota.add(request, owner),
-      commit: async (id) => quota.commit(id),
-      release: async (id) => quota.release(id),
-      suspend: async (id) => quota.suspend(id),
       changed: async (location) => quota.changed(location),
       lock: async (key) => locks.acquire(key, owner),
       unlock: async (key) => locks.release(key, owner),
@@ -100,41 +119,31 @@ export class UploadHold {
    * taken (`resumable` tells), and then its id is the lock key.
    */
   static async take(ledger: UploadLedger, upload: UploadBooking, lockKey?: string): Promise<{ hold: UploadHold; resumable: boolean }> {
-    const locked = lockKey !== undefined && (await ledger.lock(lockKey));
-    const id = locked ? lockKey : randomUUID();
     const { root, limits, path, size, location, replaced, entries } = upload;
-    try {
-      await ledger.reserve({ id, root, location, bytes: size, replaced, entries, limits, resumable: locked, what: formatRemotePath(path) });
-    } catch (error) {
-      if (locked) await ledger.unlock(lockKey);
-      throw error;
-    }
-    return { hold: new UploadHold(ledger, id, locked ? lockKey : undefined), resumable: locked };
+    const request = { id: randomUUID(), lockKey, root, location, bytes: size, replaced, entries, limits, what: formatRemotePath(path) };
+    const { id, resumable } = await ledger.begin(request);
+    return { hold: new UploadHold(ledger, id, resumable ? lockKey : undefined), resumable };
   }
 
-  private async end(step: (id: string) => Promise<void>): Promise<void> {
+  private async end(outcome: UploadOutcome): Promise<void> {
     if (this.ended) return;
     this.ended = true;
-    try {
-      await step(this.id);
-    } finally {
-      if (this.lockKey !== undefined) await this.ledger.unlock(this.lockKey);
-    }
+    await this.ledger.end(this.id, outcome, this.lockKey);
   }
 
   /** The file is in place. */
   commit(): Promise<void> {
-    return this.end((id) => this.ledger.commit(id));
+    return this.end('commit');
   }
 
   /** The upload failed or was refused; nothing of it stays. */
   abort(): Promise<void> {
-    return this.end((id) => this.ledger.release(id)).catch(() => undefined);
+    return this.end('release').catch(() => undefined);
   }
 
   /** The data is kept for a later continuation, which takes the reservation over. */
   suspend(): Promise<void> {
-    return this.end((id) => this.ledger.suspend(id)).catch(() => undefined);
+    return this.end('suspend').catch(() => undefined);
   }
 }
 

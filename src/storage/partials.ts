@@ -72,10 +72,9 @@ export class PartialUploads {
       if (!(await this.ledger.lock(key))) continue;
       try {
         await unlink(join(this.dir, name)).catch(() => undefined);
-        await this.ledger.release(key);
         removed++;
       } finally {
-        await this.ledger.unlock(key);
+        await this.ledger.end(key, 'release', key);
       }
     }
     return removed;

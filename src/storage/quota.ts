@@ -34,7 +34,7 @@ export interface HomeLimits {
 export const NO_LIMITS: HomeLimits = { bytes: 0, entries: 0 };
 
 /** Re-measure homes at least this often unless configured otherwise. */
-export const DEFAULT_RESCAN_MS = 60_000;
+const DEFAULT_RESCAN_MS = 60_000;
 
 export interface ReservationRequest {
   /** Unique per upload; a resumable upload uses its partial's key, so a continuation takes its reservation over. */

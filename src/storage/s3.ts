@@ -168,7 +168,7 @@ export class S3Storage implements Storage {
         if ((record && leaseActive(record, now)) || (await this.context.ledger.locked(object.Key))) continue;
         if (record) await records.discard(object.Key, record);
         else await records.remove(object.Key).catch(() => undefined);
-        await this.context.ledger.release(object.Key); // A suspended upload's reservation goes with its record.
+        await this.context.ledger.end(object.Key, 'release'); // A suspended upload's reservation goes with its record.
         removed++;
       }
     }
@@ -509,22 +509,24 @@ class S3Home implements HomeStorage {
       const [target] = await Promise.all([this.kind(to), this.checkParents(to)]);
       if (target.folder) throw ferryError('EXISTS', `${formatRemotePath(to)} is an existing folder`);
       if (target.file && (noClobber || source.folder)) throw ferryError('EXISTS', `${formatRemotePath(to)} already exists`);
-      // Copies and deletes may stop half-way: both places are measured again whatever happens.
-      await Promise.all([this.context.ledger.changed(this.folderPrefix(from)), this.context.ledger.changed(this.folderPrefix(to))]);
-      if (source.file) {
-        await this.copy(this.fileKey(from), this.fileKey(to), source.file.size, from);
-        await this.context.client.send(new DeleteObjectCommand({ Bucket: this.context.bucket, Key: this.fileKey(from) }));
-      } else {
-        // An object store has no folders to rename: every key is copied, then the old ones go.
-        const oldPrefix = this.folderPrefix(from);
-        const newPrefix = this.folderPrefix(to);
-        const keys = await this.keysUnder(oldPrefix);
-        for (let at = 0; at < keys.length; at += COPY_CONCURRENCY) {
-          await Promise.all(keys.slice(at, at + COPY_CONCURRENCY).map(({ key, size }) => this.copy(key, newPrefix + key.slice(oldPrefix.length), size, from)));
+      try {
+        if (source.file) {
+          await this.copy(this.fileKey(from), this.fileKey(to), source.file.size, from);
+          await this.context.client.send(new DeleteObjectCommand({ Bucket: this.context.bucket, Key: this.fileKey(from) }));
+        } else {
+          // An object store has no folders to rename: every key is copied, then the old ones go.
+          const oldPrefix = this.folderPrefix(from);
+          const newPrefix = this.folderPrefix(to);
+          const keys = await this.keysUnder(oldPrefix);
+          for (let at = 0; at < keys.length; at += COPY_CONCURRENCY) {
+            await Promise.all(keys.slice(at, at + COPY_CONCURRENCY).map(({ key, size }) => this.copy(key, newPrefix + key.slice(oldPrefix.length), size, from)));
+          }
+          await this.deleteKeys(keys.map(({ key }) => key));
         }
-        await this.deleteKeys(keys.map(({ key }) => key));
+      } finally {
+        // Copies and deletes may stop half-way: both places are measured again whatever happened.
+        await Promise.all([this.context.ledger.changed(this.folderPrefix(from)), this.context.ledger.changed(this.folderPrefix(to))]);
       }
-      await Promise.all([this.context.ledger.changed(this.folderPrefix(from)), this.context.ledger.changed(this.folderPrefix(to))]);
     } catch (error) {
       throw s3Error(error, to);
     }

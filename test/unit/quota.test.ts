@@ -150,7 +150,7 @@ test('a worker that goes away releases the reservations of its uploads that cann
 test('a worker that goes away while its reservation waits for a measure leaves no reservation behind', async (t) => {
   let finish: (usage: Usage) => void = () => undefined;
   const books = new LedgerBooks(() => new Promise<Usage>((resolve) => (finish = resolve)));
-  const reserving = books.as('w1').reserve(upload('a', 100, { bytes: MiB }));
+  const reserving = books.as('w1').begin(upload('a', 100, { bytes: MiB }));
   books.ownerGone('w1');
   finish({ bytes: 0, entries: 0 });
   await reserving;
