@@ -28,8 +28,6 @@ export interface CommandContext {
   home: HomeStorage;
   permissions: readonly Permission[];
   limits: CommandLimits;
-  /** Bytes this user's home may hold (0: no limit). */
-  quota: number;
   /** The connection's bandwidth limit. */
   throttle: Throttle;
   /** Bytes moved by this command, for the transfer log line. */
@@ -117,7 +115,7 @@ async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>): Prom
   }
   if (request.offset > request.size) throw ferryError('BAD_REQUEST', `offset ${request.offset} is past the ${request.size} bytes announced`);
   const { size, noClobber, resumable, offset, prefixSha256 } = request;
-  return ctx.home.beginUpload(path, { size, noClobber, resumable, offset, prefixSha256, quota: ctx.quota });
+  return ctx.home.beginUpload(path, { size, noClobber, resumable, offset, prefixSha256 });
 }
 
 

@@ -48,6 +48,8 @@ export interface SessionLimits extends CommandLimits {
   authFailureDelayMs: number;
   /** Bytes a user's home may hold unless the users file says otherwise (0: no limit). */
   defaultQuota: number;
+  /** Files and folders a user's home may hold (0: no limit). */
+  maxEntries: number;
   /** Bytes per second one connection may move (0: no limit). */
   bandwidthLimit: number;
   idleTimeoutMs: number;
@@ -282,7 +284,6 @@ export class Session {
             home: this.home,
             permissions: this.user.permissions,
             limits: this.ctx.limits,
-            quota: this.user.quota ?? this.ctx.limits.defaultQuota,
             throttle: this.throttle,
             bytes: 0,
             answered: false,
@@ -393,7 +394,10 @@ export class Session {
       return;
     }
     this.ctx.guard.succeeded(verdict.ticket);
-    this.home = await this.ctx.storage.forHome(parseRemotePath(user.home), user.name);
+    this.home = await this.ctx.storage.forHome(parseRemotePath(user.home), user.name, {
+      bytes: user.quota ?? this.ctx.limits.defaultQuota,
+      entries: this.ctx.limits.maxEntries,
+    });
     this.user = user;
     auditLogin(this.ctx.logger, this.actor());
     this.credential = credentialOf(user);
