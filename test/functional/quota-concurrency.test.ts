@@ -9,6 +9,7 @@ import { bufferSource, randomFile, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
 import { ADMIN, addUserWithQuota, startClusterServer, startServer } from '../helpers/server.js';
 import { BACKENDS } from '../helpers/stored.js';
+import { loopbackAddress } from '../helpers/tls.js';
 import { eventually } from '../helpers/tools.js';
 
 const KiB = 1024;
@@ -45,7 +46,7 @@ for (const backend of BACKENDS) {
     t.deepEqual(await server.stored.names(''), [], 'no folder was made for the refused upload');
 
     const proxy = await startProxy(t, server.port, { cuts: [512 * KiB] });
-    const cut = await FerryClient.connect({ host: '127.0.0.1', port: proxy.port });
+    const cut = await FerryClient.connect(loopbackAddress(proxy.port, server.fingerprint));
     t.teardown(() => cut.close());
     const lost = await outcomes([cut.login('admin', 'admin-password').then(() => cut.upload('/other/place/file.bin', bufferSource(randomBytes(MiB))))]);
     t.notDeepEqual(lost, ['ok']);
@@ -115,7 +116,7 @@ for (const backend of BACKENDS) {
 test('cluster: uploads in the middle of a worker killed with kill -9 give their room back', async (t) => {
   const server = await startClusterServer(t, { env: { FERRY_QUOTA: String(MiB) } });
   const proxy = await startProxy(t, server.port, { pauseUpstreamAfter: 300 * KiB });
-  const stalled = await FerryClient.connect({ host: '127.0.0.1', port: proxy.port });
+  const stalled = await FerryClient.connect(loopbackAddress(proxy.port, server.fingerprint));
   t.teardown(() => stalled.close());
   await stalled.login(ADMIN.user, ADMIN.password);
   const cut = outcomes([stalled.upload('/stalled.bin', bufferSource(randomBytes(900 * KiB)), { resumable: false })]);

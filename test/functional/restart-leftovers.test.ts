@@ -7,6 +7,7 @@ import { bufferSource, randomFile, sha256File, tempDir } from '../helpers/files.
 import { startProxy } from '../helpers/proxy.js';
 import { ADMIN, spawnServer, type SpawnedServer } from '../helpers/server.js';
 import { partialBytes } from '../helpers/stored.js';
+import { loopbackAddress } from '../helpers/tls.js';
 import { eventually, requireTools } from '../helpers/tools.js';
 
 const FILE_BYTES = 12 * 1024 * 1024;
@@ -74,7 +75,7 @@ for (const workers of ['0', '2']) {
 
     // An upload that cannot be resumed writes to a temp file.
     const proxy = await startProxy(t, server.port, { pauseUpstreamAfter: FILE_BYTES / 2 });
-    const client = await FerryClient.connect({ host: '127.0.0.1', port: proxy.port });
+    const client = await FerryClient.connect(loopbackAddress(proxy.port, server.fingerprint));
     t.teardown(() => client.close());
     await client.login(ADMIN.user, ADMIN.password);
     const cut = client.upload('/temp.bin', bufferSource(Buffer.alloc(FILE_BYTES, 7)), { resumable: false }).catch(() => undefined);
