@@ -8,9 +8,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { UploadSource } from '../../src/client/client.js';
 
 export async function tempDir(t: ExecutionContext, label = 'ferry-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), label));
@@ -39,9 +37,4 @@ export async function sha256File(path: string): Promise<string> {
 
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-/** Bytes in memory as the client library's upload source. */
-export function bufferSource(data: Buffer): UploadSource {
-  return { size: data.length, open: (start = 0, end = data.length) => Readable.from([data.subarray(start, end)]) };
 }
