@@ -210,8 +210,17 @@ export class Session {
     const revoked = this.revocation();
     if (revoked) throw revoked;
     const now = this.ctx.users.current(this.user.name) as User;
-    if (now.home !== this.user.home) this.home = await this.ctx.storage.forHome(parseRemotePath(now.home), now.name);
+    // The quota is the home's limit: a new quota, like a new home, takes a new view of the store.
+    if (now.home !== this.user.home || now.quota !== this.user.quota) this.home = await this.openHome(now);
     this.user = now;
+  }
+
+  /** The user's view of the store, bounded by their quota (or the server's default) and the entry limit. */
+  private openHome(user: User): Promise<HomeStorage> {
+    return this.ctx.storage.forHome(parseRemotePath(user.home), user.name, {
+      bytes: user.quota ?? this.ctx.limits.defaultQuota,
+      entries: this.ctx.limits.maxEntries,
+    });
   }
 
   /** Closes the connection at once, transfer or not (drain timeout). */
@@ -394,10 +403,7 @@ export class Session {
       return;
     }
     this.ctx.guard.succeeded(verdict.ticket);
-    this.home = await this.ctx.storage.forHome(parseRemotePath(user.home), user.name, {
-      bytes: user.quota ?? this.ctx.limits.defaultQuota,
-      entries: this.ctx.limits.maxEntries,
-    });
+    this.home = await this.openHome(user);
     this.user = user;
     auditLogin(this.ctx.logger, this.actor());
     this.credential = credentialOf(user);
