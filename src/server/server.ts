@@ -39,13 +39,18 @@ export interface FerryServerOptions extends SessionContext {
   tls?: TlsMaterial;
 }
 
+/** A connection's remote address and port: the same for a raw socket and the TLS socket over it. */
+function endpoint(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+}
+
 export class FerryServer {
   private readonly server: Server;
   private readonly secure: TlsServer | undefined;
   private readonly gate: ConnectionGate;
   private readonly sessions = new Map<Session, Promise<void>>();
-  /** Raw connections admitted and still in their TLS handshake. */
-  private readonly handshaking = new Set<Socket>();
+  /** Raw connections admitted and still in their TLS handshake, by remote endpoint (what the TLS socket also reports). */
+  private readonly handshaking = new Map<string, Socket>();
   private readonly context: SessionContext;
   private readonly refusals: RefusalLog;
   private unwatchUsers: (() => void) | undefined;
@@ -64,7 +69,11 @@ export class FerryServer {
           noDelay: true,
           handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
         },
-        (socket) => this.serve(socket),
+        (socket) => {
+          // Handshake done: from here on a drain lets its session finish its request.
+          this.handshaking.delete(endpoint(socket));
+          this.serve(socket);
+        },
       );
       // A plain client, a scanner, a client that distrusts us, or one too slow: nothing to serve.
       this.secure.on('tlsClientError', (error, socket) => {
@@ -119,8 +128,11 @@ export class FerryServer {
       this.serve(socket);
       return;
     }
-    this.handshaking.add(socket);
-    socket.once('close', () => this.handshaking.delete(socket));
+    const key = endpoint(socket);
+    this.handshaking.set(key, socket);
+    socket.once('close', () => {
+      if (this.handshaking.get(key) === socket) this.handshaking.delete(key);
+    });
     this.secure.emit('connection', socket);
   }
 
@@ -142,7 +154,7 @@ export class FerryServer {
   async close(drainMs = 0): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.unwatchUsers?.();
-    for (const socket of this.handshaking) socket.destroy();
+    for (const socket of this.handshaking.values()) socket.destroy();
     for (const session of this.sessions.keys()) session.drain();
     const all = Promise.all(this.sessions.values());
     if ((await withDeadline(all, drainMs)) === EXPIRED) {
