@@ -4,19 +4,20 @@ import { connect } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { FerryClient } from '../../src/client/client.js';
+import { FerryClient, type ConnectOptions } from '../../src/client/client.js';
 import { EXPIRED, withDeadline } from '../../src/io/deadline.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { FrameType, encodeJsonFrame } from '../../src/protocol/frames.js';
 import { CAPABILITIES, PROTOCOL_NAME, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { sha256, sha256File, tempDir } from '../helpers/files.js';
 import { ADMIN, spawnServer, startServer } from '../helpers/server.js';
+import { loopbackAddress } from '../helpers/tls.js';
 
 /** The longest a drained server may outlive the last transfer. */
 const EXIT_AFTER_LAST_TRANSFER_MS = 2_000;
 
-async function loggedIn(t: ExecutionContext, port: number): Promise<FerryClient> {
-  const client = await FerryClient.connect({ host: '127.0.0.1', port });
+async function loggedIn(t: ExecutionContext, address: ConnectOptions): Promise<FerryClient> {
+  const client = await FerryClient.connect(address);
   t.teardown(() => client.close());
   await client.login(ADMIN.user, ADMIN.password);
   return client;
@@ -31,14 +32,14 @@ async function drainsRightAfterTheLastTransfer(t: ExecutionContext, workers: num
   const dataDir = await tempDir(t);
   const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_WORKERS: String(workers), FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_DRAIN_TIMEOUT: '60s' });
   if (workers > 0) await server.waitForLog((line) => line.event === 'workers-ready');
-  const idle = await loggedIn(t, server.port);
+  const idle = await loggedIn(t, loopbackAddress(server.port, server.fingerprint));
   const silent = connect({ host: '127.0.0.1', port: server.port });
   t.teardown(() => silent.destroy());
   await once(silent, 'connect');
   const silentClosed = once(silent, 'close');
   silent.resume();
 
-  const uploader = await loggedIn(t, server.port);
+  const uploader = await loggedIn(t, loopbackAddress(server.port, server.fingerprint));
   const block = randomBytes(1024 * 1024);
   const blocks = 160;
   const expected = sha256(Buffer.concat(Array.from({ length: blocks }, () => block)));
@@ -84,7 +85,8 @@ test.serial('single process: SIGTERM during an upload exits within 2 s of the la
 });
 
 test('a connection the server ended is let go soon even when the client never closes its side', async (t) => {
-  const server = await startServer(t);
+  // Raw frames on the socket: a plain server.
+  const server = await startServer(t, { tls: false });
   // allowHalfOpen: this client reads the server's end but never sends its own.
   const socket = connect({ host: '127.0.0.1', port: server.port, allowHalfOpen: true });
   t.teardown(() => socket.destroy());
