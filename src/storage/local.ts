@@ -8,7 +8,7 @@
 
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { link, lstat, mkdir, open, opendir, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -74,24 +74,30 @@ function storageError(error: unknown, path: RemotePath): FerryError {
   }
 }
 
-/** Bytes of the files and count of the entries (files and folders) below `dir`. */
-async function treeUsage(dir: string): Promise<Usage> {
-  const usage = { bytes: 0, entries: 0 };
-  const folders = [dir];
-  for (let folder = folders.pop(); folder !== undefined; folder = folders.pop()) {
-    const entries = await opendir(folder).catch((error: unknown) => {
-      // A folder removed while the walk went on holds nothing any more.
-      if (folder !== dir && (systemErrorCode(error) === 'ENOENT' || systemErrorCode(error) === 'ENOTDIR')) return [];
-      throw error;
-    });
-    for await (const dirent of entries) {
-      const path = join(folder, dirent.name);
-      usage.entries++;
-      if (dirent.isDirectory()) folders.push(path);
-      else if (dirent.isFile()) usage.bytes += (await lstat(path).catch(() => undefined))?.size ?? 0;
+/**
+ * Adds the bytes of the files and the count of the entries (files and folders)
+ * below the open `folder` to `usage`, one open folder per level, through the jail:
+ * a folder swapped for a link while the walk goes on adds nothing from outside.
+ * What no request could use is not counted: links, special files, protected and
+ * unnameable names, levels past the tree limit.
+ */
+async function addTreeUsage(jail: Jail, folder: Folder, path: RemotePath, usage: Usage): Promise<void> {
+  const subfolders: string[] = [];
+  for await (const { name, stats } of jail.entries(folder, path)) {
+    usage.entries++;
+    if (stats.isDirectory()) subfolders.push(name);
+    else usage.bytes += stats.size;
+  }
+  if (path.length >= MAX_TREE_DEPTH) return;
+  for (const name of subfolders) {
+    const child = await jail.child(folder, name, [...path, name]);
+    if (!child) continue; // Removed or replaced meanwhile: it holds nothing any more.
+    try {
+      await addTreeUsage(jail, child, [...path, name], usage);
+    } finally {
+      await child.close();
     }
   }
-  return usage;
 }
 
 /** Remembers SHA-256 digests of files by identity, so `stat` does not re-read. */
@@ -213,8 +219,18 @@ export class LocalStorage implements Storage {
     return removed;
   }
 
-  measure(root: string): Promise<Usage> {
-    return treeUsage(root);
+  async measure(root: string): Promise<Usage> {
+    // The ledger knows a home by its real path ending in the separator.
+    const home = root.endsWith(sep) && root !== sep ? root.slice(0, -1) : root;
+    const jail = new Jail({ root: home, protectedPaths: this.protectedPaths, symlinks: 'refuse', verifiable: this.verifiable });
+    const top = await jail.folder([]);
+    const usage = { bytes: 0, entries: 0 };
+    try {
+      await addTreeUsage(jail, top, [], usage);
+    } finally {
+      await top.close();
+    }
+    return usage;
   }
 
   async checkWritable(): Promise<void> {
