@@ -68,7 +68,7 @@ test('Prometheus reads why transfers failed (quota apart from integrity, missing
   t.is(overQuota.code, 7, overQuota.stderr);
   const missing = await ferry(['download', '/no-such-file.txt', '-d', local], { env: cliEnv(server) });
   t.is(missing.code, 4, missing.stderr);
-  const client = await FerryClient.connect({ host: '127.0.0.1', port: server.port });
+  const client = await FerryClient.connect(server.address);
   t.teardown(() => client.close());
   await client.login(ADMIN.user, ADMIN.password);
   const short = await client.upload('/short.bin', shortSource(512 * 1024, 256 * 1024)).catch((error: unknown) => error);
