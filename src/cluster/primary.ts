@@ -12,8 +12,10 @@ import type { Config } from '../ops/config.js';
 import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
-import { advertise, announce, localStorageDir, banPolicy, connectionLimits, lanAddresses, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, localStorageDir, banPolicy, connectionLimits, lanAddresses, loadTls, openStorageWithBooks, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import type { LedgerBooks } from '../storage/ledger.js';
 import type { Storage } from '../storage/storage.js';
+import { serveLedger } from './ledger-ipc.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, ferryError, isErrorCode } from '../protocol/errors.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
@@ -56,6 +58,8 @@ class Primary {
     private readonly config: Config,
     private readonly logger: Logger,
     private readonly storage: Storage,
+    /** The whole server's quota and upload-lock books: workers ask over IPC. */
+    private readonly ledgerBooks: LedgerBooks,
   ) {
     this.books = new PrimaryBooks(banPolicy(config), connectionLimits(config), logger);
     this.slots = Array.from({ length: config.get('workers') }, (_, index) => ({
@@ -92,6 +96,7 @@ class Primary {
       MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
     });
     this.books.attach(worker);
+    serveLedger(worker, this.ledgerBooks);
     slot.startedAt = Date.now();
     this.logger.info({ event: 'worker-start', worker: slot.index, pid: worker.process.pid }, `worker ${slot.index} starting`);
     let startFailure: FerryError | undefined;
@@ -273,8 +278,8 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   // Made (on first start) and checked here, so workers never race to make it and a
   // bad certificate stops the start before any worker is forked.
   const tls = await loadTls(config, logger, { create: true });
-  const storage = await openStorage(config);
-  const primary = new Primary(config, logger, storage);
+  const { storage, books } = await openStorageWithBooks(config, logger);
+  const primary = new Primary(config, logger, storage, books);
   const metrics = new ServiceMetrics(localStorageDir(config), () => primary.listeningWorkers, 'primary');
   const clientDownload = await loadClientDownload(logger);
   const ops = new OpsServer(

@@ -9,6 +9,7 @@ import type { Config } from '../ops/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
 import { startService, type RunningService } from '../server/service.js';
 import { FerryError } from '../protocol/errors.js';
+import { IpcLedger } from './ledger-ipc.js';
 import { isPrimaryMessage, type WorkerMessage } from './messages.js';
 import { WorkerBooks } from './server-books.js';
 
@@ -43,8 +44,9 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
   process.on('SIGINT', () => undefined);
   let service: RunningService;
   try {
-    // Under our own primary it made the certificate and the users file before forking us.
-    const shared = books ? { guard: books, gate: books, usersPrepared: true, createCertificate: false } : {};
+    // Under our own primary it made the certificate and the users file before forking
+    // us, and it keeps the quota and upload-lock books for the whole server.
+    const shared = books ? { guard: books, gate: books, usersPrepared: true, createCertificate: false, ledger: new IpcLedger() } : {};
     service = await startService(config, logger, { observer: metrics, ...shared });
   } catch (error) {
     // The primary logs the reason (once, however often the slot is retried) and backs off.

@@ -3,13 +3,18 @@
  * transfer costs one system call per megabyte rather than one per chunk. A full
  * batch is written behind the caller's back while the next one fills, so the disk
  * and the network work at the same time; at most one batch is in flight, which
- * bounds a transfer's memory to two batches. Used by the server's local storage and
- * by the client's downloads.
+ * bounds a transfer's memory to two batches. When the sender stalls, what has
+ * arrived is written out after a short pause rather than left waiting for a full
+ * batch: a process killed while its peer is stalled (kill -9, a crash) then keeps
+ * everything it received, and an interrupted transfer resumes from there. Used by
+ * the server's local storage and by the client's downloads.
  */
 
 import type { FileHandle } from 'node:fs/promises';
 
 export const WRITE_BATCH_BYTES = 1024 * 1024;
+/** A batch that has not grown for this long is written as it is. */
+const IDLE_WRITE_MS = 20;
 
 export class BatchedFileWriter {
   private queued: Buffer[] = [];
@@ -19,25 +24,54 @@ export class BatchedFileWriter {
   /** The first write failure, reported by the next write or flush. */
   private failure: unknown;
   private failed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastQueued = 0;
 
   constructor(readonly handle: FileHandle) {}
 
   async write(chunk: Buffer): Promise<void> {
     this.queued.push(chunk);
     this.queuedBytes += chunk.length;
-    if (this.queuedBytes < WRITE_BATCH_BYTES) return;
+    if (this.queuedBytes < WRITE_BATCH_BYTES) {
+      this.writeWhenIdle();
+      return;
+    }
     // The batch before this one must be done first: writes land in order, and memory stays bounded.
     await this.settle();
-    this.inFlight = this.writeQueued().catch((error: unknown) => {
-      this.failed = true;
-      this.failure = error;
-    });
+    this.writeNext();
   }
 
   /** Writes everything queued and waits for every write to be done. */
   async flush(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.writeNext();
     await this.settle();
-    await this.writeQueued();
+  }
+
+  /** Queues a write of what is queued now behind the one in flight: one write at a time, in order. */
+  private writeNext(): void {
+    this.inFlight = this.inFlight
+      .then(() => (this.failed ? undefined : this.writeQueued()))
+      .catch((error: unknown) => {
+        this.failed = true;
+        this.failure = error;
+      });
+  }
+
+  private writeWhenIdle(): void {
+    this.lastQueued = performance.now();
+    if (this.idleTimer !== undefined) return;
+    const check = (): void => {
+      const idleFor = performance.now() - this.lastQueued;
+      if (this.queuedBytes === 0) this.idleTimer = undefined;
+      else if (idleFor < IDLE_WRITE_MS) this.idleTimer = setTimeout(check, IDLE_WRITE_MS - idleFor).unref();
+      else {
+        this.idleTimer = undefined;
+        this.writeNext();
+      }
+    };
+    this.idleTimer = setTimeout(check, IDLE_WRITE_MS).unref();
   }
 
   private async settle(): Promise<void> {

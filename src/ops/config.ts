@@ -166,6 +166,13 @@ const schema = {
     idleTimeout: { doc: 'A connection silent this long is closed.', format: 'ms', default: 300_000, env: 'FERRY_IDLE_TIMEOUT' },
     maxFileSize: { doc: 'Largest file accepted (bytes; 0 = no limit).', format: 'bytes', default: 0, env: 'FERRY_MAX_FILE_SIZE' },
     quota: { doc: 'Storage each user may fill (bytes; 0 = no limit).', format: 'bytes', default: 0, env: 'FERRY_QUOTA' },
+    maxEntries: { doc: "Files and folders each user's home may hold (0 = no limit).", format: 'nat', default: 0, env: 'FERRY_MAX_ENTRIES' },
+    quotaRescan: {
+      doc: 'Homes are measured again at least this often, so that files changed on disk by other means count (quota and entry limits).',
+      format: 'ms',
+      default: 60_000,
+      env: 'FERRY_QUOTA_RESCAN',
+    },
     bandwidth: { doc: 'Bytes per second one connection may move (0 = no limit).', format: 'bytes', default: 0, env: 'FERRY_BANDWIDTH_LIMIT' },
     maxFrameSize: {
       doc: 'Largest frame accepted from a client (bytes).',

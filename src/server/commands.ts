@@ -30,9 +30,9 @@ export interface CommandContext {
   channel: FrameChannel;
   home: HomeStorage;
   permissions: readonly Permission[];
-  limits: CommandLimits;
-  /** Bytes this user's home may hold (0: no limit). */
+  /** The user's whole quota in bytes (0: none): a streamed upload of unknown length is cut off past it. */
   quota: number;
+  limits: CommandLimits;
   /** The connection's bandwidth limit. */
   throttle: Throttle;
   /** Bytes moved by this command, for the transfer log line. */
@@ -124,7 +124,7 @@ export async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>
   }
   if (request.offset > request.size) throw ferryError('BAD_REQUEST', `offset ${request.offset} is past the ${request.size} bytes announced`);
   const { size, noClobber, resumable, offset, prefixSha256, mtime } = request;
-  return ctx.home.beginUpload(path, { size, noClobber, resumable, offset, prefixSha256, mtime, quota: ctx.quota });
+  return ctx.home.beginUpload(path, { size, noClobber, resumable, offset, prefixSha256, mtime });
 }
 
 

@@ -39,16 +39,17 @@ export interface FerryServerOptions extends SessionContext {
   tls?: TlsMaterial;
 }
 
+/** A connection's remote address and port: the same for a raw socket and the TLS socket over it. */
+function endpoint(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+}
+
 export class FerryServer {
   private readonly server: Server;
   private readonly secure: TlsServer | undefined;
   private readonly gate: ConnectionGate;
   private readonly sessions = new Map<Session, Promise<void>>();
-  /**
-   * Raw connections admitted and still in their TLS handshake, by remote address and
-   * port: the TLS socket a finished handshake yields shares them, and is the only
-   * public link back to its raw socket. A drain closes these at once.
-   */
+  /** Raw connections admitted and still in their TLS handshake, by remote endpoint (what the TLS socket also reports). */
   private readonly handshaking = new Map<string, Socket>();
   private readonly context: SessionContext;
   private readonly refusals: RefusalLog;
@@ -68,7 +69,11 @@ export class FerryServer {
           noDelay: true,
           handshakeTimeout: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
         },
-        (socket) => this.serve(socket),
+        (socket) => {
+          // Handshake done: from here on a drain lets its session finish its request.
+          this.handshaking.delete(endpoint(socket));
+          this.serve(socket);
+        },
       );
       // A plain client, a scanner, a client that distrusts us, or one too slow: nothing to serve.
       this.secure.on('tlsClientError', (error, socket) => {
@@ -123,7 +128,7 @@ export class FerryServer {
       this.serve(socket);
       return;
     }
-    const key = peerKey(socket);
+    const key = endpoint(socket);
     this.handshaking.set(key, socket);
     socket.once('close', () => {
       if (this.handshaking.get(key) === socket) this.handshaking.delete(key);
@@ -132,7 +137,6 @@ export class FerryServer {
   }
 
   private serve(socket: Socket): void {
-    this.handshaking.delete(peerKey(socket));
     this.options.observer.connectionOpened();
     socket.on('error', () => undefined);
     const session = new Session(socket, this.context);
@@ -161,8 +165,4 @@ export class FerryServer {
     this.refusals.close();
     await closed;
   }
-}
-
-function peerKey(socket: Socket): string {
-  return `${socket.remoteAddress ?? '?'}|${socket.remotePort ?? '?'}`;
 }

@@ -18,6 +18,7 @@ import { ferryError } from '../protocol/errors.js';
 import { certificateFingerprint } from '../protocol/fingerprint.js';
 import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import type { Config } from '../ops/config.js';
+import { LedgerBooks, type UploadLedger } from '../storage/ledger.js';
 import { LocalStorage } from '../storage/local.js';
 import type { Storage } from '../storage/storage.js';
 import { FerryServer, type TlsMaterial } from './server.js';
@@ -36,16 +37,16 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-async function createStorage(config: Config): Promise<Storage> {
+async function createStorage(config: Config, ledger: UploadLedger): Promise<Storage> {
   if (config.get('storage') === 's3') {
     // Loaded only when used: the AWS SDK is large, and most hosts keep files on local disk.
     const { S3Storage } = await import('../storage/s3.js');
-    return new S3Storage(config.get('s3'));
+    return new S3Storage(config.get('s3'), ledger);
   }
   // Secrets the server keeps on disk stay out of every home, even when configured inside one.
   const own = certificateFiles(resolve(config.get('dataDir'), 'tls'));
   const protectedPaths = [config.get('usersFile'), adminPasswordFile(config), config.get('tls.key') || own.keyFile, config.get('tls.cert') || own.certFile].map((path) => resolve(path));
-  return new LocalStorage({ dataDir: resolve(config.get('dataDir')), protectedPaths, symlinks: config.get('symlinks') === 'refuse' ? 'refuse' : 'inside' });
+  return new LocalStorage({ dataDir: resolve(config.get('dataDir')), protectedPaths, symlinks: config.get('symlinks') === 'refuse' ? 'refuse' : 'inside' }, ledger);
 }
 
 /** The addresses other devices on the LAN can use: each non-internal IPv4. */
@@ -106,11 +107,29 @@ export async function prepareUsers(config: Config, logger: Logger): Promise<User
   return users;
 }
 
-/** Opens the configured storage, ready for use. */
-export async function openStorage(config: Config): Promise<Storage> {
-  const storage = await createStorage(config);
+/** Opens the configured storage, ready for use, booking uploads in `ledger`. */
+async function openStorage(config: Config, ledger: UploadLedger): Promise<Storage> {
+  const storage = await createStorage(config, ledger);
   await storage.open();
   return storage;
+}
+
+/**
+ * Opens the storage of the process that keeps the server's upload ledger (the
+ * single process, or the cluster primary), and clears what uploads cut short by
+ * the last stop left behind: no upload runs yet, so none of it is in use.
+ */
+export async function openStorageWithBooks(config: Config, logger: Logger): Promise<{ storage: Storage; books: LedgerBooks }> {
+  let opened: Storage | undefined;
+  const books = new LedgerBooks((root) => {
+    if (!opened) throw new Error('the storage is not open yet');
+    return opened.measure(root);
+  }, config.get('limits.quotaRescan'));
+  const storage = await openStorage(config, books.as('primary'));
+  opened = storage;
+  const removed = await storage.recover();
+  if (removed > 0) logger.info({ event: 'recovered', removed }, `removed ${removed} temp files of uploads cut short when the server last stopped`);
+  return { storage, books };
 }
 
 export function banPolicy(config: Config): BanPolicy {
@@ -140,6 +159,8 @@ export interface ServiceHooks {
   gate?: ConnectionGate;
   /** The users file was prepared already (by a cluster primary): just load it. */
   usersPrepared?: boolean;
+  /** Where uploads are booked; by default books kept in this process. */
+  ledger?: UploadLedger;
 }
 
 export type ServiceTls = TlsMaterial & { fingerprint: string };
@@ -185,7 +206,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
   const users = hooks.usersPrepared ? openUsers(config, logger) : await prepareUsers(config, logger);
   if (hooks.usersPrepared) await users.load();
   const tls = await loadTls(config, logger, { create: hooks.createCertificate ?? true });
-  const storage = await openStorage(config);
+  const storage = hooks.ledger ? await openStorage(config, hooks.ledger) : (await openStorageWithBooks(config, logger)).storage;
   const limits = config.get('limits');
   const server = new FerryServer({
     host: config.get('server.host'),
@@ -207,6 +228,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
       maxFileSize: limits.maxFileSize,
       spoolDir: resolve(config.get('dataDir'), 'tmp'),
       defaultQuota: limits.quota,
+      maxEntries: limits.maxEntries,
       bandwidthLimit: limits.bandwidth,
     },
     connectionLimits: connectionLimits(config),

@@ -48,6 +48,8 @@ export interface SessionLimits extends CommandLimits {
   authFailureDelayMs: number;
   /** Bytes a user's home may hold unless the users file says otherwise (0: no limit). */
   defaultQuota: number;
+  /** Files and folders a user's home may hold (0: no limit). */
+  maxEntries: number;
   /** Bytes per second one connection may move (0: no limit). */
   bandwidthLimit: number;
   idleTimeoutMs: number;
@@ -208,8 +210,17 @@ export class Session {
     const revoked = this.revocation();
     if (revoked) throw revoked;
     const now = this.ctx.users.current(this.user.name) as User;
-    if (now.home !== this.user.home) this.home = await this.ctx.storage.forHome(parseRemotePath(now.home), now.name);
+    // The quota is the home's limit: a new quota, like a new home, takes a new view of the store.
+    if (now.home !== this.user.home || now.quota !== this.user.quota) this.home = await this.openHome(now);
     this.user = now;
+  }
+
+  /** The user's view of the store, bounded by their quota (or the server's default) and the entry limit. */
+  private openHome(user: User): Promise<HomeStorage> {
+    return this.ctx.storage.forHome(parseRemotePath(user.home), user.name, {
+      bytes: user.quota ?? this.ctx.limits.defaultQuota,
+      entries: this.ctx.limits.maxEntries,
+    });
   }
 
   /** Closes the connection at once, transfer or not (drain timeout). */
@@ -281,8 +292,8 @@ export class Session {
             channel: this.channel,
             home: this.home,
             permissions: this.user.permissions,
-            limits: this.ctx.limits,
             quota: this.user.quota ?? this.ctx.limits.defaultQuota,
+            limits: this.ctx.limits,
             throttle: this.throttle,
             bytes: 0,
             answered: false,
@@ -393,7 +404,7 @@ export class Session {
       return;
     }
     this.ctx.guard.succeeded(verdict.ticket);
-    this.home = await this.ctx.storage.forHome(parseRemotePath(user.home), user.name);
+    this.home = await this.openHome(user);
     this.user = user;
     auditLogin(this.ctx.logger, this.actor());
     this.credential = credentialOf(user);

@@ -129,6 +129,15 @@ export interface Place {
   name: string;
 }
 
+/** Where an entry is to be made: the deepest existing folder on its way (open, checked) and the folders missing below it. */
+export interface Planned {
+  folder: Folder;
+  /** Folders to make, in order, below `folder`. */
+  missing: readonly string[];
+  name: string;
+  path: readonly string[];
+}
+
 export class Jail {
   readonly root: string;
   readonly verifiable: boolean;
@@ -322,28 +331,76 @@ export class Jail {
    * With `create`, missing folders on the way are made, within the tree limits.
    */
   async place(path: readonly string[], create = false): Promise<Place> {
+    if (create) return this.build(await this.plan(path));
     const name = path.at(-1);
     if (name === undefined) throw homeItself();
-    if (create) this.refuseBeyondLimits(path);
-    let { folder, missing } = await this.walk(path.slice(0, -1));
+    const { folder, missing } = await this.walk(path.slice(0, -1));
     try {
-      if (missing.length > 0 && !create) throw notFound(path.slice(0, path.length - missing.length));
-      for (const [index, segment] of missing.entries()) {
-        await mkdir(folder.at(segment)).catch((error: unknown) => {
-          if (systemErrorCode(error) !== 'EEXIST') throw error;
-        });
-        const next = await this.step(folder, segment, path.slice(0, path.length - 1 - missing.length + index + 1));
-        await folder.close();
-        folder = next;
-      }
+      if (missing.length > 0) throw notFound(path.slice(0, path.length - missing.length));
       await folder.recheck(path.slice(0, -1));
-      if (this.isProtected(join(folder.real, name))) {
-        throw ferryError('BAD_PATH', `${formatRemotePath(path)} is a name the server keeps for itself; choose another`);
-      }
+      this.refuseKeptName(folder, [name], path);
       return { folder, name };
     } catch (error) {
       await folder.close();
       throw error;
+    }
+  }
+
+  /**
+   * Where an entry is about to be made, with nothing made yet: the deepest folder on
+   * its way that exists (open, checked), the folders still missing below it, and
+   * its name, within the tree limits. `build` makes the missing folders once the
+   * caller commits to the entry, so a refused request leaves nothing behind.
+   */
+  async plan(path: readonly string[]): Promise<Planned> {
+    const name = path.at(-1);
+    if (name === undefined) throw homeItself();
+    this.refuseBeyondLimits(path);
+    const { folder, missing } = await this.walk(path.slice(0, -1));
+    try {
+      await folder.recheck(path.slice(0, path.length - 1 - missing.length));
+      this.refuseKeptName(folder, [...missing, name], path);
+      return { folder, missing, name, path };
+    } catch (error) {
+      await folder.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Makes the folders `planned` found missing, each one through the open folder
+   * above it (never by a path string), and returns the entry's place, its folder
+   * checked again. The planned folder is taken over: closed here on failure, and
+   * with the place otherwise (the same folder when nothing was missing).
+   */
+  async build(planned: Planned): Promise<Place> {
+    const { path, missing, name } = planned;
+    const base = path.length - 1 - missing.length;
+    let folder = planned.folder;
+    try {
+      for (const [index, segment] of missing.entries()) {
+        // Time may have passed since the plan: the folder is checked again before anything is made in it.
+        await folder.recheck(path.slice(0, base + index));
+        await mkdir(folder.at(segment)).catch((error: unknown) => {
+          if (systemErrorCode(error) !== 'EEXIST') throw error;
+        });
+        const next = await this.step(folder, segment, path.slice(0, base + index + 1));
+        await folder.close();
+        folder = next;
+      }
+      await folder.recheck(path.slice(0, -1));
+      this.refuseKeptName(folder, [name], path);
+      return { folder, name };
+    } catch (error) {
+      await folder.close();
+      throw error;
+    }
+  }
+
+  /** Refuses the entry at `names` below `folder` when it is a name the server keeps for itself. */
+  private refuseKeptName(folder: Folder, names: readonly string[], path: readonly string[]): void {
+    if (this.isProtected(join(folder.real, ...names))) {
+      throw ferryError('BAD_PATH', `${formatRemotePath(path)} is a name the server keeps for itself; choose another`);
     }
   }
 

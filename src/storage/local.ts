@@ -8,16 +8,18 @@
 
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { link, lstat, mkdir, open, opendir, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { link, lstat, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BatchedFileWriter } from '../io/batched-writer.js';
 import { ferryError, systemErrorCode, FerryError } from '../protocol/errors.js';
 import type { Entry, ResumeStatus } from '../protocol/messages.js';
 import { formatRemotePath, MAX_PATH_BYTES } from '../protocol/paths.js';
-import { canVerifyDescriptors, isInside, Jail, type Folder, type Opened, type Place, type SymlinkPolicy } from './jail.js';
+import { canVerifyDescriptors, isInside, Jail, type Folder, type Opened, type Place, type Planned, type SymlinkPolicy } from './jail.js';
+import { busyUpload, LedgerBooks, UploadHold, type UploadLedger } from './ledger.js';
 import { PartialUploads } from './partials.js';
+import { NO_LIMITS, type HomeLimits, type Usage } from './quota.js';
 import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
 import { MAX_TREE_DEPTH, NO_EXTENT, stoppedTooDeep } from './tree-limits.js';
 
@@ -73,38 +75,29 @@ function storageError(error: unknown, path: RemotePath): FerryError {
 }
 
 /**
- * Bytes held under each home that has a quota, computed by a walk the first time
- * and then kept current: a committed upload adds its size to every home it lies
- * in; a delete or rename (rarer, and harder to account) makes the next check walk.
+ * Adds the bytes of the files and the count of the entries (files and folders)
+ * below the open `folder` to `usage`, one open folder per level, through the jail:
+ * a folder swapped for a link while the walk goes on adds nothing from outside.
+ * What no request could use is not counted: links, special files, protected and
+ * unnameable names, levels past the tree limit.
  */
-class UsageBook {
-  private readonly bytes = new Map<string, number>();
-
-  async of(root: string): Promise<number> {
-    const known = this.bytes.get(root);
-    if (known !== undefined) return known;
-    const total = await treeBytes(root);
-    this.bytes.set(root, total);
-    return total;
+async function addTreeUsage(jail: Jail, folder: Folder, path: RemotePath, usage: Usage): Promise<void> {
+  const subfolders: string[] = [];
+  for await (const { name, stats } of jail.entries(folder, path)) {
+    usage.entries++;
+    if (stats.isDirectory()) subfolders.push(name);
+    else usage.bytes += stats.size;
   }
-
-  added(file: string, delta: number): void {
-    for (const [root, total] of this.bytes) if (isInside(root, file)) this.bytes.set(root, total + delta);
+  if (path.length >= MAX_TREE_DEPTH) return;
+  for (const name of subfolders) {
+    const child = await jail.child(folder, name, [...path, name]);
+    if (!child) continue; // Removed or replaced meanwhile: it holds nothing any more.
+    try {
+      await addTreeUsage(jail, child, [...path, name], usage);
+    } finally {
+      await child.close();
+    }
   }
-
-  forget(): void {
-    this.bytes.clear();
-  }
-}
-
-async function treeBytes(dir: string): Promise<number> {
-  let total = 0;
-  for await (const dirent of await opendir(dir)) {
-    const path = join(dir, dirent.name);
-    if (dirent.isDirectory()) total += await treeBytes(path);
-    else if (dirent.isFile()) total += (await lstat(path).catch(() => undefined))?.size ?? 0;
-  }
-  return total;
 }
 
 /** Remembers SHA-256 digests of files by identity, so `stat` does not re-read. */
@@ -184,12 +177,14 @@ export class LocalStorage implements Storage {
   private readonly symlinks: SymlinkPolicy;
   private readonly guarded: readonly string[];
   private readonly digests = new DigestCache();
-  private readonly usage = new UsageBook();
+  private readonly ledger: UploadLedger;
 
-  constructor(options: LocalStorageOptions) {
+  /** Without a `ledger`, this storage keeps its own books (a server of one process). */
+  constructor(options: LocalStorageOptions, ledger?: UploadLedger) {
     this.filesDir = join(options.dataDir, 'files');
     this.tmpDir = join(options.dataDir, 'tmp');
-    this.partials = new PartialUploads(join(options.dataDir, 'partial'));
+    this.ledger = ledger ?? new LedgerBooks((root) => this.measure(root)).as('self');
+    this.partials = new PartialUploads(join(options.dataDir, 'partial'), this.ledger);
     this.symlinks = options.symlinks ?? 'inside';
     this.guarded = [...(options.protectedPaths ?? []), this.tmpDir, join(options.dataDir, 'partial')];
   }
@@ -215,6 +210,29 @@ export class LocalStorage implements Storage {
     return removed;
   }
 
+  async recover(): Promise<number> {
+    let removed = await this.partials.recover();
+    // Every temp file belongs to an upload of a process that no longer runs: none runs yet.
+    for (const name of await readdir(this.tmpDir).catch(() => [])) {
+      if (await unlink(join(this.tmpDir, name)).then(() => true, () => false)) removed++;
+    }
+    return removed;
+  }
+
+  async measure(root: string): Promise<Usage> {
+    // The ledger knows a home by its real path ending in the separator.
+    const home = root.endsWith(sep) && root !== sep ? root.slice(0, -1) : root;
+    const jail = new Jail({ root: home, protectedPaths: this.protectedPaths, symlinks: 'refuse', verifiable: this.verifiable });
+    const top = await jail.folder([]);
+    const usage = { bytes: 0, entries: 0 };
+    try {
+      await addTreeUsage(jail, top, [], usage);
+    } finally {
+      await top.close();
+    }
+    return usage;
+  }
+
   async checkWritable(): Promise<void> {
     const probe = join(this.tmpDir, `ready-${randomUUID()}.probe`);
     const handle = await open(probe, 'wx');
@@ -226,7 +244,7 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async forHome(home: RemotePath, user: string): Promise<HomeStorage> {
+  async forHome(home: RemotePath, user: string, limits: HomeLimits = NO_LIMITS): Promise<HomeStorage> {
     const dir = join(this.filesRoot, ...home);
     try {
       await mkdir(dir, { recursive: true });
@@ -235,7 +253,7 @@ export class LocalStorage implements Storage {
         throw ferryError('BAD_PATH', `the home folder ${formatRemotePath(home)} leads outside the storage root`);
       }
       const jail = new Jail({ root, protectedPaths: this.protectedPaths, symlinks: this.symlinks, verifiable: this.verifiable });
-      return new LocalHome(root, jail, this.tmpDir, this.digests, this.usage, this.partials, (path, size) =>
+      return new LocalHome(root, jail, this.tmpDir, this.digests, { ledger: this.ledger, limits }, this.partials, (path, size) =>
         this.partials.key(user, formatRemotePath(home), formatRemotePath(path), size),
       );
     } catch (error) {
@@ -252,10 +270,15 @@ class LocalHome implements HomeStorage {
     private readonly jail: Jail,
     private readonly tmpDir: string,
     private readonly digests: DigestCache,
-    private readonly usage: UsageBook,
+    private readonly quota: { ledger: UploadLedger; limits: HomeLimits },
     private readonly partials: PartialUploads,
     private readonly partialKey: (path: RemotePath, size: number) => string,
   ) {}
+
+  /** Where this home's usage is booked: its root, ending in the separator. */
+  private get bookRoot(): string {
+    return this.root + sep;
+  }
 
   /** The SHA-256 of the open file, from the cache or by reading that same descriptor. */
   private async digestOf(handle: FileHandle, stats: Stats): Promise<string> {
@@ -346,69 +369,72 @@ class LocalHome implements HomeStorage {
   }
 
   async beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
-    let place: Place | undefined;
+    let planned: Planned | undefined;
+    let hold: UploadHold | undefined;
+    let resumable = false;
     try {
-      place = await this.jail.place(path, true);
-      const final = join(place.folder.real, place.name);
-      const existing = await lstat(place.folder.at(place.name)).catch((error: unknown) => {
-        if (systemErrorCode(error) === 'ENOENT') return undefined;
-        throw error;
-      });
+      // Missing folders on the way are made at commit: a refused or failed upload leaves none behind.
+      planned = await this.jail.plan(path);
+      const { folder, missing, name } = planned;
+      const existing =
+        missing.length > 0
+          ? undefined
+          : await lstat(folder.at(name)).catch((error: unknown) => {
+              if (systemErrorCode(error) === 'ENOENT') return undefined;
+              throw error;
+            });
       if (existing?.isDirectory()) throw ferryError('IS_A_DIRECTORY', `${formatRemotePath(path)} is a folder`);
       if (existing && options.noClobber) {
         throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
       }
-      const replaced = existing?.isFile() ? existing.size : 0;
-      if (options.quota > 0) {
-        const used = await this.usage.of(this.root);
-        if (used - replaced + options.size > options.quota) {
-          throw ferryError(
-            'QUOTA_EXCEEDED',
-            `${formatRemotePath(path)} (${options.size} bytes) does not fit in your quota of ${options.quota} bytes (${used} in use); delete something first, or ask the server's admin for more`,
-          );
-        }
-      }
-      const committed = (): void => this.usage.added(final, options.size - replaced);
       const key = this.partialKey(path, options.size);
-      if (options.resumable && (await this.partials.acquire(key))) return await this.continuePartial(key, place, path, options, committed);
-      if (options.offset > 0) {
-        throw ferryError('BUSY', `another upload of ${formatRemotePath(path)} is in progress; try again when it ends`);
-      }
-      const temp = join(this.tmpDir, `${randomUUID()}.part`);
+      const booking = {
+        root: this.bookRoot,
+        limits: this.quota.limits,
+        path,
+        size: options.size,
+        location: join(folder.real, ...missing, name),
+        replaced: existing?.isFile() ? existing.size : 0,
+        entries: (existing ? 0 : 1) + missing.length,
+      };
+      const taken = await UploadHold.take(this.quota.ledger, booking, options.resumable ? key : undefined);
+      hold = taken.hold;
+      resumable = taken.resumable;
+      const parts = { jail: this.jail, planned, path, noClobber: options.noClobber, mtime: options.mtime, digests: this.digests, hold };
+      if (resumable) return await this.continuePartial(key, parts, options);
+      if (options.offset > 0) throw busyUpload(formatRemotePath(path));
+      const temp = join(this.tmpDir, `${hold.id}.part`);
       const handle = await open(temp, 'wx');
-      return new LocalUpload({ handle, temp, place, path, noClobber: options.noClobber, mtime: options.mtime, digests: this.digests, committed });
+      return new LocalUpload({ ...parts, handle, temp, resumable: false });
     } catch (error) {
-      await place?.folder.close();
+      await planned?.folder.close();
+      // A partial that could not be continued is still on disk: it keeps its room.
+      await (resumable ? hold?.suspend() : hold?.abort());
       throw storageError(error, path);
     }
   }
 
   /** Opens the partial for `key` (held locked), continuing it at `offset` once its prefix checks out. */
-  private async continuePartial(key: string, place: Place, path: RemotePath, options: UploadOptions, committed: () => void): Promise<UploadTarget> {
-    const release = (): Promise<void> => this.partials.release(key);
+  private async continuePartial(key: string, parts: Omit<LocalUploadParts, 'handle' | 'temp' | 'resumable'>, options: UploadOptions): Promise<UploadTarget> {
     const data = this.partials.dataPath(key);
-    try {
-      let prefixHash: Hash | undefined;
-      if (options.offset > 0) {
-        const held = await stat(data).then((stats) => stats.size, () => 0);
-        prefixHash = held >= options.offset ? await this.partials.prefixHash(key, options.offset) : undefined;
-        if (prefixHash?.copy().digest('hex') !== options.prefixSha256) {
-          throw ferryError('INTEGRITY', `the server no longer holds those first ${options.offset} bytes of ${formatRemotePath(path)}; upload it from the start`);
-        }
+    let prefixHash: Hash | undefined;
+    if (options.offset > 0) {
+      const held = await stat(data).then((stats) => stats.size, () => 0);
+      prefixHash = held >= options.offset ? await this.partials.prefixHash(key, options.offset) : undefined;
+      if (prefixHash?.copy().digest('hex') !== options.prefixSha256) {
+        throw ferryError('INTEGRITY', `the server no longer holds those first ${options.offset} bytes of ${formatRemotePath(parts.path)}; upload it from the start`);
       }
-      // Appending after a truncate to the verified prefix (or to nothing) continues the data.
-      const handle = await open(data, 'a');
-      await handle.truncate(options.offset);
-      return new LocalUpload({ handle, temp: data, place, path, noClobber: options.noClobber, mtime: options.mtime, digests: this.digests, committed, release, prefixHash });
-    } catch (error) {
-      await release();
-      throw error;
     }
+    // Appending after a truncate to the verified prefix (or to nothing) continues the data.
+    const handle = await open(data, 'a');
+    await handle.truncate(options.offset);
+    return new LocalUpload({ ...parts, handle, temp: data, resumable: true, prefixHash });
   }
 
   async resumeStatus(path: RemotePath, size: number): Promise<ResumeStatus> {
     try {
-      const { folder } = await this.jail.place(path, true);
+      // Checked as an upload there would be, without making its folders.
+      const { folder } = await this.jail.plan(path);
       await folder.close();
       return await this.partials.status(this.partialKey(path, size));
     } catch (error) {
@@ -422,13 +448,17 @@ class LocalHome implements HomeStorage {
       place = await this.jail.place(path);
       const { folder, name } = place;
       const stats = await lstat(folder.at(name));
-      if (stats.isDirectory() && recursive) await this.jail.removeTree(folder, name, path);
-      else {
-        await folder.recheck(path.slice(0, -1));
-        if (stats.isDirectory()) await rmdir(folder.at(name));
-        else await unlink(folder.at(name));
+      try {
+        if (stats.isDirectory() && recursive) await this.jail.removeTree(folder, name, path);
+        else {
+          await folder.recheck(path.slice(0, -1));
+          if (stats.isDirectory()) await rmdir(folder.at(name));
+          else await unlink(folder.at(name));
+        }
+      } finally {
+        // Even a recursive delete that failed half-way freed something.
+        await this.quota.ledger.changed(join(folder.real, name));
       }
-      this.usage.forget();
     } catch (error) {
       throw storageError(error, path);
     } finally {
@@ -460,10 +490,14 @@ class LocalHome implements HomeStorage {
       await source.folder.recheck(from.slice(0, -1));
       await target.folder.recheck(to.slice(0, -1));
       const [oldName, newName] = [source.folder.at(source.name), target.folder.at(target.name)];
-      if (!noClobber) await rename(oldName, newName);
-      else if (sourceStats.isDirectory()) await moveFolderNoClobber(oldName, newName);
-      else await moveNoClobber(oldName, newName);
-      this.usage.forget();
+      try {
+        if (!noClobber) await rename(oldName, newName);
+        else if (sourceStats.isDirectory()) await moveFolderNoClobber(oldName, newName);
+        else await moveNoClobber(oldName, newName);
+      } finally {
+        await this.quota.ledger.changed(join(source.folder.real, source.name));
+        await this.quota.ledger.changed(join(target.folder.real, target.name));
+      }
     } catch (error) {
       if (systemErrorCode(error) === 'EINVAL') {
         throw ferryError('BAD_PATH', `cannot move ${formatRemotePath(from)} into itself`, error);
@@ -492,22 +526,48 @@ class LocalHome implements HomeStorage {
   }
 
   async mkdir(path: RemotePath): Promise<void> {
+    let planned: Planned | undefined;
     let place: Place | undefined;
     try {
-      place = await this.jail.place(path, true);
-      const { folder, name } = place;
-      await folder.recheck(path.slice(0, -1));
-      await mkdir(folder.at(name)).catch(async (error: unknown) => {
+      planned = await this.jail.plan(path);
+      const { folder, missing, name } = planned;
+      if (missing.length === 0 && (await lstat(folder.at(name)).then(() => true, () => false))) {
+        await this.refuseUnlessFolder(folder, name, path);
+        return;
+      }
+      const location = join(folder.real, ...missing, name);
+      // The folders are booked before they are made, so that the entry limit holds under concurrency.
+      await this.quota.ledger.add({
+        id: randomUUID(),
+        root: this.bookRoot,
+        location,
+        bytes: 0,
+        entries: missing.length + 1,
+        limits: this.quota.limits,
+        what: formatRemotePath(path),
+      });
+      place = await this.jail.build(planned);
+      planned = undefined;
+      const made = place;
+      await mkdir(made.folder.at(name)).catch(async (error: unknown) => {
         if (systemErrorCode(error) !== 'EEXIST') throw error;
-        const opened = await this.jail.openIn(folder, name, path);
-        await opened.handle.close();
-        if (!opened.stats.isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(path)} exists and is a file`);
+        // Made by another request meanwhile: it was booked twice, so the home is measured again.
+        await this.quota.ledger.changed(location);
+        await this.refuseUnlessFolder(made.folder, name, path);
       });
     } catch (error) {
       throw storageError(error, path);
     } finally {
+      await planned?.folder.close();
       await place?.folder.close();
     }
+  }
+
+  /** Refuses with EXISTS unless `name` in `folder` is a folder (or a link to one inside the home). */
+  private async refuseUnlessFolder(folder: Folder, name: string, path: RemotePath): Promise<void> {
+    const opened = await this.jail.openIn(folder, name, path);
+    await opened.handle.close();
+    if (!opened.stats.isDirectory()) throw ferryError('EXISTS', `${formatRemotePath(path)} exists and is a file`);
   }
 }
 
@@ -549,17 +609,21 @@ interface LocalUploadParts {
   handle: FileHandle;
   /** Where the data is written: a temp file, or a resumable partial. */
   temp: string;
-  /** Where it goes: its folder, held open and checked again at commit, and its name. */
-  place: Place;
+  jail: Jail;
+  /**
+   * Where it goes: the deepest existing folder on its way, held open, and the
+   * folders still missing below it, made (through the jail) only at commit.
+   */
+  planned: Planned;
   path: RemotePath;
   noClobber: boolean;
   /** The modification time the file keeps (the commit's time when undefined). */
   mtime: number | undefined;
   digests: DigestCache;
-  /** Told once the data is in place (quota bookkeeping). */
-  committed: () => void;
-  /** Set for a resumable partial: gives up its lock (the data is kept on suspend). */
-  release?: () => Promise<void>;
+  /** Its room in the quota book and, when resumable, the lock on its partial. */
+  hold: UploadHold;
+  /** The data is a partial, kept on suspend for a later upload to continue. */
+  resumable: boolean;
   prefixHash?: Hash | undefined;
 }
 
@@ -568,10 +632,13 @@ class LocalUpload implements UploadTarget {
   private readonly writer: BatchedFileWriter;
   private readonly hash: Hash;
   private closed = false;
+  /** The folder held open: the planned one, then the one the file lands in. */
+  private folder: Folder;
 
   constructor(private readonly parts: LocalUploadParts) {
     this.writer = new BatchedFileWriter(parts.handle);
     this.hash = parts.prefixHash ?? createHash('sha256');
+    this.folder = parts.planned.folder;
   }
 
   digest(): Buffer {
@@ -591,11 +658,11 @@ class LocalUpload implements UploadTarget {
     if (this.closed) return;
     this.closed = true;
     await this.parts.handle.close().catch(() => undefined);
-    await this.parts.place.folder.close();
+    await this.folder.close();
   }
 
   async commit(sha256: string): Promise<void> {
-    const { handle, temp, place, path } = this.parts;
+    const { handle, temp, jail, planned } = this.parts;
     try {
       await this.writer.flush();
       // Set before the rename, so that no reader sees the file with another time.
@@ -603,20 +670,26 @@ class LocalUpload implements UploadTarget {
       await handle.sync();
       // The same inode, size and mtime after the rename: the digest cache's key.
       const stats = await handle.stat();
-      // The folder may have been moved or swapped since the upload began: it must still be in the home.
-      await place.folder.recheck(path.slice(0, -1));
+      // Missing folders are made now, each through the folder above it; the folder the
+      // file lands in is checked again, as it may have been moved or swapped since the upload began.
+      const place = await jail.build(planned);
+      this.folder = place.folder;
+      const folder = place.folder.real;
+      // Each new folder is made durable in its parent, as the file will be in its folder.
+      for (let made = 0, parent = folder; made < planned.missing.length; made++) {
+        parent = dirname(parent);
+        await folderSyncs.sync(parent);
+      }
       if (this.parts.noClobber) {
         await link(temp, place.folder.at(place.name));
         await unlink(temp);
       } else {
         await rename(temp, place.folder.at(place.name));
       }
-      const folder = place.folder.real;
       await this.close();
       await folderSyncs.sync(folder);
-      this.parts.committed();
+      await this.parts.hold.commit();
       this.parts.digests.set(stats, sha256);
-      await this.parts.release?.();
     } catch (error) {
       await this.abort();
       throw storageError(error, this.parts.path);
@@ -626,14 +699,14 @@ class LocalUpload implements UploadTarget {
   async abort(): Promise<void> {
     await this.close();
     await unlink(this.parts.temp).catch(() => undefined);
-    await this.parts.release?.();
+    await this.parts.hold.abort();
   }
 
   async suspend(): Promise<void> {
-    if (!this.parts.release) return this.abort();
+    if (!this.parts.resumable) return this.abort();
     await this.writer.flush().catch(() => undefined);
     await this.parts.handle.sync().catch(() => undefined);
     await this.close();
-    await this.parts.release();
+    await this.parts.hold.suspend();
   }
 }

@@ -2,29 +2,25 @@
  * Interrupted uploads kept on local disk so that the same user sending the same
  * name and size again continues where the data stopped. Each partial lives in
  * `<dataDir>/partial/<key>.part` (outside every user's tree), keyed by user, home,
- * path and size, with `<key>.lock` naming the process that is writing it; any
- * worker of the cluster can pick up a partial whose writer is gone.
+ * path and size. Who is writing a partial is known only to the server's upload
+ * ledger (its lock book lives in memory), so any worker of the cluster can pick up
+ * a partial whose writer is gone, and nothing left on disk by a killed server can
+ * make its partials look busy to the next one.
  */
 
 import { createHash, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { systemErrorCode } from '../protocol/errors.js';
 import type { ResumeStatus } from '../protocol/messages.js';
+import type { UploadLedger } from './ledger.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return systemErrorCode(error) === 'EPERM';
-  }
-}
-
 export class PartialUploads {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly ledger: UploadLedger,
+  ) {}
 
   async open(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
@@ -36,40 +32,6 @@ export class PartialUploads {
 
   dataPath(key: string): string {
     return join(this.dir, `${key}.part`);
-  }
-
-  private lockPath(key: string): string {
-    return join(this.dir, `${key}.lock`);
-  }
-
-  /** The pid holding a partial's lock, if that process still runs. */
-  private async holder(key: string): Promise<number | undefined> {
-    const pid = Number(await readFile(this.lockPath(key), 'utf8').catch(() => ''));
-    return Number.isSafeInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
-  }
-
-  /**
-   * Takes a partial for one upload. False when a live process is writing it (the
-   * caller then uploads without resume); a lock left by a dead process is taken over.
-   */
-  async acquire(key: string): Promise<boolean> {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const handle = await open(this.lockPath(key), 'wx');
-        await handle.writeFile(String(process.pid));
-        await handle.close();
-        return true;
-      } catch (error) {
-        if (systemErrorCode(error) !== 'EEXIST') throw error;
-        if ((await this.holder(key)) !== undefined) return false;
-        await unlink(this.lockPath(key)).catch(() => undefined);
-      }
-    }
-    return false;
-  }
-
-  async release(key: string): Promise<void> {
-    await unlink(this.lockPath(key)).catch(() => undefined);
   }
 
   /** SHA-256 of the first `length` bytes of a partial, as a hash that can be continued. */
@@ -88,7 +50,7 @@ export class PartialUploads {
 
   /** What is held for `key`: nothing while another upload writes it. */
   async status(key: string): Promise<ResumeStatus> {
-    if ((await this.holder(key)) !== undefined) return { offset: 0, prefixSha256: EMPTY_SHA256 };
+    if (await this.ledger.locked(key)) return { offset: 0, prefixSha256: EMPTY_SHA256 };
     const size = await stat(this.dataPath(key)).then(
       (stats) => stats.size,
       () => 0,
@@ -97,7 +59,7 @@ export class PartialUploads {
     return { offset: size, prefixSha256: (await this.prefixHash(key, size)).digest('hex') };
   }
 
-  /** Removes partials (and their stale locks) untouched for longer than `maxAgeMs`. */
+  /** Removes partials untouched for longer than `maxAgeMs` that no upload is writing, with their reservations. */
   async sweep(maxAgeMs: number): Promise<number> {
     let removed = 0;
     const now = Date.now();
@@ -105,10 +67,24 @@ export class PartialUploads {
       if (!name.endsWith('.part')) continue;
       const key = name.slice(0, -'.part'.length);
       const stats = await stat(join(this.dir, name)).catch(() => undefined);
-      if (!stats || now - stats.mtimeMs < maxAgeMs || (await this.holder(key)) !== undefined) continue;
-      await unlink(join(this.dir, name)).catch(() => undefined);
-      await this.release(key);
-      removed++;
+      if (!stats || now - stats.mtimeMs < maxAgeMs) continue;
+      // Held while it goes, so that no upload starts to continue it meanwhile.
+      if (!(await this.ledger.lock(key))) continue;
+      try {
+        await unlink(join(this.dir, name)).catch(() => undefined);
+        removed++;
+      } finally {
+        await this.ledger.end(key, 'release', key);
+      }
+    }
+    return removed;
+  }
+
+  /** Removes lock files that servers before the in-memory lock book left next to partials. */
+  async recover(): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.dir).catch(() => [])) {
+      if (name.endsWith('.lock') && (await unlink(join(this.dir, name)).then(() => true, () => false))) removed++;
     }
     return removed;
   }

@@ -28,6 +28,7 @@ import { ferryError } from '../protocol/errors.js';
 import { formatRemotePath } from '../protocol/paths.js';
 import { isS3NotFound, s3Error } from './s3-errors.js';
 import { S3_MAX_COPY_BYTES, S3_MIN_PART_BYTES } from './s3-limits.js';
+import type { UploadHold } from './ledger.js';
 import type { RemotePath, UploadTarget } from './storage.js';
 
 /** The object metadata key (x-amz-meta-sha256) that carries a file's SHA-256. */
@@ -229,8 +230,8 @@ export interface S3UploadOptions {
   records?: { store: UploadRecords; key: string } | undefined;
   /** Set to continue the upload a record describes. */
   resume?: UploadRecord | undefined;
-  /** Told once the file is in place (quota bookkeeping). */
-  committed: () => void;
+  /** Its room in the quota book and, when resumable, the lock on its record. */
+  hold: UploadHold;
 }
 
 interface FinishedPart extends PartRecord {
@@ -324,7 +325,7 @@ export class S3Upload implements UploadTarget {
       }
       await this.finish();
       if (this.options.records) await this.options.records.store.remove(this.options.records.key).catch(() => undefined);
-      this.options.committed();
+      await this.options.hold.commit();
     } catch (error) {
       await this.abort();
       throw s3Error(error, path);
@@ -332,6 +333,7 @@ export class S3Upload implements UploadTarget {
   }
 
   async abort(): Promise<void> {
+    await this.options.hold.abort();
     if (this.finished) return;
     await this.finish();
     const { client, bucket, key, records } = this.options;
@@ -349,6 +351,7 @@ export class S3Upload implements UploadTarget {
     await this.finish();
     this.lease.until = 0;
     await this.saveRecord();
+    await this.options.hold.suspend();
   }
 
   private throwIfFailed(): void {

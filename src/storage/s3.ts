@@ -25,7 +25,7 @@ import {
   S3Client,
   type _Object,
 } from '@aws-sdk/client-s3';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { hostname } from 'node:os';
@@ -48,6 +48,8 @@ import {
   type ObjectInfo,
   type UploadRecord,
 } from './s3-upload.js';
+import { busyUpload, LedgerBooks, UploadHold, type UploadLedger } from './ledger.js';
+import { NO_LIMITS, type HomeLimits, type Usage } from './quota.js';
 import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
 import { NO_EXTENT, refuseBeyondLimits, type TreeExtent } from './tree-limits.js';
 
@@ -55,8 +57,6 @@ const MAX_KEY_BYTES = 1024;
 const DELETE_BATCH = 1000;
 /** Copies (and deletes) of one folder rename in flight at once. */
 const COPY_CONCURRENCY = 8;
-/** How long a home's usage, computed from a listing, is trusted (other hosts write too). */
-const USAGE_TTL_MS = 60_000;
 const DIGEST_CACHE_ENTRIES = 10_000;
 const MAX_SOCKETS = 256;
 /** HEADs in flight for the times of one listing page. */
@@ -87,36 +87,8 @@ interface S3Context extends Bucket {
   partSize: number;
   queueSize: number;
   records: UploadRecords;
-  usage: UsageBook;
+  ledger: UploadLedger;
   digests: DigestCache;
-}
-
-/**
- * Bytes under each home that has a quota, summed from a listing and then kept
- * current by this host's own writes; trusted for USAGE_TTL_MS, since other hosts
- * write to the same store.
- */
-class UsageBook {
-  private readonly totals = new Map<string, { bytes: number; at: number }>();
-
-  constructor(private readonly store: Bucket) {}
-
-  async of(root: string): Promise<number> {
-    const known = this.totals.get(root);
-    if (known && Date.now() - known.at < USAGE_TTL_MS) return known.bytes;
-    let bytes = 0;
-    for await (const page of listPages(this.store, root)) for (const object of page.objects) bytes += object.Size ?? 0;
-    this.totals.set(root, { bytes, at: Date.now() });
-    return bytes;
-  }
-
-  added(key: string, delta: number): void {
-    for (const [root, total] of this.totals) if (key.startsWith(root)) total.bytes += delta;
-  }
-
-  forget(): void {
-    this.totals.clear();
-  }
 }
 
 /** Digests computed for objects stored without one, by key and ETag. */
@@ -154,7 +126,14 @@ export class S3Storage implements Storage {
   /** Written by readiness checks: one key per host name, overwritten each time (restarts leave nothing behind). */
   private readonly readyKey: string;
 
-  constructor(private readonly options: S3StorageOptions) {
+  /**
+   * Without a `ledger`, this storage keeps its own books. Other hosts sharing the
+   * bucket keep theirs: their writes are seen when a home is measured again.
+   */
+  constructor(
+    private readonly options: S3StorageOptions,
+    ledger?: UploadLedger,
+  ) {
     const agent = { keepAlive: true, maxSockets: MAX_SOCKETS };
     const client = new S3Client({
       region: options.region,
@@ -175,7 +154,7 @@ export class S3Storage implements Storage {
       partSize: options.partSize,
       queueSize: Math.max(1, options.queueSize),
       records: new UploadRecords(client, options.bucket, prefix),
-      usage: new UsageBook({ client, bucket: options.bucket }),
+      ledger: ledger ?? new LedgerBooks((root) => this.measure(root)).as('self'),
       digests: new DigestCache(),
     };
     this.readyKey = `${prefix}ready/${hostname()}`;
@@ -202,19 +181,41 @@ export class S3Storage implements Storage {
       for (const object of page.objects) {
         if (object.Key === undefined || (object.LastModified?.getTime() ?? now) > now - maxAgeMs) continue;
         const record = await records.read(object.Key);
-        if (record && leaseActive(record, now)) continue;
+        if ((record && leaseActive(record, now)) || (await this.context.ledger.locked(object.Key))) continue;
         if (record) await records.discard(object.Key, record);
         else await records.remove(object.Key).catch(() => undefined);
+        await this.context.ledger.end(object.Key, 'release'); // A suspended upload's reservation goes with its record.
         removed++;
       }
     }
     return removed;
   }
 
-  async forHome(home: RemotePath, user: string): Promise<HomeStorage> {
+  /** Uploads cut short leave no temp data here: their parts are found through records, and swept with them. */
+  async recover(): Promise<number> {
+    return 0;
+  }
+
+  async measure(root: string): Promise<Usage> {
+    let bytes = 0;
+    const names = new Set<string>();
+    for await (const page of listPages(this.context, root)) {
+      for (const object of page.objects) {
+        const segments = object.Key === undefined ? undefined : relativeSegments(object.Key, root);
+        if (segments === undefined) continue;
+        // Folders exist by their markers or by what lies in them: each counts once.
+        for (let depth = 1; depth < segments.length; depth++) names.add(`${segments.slice(0, depth).join('/')}/`);
+        names.add(object.Key?.endsWith('/') ? `${segments.join('/')}/` : segments.join('/'));
+        bytes += object.Size ?? 0;
+      }
+    }
+    return { bytes, entries: names.size };
+  }
+
+  async forHome(home: RemotePath, user: string, limits: HomeLimits = NO_LIMITS): Promise<HomeStorage> {
     const root = homeRoot(this.filesPrefix, home);
     const homeName = formatRemotePath(home);
-    return new S3Home(this.context, root, (path, size) => this.context.records.keyFor(user, homeName, formatRemotePath(path), size));
+    return new S3Home(this.context, root, limits, (path, size) => this.context.records.keyFor(user, homeName, formatRemotePath(path), size));
   }
 
   async close(): Promise<void> {
@@ -260,6 +261,7 @@ class S3Home implements HomeStorage {
     private readonly context: S3Context,
     /** Key prefix of the home, ending in '/'. */
     private readonly root: string,
+    private readonly limits: HomeLimits,
     private readonly recordKey: (path: RemotePath, size: number) => string,
   ) {}
 
@@ -426,6 +428,7 @@ class S3Home implements HomeStorage {
   }
 
   async beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
+    let hold: UploadHold | undefined;
     try {
       if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
       this.refuseBeyondLimits(path);
@@ -433,16 +436,12 @@ class S3Home implements HomeStorage {
       const [{ file: existing, folder }] = await Promise.all([this.kind(path), this.checkParents(path)]);
       if (folder) throw ferryError('IS_A_DIRECTORY', `${formatRemotePath(path)} is a folder`);
       if (existing && options.noClobber) throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
-      const replaced = existing?.size ?? 0;
-      if (options.quota > 0) {
-        const used = await this.context.usage.of(this.root);
-        if (used - replaced + options.size > options.quota) {
-          throw ferryError(
-            'QUOTA_EXCEEDED',
-            `${formatRemotePath(path)} (${options.size} bytes) does not fit in your quota of ${options.quota} bytes (${used} in use); delete something first, or ask the server's admin for more`,
-          );
-        }
-      }
+      const recordKey = this.recordKey(path, options.size);
+      // Folders are implicit in an object store: the ones an upload brings count only against an entry limit.
+      const entries = existing ? 0 : 1 + (await this.missingFolders(path.slice(0, -1)));
+      const booking = { root: this.root, limits: this.limits, path, size: options.size, location: key, replaced: existing?.size ?? 0, entries };
+      const taken = await UploadHold.take(this.context.ledger, booking, options.resumable ? recordKey : undefined);
+      hold = taken.hold;
       const { client, bucket, queueSize, records } = this.context;
       // Parts grow for files that would otherwise need more than S3's 10,000.
       const partSize = Math.max(this.context.partSize, Math.ceil(options.size / S3_MAX_PARTS / 2 ** 20) * 2 ** 20);
@@ -456,25 +455,32 @@ class S3Home implements HomeStorage {
         queueSize,
         noClobber: options.noClobber,
         mtime: options.mtime,
-        committed: () => this.context.usage.added(key, options.size - replaced),
+        hold,
       };
       if (!options.resumable) {
         if (options.offset > 0) throw ferryError('BAD_REQUEST', 'an upload from an offset must be resumable');
         return new S3Upload({ ...plan, hash: plainHash() });
       }
-      const recordKey = this.recordKey(path, options.size);
-      const record = await records.read(recordKey);
-      if (record && leaseActive(record)) {
+      const record = taken.resumable ? await records.read(recordKey) : undefined;
+      if (!taken.resumable || (record && leaseActive(record))) {
         // Another connection (on this host or another) is writing it.
-        if (options.offset > 0) throw ferryError('BUSY', `another upload of ${formatRemotePath(path)} is in progress; try again when it ends`);
+        if (options.offset > 0) throw busyUpload(formatRemotePath(path));
         return new S3Upload({ ...plan, hash: plainHash() });
       }
       if (options.offset > 0) return await this.continueUpload(recordKey, record, plan, options);
       if (record) await records.discard(recordKey, record); // Starting over: the old parts are of no use.
       return new S3Upload({ ...plan, hash: await resumableHash(), records: { store: records, key: recordKey } });
     } catch (error) {
+      await hold?.abort();
       throw s3Error(error, path);
     }
+  }
+
+  /** How many of the folders leading to `path` do not exist yet (counted only when the home has an entry limit). */
+  private async missingFolders(path: RemotePath): Promise<number> {
+    if (this.limits.entries === 0) return 0;
+    const found = await Promise.all(path.map((_, index) => this.folderExists(path.slice(0, index + 1))));
+    return found.filter((exists) => !exists).length;
   }
 
   private async continueUpload(
@@ -528,17 +534,21 @@ class S3Home implements HomeStorage {
       const { file, folder } = await this.kind(path);
       if (file) {
         await this.context.client.send(new DeleteObjectCommand({ Bucket: this.context.bucket, Key: this.fileKey(path) }));
+        await this.context.ledger.changed(this.fileKey(path));
       } else if (folder) {
         const prefix = this.folderPrefix(path);
         const keys = await this.keysUnder(prefix);
         if (!recursive && keys.some(({ key }) => key !== prefix)) {
           throw ferryError('NOT_EMPTY', `${formatRemotePath(path)} is not empty; remove it recursively`);
         }
-        await this.deleteKeys(keys.map(({ key }) => key));
+        try {
+          await this.deleteKeys(keys.map(({ key }) => key));
+        } finally {
+          await this.context.ledger.changed(prefix);
+        }
       } else {
         throw ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`);
       }
-      this.context.usage.forget();
     } catch (error) {
       throw s3Error(error, path);
     }
@@ -562,27 +572,31 @@ class S3Home implements HomeStorage {
       const [target] = await Promise.all([this.kind(to), this.checkParents(to)]);
       if (target.folder) throw ferryError('EXISTS', `${formatRemotePath(to)} is an existing folder`);
       if (target.file && (noClobber || source.folder)) throw ferryError('EXISTS', `${formatRemotePath(to)} already exists`);
-      if (source.file) {
-        await this.copy(this.fileKey(from), this.fileKey(to), source.file.size, from);
-        await this.context.client.send(new DeleteObjectCommand({ Bucket: this.context.bucket, Key: this.fileKey(from) }));
-      } else {
-        // An object store has no folders to rename: every key is copied, then the old ones go.
-        const oldPrefix = this.folderPrefix(from);
-        const newPrefix = this.folderPrefix(to);
-        const keys = await this.keysUnder(oldPrefix);
-        // Everything the folder holds must still fit the limits at its new place.
-        const below = keys.reduce((reach, { key }) => {
-          const rest = key.slice(oldPrefix.length).replace(/\/$/, '');
-          if (rest === '') return reach;
-          return { depth: Math.max(reach.depth, rest.split('/').length), bytes: Math.max(reach.bytes, Buffer.byteLength(rest) + 1) };
-        }, NO_EXTENT);
-        this.refuseBeyondLimits(to, below);
-        for (let at = 0; at < keys.length; at += COPY_CONCURRENCY) {
-          await Promise.all(keys.slice(at, at + COPY_CONCURRENCY).map(({ key, size }) => this.copy(key, newPrefix + key.slice(oldPrefix.length), size, from)));
+      try {
+        if (source.file) {
+          await this.copy(this.fileKey(from), this.fileKey(to), source.file.size, from);
+          await this.context.client.send(new DeleteObjectCommand({ Bucket: this.context.bucket, Key: this.fileKey(from) }));
+        } else {
+          // An object store has no folders to rename: every key is copied, then the old ones go.
+          const oldPrefix = this.folderPrefix(from);
+          const newPrefix = this.folderPrefix(to);
+          const keys = await this.keysUnder(oldPrefix);
+          // Everything the folder holds must still fit the limits at its new place.
+          const below = keys.reduce((reach, { key }) => {
+            const rest = key.slice(oldPrefix.length).replace(/\/$/, '');
+            if (rest === '') return reach;
+            return { depth: Math.max(reach.depth, rest.split('/').length), bytes: Math.max(reach.bytes, Buffer.byteLength(rest) + 1) };
+          }, NO_EXTENT);
+          this.refuseBeyondLimits(to, below);
+          for (let at = 0; at < keys.length; at += COPY_CONCURRENCY) {
+            await Promise.all(keys.slice(at, at + COPY_CONCURRENCY).map(({ key, size }) => this.copy(key, newPrefix + key.slice(oldPrefix.length), size, from)));
+          }
+          await this.deleteKeys(keys.map(({ key }) => key));
         }
-        await this.deleteKeys(keys.map(({ key }) => key));
+      } finally {
+        // Copies and deletes may stop half-way: both places are measured again whatever happened.
+        await Promise.all([this.context.ledger.changed(this.folderPrefix(from)), this.context.ledger.changed(this.folderPrefix(to))]);
       }
-      this.context.usage.forget();
     } catch (error) {
       throw s3Error(error, to);
     }
@@ -620,6 +634,15 @@ class S3Home implements HomeStorage {
       this.refuseBeyondLimits(path);
       await this.checkParents(path);
       if (await this.head(this.fileKey(path))) throw ferryError('EXISTS', `${formatRemotePath(path)} exists and is a file`);
+      await this.context.ledger.add({
+        id: randomUUID(),
+        root: this.root,
+        location: this.folderPrefix(path),
+        bytes: 0,
+        entries: await this.missingFolders(path),
+        limits: this.limits,
+        what: formatRemotePath(path),
+      });
       // A marker for each level, so that the folders stay when their contents go (as mkdir -p).
       const levels = path.map((_, index) => this.folderPrefix(path.slice(0, index + 1)));
       await Promise.all(levels.map((Key) => this.context.client.send(new PutObjectCommand({ Bucket: this.context.bucket, Key, Body: Buffer.alloc(0), ContentLength: 0 }))));

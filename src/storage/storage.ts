@@ -7,6 +7,7 @@
 
 import type { Readable } from 'node:stream';
 import type { Entry, ResumeStatus } from '../protocol/messages.js';
+import type { HomeLimits, Usage } from './quota.js';
 
 export type RemotePath = readonly string[];
 
@@ -42,8 +43,6 @@ export interface UploadOptions {
   /** Continue a partial: its first `offset` bytes, whose SHA-256 must be `prefixSha256`. */
   offset: number;
   prefixSha256: string;
-  /** Bytes the home may hold after this upload (0: no limit). */
-  quota: number;
   /** The modification time (ms since the epoch) the file keeps; the time of the commit when absent. */
   mtime?: number | undefined;
 }
@@ -70,7 +69,15 @@ export interface Storage {
   checkWritable(): Promise<void>;
   /** Removes interrupted uploads untouched for longer than `maxAgeMs`; returns how many. */
   sweepPartials(maxAgeMs: number): Promise<number>;
-  /** One user's view; `user` keys their interrupted uploads. */
-  forHome(home: RemotePath, user: string): Promise<HomeStorage>;
+  /**
+   * Removes what uploads cut short by a crash left behind (temp data; resumable
+   * partials stay). Only for the process that owns the upload ledger, before
+   * anything is served; returns how many were removed.
+   */
+  recover(): Promise<number>;
+  /** What a home holds, by a walk of it (`root` as the backend gives it to the ledger). */
+  measure(root: string): Promise<Usage>;
+  /** One user's view; `user` keys their interrupted uploads; `limits` bound what the home may hold. */
+  forHome(home: RemotePath, user: string, limits?: HomeLimits): Promise<HomeStorage>;
   close(): Promise<void>;
 }

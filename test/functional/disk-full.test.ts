@@ -253,7 +253,7 @@ test.serial('a new file larger than the free space is refused by the CLI with ex
 
   await eventually(() => tmpIsEmpty(full), SETTLE_MS);
   await eventually(() => freeSpaceIs(full.mountDir, freeBefore), SETTLE_MS);
-  t.deepEqual(await readdir(join(full.filesDir, 'incoming')), [], 'no trace of the refused file is left');
+  t.deepEqual(await readdir(full.filesDir), [], 'no trace of the refused file is left, not even the folder it was sent to');
 
   const local = await tempDir(t);
   const small = join(local, 'small.txt');

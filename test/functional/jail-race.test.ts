@@ -2,7 +2,8 @@
  * The jail holds while the tree changes. A swapper process exchanges a folder in
  * alice's home with a symlink to a folder outside it (renameat2 RENAME_EXCHANGE in
  * a tight loop), as another account on the host or a share of the data folder
- * could, while get, list, stat, rm, mv and upload run thousands of times on paths
+ * could, while get, list, stat, rm, mv and upload (into the folder, and into a new
+ * folder below it, made at the upload's commit) run thousands of times on paths
  * through that folder (up to 2,000 each, within 30 s). Whatever the timing, no command may read, list, delete,
  * move or write anything outside the home.
  */
@@ -26,6 +27,7 @@ const IN_FLIGHT = 16;
 const RUN_MS = 30_000;
 /** Fewer attempts than this would not be a race worth the name. */
 const MIN_ATTEMPTS = 500;
+const NEW_FOLDERS = { attempts: 600, inFlight: 4 };
 
 const INSIDE = Buffer.from('inside the home');
 const SECRET = Buffer.from('SECRET outside the home, longer than the inside file');
@@ -58,12 +60,12 @@ interface Tally {
   escapes: number;
 }
 
-/** Runs `attempt(i)` for i < ATTEMPTS (until `deadline`) with IN_FLIGHT at a time; each says whether it acted outside. */
-async function hammer(deadline: number, attempt: (index: number) => Promise<boolean>): Promise<Tally> {
+/** Runs `attempt(i)` for i < `attempts` (until `deadline`) with `inFlight` at a time; each says whether it acted outside. */
+async function hammer(deadline: number, attempt: (index: number) => Promise<boolean>, { attempts, inFlight } = { attempts: ATTEMPTS, inFlight: IN_FLIGHT }): Promise<Tally> {
   const tally: Tally = { attempts: 0, ok: 0, refused: 0, escapes: 0 };
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < ATTEMPTS && Date.now() < deadline) {
+    while (next < attempts && Date.now() < deadline) {
       const index = next++;
       tally.attempts++;
       try {
@@ -75,11 +77,11 @@ async function hammer(deadline: number, attempt: (index: number) => Promise<bool
       }
     }
   };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  await Promise.all(Array.from({ length: inFlight }, worker));
   return tally;
 }
 
-test('a folder swapped with a link to outside in a tight loop never lets get, list, stat, rm, mv or an upload commit act outside the home', async (t) => {
+test('a folder swapped with a link to outside in a tight loop never lets get, list, stat, rm, mv or an upload commit (nor the folders it makes) act outside the home', async (t) => {
   if (!requireTools(t, 'python3')) return;
   t.timeout(180_000);
   const server = await startServer(t);
@@ -104,8 +106,8 @@ test('a folder swapped with a link to outside in a tight loop never lets get, li
   t.teardown(() => void swapper.kill('SIGKILL'));
   t.is((await lines.next()).value, 'ready', stderr.join(''));
 
-  const clients: FerryClient[] = await Promise.all(Array.from({ length: 6 }, () => server.connect(ALICE)));
-  const [getter, lister, stater, remover, mover, uploader] = clients as [FerryClient, FerryClient, FerryClient, FerryClient, FerryClient, FerryClient];
+  const clients: FerryClient[] = await Promise.all(Array.from({ length: 7 }, () => server.connect(ALICE)));
+  const [getter, lister, stater, remover, mover, uploader, builder] = clients as [FerryClient, FerryClient, FerryClient, FerryClient, FerryClient, FerryClient, FerryClient];
   const started = Date.now();
   const deadline = started + RUN_MS;
   const tallies = Object.fromEntries(
@@ -118,10 +120,13 @@ test('a folder swapped with a link to outside in a tight loop never lets get, li
           ['rm', () => hammer(deadline, async (index) => (await remover.remove(`d/victim-${index}`), false))],
           ['mv', () => hammer(deadline, async (index) => (await mover.rename(`d/mv-${index}`, `d/mv-${index}.moved`), false))],
           ['upload', () => hammer(deadline, async (index) => (await uploader.upload(`d/up-${index}`, bufferSource(INSIDE)), false))],
+          // The folder new-N does not exist: the upload makes it at commit, inside the folder it holds open.
+          // Fewer of them, fewer at a time, so that the listings of d (the slowest command) still race often enough.
+          ['upload to a new folder', () => hammer(deadline, async (index) => (await builder.upload(`d/new-${index}/up`, bufferSource(INSIDE)), false), NEW_FOLDERS)],
         ] as const
       ).map(async ([name, run]) => [name, await run()] as const),
     ),
-  ) as Record<'get' | 'list' | 'stat' | 'rm' | 'mv' | 'upload', Tally>;
+  ) as Record<'get' | 'list' | 'stat' | 'rm' | 'mv' | 'upload' | 'upload to a new folder', Tally>;
   const seconds = (Date.now() - started) / 1000;
   swapper.kill('SIGTERM');
   const swaps = Number((await lines.next()).value);
@@ -132,7 +137,8 @@ test('a folder swapped with a link to outside in a tight loop never lets get, li
   tallies.rm.escapes = outsideBefore.filter((name) => name.startsWith('victim-') && !outsideAfter.includes(name)).length;
   tallies.mv.escapes = outsideAfter.filter((name) => name.endsWith('.moved')).length + outsideBefore.filter((name) => name.startsWith('mv-') && !outsideAfter.includes(name)).length;
   tallies.upload.escapes = outsideAfter.filter((name) => name.startsWith('up-')).length;
-  for (const name of outsideAfter.filter((entry) => !entry.startsWith('up-') && !entry.endsWith('.moved'))) {
+  tallies['upload to a new folder'].escapes = outsideAfter.filter((name) => name.startsWith('new-')).length;
+  for (const name of outsideAfter.filter((entry) => !entry.startsWith('up-') && !entry.startsWith('new-') && !entry.endsWith('.moved'))) {
     t.deepEqual(await readFile(join(outside, name)), SECRET, `${name} outside is unchanged`);
   }
 

@@ -1,20 +1,29 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { join } from 'node:path';
-import { ferry, ferryServer } from '../helpers/cli.js';
+import { ferry } from '../helpers/cli.js';
 import { randomFile, tempDir } from '../helpers/files.js';
-import { startServer } from '../helpers/server.js';
-import { BACKENDS } from '../helpers/stored.js';
+import { addUserWithQuota, startClusterServer, startServer } from '../helpers/server.js';
+import { BACKENDS, type Backend, type StoredFiles } from '../helpers/stored.js';
 
-// Quotas hold on every storage backend.
-for (const backend of BACKENDS) {
-  test(`${backend}: an upload that would overfill the quota is refused with exit code 7 before any data is written; replacing and deleting count`, async (t) => {
-    const server = await startServer(t, { backend });
-    const added = await ferryServer(['user', 'add', 'dana', '--password-stdin', '--home', '/dana', '--quota', '10MiB'], {
-      env: { FERRY_USERS_FILE: server.users.path, FERRY_DATA_DIR: server.dataDir },
-      input: 'dana-password',
-    });
-    t.is(added.code, 0, added.stderr);
-    const env = { ...server.env, FERRY_USER: 'dana', FERRY_PASSWORD: 'dana-password' };
+const MODES = ['single process', 'cluster'] as const;
+
+/** A server in one process (in the test's), or a cluster of two workers (the default process model). */
+async function quotaServer(
+  t: ExecutionContext,
+  mode: (typeof MODES)[number],
+  backend: Backend,
+  defaultQuota = 0,
+): Promise<{ dataDir: string; usersFile: string; env: Record<string, string>; stored: StoredFiles }> {
+  if (mode === 'cluster') return startClusterServer(t, { backend, env: { FERRY_QUOTA: String(defaultQuota) } });
+  const server = await startServer(t, { backend, limits: { defaultQuota } });
+  return { ...server, usersFile: server.users.path };
+}
+
+// Quotas hold on every storage backend, whichever process model serves them.
+for (const [backend, mode] of BACKENDS.flatMap((backend) => MODES.map((mode) => [backend, mode] as const))) {
+  test(`${backend}, ${mode}: an upload that would overfill the quota is refused with exit code 7 before any data is written; replacing and deleting count`, async (t) => {
+    const server = await quotaServer(t, mode, backend);
+    const env = await addUserWithQuota(t, server, 'dana', '10MiB');
     const local = await tempDir(t);
     await randomFile(join(local, 'six.bin'), 6 * 1024 * 1024);
     await randomFile(join(local, 'five.bin'), 5 * 1024 * 1024);
@@ -34,8 +43,8 @@ for (const backend of BACKENDS) {
     t.is((await ferry(['upload', join(local, 'five.bin')], { env })).code, 0, 'after a delete there is room again');
   });
 
-  test(`${backend}: FERRY_QUOTA is the default quota of users who have none of their own`, async (t) => {
-    const server = await startServer(t, { backend, limits: { defaultQuota: 1024 * 1024 } });
+  test(`${backend}, ${mode}: FERRY_QUOTA is the default quota of users who have none of their own`, async (t) => {
+    const server = await quotaServer(t, mode, backend, 1024 * 1024);
     const local = await tempDir(t);
     await randomFile(join(local, 'two.bin'), 2 * 1024 * 1024);
     const result = await ferry(['upload', join(local, 'two.bin')], { env: server.env });

@@ -18,7 +18,7 @@ import { ADMIN, spawnServer, startServer } from '../helpers/server.js';
 import { s3Files } from '../helpers/stored.js';
 
 const MB = 1024 * 1024;
-const upload = { noClobber: false, resumable: true, offset: 0, prefixSha256: '', quota: 0 };
+const upload = { noClobber: false, resumable: true, offset: 0, prefixSha256: '' };
 
 test('a suspended upload keeps its whole parts and a record in the bucket; resume status offers them, and a sweep gives them up', async (t) => {
   const s3 = await startS3(t);

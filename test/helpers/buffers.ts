@@ -5,8 +5,9 @@
 import { Readable } from 'node:stream';
 import type { FerryClient, UploadSource } from '../../src/client/client.js';
 
+/** Bytes in memory as the client library's upload source (a resume opens it part-way). */
 export function bufferSource(data: Buffer): UploadSource {
-  return { size: data.length, open: () => Readable.from([data]) };
+  return { size: data.length, open: (start = 0, end = data.length) => Readable.from([data.subarray(start, end)]) };
 }
 
 export async function downloadBytes(client: FerryClient, path: string): Promise<Buffer> {

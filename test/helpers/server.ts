@@ -22,7 +22,7 @@ import { LocalStorage } from '../../src/storage/local.js';
 import { S3Storage } from '../../src/storage/s3.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { tempDir } from './files.js';
-import { SERVER_BIN } from './cli.js';
+import { ferryServer, SERVER_BIN } from './cli.js';
 import { startS3, type TestS3 } from './s3.js';
 import { localFiles, s3Files, type Backend, type StoredFiles } from './stored.js';
 import { loopbackAddress, testCertificate, trustEnv } from './tls.js';
@@ -57,10 +57,19 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
+/** A client logged in to the server at `address`, closed when the test ends. */
+async function loggedIn(t: ExecutionContext, address: ConnectOptions, credentials: { user: string; password: string }): Promise<FerryClient> {
+  const client = await FerryClient.connect(address);
+  t.teardown(() => client.close());
+  await client.login(credentials.user, credentials.password);
+  return client;
+}
+
 export const TEST_LIMITS: SessionLimits = {
   authTimeoutMs: 30_000,
   authFailureDelayMs: 0,
   defaultQuota: 0,
+  maxEntries: 0,
   bandwidthLimit: 0,
   idleTimeoutMs: 60_000,
   maxFrameBytes: 4 * 1024 * 1024,
@@ -126,12 +135,7 @@ export async function startServer(
     fingerprint,
     address: loopbackAddress(port, fingerprint),
     env: { FERRY_SERVER: `127.0.0.1:${port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password, ...trustEnv(fingerprint) },
-    async connect(credentials = ADMIN) {
-      const client = await FerryClient.connect(loopbackAddress(port, fingerprint));
-      t.teardown(() => client.close());
-      await client.login(credentials.user, credentials.password);
-      return client;
-    },
+    connect: (credentials = ADMIN) => loggedIn(t, loopbackAddress(port, fingerprint), credentials),
     async addUser(name, password, extra = {}) {
       await users.add(name, password, { home: extra.home ?? '/', permissions: extra.permissions ?? ALL_PERMISSIONS });
     },
@@ -157,9 +161,12 @@ export interface SpawnedServer {
   waitForLog(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
 }
 
-/** Runs the built `ferry-server start` as a child process (in `netns`, if given) and waits until it listens. */
-export async function spawnServer(t: ExecutionContext, env: Record<string, string>, args: string[] = [], netns?: string): Promise<SpawnedServer> {
-  const [command, prefix] = netns ? ['ip', ['netns', 'exec', netns, process.execPath]] : [process.execPath, []];
+/**
+ * Runs the built `ferry-server start` as a child process (in `netns`, if given, or
+ * under a `wrapper` command such as `unshare`) and waits until it listens.
+ */
+export async function spawnServer(t: ExecutionContext, env: Record<string, string>, args: string[] = [], netns?: string, wrapper: string[] = []): Promise<SpawnedServer> {
+  const [command = process.execPath, ...prefix] = [...(netns ? ['ip', 'netns', 'exec', netns] : wrapper), process.execPath];
   const child = spawn(command, [...prefix, SERVER_BIN, 'start', ...args], {
     env: { ...process.env, FERRY_HOST: '127.0.0.1', FERRY_PORT: '0', FERRY_OPS_HOST: '127.0.0.1', FERRY_OPS_PORT: '0', FERRY_WORKERS: '0', FERRY_MDNS: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -212,4 +219,66 @@ export async function spawnServer(t: ExecutionContext, env: Record<string, strin
     exited,
     waitForLog,
   };
+}
+
+/** A `ferry-server` running as a cluster (a primary and its workers) in a child process, on either backend. */
+export interface ClusterServer {
+  port: number;
+  backend: Backend;
+  dataDir: string;
+  usersFile: string;
+  stored: StoredFiles;
+  spawned: SpawnedServer;
+  /** The fingerprint from its start-up log, or undefined when it runs with FERRY_TLS=false. */
+  fingerprint: string | undefined;
+  /** How a library client reaches it (TLS pinned to its fingerprint unless FERRY_TLS=false). */
+  address: ConnectOptions;
+  /** Environment for the CLI to reach this server as admin (pinning its fingerprint). */
+  env: Record<string, string>;
+  connect(credentials?: { user: string; password: string }): Promise<FerryClient>;
+}
+
+export async function startClusterServer(
+  t: ExecutionContext,
+  options: { backend?: Backend; workers?: number; env?: Record<string, string> } = {},
+): Promise<ClusterServer> {
+  const backend = options.backend ?? 'local';
+  const dataDir = await tempDir(t, 'ferry-cluster-');
+  const s3 = backend === 's3' ? await startS3(t) : undefined;
+  const spawned = await spawnServer(t, {
+    FERRY_DATA_DIR: dataDir,
+    FERRY_ADMIN_PASSWORD: ADMIN.password,
+    FERRY_WORKERS: String(options.workers ?? 2),
+    ...s3?.env,
+    ...options.env,
+  });
+  const port = spawned.port;
+  return {
+    port,
+    backend,
+    dataDir,
+    usersFile: join(dataDir, 'users.json'),
+    stored: s3 ? s3Files(s3.client, s3.bucket) : localFiles(dataDir),
+    spawned,
+    fingerprint: spawned.fingerprint,
+    address: spawned.address,
+    env: { ...spawned.env, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password },
+    connect: (credentials = ADMIN) => loggedIn(t, loopbackAddress(port, spawned.fingerprint), credentials),
+  };
+}
+
+/** Adds a user with a home of their own (`/<name>`) and a quota, as an admin would with `ferry-server user add`; returns the CLI's environment for them. */
+export async function addUserWithQuota(
+  t: ExecutionContext,
+  server: { usersFile: string; dataDir: string; env: Record<string, string> },
+  name: string,
+  quota: string,
+): Promise<Record<string, string>> {
+  const password = `${name}-password`;
+  const added = await ferryServer(['user', 'add', name, '--password-stdin', '--home', `/${name}`, '--quota', quota], {
+    env: { FERRY_USERS_FILE: server.usersFile, FERRY_DATA_DIR: server.dataDir },
+    input: password,
+  });
+  t.is(added.code, 0, added.stderr);
+  return { ...server.env, FERRY_USER: name, FERRY_PASSWORD: password };
 }

@@ -4,9 +4,9 @@
  * Paths are relative to the storage root, '/'-separated ('in/a.bin').
  */
 
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { randomFile, sha256File } from './files.js';
@@ -23,10 +23,21 @@ export interface StoredFiles {
   /** Puts a file in place directly, as another program (or an admin) would. */
   write(path: string, content: Buffer | string): Promise<void>;
   writeRandom(path: string, size: number): Promise<void>;
+  /** Removes a file directly, as another program would. */
+  remove(path: string): Promise<void>;
   /** Names directly inside a folder (folders with a trailing '/'), sorted. */
   names(dir: string): Promise<string[]>;
   /** Leftovers of uploads: temp files and partials, or resumable-upload records. */
   leftovers(): Promise<string[]>;
+}
+
+/** Bytes held by the resumable partial uploads of a local data folder. */
+export async function partialBytes(dataDir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(join(dataDir, 'partial')).catch(() => [])) {
+    if (name.endsWith('.part')) total += (await stat(join(dataDir, 'partial', name))).size;
+  }
+  return total;
 }
 
 const missing = (error: unknown): undefined => {
@@ -49,6 +60,7 @@ export function localFiles(dataDir: string): StoredFiles {
       await mkdir(dirname(at(path)), { recursive: true });
       await randomFile(at(path), size);
     },
+    remove: (path) => unlink(at(path)),
     async names(dir) {
       const entries = await readdir(at(dir), { withFileTypes: true });
       return entries.map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name)).sort();
@@ -101,6 +113,9 @@ export function s3Files(client: S3Client, bucket: string, prefix = ''): StoredFi
     write: put,
     async writeRandom(path, size) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key(path), Body: Readable.from(randomChunks(size)), ContentLength: size }));
+    },
+    async remove(path) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(path) }));
     },
     async names(dir) {
       const folderPrefix = dir === '' ? key('') : `${key(dir)}/`;

@@ -80,6 +80,29 @@ test('a folder held open and then moved outside the home is refused at the reche
   t.is((await readFile(join(outside, 'moved', 'note.txt'))).toString(), 'inside', 'nothing was done to it');
 });
 
+test('a place planned for a new entry makes nothing; building it makes each missing folder inside the folder held open', async (t) => {
+  const { home, jail } = await tree(t);
+  const planned = await jail.plan(['docs', 'new', 'deeper', 'file.bin']);
+  t.deepEqual(planned.missing, ['new', 'deeper']);
+  t.deepEqual((await readdir(join(home, 'docs'))).sort(), ['deep', 'note.txt'], 'planning made no folder');
+  const place = await jail.build(planned);
+  t.is(place.name, 'file.bin');
+  t.is(place.folder.real, join(home, 'docs', 'new', 'deeper'));
+  await writeFile(place.folder.at(place.name), 'made');
+  await place.folder.close();
+  t.is((await readFile(join(home, 'docs', 'new', 'deeper', 'file.bin'))).toString(), 'made');
+});
+
+test('a planned folder moved outside the home before the build is refused, and no folder is made outside', async (t) => {
+  const { home, outside, jail } = await tree(t);
+  const planned = await jail.plan(['docs', 'new', 'file.bin']);
+  await rename(join(home, 'docs'), join(outside, 'moved'));
+  // A link now stands where the folder was: a path string would lead outside too.
+  await symlink(join(outside, 'moved'), join(home, 'docs'));
+  await t.throwsAsync(jail.build(planned), { instanceOf: FerryError, message: /no longer inside your home/ });
+  t.deepEqual((await readdir(join(outside, 'moved'))).sort(), ['deep', 'note.txt'], 'nothing was made outside');
+});
+
 test('a name swapped for a link after its folder was opened still resolves in the opened folder, never through the link', async (t) => {
   const { home, outside, jail } = await tree(t);
   const place = await jail.place(['docs', 'deep', 'x.txt'], true);
