@@ -5,7 +5,7 @@
 import type { MetricsSnapshot } from '../ops/metrics.js';
 
 export type WorkerMessage =
-  | { type: 'ferry:listening'; port: number }
+  | { type: 'ferry:listening'; port: number; webPort?: number | undefined }
   | { type: 'ferry:start-failed'; code: string; reason: string }
   | { type: 'ferry:metrics'; id: number; snapshot: MetricsSnapshot };
 

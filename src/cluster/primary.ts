@@ -12,7 +12,7 @@ import type { Config } from '../ops/config.js';
 import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
-import { advertise, announce, localStorageDir, banPolicy, connectionLimits, lanAddresses, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, announceWeb, localStorageDir, banPolicy, connectionLimits, lanAddresses, loadTls, openStorage, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { Storage } from '../storage/storage.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, ferryError, isErrorCode } from '../protocol/errors.js';
@@ -46,6 +46,7 @@ class Primary {
   private draining = false;
   private rolling = false;
   private port = 0;
+  private webPort: number | undefined;
   private nextRequest = 1;
   private readonly replies = new Map<number, (snapshot: MetricsSnapshot) => void>();
   private readonly retired = new Set<Worker>();
@@ -101,6 +102,7 @@ class Primary {
         switch (message.type) {
           case 'ferry:listening':
             this.port = message.port;
+            this.webPort = message.webPort;
             this.listened(slot, worker);
             resolveListening(worker);
             break;
@@ -264,6 +266,11 @@ class Primary {
   get servicePort(): number {
     return this.port;
   }
+
+  /** The web client's port, shared by the workers like the file service's; undefined when it is off. */
+  get webServicePort(): number | undefined {
+    return this.webPort;
+  }
 }
 
 export async function runPrimary(config: Config, logger: Logger): Promise<number> {
@@ -297,8 +304,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   }
   const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
   announce(config, logger, primary.servicePort, tls?.fingerprint);
+  announceWeb(config, logger, primary.webServicePort, tls?.fingerprint);
   if (clientDownload) announceClientDownload(logger, clientDownload, opsAddress, lanAddresses().map(({ address }) => address));
-  const mdns = await advertise(config, logger, primary.servicePort, tls?.fingerprint);
+  const mdns = await advertise(config, logger, primary.servicePort, tls?.fingerprint, primary.webServicePort);
   logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`);
   process.send?.('ready');
 

@@ -70,7 +70,7 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('disconnect', () => stop('the primary went away'));
   });
-  send({ type: 'ferry:listening', port: service.port });
+  send({ type: 'ferry:listening', port: service.port, webPort: service.webPort });
   await stopped;
   // The IPC channel keeps a worker alive: let go of it so the process can end.
   if (process.connected) process.disconnect();
