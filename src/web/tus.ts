@@ -185,20 +185,21 @@ export class TusUploads {
   private async receive(req: IncomingMessage, target: UploadTarget, room: number): Promise<{ bytes: number; checksum: Buffer }> {
     const hash = createHash('sha256');
     let bytes = 0;
-    try {
-      for await (const chunk of req) {
-        const data = chunk as Buffer;
-        bytes += data.length;
-        if (bytes > room) throw ferryError('BAD_REQUEST', `the PATCH carries more than the ${room} bytes the upload lacks; nothing past its length is kept`);
-        hash.update(data);
-        await target.write(data);
-        transferred(data.length);
-      }
-    } catch (error) {
-      if (error instanceof Error && 'code' in error && (error.code === 'ECONNRESET' || error.code === 'ERR_STREAM_PREMATURE_CLOSE')) {
+    const body = req[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = (await body.next()) as IteratorResult<Buffer>;
+      } catch (error) {
         throw ferryError('CONNECTION_LOST', 'the connection was lost during an upload; it resumes from what arrived', error);
       }
-      throw error;
+      if (next.done) break;
+      const data = next.value;
+      bytes += data.length;
+      if (bytes > room) throw ferryError('BAD_REQUEST', `the PATCH carries more than the ${room} bytes the upload lacks; nothing past its length is kept`);
+      hash.update(data);
+      await target.write(data);
+      transferred(data.length);
     }
     if (!req.complete) throw ferryError('CONNECTION_LOST', 'the connection was lost during an upload; it resumes from what arrived');
     return { bytes, checksum: hash.digest() };
