@@ -360,11 +360,13 @@ export async function advertise(config: Config, logger: Logger, port: number, fi
 export function announceWeb(config: Config, logger: Logger, port: number | undefined, fingerprint: string | undefined): void {
   if (port === undefined) return;
   const host = config.get('web.host');
-  logger.info({ event: 'web-listening', host, port }, `web client on https://${host}:${port}/ (certificate fingerprint ${fingerprint ?? 'unknown'})`);
+  // Browsers show a certificate's SHA-256 in hex, not in the CLI's base64 form.
+  const shown = fingerprint ? Buffer.from(fingerprint.replace(/^SHA256:/, ''), 'base64').toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:') : 'unknown';
+  logger.info({ event: 'web-listening', host, port, fingerprint: shown }, `web client on https://${host}:${port}/ (certificate SHA-256 ${shown})`);
   const addresses = lanAddresses();
   for (const { iface, address } of addresses) {
     const url = `https://${address}:${port}/`;
-    logger.info({ event: 'web-address', iface, url }, `from a phone or browser: ${url} (the browser warns about the certificate; proceed if it shows fingerprint ${fingerprint ?? 'unknown'})`);
+    logger.info({ event: 'web-address', iface, url }, `from a phone or browser: ${url} (the browser warns about the certificate: proceed only if its SHA-256 fingerprint is ${shown})`);
   }
   const first = addresses[0];
   if (first && process.stdout.isTTY) process.stdout.write(`${terminalQrCode(`https://${first.address}:${port}/`)}\n`);
