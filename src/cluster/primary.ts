@@ -113,6 +113,9 @@ class Primary {
           case 'ferry:metrics':
             this.replies.get(message.id)?.(message.snapshot);
             break;
+          case 'ferry:web-logout':
+            this.relayLogout(message);
+            break;
         }
       });
       worker.once('exit', (code, signal) => {
@@ -227,6 +230,13 @@ class Primary {
     for (const slot of this.slots) clearTimeout(slot.restartTimer);
     const workers = this.slots.flatMap((slot) => [slot.worker, slot.starting?.worker]).filter((worker): worker is Worker => worker !== undefined);
     await Promise.all(workers.map((worker) => this.retire(worker)));
+  }
+
+  /** Tells every worker of a web logout, so none accepts that session's cookie again. */
+  private relayLogout(message: Extract<PrimaryMessage, { type: 'ferry:web-logout' }>): void {
+    for (const slot of this.slots) {
+      for (const worker of [slot.worker, slot.starting?.worker]) if (worker?.isConnected()) worker.send(message satisfies PrimaryMessage);
+    }
   }
 
   /** Every live worker's metrics; a worker that does not answer in time is left out. */

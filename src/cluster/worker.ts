@@ -44,7 +44,9 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
   let service: RunningService;
   try {
     // Under our own primary it made the certificate and the users file before forking us.
-    const shared = books ? { guard: books, gate: books, usersPrepared: true, createCertificate: false } : {};
+    const shared = books
+      ? { guard: books, gate: books, usersPrepared: true, createCertificate: false, webLoggedOut: (session: string, expires: number) => send({ type: 'ferry:web-logout', session, expires }) }
+      : {};
     service = await startService(config, logger, { observer: metrics, ...shared });
   } catch (error) {
     // The primary logs the reason (once, however often the slot is retried) and backs off.
@@ -65,6 +67,7 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
     process.on('message', (message: unknown) => {
       if (!isPrimaryMessage(message)) return;
       if (message.type === 'ferry:drain') stop('asked by the primary');
+      else if (message.type === 'ferry:web-logout') service.forgetWebSession(message.session, message.expires);
       else void metrics.snapshot().then((snapshot) => send({ type: 'ferry:metrics', id: message.id, snapshot }));
     });
     process.once('SIGTERM', () => stop('SIGTERM'));

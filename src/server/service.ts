@@ -36,6 +36,8 @@ export interface RunningService {
   fingerprint: string | undefined;
   /** Port of the HTTPS web client, when it runs. */
   webPort: number | undefined;
+  /** A web session was logged out elsewhere (another worker): refuse its cookie here too. */
+  forgetWebSession(session: string, expires: number): void;
   /** Drains and stops. */
   stop(): Promise<void>;
 }
@@ -144,6 +146,8 @@ export interface ServiceHooks {
   gate?: ConnectionGate;
   /** The users file was prepared already (by a cluster primary): just load it. */
   usersPrepared?: boolean;
+  /** Hears of each web logout, to tell the other workers. */
+  webLoggedOut?: (session: string, expires: number) => void;
 }
 
 export type ServiceTls = TlsMaterial & { fingerprint: string };
@@ -223,13 +227,14 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
     await storage.close();
     throw error;
   });
-  const web = await startWeb(config, logger, { tls, storage, users, guard, gate, observer });
+  const web = await startWeb(config, logger, { tls, storage, users, guard, gate, observer, loggedOut: hooks.webLoggedOut });
   return {
     server,
     storage,
     port: address.port,
     fingerprint: tls?.fingerprint,
     webPort: web?.port,
+    forgetWebSession: (session, expires) => web?.server.forget(session, expires),
     stop: async () => {
       await Promise.all([server.close(limits.drainTimeout), web?.server.close(limits.drainTimeout)]);
       await storage.close();
@@ -245,7 +250,15 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
 async function startWeb(
   config: Config,
   logger: Logger,
-  parts: { tls: ServiceTls | undefined; storage: Storage; users: UserDirectory; guard: LoginGuard; gate: ConnectionGate; observer: SessionObserver },
+  parts: {
+    tls: ServiceTls | undefined;
+    storage: Storage;
+    users: UserDirectory;
+    guard: LoginGuard;
+    gate: ConnectionGate;
+    observer: SessionObserver;
+    loggedOut: ((session: string, expires: number) => void) | undefined;
+  },
 ): Promise<{ server: WebServer; port: number } | undefined> {
   if (!config.get('web.enabled')) return undefined;
   if (!parts.tls) {
@@ -272,6 +285,7 @@ async function startWeb(
       defaultQuota: limits.quota,
     },
     sessionLifetimeMs: config.get('web.sessionLifetime'),
+    ...(parts.loggedOut ? { loggedOut: parts.loggedOut } : {}),
   });
   try {
     const { port } = await server.listen();

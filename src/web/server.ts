@@ -70,6 +70,8 @@ export interface WebServerOptions {
   observer: SessionObserver;
   limits: WebLimits;
   sessionLifetimeMs: number;
+  /** Hears of each logout (a cluster worker tells its siblings through the primary). */
+  loggedOut?: (session: string, expires: number) => void;
 }
 
 /** A request being served for a logged-in user: ended at once if that user is revoked. */
@@ -158,7 +160,8 @@ export class WebServer {
         return;
       }
       if (url.pathname === '/api/logout' && req.method === 'POST') {
-        this.seal.logout(session);
+        this.seal.forget(session.id, session.expires);
+        this.options.loggedOut?.(session.id, session.expires);
         sendJson(res, 200, {}, { 'Set-Cookie': clearedCookie() });
         return;
       }
@@ -250,6 +253,11 @@ export class WebServer {
     const body = this.assets.get(file) as Buffer;
     res.writeHead(200, { 'Content-Type': CONTENT_TYPES[file.split('.').pop() ?? ''] ?? 'application/octet-stream', 'Content-Length': body.length, 'Cache-Control': 'no-cache' });
     res.end(res.req.method === 'HEAD' ? undefined : body);
+  }
+
+  /** Refuses a session logged out elsewhere. */
+  forget(session: string, expires: number): void {
+    this.seal.forget(session, expires);
   }
 
   /** Stops accepting; requests in flight get up to `drainMs`, then their connections close. */

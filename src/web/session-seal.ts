@@ -71,9 +71,10 @@ export class SessionSeal {
     return sent !== undefined && equalText(sent, this.csrfToken(session));
   }
 
-  logout(session: WebSession, now = Date.now()): void {
-    for (const [id, expires] of this.loggedOut) if (expires <= now) this.loggedOut.delete(id);
-    this.loggedOut.set(session.id, session.expires);
+  /** Refuses the session with this id from now until it would have expired anyway. */
+  forget(id: string, expires: number, now = Date.now()): void {
+    for (const [known, until] of this.loggedOut) if (until <= now) this.loggedOut.delete(known);
+    if (expires > now) this.loggedOut.set(id, expires);
   }
 }
 

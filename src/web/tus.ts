@@ -151,8 +151,9 @@ export class TusUploads {
     const done = new Promise<void>((resolve) => (settle = resolve));
     const patch: ActivePatch = { cancel: () => r.req.destroy(), done };
     this.active.set(key, patch);
+    const moved = { bytes: 0 };
     try {
-      const received = await this.receive(r.req, target, id.size - offset);
+      const received = await this.receive(r.req, target, id.size - offset, moved);
       if (checksum && !checksum.equals(received.checksum)) {
         await target.abort();
         throw ferryError('INTEGRITY', 'the Upload-Checksum does not match the bytes received; the upload starts again from its beginning');
@@ -169,10 +170,10 @@ export class TusUploads {
       const failure = asFerryError(error);
       if (failure.code === 'CONNECTION_LOST') {
         await target.suspend();
-        r.observer.transfer({ direction: 'upload', result: 'aborted', bytes: 0, seconds: (performance.now() - started) / 1000, code: failure.code });
+        r.observer.transfer({ direction: 'upload', result: 'aborted', bytes: moved.bytes, seconds: (performance.now() - started) / 1000, code: failure.code });
       } else {
         await target.abort();
-        r.observer.transfer({ direction: 'upload', result: 'error', bytes: 0, seconds: (performance.now() - started) / 1000, code: failure.code });
+        r.observer.transfer({ direction: 'upload', result: 'error', bytes: moved.bytes, seconds: (performance.now() - started) / 1000, code: failure.code });
       }
       throw failure;
     } finally {
@@ -181,8 +182,8 @@ export class TusUploads {
     }
   }
 
-  /** Streams a PATCH body into the target, at most `room` bytes. */
-  private async receive(req: IncomingMessage, target: UploadTarget, room: number): Promise<{ bytes: number; checksum: Buffer }> {
+  /** Streams a PATCH body into the target, at most `room` bytes, counting them in `moved` as they arrive. */
+  private async receive(req: IncomingMessage, target: UploadTarget, room: number, moved: { bytes: number }): Promise<{ bytes: number; checksum: Buffer }> {
     const hash = createHash('sha256');
     let bytes = 0;
     const body = req[Symbol.asyncIterator]();
@@ -199,6 +200,7 @@ export class TusUploads {
       if (bytes > room) throw ferryError('BAD_REQUEST', `the PATCH carries more than the ${room} bytes the upload lacks; nothing past its length is kept`);
       hash.update(data);
       await target.write(data);
+      moved.bytes = bytes;
       transferred(data.length);
     }
     if (!req.complete) throw ferryError('CONNECTION_LOST', 'the connection was lost during an upload; it resumes from what arrived');
