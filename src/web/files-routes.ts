@@ -85,7 +85,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
   const [first, last] = [match[1] as string, match[2] as string];
   if (first === '') {
     const suffix = Number(last);
-    if (suffix === 0) return null;
+    if (suffix === 0 || size === 0) return null;
     return { start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(first);
