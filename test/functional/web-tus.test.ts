@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { DefaultHttpStack, Upload, type HttpRequest } from 'tus-js-client';
 import { sha256 } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
+import { startS3 } from '../helpers/s3.js';
+import { BACKENDS, localFiles, s3Files, type Backend } from '../helpers/stored.js';
 import { startWebServer, webLogin, type WebSessionClient } from '../helpers/web.js';
 
 const MiB = 1024 * 1024;
@@ -32,8 +34,10 @@ async function create(session: WebSessionClient, name: string, size: number, ext
   return String(created.headers.location);
 }
 
-test('tus-js-client uploads a large file through a connection cut mid-upload, resumes, and the stored file matches', async (t) => {
-  const server = await startWebServer(t);
+const cutAndResume = test.macro(async (t, backend: Backend) => {
+  const s3 = backend === 's3' ? await startS3(t) : undefined;
+  const server = await startWebServer(t, s3?.env ?? {});
+  const stored = s3 ? s3Files(s3.client, s3.bucket) : localFiles(server.dataDir);
   const session = await webLogin(server.origin);
   // Each of the first two connections is cut after 12 MiB crossed it.
   const proxy = await startProxy(t, server.webPort, { cuts: [12 * MiB, 12 * MiB] });
@@ -56,12 +60,17 @@ test('tus-js-client uploads a large file through a connection cut mid-upload, re
   });
   t.true(proxy.connections() >= 2, `connections: ${proxy.connections()}`);
   t.true(patchOffsets.some((offset) => offset > 0), `the upload resumed from a later offset (PATCH offsets ${patchOffsets.join(', ')})`);
-  const stored = await readFile(join(server.filesDir, 'from-tus', 'big.bin'));
-  t.is(stored.length, data.length);
-  t.is(sha256(stored), sha256(data));
+  const kept = await stored.read('from-tus/big.bin');
+  t.is(kept?.length, data.length);
+  t.is(sha256(kept ?? ''), sha256(data));
   const stat = await session.call('GET', '/api/stat?path=/from-tus/big.bin');
   t.is(stat.json().sha256, sha256(data));
+  t.deepEqual(await stored.leftovers(), [], 'nothing of the interrupted upload is left behind');
 });
+
+for (const backend of BACKENDS) {
+  test(`tus-js-client uploads a large file through a connection cut mid-upload, resumes, and the stored file matches (${backend})`, cutAndResume, backend);
+}
 
 test('tus OPTIONS names the version and extensions; a request without Tus-Resumable is refused', async (t) => {
   const server = await startWebServer(t);
