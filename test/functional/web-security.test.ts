@@ -6,7 +6,8 @@
  */
 
 import test from 'ava';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { FerryClient } from '../../src/client/client.js';
 import { FerryError } from '../../src/protocol/errors.js';
@@ -149,6 +150,35 @@ test('a web session ends when its user is removed or their password changes', as
   // Logging in again with the new password works.
   const again = await webLogin(server.origin, { user: 'dave', password: 'dave-new-password' });
   t.is((await again.call('GET', '/api/list?path=/')).status, 200);
+});
+
+test('an upload in flight stops when its user is removed, and nothing of it becomes visible', async (t) => {
+  const server = await startWebServer(t);
+  await server.addUser('erin', 'erin-password');
+  const erin = await webLogin(server.origin, { user: 'erin', password: 'erin-password' });
+  const created = await erin.call('POST', '/api/tus', {
+    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': String(64 * 1024 * 1024), 'Upload-Metadata': `filename ${Buffer.from('held.bin').toString('base64')}` },
+  });
+  t.is(created.status, 201);
+  const url = new URL(String(created.headers.location), server.origin);
+  const upload = request(url, {
+    method: 'PATCH',
+    rejectUnauthorized: false,
+    agent: false,
+    headers: { Cookie: erin.cookie, 'X-CSRF-Token': erin.csrf, 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(64 * 1024 * 1024) },
+  });
+  const ended = new Promise<void>((resolve) => {
+    upload.on('error', () => resolve());
+    upload.on('close', () => resolve());
+  });
+  // Some data goes out, then the upload waits, as a phone on slow Wi-Fi would.
+  upload.write(Buffer.alloc(256 * 1024));
+  await new Promise<void>((resolve) => upload.once('socket', (socket) => socket.once('secureConnect', () => resolve())));
+  await server.users.remove('erin');
+  // The server ends it: otherwise this would wait for the idle timeout, long past the test's.
+  await ended;
+  t.false(upload.writableFinished, 'the upload never finished');
+  await t.throwsAsync(access(join(server.filesDir, 'erin', 'held.bin')));
 });
 
 test('logout ends the session', async (t) => {
