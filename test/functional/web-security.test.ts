@@ -8,6 +8,7 @@
 import test from 'ava';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { FerryClient } from '../../src/client/client.js';
 import { FerryError } from '../../src/protocol/errors.js';
@@ -179,6 +180,24 @@ test('an upload in flight stops when its user is removed, and nothing of it beco
   await ended;
   t.false(upload.writableFinished, 'the upload never finished');
   await t.throwsAsync(access(join(server.filesDir, 'erin', 'held.bin')));
+});
+
+test('connections to the web client count against the same per-address limit as the file service', async (t) => {
+  const server = await startWebServer(t, { FERRY_MAX_CONNECTIONS_PER_IP: '2', FERRY_HANDSHAKE_TIMEOUT: '60s' });
+  // Two raw connections to the file service, held in their TLS handshake, use up the address's share.
+  const held = await Promise.all(
+    [0, 1].map(
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const socket = connect({ host: '127.0.0.1', port: server.service.port }, () => resolve(socket));
+          socket.on('error', reject);
+        }),
+    ),
+  );
+  t.teardown(() => held.forEach((socket) => socket.destroy()));
+  await t.throwsAsync(webRequest(server.origin, 'GET', '/'));
+  for (const socket of held) socket.destroy();
+  t.is((await eventually(async () => webRequest(server.origin, 'GET', '/').catch(() => undefined), 15_000)).status, 200);
 });
 
 test('logout ends the session', async (t) => {
