@@ -117,7 +117,7 @@ test('Range, ETag, If-None-Match and If-Range answers', async (t) => {
   t.is(missing.json().code, 'NOT_FOUND');
 });
 
-test('a reader may download but not change anything; downloads count in the transfer metrics', async (t) => {
+test('a reader may download but not change anything; web downloads and uploads count in the transfer metrics', async (t) => {
   const transfers: TransferRecord[] = [];
   const server = await startWebServer(t, {}, {
     connectionOpened: () => undefined,
@@ -140,8 +140,15 @@ test('a reader may download but not change anything; downloads count in the tran
   }
   const upload = await reader.call('POST', '/api/tus', { headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '1', 'Upload-Metadata': `filename ${Buffer.from('a').toString('base64')}` } });
   t.is(upload.status, 403);
+  // An upload through the web counts as CLI uploads do.
+  const admin = await webLogin(server.origin);
+  const created = await admin.call('POST', '/api/tus', { headers: { 'Tus-Resumable': '1.0.0', 'Upload-Length': '5', 'Upload-Metadata': `filename ${Buffer.from('five.txt').toString('base64')}` } });
+  await admin.call('PATCH', String(created.headers.location), { headers: { 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: 'fives' });
   t.deepEqual(
     transfers.map(({ direction, result, bytes }) => ({ direction, result, bytes })),
-    [{ direction: 'download', result: 'ok', bytes: 12 }],
+    [
+      { direction: 'download', result: 'ok', bytes: 12 },
+      { direction: 'upload', result: 'ok', bytes: 5 },
+    ],
   );
 });
