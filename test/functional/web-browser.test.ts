@@ -60,7 +60,7 @@ async function loginMessage(page: Page, previous = ''): Promise<string> {
   return page.$eval('#login-error', (node) => node.textContent ?? '');
 }
 
-test('in Chromium at phone size: log in, upload through the file input, see it listed with its SHA-256, download it intact', async (t) => {
+test('in Chromium at phone size: log in, upload through the file input, a folder and a drop, see them listed with their SHA-256, download intact, make, rename and delete', async (t) => {
   if (!requireTools(t, 'chromium')) return;
   const server = await startWebServer(t);
   const browser = await launch(t, server);
@@ -94,6 +94,27 @@ test('in Chromium at phone size: log in, upload through the file input, see it l
   // Nothing sticks out sideways at phone width.
   t.true(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth'));
 
+  // A folder through the folder picker keeps its tree.
+  const album = join(local, 'Album');
+  await mkdir(join(album, 'Day 1'), { recursive: true });
+  await writeFile(join(album, 'cover.txt'), 'cover');
+  await writeFile(join(album, 'Day 1', 'beach.txt'), 'sand');
+  const folderInput = await page.$('#pick-folder');
+  if (!folderInput) throw new Error('no folder input on the page');
+  await folderInput.uploadFile(album);
+  await page.waitForFunction(`document.querySelectorAll('#uploads li[data-state="done"]').length === 4`, { timeout: 60_000 });
+  t.is(await readFile(join(server.filesDir, 'Album', 'Day 1', 'beach.txt'), 'utf8'), 'sand');
+  t.is(await readFile(join(server.filesDir, 'Album', 'cover.txt'), 'utf8'), 'cover');
+
+  // Files dropped on the page upload too.
+  await page.evaluate(`(() => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File(['dropped bytes'], 'dropped.txt'));
+    document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  })()`);
+  await page.waitForSelector('#entries li[data-name="dropped.txt"]', { timeout: 60_000 });
+  t.is(await readFile(join(server.filesDir, 'dropped.txt'), 'utf8'), 'dropped bytes');
+
   const downloads = await tempDir(t, 'ferry-browser-downloads-');
   const cdp = await page.createCDPSession();
   await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
@@ -103,6 +124,17 @@ test('in Chromium at phone size: log in, upload through the file input, see it l
     return names.includes('holiday photo.jpg') && !names.some((name) => name.endsWith('.crdownload')) ? join(downloads, 'holiday photo.jpg') : undefined;
   }, 60_000);
   t.is(sha256(await readFile(saved)), expected);
+
+  // New folder, rename and delete answer the page's prompts.
+  const answers = ['Trips', 'packing.txt'];
+  page.on('dialog', (dialog) => void (dialog.type() === 'prompt' ? dialog.accept(answers.shift()) : dialog.accept()));
+  await page.click('#mkdir');
+  await page.waitForSelector('#entries li[data-name="Trips"]', { timeout: 30_000 });
+  await page.click('#entries li[data-name="notes.txt"] .actions button:not(.delete)');
+  await page.waitForSelector('#entries li[data-name="packing.txt"]', { timeout: 30_000 });
+  await page.click('#entries li[data-name="dropped.txt"] .actions button.delete');
+  await page.waitForFunction(`!document.querySelector('#entries li[data-name="dropped.txt"]')`, { timeout: 30_000 });
+  t.deepEqual((await readdir(server.filesDir)).sort(), ['Album', 'Camera', 'Trips', 'holiday photo.jpg', 'packing.txt']);
 });
 
 test('in Chromium a wrong password says so, and a banned address is told it is banned', async (t) => {
