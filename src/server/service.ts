@@ -283,6 +283,7 @@ async function startWeb(
       handshakeTimeoutMs: limits.handshakeTimeout,
       maxFileSize: limits.maxFileSize,
       defaultQuota: limits.quota,
+      authLogIntervalMs: limits.authLogInterval,
     },
     sessionLifetimeMs: config.get('web.sessionLifetime'),
     ...(parts.loggedOut ? { loggedOut: parts.loggedOut } : {}),

@@ -5,33 +5,16 @@
  * parsed by protocol/paths.ts and rights checked as for the TCP commands.
  */
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
-import type { Logger } from 'pino';
-import type { User } from '../auth/users.js';
 import { asFerryError, ferryError } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import { requirePermission } from '../server/commands.js';
 import { transferred } from '../server/reclaim.js';
-import type { SessionObserver } from '../server/session.js';
-import type { HomeStorage } from '../storage/storage.js';
+import { auditChange } from '../server/audit.js';
+import type { Request } from '../protocol/messages.js';
 import { readJson, sendJson, stringField } from './replies.js';
-
-/** What a route handler gets for a logged-in request. */
-export interface WebRequest {
-  req: IncomingMessage;
-  res: ServerResponse;
-  url: URL;
-  user: User;
-  home: HomeStorage;
-  /** Bytes the home may hold (0: no limit). */
-  quota: number;
-  maxFileSize: number;
-  observer: SessionObserver;
-  logger: Logger;
-  remote: string;
-}
+import { recordTransfer, type WebRequest } from './request.js';
 
 function queryPath(url: URL, name = 'path'): string[] {
   return parseRemotePath(url.searchParams.get(name) ?? '/');
@@ -50,30 +33,51 @@ async function stat(r: WebRequest): Promise<void> {
   sendJson(r.res, 200, await r.home.stat(queryPath(r.url)));
 }
 
+/** Runs a change of the tree and writes its audit line (done or refused), as the TCP commands do. */
+async function audited(r: WebRequest, request: Request, change: () => Promise<void>): Promise<void> {
+  try {
+    await change();
+    auditChange(r.logger, { user: r.user.name, remote: r.remote }, request);
+  } catch (error) {
+    auditChange(r.logger, { user: r.user.name, remote: r.remote }, request, asFerryError(error).code);
+    throw error;
+  }
+}
+
 async function mkdir(r: WebRequest): Promise<void> {
-  requirePermission(r.user.permissions, 'write', 'create folders');
-  const path = parseRemotePath(stringField(await readJson(r.req), 'path'));
-  await r.home.mkdir(path);
-  sendJson(r.res, 201, { path: formatRemotePath(path) });
+  const given = stringField(await readJson(r.req), 'path');
+  await audited(r, { op: 'mkdir', path: given }, async () => {
+    requirePermission(r.user.permissions, 'write', 'create folders');
+    const path = parseRemotePath(given);
+    await r.home.mkdir(path);
+    sendJson(r.res, 201, { path: formatRemotePath(path) });
+  });
 }
 
 async function rename(r: WebRequest): Promise<void> {
-  requirePermission(r.user.permissions, 'write', 'rename');
-  requirePermission(r.user.permissions, 'delete', 'rename (it removes the old name)');
   const body = await readJson(r.req);
-  const from = parseRemotePath(stringField(body, 'from'));
-  const to = parseRemotePath(stringField(body, 'to'));
-  await r.home.rename(from, to, true);
-  sendJson(r.res, 200, { from: formatRemotePath(from), to: formatRemotePath(to) });
+  const [given, target] = [stringField(body, 'from'), stringField(body, 'to')];
+  await audited(r, { op: 'rename', from: given, to: target, noClobber: true }, async () => {
+    requirePermission(r.user.permissions, 'write', 'rename');
+    requirePermission(r.user.permissions, 'delete', 'rename (it removes the old name)');
+    const from = parseRemotePath(given);
+    const to = parseRemotePath(target);
+    await r.home.rename(from, to, true);
+    sendJson(r.res, 200, { from: formatRemotePath(from), to: formatRemotePath(to) });
+  });
 }
 
 async function remove(r: WebRequest): Promise<void> {
-  requirePermission(r.user.permissions, 'delete', 'delete');
   const body = await readJson(r.req);
-  const path = parseRemotePath(stringField(body, 'path'));
-  if (path.length === 0) throw ferryError('BAD_PATH', 'the home folder itself cannot be deleted');
-  await r.home.remove(path, body.recursive === true);
-  sendJson(r.res, 200, {});
+  const given = stringField(body, 'path');
+  const recursive = body.recursive === true;
+  await audited(r, { op: 'delete', path: given, recursive }, async () => {
+    requirePermission(r.user.permissions, 'delete', 'delete');
+    const path = parseRemotePath(given);
+    if (path.length === 0) throw ferryError('BAD_PATH', 'the home folder itself cannot be deleted');
+    await r.home.remove(path, recursive);
+    sendJson(r.res, 200, {});
+  });
 }
 
 /** One byte range of a file of `size` bytes, from a Range header; undefined for the whole file, null when unsatisfiable. */
@@ -149,13 +153,13 @@ async function download(r: WebRequest): Promise<void> {
     try {
       await pipeline(source, r.res);
     } catch (error) {
-      r.observer.transfer({ direction: 'download', result: 'aborted', bytes, seconds: (performance.now() - started) / 1000, code: 'CONNECTION_LOST' });
+      recordTransfer(r, { direction: 'download', result: 'aborted', bytes, started, path: formatRemotePath(path), code: 'CONNECTION_LOST' });
       throw ferryError('CONNECTION_LOST', 'the browser went away during a download', error);
     }
-    r.observer.transfer({ direction: 'download', result: 'ok', bytes, seconds: (performance.now() - started) / 1000 });
+    recordTransfer(r, { direction: 'download', result: 'ok', bytes, started, path: formatRemotePath(path) });
   } catch (error) {
     const failure = asFerryError(error);
-    if (failure.code !== 'CONNECTION_LOST') r.observer.transfer({ direction: 'download', result: 'error', bytes, seconds: (performance.now() - started) / 1000, code: failure.code });
+    if (failure.code !== 'CONNECTION_LOST') recordTransfer(r, { direction: 'download', result: 'error', bytes, started, path: formatRemotePath(path), code: failure.code });
     throw failure;
   } finally {
     await file.close();

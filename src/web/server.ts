@@ -20,13 +20,16 @@ import { describeBan, type LoginGuard } from '../auth/bans.js';
 import { sourceKey } from '../auth/source.js';
 import { credentialOf, holdsCredential, type User, type UserDirectory } from '../auth/users.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
-import { asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
+import { FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
+import { RefusalLog } from '../ops/refusal-log.js';
+import { auditLogin } from '../server/audit.js';
 import type { ConnectionGate } from '../server/connection-book.js';
 import type { TlsMaterial } from '../server/server.js';
 import type { SessionObserver } from '../server/session.js';
 import type { Storage } from '../storage/storage.js';
-import { fileRoutes, type WebRequest } from './files-routes.js';
+import { fileRoutes } from './files-routes.js';
+import type { WebRequest } from './request.js';
 import { readJson, sendError, sendJson, stringField } from './replies.js';
 import { CSRF_HEADER, SESSION_COOKIE, SessionSeal, cookieValue, type WebSession } from './session-seal.js';
 import { TUS_PATH, TusUploads } from './tus.js';
@@ -56,6 +59,8 @@ export interface WebLimits {
   handshakeTimeoutMs: number;
   maxFileSize: number;
   defaultQuota: number;
+  /** Refused logins from one address are logged as one line per this interval. */
+  authLogIntervalMs: number;
 }
 
 export interface WebServerOptions {
@@ -86,11 +91,13 @@ export class WebServer {
   private readonly seal: SessionSeal;
   private readonly tus = new TusUploads();
   private readonly live = new Set<LiveRequest>();
+  private readonly refusals: RefusalLog;
   private assets = new Map<string, Buffer>();
   private unwatchUsers: (() => void) | undefined;
 
   constructor(private readonly options: WebServerOptions) {
     this.seal = new SessionSeal(options.tls.key, options.sessionLifetimeMs);
+    this.refusals = new RefusalLog(options.logger, options.limits.authLogIntervalMs);
     this.https = createHttpsServer(
       { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: options.limits.handshakeTimeoutMs },
       (req, res) => void this.handle(req, res),
@@ -212,7 +219,7 @@ export class WebServer {
   }
 
   /** Why a session has ended, if it has: its user removed or their password changed. */
-  private revocation(session: WebSession): ReturnType<typeof ferryError> | undefined {
+  private revocation(session: WebSession): FerryError | undefined {
     const now = this.options.users.current(session.user);
     if (!now) return ferryError('SESSION_REVOKED', `the account ${session.user} was removed; this session has ended`);
     if (!holdsCredential(now, session.credential)) return ferryError('SESSION_REVOKED', `the password of ${session.user} was changed; log in again with the new one`);
@@ -228,6 +235,7 @@ export class WebServer {
     const verdict = await this.options.guard.attempt(source, name);
     if (!verdict.allowed) {
       this.options.observer.auth('banned');
+      this.refusals.note(source, 'banned', name);
       throw ferryError('BANNED', describeBan(verdict.ban));
     }
     let user: User | null;
@@ -240,12 +248,13 @@ export class WebServer {
     this.options.observer.auth(user ? 'success' : 'failure');
     if (!user) {
       this.options.guard.failed(verdict.ticket);
+      this.refusals.note(source, 'failure', name);
       await sleep(this.options.limits.authFailureDelayMs);
       throw ferryError('AUTH_FAILED', 'wrong user name or password');
     }
     this.options.guard.succeeded(verdict.ticket);
     const { token, session } = this.seal.issue(user.name, credentialOf(user));
-    this.options.logger.info({ event: 'login', via: 'web', user: user.name, remote: req.socket.remoteAddress }, `web login ${user.name}`);
+    auditLogin(this.options.logger, { user: user.name, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}` });
     sendJson(res, 200, this.describe(user, session), { 'Set-Cookie': `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Strict` });
   }
 
@@ -268,6 +277,7 @@ export class WebServer {
     this.https.closeIdleConnections();
     if ((await withDeadline(served, drainMs)) === EXPIRED) this.https.closeAllConnections();
     await closed;
+    this.refusals.close();
   }
 }
 

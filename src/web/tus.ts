@@ -18,7 +18,7 @@ import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import { requirePermission } from '../server/commands.js';
 import { transferred } from '../server/reclaim.js';
 import type { RemotePath, UploadTarget } from '../storage/storage.js';
-import type { WebRequest } from './files-routes.js';
+import { recordTransfer, type WebRequest } from './request.js';
 
 export const TUS_PATH = '/api/tus';
 const TUS_VERSION = '1.0.0';
@@ -170,10 +170,10 @@ export class TusUploads {
       const failure = asFerryError(error);
       if (failure.code === 'CONNECTION_LOST') {
         await target.suspend();
-        r.observer.transfer({ direction: 'upload', result: 'aborted', bytes: moved.bytes, seconds: (performance.now() - started) / 1000, code: failure.code });
+        recordTransfer(r, { direction: 'upload', result: 'aborted', bytes: moved.bytes, started, path: formatRemotePath(id.path), code: failure.code });
       } else {
         await target.abort();
-        r.observer.transfer({ direction: 'upload', result: 'error', bytes: moved.bytes, seconds: (performance.now() - started) / 1000, code: failure.code });
+        recordTransfer(r, { direction: 'upload', result: 'error', bytes: moved.bytes, started, path: formatRemotePath(id.path), code: failure.code });
       }
       throw failure;
     } finally {
@@ -217,8 +217,7 @@ export class TusUploads {
     await target.commit(digest);
     this.remember(key);
     r.res.setHeader('Ferry-Sha256', digest);
-    r.observer.transfer({ direction: 'upload', result: 'ok', bytes, seconds: (performance.now() - started) / 1000 });
-    r.logger.info({ event: 'transfer', direction: 'upload', via: 'web', user: r.user.name, remote: r.remote, path: formatRemotePath(id.path), bytes }, 'upload ok');
+    recordTransfer(r, { direction: 'upload', result: 'ok', bytes, started, path: formatRemotePath(id.path) });
   }
 
   private remember(key: string): void {
