@@ -200,6 +200,24 @@ test('connections to the web client count against the same per-address limit as 
   t.is((await eventually(async () => webRequest(server.origin, 'GET', '/').catch(() => undefined), 15_000)).status, 200);
 });
 
+test('web logins and changes write the same audit lines as the CLI', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const server = await startWebServer(t, {}, undefined, lines);
+  const session = await webLogin(server.origin);
+  await session.call('POST', '/api/mkdir', { json: { path: '/audited' } });
+  await session.call('POST', '/api/rename', { json: { from: '/audited', to: '/renamed' } });
+  await session.call('POST', '/api/delete', { json: { path: '/../escape' } });
+  await session.call('POST', '/api/delete', { json: { path: '/renamed', recursive: true } });
+  const audit = lines.filter((line) => line.audit === true).map(({ event, user, path, from, to, result, code }) => ({ event, user, path, from, to, result, code }));
+  t.deepEqual(audit, [
+    { event: 'auth', user: 'admin', path: undefined, from: undefined, to: undefined, result: 'success', code: undefined },
+    { event: 'mkdir', user: 'admin', path: '/audited', from: undefined, to: undefined, result: 'ok', code: undefined },
+    { event: 'rename', user: 'admin', path: undefined, from: '/audited', to: '/renamed', result: 'ok', code: undefined },
+    { event: 'delete', user: 'admin', path: '/../escape', from: undefined, to: undefined, result: 'error', code: 'BAD_PATH' },
+    { event: 'delete', user: 'admin', path: '/renamed', from: undefined, to: undefined, result: 'ok', code: undefined },
+  ]);
+});
+
 test('logout ends the session', async (t) => {
   const server = await startWebServer(t);
   const session = await webLogin(server.origin);

@@ -13,7 +13,8 @@ import { request, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import { ALL_PERMISSIONS, UserDirectory } from '../../src/auth/users.js';
 import { loadConfig } from '../../src/ops/config.js';
-import { silentLogger } from '../../src/ops/logger.js';
+import { createLogger, silentLogger } from '../../src/ops/logger.js';
+import { Writable } from 'node:stream';
 import type { Permission } from '../../src/protocol/messages.js';
 import { startService, type RunningService } from '../../src/server/service.js';
 import type { SessionObserver } from '../../src/server/session.js';
@@ -35,7 +36,13 @@ export interface WebTestServer {
   addUser(name: string, password: string, permissions?: Permission[]): Promise<void>;
 }
 
-export async function startWebServer(t: ExecutionContext, env: Record<string, string> = {}, observer?: SessionObserver): Promise<WebTestServer> {
+export async function startWebServer(
+  t: ExecutionContext,
+  env: Record<string, string> = {},
+  observer?: SessionObserver,
+  /** Receives every log line, parsed; without it the service logs nothing. */
+  logLines?: Record<string, unknown>[],
+): Promise<WebTestServer> {
   const dataDir = await tempDir(t, 'ferry-web-');
   const config = loadConfig({
     cwd: dataDir,
@@ -52,7 +59,8 @@ export async function startWebServer(t: ExecutionContext, env: Record<string, st
       ...env,
     },
   });
-  const service = await startService(config, silentLogger(), observer ? { observer } : {});
+  const logger = logLines ? createLogger('info', 'json', new Writable({ write: (chunk: Buffer, _encoding, done) => (logLines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) })) : silentLogger();
+  const service = await startService(config, logger, observer ? { observer } : {});
   t.teardown(() => service.stop());
   if (service.webPort === undefined) throw new Error('the web client did not start');
   const cert = new X509Certificate(await readFile(join(dataDir, 'tls', 'cert.pem')));
