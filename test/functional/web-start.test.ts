@@ -5,10 +5,14 @@
  */
 
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
+import { lanAddresses } from '../../src/server/service.js';
+import { SERVER_BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { spawnServer } from '../helpers/server.js';
+import { requireTools } from '../helpers/tools.js';
 
 async function start(t: Parameters<typeof spawnServer>[0], env: Record<string, string>) {
   return spawnServer(t, { FERRY_DATA_DIR: await tempDir(t, 'ferry-web-start-'), FERRY_ADMIN_PASSWORD: 'start-password', ...env });
@@ -38,4 +42,51 @@ test('FERRY_WEB=false starts no web client; FERRY_TLS=false turns it off with a 
   t.is(warning.reason, 'tls-off');
   plain.child.kill('SIGTERM');
   t.is(await plain.exited, 0);
+});
+
+test('on a terminal the start-up prints a QR code of the web address; in a log file it does not', async (t) => {
+  if (!requireTools(t, 'script')) return;
+  if (lanAddresses().length === 0) {
+    t.log('not run here: this host has no LAN address to put in a QR code');
+    t.pass();
+    return;
+  }
+  const env = {
+    ...process.env,
+    FERRY_DATA_DIR: await tempDir(t, 'ferry-web-qr-'),
+    FERRY_ADMIN_PASSWORD: 'qr-password',
+    FERRY_HOST: '127.0.0.1',
+    FERRY_PORT: '0',
+    FERRY_OPS_HOST: '127.0.0.1',
+    FERRY_OPS_PORT: '0',
+    FERRY_WEB_HOST: '127.0.0.1',
+    FERRY_WEB_PORT: '0',
+    FERRY_WORKERS: '0',
+    FERRY_MDNS: 'false',
+  };
+  // util-linux script runs the server on a fresh pseudo-terminal.
+  const child = spawn('script', ['-qfec', `${process.execPath} ${SERVER_BIN} start`, '/dev/null'], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  });
+  let screen = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      screen += chunk.toString();
+      if (screen.includes('"event":"web-address"') && screen.includes('\u2584\u2584\u2584\u2584\u2584\u2584\u2584')) resolve();
+    });
+    child.once('exit', () => reject(new Error(`the server ended before its QR code:\n${screen}`)));
+  });
+  t.regex(screen, /from a phone or browser: https:\/\//);
+  // Without a terminal (spawnServer pipes stdout) the log stays JSON lines only.
+  const piped = await spawnServer(t, { FERRY_DATA_DIR: await tempDir(t, 'ferry-web-noqr-'), FERRY_ADMIN_PASSWORD: 'qr-password' });
+  await piped.waitForLog((line) => line.event === 'web-listening');
+  piped.child.kill('SIGTERM');
+  t.is(await piped.exited, 0);
+  t.true(piped.logs.some((line) => line.event === 'web-address'));
+  t.true(piped.logs.every((line) => !String(line.msg ?? '').includes('\u2584')));
 });
