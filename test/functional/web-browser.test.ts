@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { sha256, tempDir } from '../helpers/files.js';
 import { eventually, requireTools } from '../helpers/tools.js';
+import { startProxy } from '../helpers/proxy.js';
 import { WEB_ADMIN, startWebServer, type WebTestServer } from '../helpers/web.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -40,10 +41,10 @@ async function launch(t: ExecutionContext, server: WebTestServer): Promise<Brows
   return browser;
 }
 
-async function openPage(browser: Browser, server: WebTestServer): Promise<Page> {
+async function openPage(browser: Browser, server: WebTestServer, origin = server.origin): Promise<Page> {
   const page = await browser.newPage();
   await page.setViewport(PHONE);
-  await page.goto(`${server.origin}/`, { waitUntil: 'load' });
+  await page.goto(`${origin}/`, { waitUntil: 'load' });
   await page.waitForSelector('#login:not([hidden])', { timeout: 30_000 });
   return page;
 }
@@ -154,4 +155,30 @@ test('in Chromium a wrong password says so, and a banned address is told it is b
   const banned = await loginMessage(page);
   t.regex(banned, /^Too many failed logins: too many failed logins .*127\.0\.0\.1.*try again after \d{4}-/);
   t.true(await page.evaluate("document.getElementById('files').hidden"));
+});
+
+test('in Chromium an upload whose connection drops resumes from what the server holds and ends verified', async (t) => {
+  if (!requireTools(t, 'chromium')) return;
+  const lines: Record<string, unknown>[] = [];
+  const server = await startWebServer(t, {}, undefined, lines);
+  // Every connection the browser opens is cut once 6 MiB crossed it, as a flaky Wi-Fi would.
+  const proxy = await startProxy(t, server.webPort, { cuts: Array.from({ length: 40 }, () => 6 * 1024 * 1024) });
+  const browser = await launch(t, server);
+  const page = await openPage(browser, server, `https://127.0.0.1:${proxy.port}`);
+  await logIn(page, WEB_ADMIN.user, WEB_ADMIN.password);
+  await page.waitForSelector('#files:not([hidden])', { timeout: 30_000 });
+  const local = await tempDir(t, 'ferry-browser-flaky-');
+  const video = join(local, 'video.mp4');
+  const content = randomBytes(20 * 1024 * 1024 + 5);
+  await writeFile(video, content);
+  const input = await page.$('#pick-files');
+  if (!input) throw new Error('no file input on the page');
+  await input.uploadFile(video);
+  await page.waitForFunction(`document.querySelector('#uploads li[data-state="done"], #uploads li[data-state="failed"]')`, { timeout: 100_000 });
+  const row = await page.$eval('#uploads li', (item) => item.textContent ?? '');
+  t.regex(row, /video\.mp4 — done, SHA-256 verified/);
+  t.is(sha256(await readFile(join(server.filesDir, 'video.mp4'))), sha256(content));
+  const uploads = lines.filter((line) => line.event === 'transfer' && line.direction === 'upload').map((line) => line.result);
+  t.true(uploads.includes('aborted'), `cut at least once: ${uploads.join(', ')}`);
+  t.is(uploads.at(-1), 'ok');
 });
