@@ -58,13 +58,15 @@ RUN groupadd --gid 10001 ferry \
 # package.json says "type": "module", which the compiled ES modules need to load.
 COPY package.json ./
 COPY config ./config
+# The web client's page, served as it is (no build step).
+COPY web ./web
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/client ./dist/client
 # The code stays owned by root: the service can write only to /data.
 USER 10001:10001
 VOLUME /data
-EXPOSE 8080 8081
+EXPOSE 8080 8081 8443
 # node:20-slim has no curl; Node 20 has fetch.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.FERRY_OPS_PORT || 8081) + '/healthz').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]

@@ -69,6 +69,8 @@ export class FerryPeer implements Peer {
       FERRY_DATA_DIR: dataDir,
       FERRY_ADMIN_PASSWORD: password,
       FERRY_MDNS: 'false',
+      // The baselines move files over TCP; the web path has its own benchmark (bench/web.ts).
+      FERRY_WEB: 'false',
       FERRY_LOG_LEVEL: 'warn',
       ...(layout === 'single' ? { FERRY_WORKERS: '0' } : {}),
     };

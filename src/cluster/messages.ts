@@ -5,16 +5,19 @@
 import type { MetricsSnapshot } from '../ops/metrics.js';
 
 export type WorkerMessage =
-  | { type: 'ferry:listening'; port: number }
+  | { type: 'ferry:listening'; port: number; webPort?: number | undefined }
   | { type: 'ferry:start-failed'; code: string; reason: string }
-  | { type: 'ferry:metrics'; id: number; snapshot: MetricsSnapshot };
+  | { type: 'ferry:metrics'; id: number; snapshot: MetricsSnapshot }
+  /** A web session was logged out on this worker: every worker must refuse its cookie. */
+  | { type: 'ferry:web-logout'; session: string; expires: number };
 
 export type PrimaryMessage =
   | { type: 'ferry:drain' }
-  | { type: 'ferry:metrics?'; id: number };
+  | { type: 'ferry:metrics?'; id: number }
+  | { type: 'ferry:web-logout'; session: string; expires: number };
 
-const WORKER_TYPES = new Set(['ferry:listening', 'ferry:start-failed', 'ferry:metrics']);
-const PRIMARY_TYPES = new Set(['ferry:drain', 'ferry:metrics?']);
+const WORKER_TYPES = new Set(['ferry:listening', 'ferry:start-failed', 'ferry:metrics', 'ferry:web-logout']);
+const PRIMARY_TYPES = new Set(['ferry:drain', 'ferry:metrics?', 'ferry:web-logout']);
 
 function hasType(message: unknown): message is { type: unknown } {
   return typeof message === 'object' && message !== null && 'type' in message;

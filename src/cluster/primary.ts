@@ -12,7 +12,7 @@ import type { Config } from '../ops/config.js';
 import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
-import { advertise, announce, localStorageDir, banPolicy, connectionLimits, lanAddresses, loadTls, openStorageWithBooks, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, announceWeb, localStorageDir, banPolicy, connectionLimits, lanAddresses, loadTls, openStorageWithBooks, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
 import type { LedgerBooks } from '../storage/ledger.js';
 import type { Storage } from '../storage/storage.js';
 import { serveLedger } from './ledger-ipc.js';
@@ -48,6 +48,7 @@ class Primary {
   private draining = false;
   private rolling = false;
   private port = 0;
+  private webPort: number | undefined;
   private nextRequest = 1;
   private readonly replies = new Map<number, (snapshot: MetricsSnapshot) => void>();
   private readonly retired = new Set<Worker>();
@@ -106,6 +107,7 @@ class Primary {
         switch (message.type) {
           case 'ferry:listening':
             this.port = message.port;
+            this.webPort = message.webPort;
             this.listened(slot, worker);
             resolveListening(worker);
             break;
@@ -115,6 +117,9 @@ class Primary {
             break;
           case 'ferry:metrics':
             this.replies.get(message.id)?.(message.snapshot);
+            break;
+          case 'ferry:web-logout':
+            this.relayLogout(message);
             break;
         }
       });
@@ -232,6 +237,13 @@ class Primary {
     await Promise.all(workers.map((worker) => this.retire(worker)));
   }
 
+  /** Tells every worker of a web logout, so none accepts that session's cookie again. */
+  private relayLogout(message: Extract<PrimaryMessage, { type: 'ferry:web-logout' }>): void {
+    for (const slot of this.slots) {
+      for (const worker of [slot.worker, slot.starting?.worker]) if (worker?.isConnected()) worker.send(message satisfies PrimaryMessage);
+    }
+  }
+
   /** Every live worker's metrics; a worker that does not answer in time is left out. */
   async collect(): Promise<MetricsSnapshot[]> {
     const workers = this.slots.flatMap((slot) => (slot.worker?.isConnected() ? [slot.worker] : []));
@@ -269,6 +281,11 @@ class Primary {
   get servicePort(): number {
     return this.port;
   }
+
+  /** The web client's port, shared by the workers like the file service's; undefined when it is off. */
+  get webServicePort(): number | undefined {
+    return this.webPort;
+  }
 }
 
 export async function runPrimary(config: Config, logger: Logger): Promise<number> {
@@ -302,8 +319,9 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
   }
   const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
   announce(config, logger, primary.servicePort, tls?.fingerprint);
+  announceWeb(config, logger, primary.webServicePort, tls?.fingerprint);
   if (clientDownload) announceClientDownload(logger, clientDownload, opsAddress, lanAddresses().map(({ address }) => address));
-  const mdns = await advertise(config, logger, primary.servicePort, tls?.fingerprint);
+  const mdns = await advertise(config, logger, primary.servicePort, tls?.fingerprint, primary.webServicePort);
   logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`);
   process.send?.('ready');
 

@@ -8,7 +8,7 @@ import type { Config } from '../ops/config.js';
 import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer } from '../ops/http.js';
 import { ServiceMetrics, WorkerMetrics } from '../ops/metrics.js';
-import { advertise, announce, lanAddresses, localStorageDir, startService, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, announceWeb, lanAddresses, localStorageDir, startService, sweepPartialsPeriodically } from '../server/service.js';
 import { stopSignal } from './signals.js';
 
 export async function runSingleProcess(config: Config, logger: Logger): Promise<number> {
@@ -37,8 +37,9 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
   const stopSweeping = sweepPartialsPeriodically(service.storage, config.get('limits.partialMaxAge'), logger);
   announce(config, logger, service.port, service.fingerprint);
+  announceWeb(config, logger, service.webPort, service.fingerprint);
   if (clientDownload) announceClientDownload(logger, clientDownload, opsAddress, lanAddresses().map(({ address }) => address));
-  const mdns = await advertise(config, logger, service.port, service.fingerprint);
+  const mdns = await advertise(config, logger, service.port, service.fingerprint, service.webPort);
   process.send?.('ready');
 
   const signal = await stopping;

@@ -46,7 +46,16 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
   try {
     // Under our own primary it made the certificate and the users file before forking
     // us, and it keeps the quota and upload-lock books for the whole server.
-    const shared = books ? { guard: books, gate: books, usersPrepared: true, createCertificate: false, ledger: new IpcLedger() } : {};
+    const shared = books
+      ? {
+          guard: books,
+          gate: books,
+          usersPrepared: true,
+          createCertificate: false,
+          ledger: new IpcLedger(),
+          webLoggedOut: (session: string, expires: number) => send({ type: 'ferry:web-logout', session, expires }),
+        }
+      : {};
     service = await startService(config, logger, { observer: metrics, ...shared });
   } catch (error) {
     // The primary logs the reason (once, however often the slot is retried) and backs off.
@@ -67,12 +76,13 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
     process.on('message', (message: unknown) => {
       if (!isPrimaryMessage(message)) return;
       if (message.type === 'ferry:drain') stop('asked by the primary');
+      else if (message.type === 'ferry:web-logout') service.forgetWebSession(message.session, message.expires);
       else void metrics.snapshot().then((snapshot) => send({ type: 'ferry:metrics', id: message.id, snapshot }));
     });
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('disconnect', () => stop('the primary went away'));
   });
-  send({ type: 'ferry:listening', port: service.port });
+  send({ type: 'ferry:listening', port: service.port, webPort: service.webPort });
   await stopped;
   // The IPC channel keeps a worker alive: let go of it so the process can end.
   if (process.connected) process.disconnect();

@@ -10,6 +10,8 @@ import { canonicalFingerprint } from '../protocol/fingerprint.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
 
 export const SERVICE_TYPE = 'ferry';
+/** The web client, as browsers' and phones' service browsers list HTTPS sites. */
+export const WEB_SERVICE_TYPE = 'https';
 
 export interface Announcement {
   stop(): Promise<void>;
@@ -28,11 +30,17 @@ export interface DiscoveredServer {
 }
 
 /** Announces this server until stopped. */
-export function announceService(port: number, fingerprint: string | undefined): Announcement {
+export function announceService(port: number, fingerprint: string | undefined, webPort?: number): Announcement {
   const bonjour = new Bonjour();
   const txt: Record<string, string> = { v: String(PROTOCOL_VERSION), tls: fingerprint ? '1' : '0' };
   if (fingerprint) txt.fp = fingerprint;
+  if (webPort !== undefined) txt.web = String(webPort);
   bonjour.publish({ name: `Ferry on ${hostname()}`, type: SERVICE_TYPE, port, txt, disableIPv6: true });
+  if (webPort !== undefined) {
+    const web: Record<string, string> = { path: '/' };
+    if (fingerprint) web.fp = fingerprint;
+    bonjour.publish({ name: `Ferry web on ${hostname()}`, type: WEB_SERVICE_TYPE, port: webPort, txt: web, disableIPv6: true });
+  }
   return {
     stop: () =>
       new Promise<void>((resolve) => {

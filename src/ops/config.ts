@@ -88,6 +88,18 @@ const schema = {
       sensitive: true,
     },
   },
+  web: {
+    enabled: {
+      doc: 'Serve the web client (a page for phones and browsers: log in, browse, upload with resume, download) over HTTPS; needs TLS.',
+      format: 'flag',
+      default: true,
+      env: 'FERRY_WEB',
+      arg: 'web',
+    },
+    host: { doc: 'Address the HTTPS web client listens on.', format: String, default: '0.0.0.0', env: 'FERRY_WEB_HOST', arg: 'web-host' },
+    port: { doc: 'Port of the HTTPS web client (0 picks a free one).', format: 'port', default: 8443, env: 'FERRY_WEB_PORT', arg: 'web-port' },
+    sessionLifetime: { doc: 'How long a web login lasts before the browser must log in again.', format: 'ms', default: 43_200_000, env: 'FERRY_WEB_SESSION_LIFETIME' },
+  },
   dataDir: { doc: 'Folder for stored files, uploads in progress and (by default) the users file.', format: String, default: './data', env: 'FERRY_DATA_DIR', arg: 'data-dir' },
   usersFile: { doc: 'Users file; empty means <dataDir>/users.json.', format: String, default: '', env: 'FERRY_USERS_FILE', arg: 'users-file' },
   workers: { doc: 'Worker processes; 0 runs everything in one process.', format: 'nat', default: availableParallelism(), env: 'FERRY_WORKERS', arg: 'workers' },

@@ -59,10 +59,15 @@ export async function refuseUpload(channel: FrameChannel, id: number, error: Fer
 type Handler<O extends Request['op']> = (ctx: CommandContext, request: RequestOf<O>) => Promise<void>;
 type DataOp = Exclude<Request['op'], 'login' | 'quit'>;
 
-export function require(ctx: CommandContext, permission: Permission, what: string): void {
-  if (!ctx.permissions.includes(permission)) {
+/** Refuses unless the user's rights include `permission`; `what` names the attempt for the message. */
+export function requirePermission(permissions: readonly Permission[], permission: Permission, what: string): void {
+  if (!permissions.includes(permission)) {
     throw ferryError('PERMISSION_DENIED', `your account may not ${what} (it lacks the "${permission}" permission)`);
   }
+}
+
+export function require(ctx: CommandContext, permission: Permission, what: string): void {
+  requirePermission(ctx.permissions, permission, what);
 }
 
 /**

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { BanBook, LocalLoginGuard, describeBan, type Ban, type BanPolicy, type LoginGuard } from '../auth/bans.js';
 import { UserDirectory } from '../auth/users.js';
 import { ConcurrencyLimit } from '../io/concurrency-limit.js';
-import type { ConnectionGate, ConnectionLimits } from './connection-book.js';
+import { ConnectionBook, LocalConnectionGate, type ConnectionGate, type ConnectionLimits } from './connection-book.js';
 import type { Announcement } from '../lan/mdns.js';
 import { ferryError } from '../protocol/errors.js';
 import { certificateFingerprint } from '../protocol/fingerprint.js';
@@ -23,7 +23,9 @@ import { LocalStorage } from '../storage/local.js';
 import type { Storage } from '../storage/storage.js';
 import { FerryServer, type TlsMaterial } from './server.js';
 import { NO_OBSERVER, type SessionObserver } from './session.js';
+import type { WebServer } from '../web/server.js';
 import { VERSION } from '../version.js';
+import { terminalQrCode } from '../ops/qr-code.js';
 
 export const SERVER_AGENT = `ferry-server/${VERSION}`;
 
@@ -33,6 +35,10 @@ export interface RunningService {
   port: number;
   /** SHA-256 fingerprint of the TLS certificate, when TLS is on. */
   fingerprint: string | undefined;
+  /** Port of the HTTPS web client, when it runs. */
+  webPort: number | undefined;
+  /** A web session was logged out elsewhere (another worker): refuse its cookie here too. */
+  forgetWebSession(session: string, expires: number): void;
   /** Drains and stops. */
   stop(): Promise<void>;
 }
@@ -161,6 +167,8 @@ export interface ServiceHooks {
   usersPrepared?: boolean;
   /** Where uploads are booked; by default books kept in this process. */
   ledger?: UploadLedger;
+  /** Hears of each web logout, to tell the other workers. */
+  webLoggedOut?: (session: string, expires: number) => void;
 }
 
 export type ServiceTls = TlsMaterial & { fingerprint: string };
@@ -208,17 +216,21 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
   const tls = await loadTls(config, logger, { create: hooks.createCertificate ?? true });
   const storage = hooks.ledger ? await openStorage(config, hooks.ledger) : (await openStorageWithBooks(config, logger)).storage;
   const limits = config.get('limits');
+  // One book of logins and one of connections for both doors, the TCP service and the web client.
+  const guard = hooks.guard ?? new LocalLoginGuard(new BanBook(banPolicy(config)), (ban) => logBan(logger, ban));
+  const gate = hooks.gate ?? new LocalConnectionGate(new ConnectionBook(connectionLimits(config)));
+  const observer = hooks.observer ?? NO_OBSERVER;
   const server = new FerryServer({
     host: config.get('server.host'),
     port: config.get('server.port'),
     storage,
     users,
-    guard: hooks.guard ?? new LocalLoginGuard(new BanBook(banPolicy(config)), (ban) => logBan(logger, ban)),
-    ...(hooks.gate ? { gate: hooks.gate } : {}),
+    guard,
+    gate,
     handshakeTimeoutMs: limits.handshakeTimeout,
     authLogIntervalMs: limits.authLogInterval,
     logger,
-    observer: hooks.observer ?? NO_OBSERVER,
+    observer,
     agent: SERVER_AGENT,
     limits: {
       authTimeoutMs: limits.authTimeout,
@@ -238,16 +250,75 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
     await storage.close();
     throw error;
   });
+  const web = await startWeb(config, logger, { tls, storage, users, guard, gate, observer, loggedOut: hooks.webLoggedOut });
   return {
     server,
     storage,
     port: address.port,
     fingerprint: tls?.fingerprint,
+    webPort: web?.port,
+    forgetWebSession: (session, expires) => web?.server.forget(session, expires),
     stop: async () => {
-      await server.close(limits.drainTimeout);
+      await Promise.all([server.close(limits.drainTimeout), web?.server.close(limits.drainTimeout)]);
       await storage.close();
     },
   };
+}
+
+/**
+ * The HTTPS web client, unless FERRY_WEB=false. It needs TLS (its session cookie is
+ * Secure); without TLS, or when its port cannot be had, the file service runs on
+ * and the log says why the web client does not.
+ */
+async function startWeb(
+  config: Config,
+  logger: Logger,
+  parts: {
+    tls: ServiceTls | undefined;
+    storage: Storage;
+    users: UserDirectory;
+    guard: LoginGuard;
+    gate: ConnectionGate;
+    observer: SessionObserver;
+    loggedOut: ((session: string, expires: number) => void) | undefined;
+  },
+): Promise<{ server: WebServer; port: number } | undefined> {
+  if (!config.get('web.enabled')) return undefined;
+  if (!parts.tls) {
+    logger.warn({ event: 'web-off', reason: 'tls-off' }, 'the web client needs TLS and is off while FERRY_TLS=false');
+    return undefined;
+  }
+  const limits = config.get('limits');
+  const { WebServer } = await import('../web/server.js');
+  const server = new WebServer({
+    host: config.get('web.host'),
+    port: config.get('web.port'),
+    tls: parts.tls,
+    storage: parts.storage,
+    users: parts.users,
+    guard: parts.guard,
+    gate: parts.gate,
+    logger,
+    observer: parts.observer,
+    limits: {
+      authFailureDelayMs: limits.authFailureDelay,
+      idleTimeoutMs: limits.idleTimeout,
+      handshakeTimeoutMs: limits.handshakeTimeout,
+      maxFileSize: limits.maxFileSize,
+      defaultQuota: limits.quota,
+      maxEntries: limits.maxEntries,
+      authLogIntervalMs: limits.authLogInterval,
+    },
+    sessionLifetimeMs: config.get('web.sessionLifetime'),
+    ...(parts.loggedOut ? { loggedOut: parts.loggedOut } : {}),
+  });
+  try {
+    const { port } = await server.listen();
+    return { server, port };
+  } catch (error) {
+    logger.error({ event: 'web-off', reason: 'listen', err: error }, `the web client is off: ${(error as Error).message}`);
+    return undefined;
+  }
 }
 
 /** How often interrupted uploads are checked for staleness (at most; also at start). */
@@ -306,15 +377,36 @@ export function localStorageDir(config: Config): string | undefined {
 }
 
 /** Announces the service over mDNS unless FERRY_MDNS=false; a failure to announce is logged, not fatal. */
-export async function advertise(config: Config, logger: Logger, port: number, fingerprint: string | undefined): Promise<Announcement | undefined> {
+export async function advertise(config: Config, logger: Logger, port: number, fingerprint: string | undefined, webPort?: number): Promise<Announcement | undefined> {
   if (!config.get('mdns')) return undefined;
   try {
-    const { announceService, SERVICE_TYPE } = await import('../lan/mdns.js');
-    const announcement = announceService(port, fingerprint);
+    const { announceService, SERVICE_TYPE, WEB_SERVICE_TYPE } = await import('../lan/mdns.js');
+    const announcement = announceService(port, fingerprint, webPort);
     logger.info({ event: 'mdns', type: `_${SERVICE_TYPE}._tcp`, port }, `announced as _${SERVICE_TYPE}._tcp on the LAN (ferry discover finds it)`);
+    if (webPort !== undefined) logger.info({ event: 'mdns', type: `_${WEB_SERVICE_TYPE}._tcp`, port: webPort }, `announced the web client as _${WEB_SERVICE_TYPE}._tcp on the LAN`);
     return announcement;
   } catch (error) {
     logger.warn({ err: error }, 'could not announce the service over mDNS; clients need the address');
     return undefined;
   }
+}
+
+/**
+ * Tells the operator where the web client is: one https:// address per LAN
+ * interface, with the fingerprint a browser's warning about the self-made
+ * certificate should show, and a QR code of it when the log goes to a terminal.
+ */
+export function announceWeb(config: Config, logger: Logger, port: number | undefined, fingerprint: string | undefined): void {
+  if (port === undefined) return;
+  const host = config.get('web.host');
+  // Browsers show a certificate's SHA-256 in hex, not in the CLI's base64 form.
+  const shown = fingerprint ? Buffer.from(fingerprint.replace(/^SHA256:/, ''), 'base64').toString('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:') : 'unknown';
+  logger.info({ event: 'web-listening', host, port, fingerprint: shown }, `web client on https://${host}:${port}/ (certificate SHA-256 ${shown})`);
+  const addresses = lanAddresses();
+  for (const { iface, address } of addresses) {
+    const url = `https://${address}:${port}/`;
+    logger.info({ event: 'web-address', iface, url }, `from a phone or browser: ${url} (the browser warns about the certificate: proceed only if its SHA-256 fingerprint is ${shown})`);
+  }
+  const first = addresses[0];
+  if (first && process.stdout.isTTY) process.stdout.write(`${terminalQrCode(`https://${first.address}:${port}/`)}\n`);
 }

@@ -318,7 +318,7 @@ if (!BUILD_IMAGE) console.log('docker.test: the image build and run is skipped; 
   const config = await imageConfig(image);
   const user = numericUser(config.User);
   t.not(user.uid, 0, 'USER is not root');
-  t.deepEqual(Object.keys(config.ExposedPorts ?? {}).sort(), ['8080/tcp', '8081/tcp']);
+  t.deepEqual(Object.keys(config.ExposedPorts ?? {}).sort(), ['8080/tcp', '8081/tcp', '8443/tcp']);
   t.deepEqual(Object.keys(config.Volumes ?? {}), ['/data']);
   t.true(config.Env?.includes('FERRY_DATA_DIR=/data'), 'data goes to the volume');
   t.true(config.Env?.includes('FERRY_MDNS=false'), 'no mDNS on a bridge network by default');

@@ -34,6 +34,8 @@ async function underLoad(t: ExecutionContext, phases: Phase[], minRoundTrips: nu
     FERRY_PORT: String(port),
     FERRY_OPS_HOST: '127.0.0.1',
     FERRY_OPS_PORT: String(opsPort),
+    FERRY_WEB_HOST: '127.0.0.1',
+    FERRY_WEB_PORT: '0',
     FERRY_DATA_DIR: dataDir,
     FERRY_WORKERS: '2',
     FERRY_MDNS: 'false',

@@ -14,6 +14,8 @@ function serverEnv(dataDir: string, port: number, workers: number): Record<strin
     FERRY_PORT: String(port),
     FERRY_OPS_HOST: '127.0.0.1',
     FERRY_OPS_PORT: '0',
+    FERRY_WEB_HOST: '127.0.0.1',
+    FERRY_WEB_PORT: '0',
     FERRY_DATA_DIR: dataDir,
     FERRY_WORKERS: String(workers),
     FERRY_MDNS: 'false',

@@ -168,7 +168,7 @@ export interface SpawnedServer {
 export async function spawnServer(t: ExecutionContext, env: Record<string, string>, args: string[] = [], netns?: string, wrapper: string[] = []): Promise<SpawnedServer> {
   const [command = process.execPath, ...prefix] = [...(netns ? ['ip', 'netns', 'exec', netns] : wrapper), process.execPath];
   const child = spawn(command, [...prefix, SERVER_BIN, 'start', ...args], {
-    env: { ...process.env, FERRY_HOST: '127.0.0.1', FERRY_PORT: '0', FERRY_OPS_HOST: '127.0.0.1', FERRY_OPS_PORT: '0', FERRY_WORKERS: '0', FERRY_MDNS: 'false', ...env },
+    env: { ...process.env, FERRY_HOST: '127.0.0.1', FERRY_PORT: '0', FERRY_OPS_HOST: '127.0.0.1', FERRY_OPS_PORT: '0', FERRY_WORKERS: '0', FERRY_MDNS: 'false', FERRY_WEB_HOST: '127.0.0.1', FERRY_WEB_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.teardown(() => {

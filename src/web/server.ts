@@ -1,0 +1,295 @@
+/**
+ * The web client's HTTPS listener: a page for phones and browsers, the JSON routes
+ * behind it and tus uploads. It shares with the TCP file service the users file,
+ * the login book (one count of failures and bans for both doors), the connection
+ * limits (raw connections are counted before their TLS handshake), the storage and
+ * the metrics. Like the TCP server it knows nothing of the process model: each
+ * cluster worker runs one on the shared port.
+ */
+
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { describeBan, type LoginGuard } from '../auth/bans.js';
+import { sourceKey } from '../auth/source.js';
+import { credentialOf, holdsCredential, type User, type UserDirectory } from '../auth/users.js';
+import { EXPIRED, withDeadline } from '../io/deadline.js';
+import { FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
+import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
+import { RefusalLog } from '../ops/refusal-log.js';
+import { auditLogin } from '../server/audit.js';
+import type { ConnectionGate } from '../server/connection-book.js';
+import type { TlsMaterial } from '../server/server.js';
+import type { SessionObserver } from '../server/session.js';
+import type { Storage } from '../storage/storage.js';
+import { fileRoutes } from './files-routes.js';
+import type { WebRequest } from './request.js';
+import { readJson, sendError, sendJson, stringField } from './replies.js';
+import { CSRF_HEADER, SESSION_COOKIE, SessionSeal, cookieValue, type WebSession } from './session-seal.js';
+import { TUS_PATH, TusUploads } from './tus.js';
+
+/** The page and its two files, shipped in the package's web/ folder; nothing is built. */
+const ASSETS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'web');
+const ASSETS: Record<string, string> = {
+  '/': 'index.html',
+  '/index.html': 'index.html',
+  '/app.js': 'app.js',
+  '/app.css': 'app.css',
+};
+const CONTENT_TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+
+/** Headers every answer carries: the page runs only its own code and cannot be framed. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+  'Strict-Transport-Security': 'max-age=31536000',
+};
+
+export interface WebLimits {
+  authFailureDelayMs: number;
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  maxFileSize: number;
+  defaultQuota: number;
+  /** Files and folders a home may hold (0: no limit). */
+  maxEntries: number;
+  /** Refused logins from one address are logged as one line per this interval. */
+  authLogIntervalMs: number;
+}
+
+export interface WebServerOptions {
+  host: string;
+  port: number;
+  tls: TlsMaterial;
+  storage: Storage;
+  users: UserDirectory;
+  guard: LoginGuard;
+  gate: ConnectionGate;
+  logger: Logger;
+  observer: SessionObserver;
+  limits: WebLimits;
+  sessionLifetimeMs: number;
+  /** Hears of each logout (a cluster worker tells its siblings through the primary). */
+  loggedOut?: (session: string, expires: number) => void;
+}
+
+/** A request being served for a logged-in user: ended at once if that user is revoked. */
+interface LiveRequest {
+  session: WebSession;
+  socket: Socket;
+}
+
+export class WebServer {
+  private readonly raw: Server;
+  private readonly https: HttpsServer;
+  private readonly seal: SessionSeal;
+  private readonly tus = new TusUploads();
+  private readonly live = new Set<LiveRequest>();
+  private readonly refusals: RefusalLog;
+  private assets = new Map<string, Buffer>();
+  private unwatchUsers: (() => void) | undefined;
+
+  constructor(private readonly options: WebServerOptions) {
+    this.seal = new SessionSeal(options.tls.key, options.sessionLifetimeMs);
+    this.refusals = new RefusalLog(options.logger, options.limits.authLogIntervalMs);
+    this.https = createHttpsServer(
+      { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: options.limits.handshakeTimeoutMs },
+      (req, res) => void this.handle(req, res),
+    );
+    // Uploads of large files over slow Wi-Fi take long: only silence ends a request.
+    this.https.requestTimeout = 0;
+    this.https.headersTimeout = 10_000;
+    this.https.timeout = options.limits.idleTimeoutMs;
+    this.https.keepAliveTimeout = 5_000;
+    this.https.on('tlsClientError', (error, socket) => {
+      options.logger.debug({ event: 'web-tls-error', remote: socket.remoteAddress, err: error.message }, 'web TLS handshake failed');
+      socket.destroy();
+    });
+    this.raw = createServer({ noDelay: true }, (socket) => void this.accept(socket));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    for (const file of new Set(Object.values(ASSETS))) this.assets.set(file, await readFile(join(ASSETS_DIR, file)));
+    this.raw.listen({ host: this.options.host, port: this.options.port });
+    try {
+      await once(this.raw, 'listening');
+    } catch (error) {
+      const hint = systemErrorCode(error) === 'EADDRINUSE' ? `; another program already uses port ${this.options.port}: stop it, set FERRY_WEB_PORT, or FERRY_WEB=false` : '';
+      throw ferryError('USAGE', `cannot listen on ${this.options.host}:${this.options.port} for the web client: ${(error as Error).message}${hint}`, error);
+    }
+    this.raw.on('error', (error) => this.options.logger.error({ err: error }, 'web listener error'));
+    this.unwatchUsers = this.options.users.watch(() => {
+      for (const request of this.live) if (this.revocation(request.session)) request.socket.destroy();
+    });
+    return this.raw.address() as AddressInfo;
+  }
+
+  /** Counts a raw connection with the file service's before it may cost a handshake. */
+  private async accept(socket: Socket): Promise<void> {
+    socket.on('error', () => undefined);
+    const source = sourceKey(socket.remoteAddress ?? '?');
+    const refusal = await this.options.gate.admit(source).catch(() => 'none available');
+    if (refusal !== undefined) {
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => this.options.gate.release(source));
+    if (!socket.destroyed) this.https.emit('connection', socket);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    try {
+      const url = new URL(req.url ?? '/', 'https://ferry.invalid');
+      const asset = ASSETS[url.pathname];
+      if (asset !== undefined && (req.method === 'GET' || req.method === 'HEAD')) return this.sendAsset(res, asset);
+      if (url.pathname === '/api/login' && req.method === 'POST') return await this.login(req, res);
+      const session = this.seal.open(cookieValue(req.headers.cookie, SESSION_COOKIE));
+      if (!session) throw ferryError('AUTH_REQUIRED', 'log in first (the web session is missing, ended or expired)');
+      const revoked = this.revocation(session);
+      if (revoked) {
+        sendError(res, revoked, { 'Set-Cookie': clearedCookie() });
+        return;
+      }
+      const changes = !['GET', 'HEAD', 'OPTIONS'].includes(req.method ?? '');
+      if (changes && !this.seal.checkCsrf(session, header(req, CSRF_HEADER))) {
+        throw ferryError('PERMISSION_DENIED', `the request lacks the CSRF token header ${CSRF_HEADER}; reload the page`);
+      }
+      const user = this.options.users.current(session.user) as User;
+      if (url.pathname === '/api/session' && req.method === 'GET') {
+        sendJson(res, 200, this.describe(user, session));
+        return;
+      }
+      if (url.pathname === '/api/logout' && req.method === 'POST') {
+        this.seal.forget(session.id, session.expires);
+        this.options.loggedOut?.(session.id, session.expires);
+        sendJson(res, 200, {}, { 'Set-Cookie': clearedCookie() });
+        return;
+      }
+      await this.serveUser(req, res, url, user, session);
+    } catch (error) {
+      const failure = asFerryError(error);
+      if (failure.code === 'INTERNAL') this.options.logger.error({ err: error, remote: req.socket.remoteAddress }, 'web request failed');
+      if (failure.code === 'CONNECTION_LOST' || req.socket.destroyed) {
+        res.destroy();
+        return;
+      }
+      sendError(res, failure);
+      // A refused upload's body is not read: close rather than drain it.
+      if (!req.complete) res.once('finish', () => req.socket.destroy());
+    }
+  }
+
+  private async serveUser(req: IncomingMessage, res: ServerResponse, url: URL, user: User, session: WebSession): Promise<void> {
+    const live: LiveRequest = { session, socket: req.socket };
+    this.live.add(live);
+    try {
+      const quota = user.quota ?? this.options.limits.defaultQuota;
+      const r: WebRequest = {
+        req,
+        res,
+        url,
+        user,
+        // The same view of the store as the file service gives: bounded by the quota and the entry limit.
+        home: await this.options.storage.forHome(parseRemotePath(user.home), user.name, { bytes: quota, entries: this.options.limits.maxEntries }),
+        quota,
+        maxFileSize: this.options.limits.maxFileSize,
+        observer: this.options.observer,
+        logger: this.options.logger,
+        remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`,
+      };
+      if (url.pathname === TUS_PATH || url.pathname.startsWith(`${TUS_PATH}/`)) {
+        await this.tus.handle(r, url.pathname.slice(TUS_PATH.length + 1));
+        return;
+      }
+      const route = url.pathname.startsWith('/api/') ? fileRoutes[`${req.method ?? ''} ${url.pathname.slice('/api/'.length)}`] : undefined;
+      if (!route) throw ferryError('NOT_FOUND', `no such page or route: ${req.method ?? ''} ${url.pathname}`);
+      await route(r);
+    } finally {
+      this.live.delete(live);
+    }
+  }
+
+  private describe(user: User, session: WebSession): Record<string, unknown> {
+    return { user: user.name, home: formatRemotePath(parseRemotePath(user.home)), permissions: user.permissions, csrf: this.seal.csrfToken(session) };
+  }
+
+  /** Why a session has ended, if it has: its user removed or their password changed. */
+  private revocation(session: WebSession): FerryError | undefined {
+    const now = this.options.users.current(session.user);
+    if (!now) return ferryError('SESSION_REVOKED', `the account ${session.user} was removed; this session has ended`);
+    if (!holdsCredential(now, session.credential)) return ferryError('SESSION_REVOKED', `the password of ${session.user} was changed; log in again with the new one`);
+    return undefined;
+  }
+
+  /** The same login as the TCP door: counted in the one book before the password check. */
+  private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJson(req);
+    const name = stringField(body, 'user');
+    const password = stringField(body, 'password');
+    const source = sourceKey(req.socket.remoteAddress ?? '?');
+    const verdict = await this.options.guard.attempt(source, name);
+    if (!verdict.allowed) {
+      this.options.observer.auth('banned');
+      this.refusals.note(source, 'banned', name);
+      throw ferryError('BANNED', describeBan(verdict.ban));
+    }
+    let user: User | null;
+    try {
+      user = await this.options.users.authenticate(name, password);
+    } catch (error) {
+      this.options.guard.failed(verdict.ticket);
+      throw error;
+    }
+    this.options.observer.auth(user ? 'success' : 'failure');
+    if (!user) {
+      this.options.guard.failed(verdict.ticket);
+      this.refusals.note(source, 'failure', name);
+      await sleep(this.options.limits.authFailureDelayMs);
+      throw ferryError('AUTH_FAILED', 'wrong user name or password');
+    }
+    this.options.guard.succeeded(verdict.ticket);
+    const { token, session } = this.seal.issue(user.name, credentialOf(user));
+    auditLogin(this.options.logger, { user: user.name, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}` });
+    sendJson(res, 200, this.describe(user, session), { 'Set-Cookie': `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Strict` });
+  }
+
+  private sendAsset(res: ServerResponse, file: string): void {
+    const body = this.assets.get(file) as Buffer;
+    res.writeHead(200, { 'Content-Type': CONTENT_TYPES[file.split('.').pop() ?? ''] ?? 'application/octet-stream', 'Content-Length': body.length, 'Cache-Control': 'no-cache' });
+    res.end(res.req.method === 'HEAD' ? undefined : body);
+  }
+
+  /** Refuses a session logged out elsewhere. */
+  forget(session: string, expires: number): void {
+    this.seal.forget(session, expires);
+  }
+
+  /** Stops accepting; requests in flight get up to `drainMs`, then their connections close. */
+  async close(drainMs = 0): Promise<void> {
+    this.unwatchUsers?.();
+    const closed = new Promise<void>((resolve) => this.raw.close(() => resolve()));
+    const served = new Promise<void>((resolve) => this.https.close(() => resolve()));
+    this.https.closeIdleConnections();
+    if ((await withDeadline(served, drainMs)) === EXPIRED) this.https.closeAllConnections();
+    await closed;
+    this.refusals.close();
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function clearedCookie(): string {
+  return `${SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0`;
+}
