@@ -46,6 +46,7 @@ test("every command's --json output is one envelope of the documented schema, fa
   const env = { ...server.env, XDG_CONFIG_HOME: config };
   const cases: Case[] = [
     { args: ['upload', join(local, 'a.txt'), join(local, 'b.txt'), '-d', '/in'], data: 'transfer', ok: true, exit: 0 },
+    { args: ['upload', join(local, 'a.txt'), join(local, 'b.txt'), '-d', '/in', '--skip-existing'], data: 'transfer', ok: true, exit: 0 },
     { args: ['upload', join(local, 'a.txt'), join(local, 'missing.txt'), '-d', '/in'], data: 'transfer', ok: false, exit: 8 },
     { args: ['upload', '-', 'piped.txt'], data: 'transfer', ok: true, exit: 0, input: 'from a pipe' },
     { args: ['download', '/in/a.txt', '-d', local, '--no-clobber'], data: 'transfer', ok: false, exit: 1 },
