@@ -384,15 +384,25 @@ runMain('ferry', async () => {
 function withProfile(program: Command, options: GlobalOptions, profile: ProfileOptions | undefined): GlobalOptions {
   if (profile === undefined) return options;
   const merged: GlobalOptions = { ...options, server: profile.server };
+  const typed = (key: keyof GlobalOptions): boolean => program.getOptionValueSource(key) === 'cli';
   const fill = <K extends keyof ProfileOptions & keyof GlobalOptions>(key: K): void => {
     const value = profile[key];
-    if (value !== undefined && program.getOptionValueSource(key) !== 'cli') (merged as unknown as Record<string, unknown>)[key] = value;
+    if (value !== undefined && !typed(key)) (merged as unknown as Record<string, unknown>)[key] = value;
   };
   fill('user');
-  fill('fingerprint');
-  fill('ca');
-  fill('tls');
   fill('passwordCommand');
+  // How the server is trusted is one choice (plain, a pinned fingerprint, a CA), made
+  // whole by the command line, else by the profile: a FERRY_FINGERPRINT or FERRY_TLS
+  // meant for another server must not mix with the profile's (or be refused beside it).
+  // (A typed --tls only says TLS, which the profile's pin or CA still refines.)
+  const typedChoice = typed('fingerprint') || typed('ca') || (typed('tls') && options.tls === false);
+  if (!typedChoice && (profile.tls !== undefined || profile.fingerprint !== undefined || profile.ca !== undefined)) {
+    delete merged.fingerprint;
+    delete merged.ca;
+    if (!typed('tls')) merged.tls = profile.tls ?? true;
+    fill('fingerprint');
+    fill('ca');
+  }
   return merged;
 }
 

@@ -187,7 +187,7 @@ export async function sync(env: CommandEnv, sourceArg: string, targetArg: string
     }
     result = await apply(env, direction, decision, { source, target, to }, paths, failures);
   }
-  for (const failure of failures) env.out.problem(failure.error.message.includes(failure.path) ? failure.error.message : `${failure.path}: ${failure.error.message}`);
+  for (const failure of failures) env.out.problem(failure.error.message.includes(failure.path) ? failure.error.message : `${failure.path}: ${failure.error.message}`, failure.error);
 
   const { send, timeOnly, skipped, plan, actions } = decision;
   const sent = result.outcomes.filter((outcome) => !outcome.error);

@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { ferry } from '../helpers/cli.js';
+import { ferry, jsonData } from '../helpers/cli.js';
 import { randomFile, tempDir } from '../helpers/files.js';
 import { READER, startServer } from '../helpers/server.js';
 import { FerryError } from '../../src/protocol/errors.js';
@@ -37,14 +37,14 @@ for (const backend of BACKENDS) {
 
     const statOut = await ferry(['stat', '/album/photo.jpg', '--json'], { env: server.env });
     t.is(statOut.code, 0, statOut.stderr);
-    t.is(seconds((JSON.parse(statOut.stdout) as { mtime: number }).mtime), seconds(FILE_TIME));
+    t.is(seconds((jsonData(statOut.stdout) as { mtime: number }).mtime), seconds(FILE_TIME));
     const large = await ferry(['stat', '/album/video.bin', '--json'], { env: server.env });
-    t.is(seconds((JSON.parse(large.stdout) as { mtime: number }).mtime), seconds(FILE_TIME));
+    t.is(seconds((jsonData(large.stdout) as { mtime: number }).mtime), seconds(FILE_TIME));
     const human = await ferry(['stat', '/album/photo.jpg'], { env: server.env });
     t.regex(human.stdout, /mtime:\s+2020-02-02T02:02:02/);
 
     const listing = await ferry(['ls', '/album/inner', '--json'], { env: server.env });
-    const entries = JSON.parse(listing.stdout) as { name: string; mtime: number }[];
+    const entries = jsonData(listing.stdout) as { name: string; mtime: number }[];
     t.is(seconds(entries.find((entry) => entry.name === 'nested.txt')?.mtime ?? 0), seconds(NESTED_TIME));
 
     const down = await ferry(['download', '/album', '-d', back], { env: server.env });
@@ -55,7 +55,7 @@ for (const backend of BACKENDS) {
     if (backend === 'local') {
       // Folders keep their times too, set after their contents (an object store keeps none for folders).
       const remoteFolder = await ferry(['stat', '/album/inner', '--json'], { env: server.env });
-      t.is(seconds((JSON.parse(remoteFolder.stdout) as { mtime: number }).mtime), seconds(FOLDER_TIME));
+      t.is(seconds((jsonData(remoteFolder.stdout) as { mtime: number }).mtime), seconds(FOLDER_TIME));
       t.is(seconds((await stat(join(back, 'album', 'inner'))).mtimeMs), seconds(FOLDER_TIME));
     }
   });

@@ -112,7 +112,7 @@ test.serial('an mDNS record cannot lower security: a wrong fingerprint is refuse
     await once(child.stdout, 'data');
     // Wait until the client's side hears the record as announced, not an older one.
     await eventually(async () => {
-      const found = JSON.parse((await ferry(['discover', '--json', '--timeout', '2'], onClient)).stdout) as Found[];
+      const found = jsonData((await ferry(['discover', '--json', '--timeout', '2'], onClient)).stdout) as Found[];
       return found.length === 1 && found[0]?.tls === (fingerprint !== undefined) && found[0]?.fingerprint === fingerprint ? true : undefined;
     }, 30_000);
     return async () => {

@@ -168,7 +168,7 @@ test('download -o - of a missing file exits 4 and writes nothing to standard out
   t.is(result.stdout, '');
 });
 
-/** A server of the protocol before streamed uploads: it logs anyone in and lists no "put-stream". */
+/** A server of the protocol before streamed uploads (plain TCP, as such servers ran): it logs anyone in and lists no "put-stream". */
 async function startOldServer(t: import('ava').ExecutionContext): Promise<number> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -204,7 +204,7 @@ async function startOldServer(t: import('ava').ExecutionContext): Promise<number
 
 test('a server without the "put-stream" capability is not sent a stream: the client says what is missing and what to do', async (t) => {
   const port = await startOldServer(t);
-  const result = await ferry(['upload', '-', 'backup.tar'], { env: { FERRY_SERVER: `127.0.0.1:${port}`, FERRY_USER: 'admin', FERRY_PASSWORD: 'x' }, input: 'some data' });
+  const result = await ferry(['upload', '-', 'backup.tar'], { env: { FERRY_SERVER: `127.0.0.1:${port}`, FERRY_USER: 'admin', FERRY_PASSWORD: 'x', FERRY_TLS: 'false' }, input: 'some data' });
   t.is(result.code, 5, result.stderr);
   t.regex(result.stderr, /does not take uploads of unknown length \(it lacks the "put-stream" capability\); upgrade the server, or save the input to a file first/);
 });

@@ -58,25 +58,51 @@ test('ferry -s NAME connects with the saved server; an option typed on the comma
   t.is(unnamed.code, 5);
 });
 
-test("a profile's TLS fields take effect: tls true speaks TLS, ca names the CA file to verify against", async (t) => {
-  const server = await startServer(t);
+test("a profile's TLS fields take effect: fingerprint pins, tls false is plain TCP, tls true speaks TLS, ca names the CA file to verify against", async (t) => {
+  const secure = await startServer(t);
+  const plain = await startServer(t, { tls: false });
+  const otherFingerprint = `SHA256:${'A'.repeat(43)}`;
   const config = await configHome(t);
-  const env = { XDG_CONFIG_HOME: config, FERRY_PASSWORD: server.env.FERRY_PASSWORD as string, HOME: config };
+  const env = { XDG_CONFIG_HOME: config, FERRY_PASSWORD: secure.env.FERRY_PASSWORD as string, HOME: config };
+  const at = (server: TestServer) => ({ host: '127.0.0.1', port: server.port, user: 'admin' });
   const profiles = {
     servers: {
-      tls: { host: '127.0.0.1', port: server.port, user: 'admin', tls: true },
-      ca: { host: '127.0.0.1', port: server.port, user: 'admin', ca: join(config, 'no-such-ca.pem') },
+      pinned: { ...at(secure), fingerprint: secure.fingerprint },
+      wrongpin: { ...at(secure), fingerprint: otherFingerprint },
+      plain: { ...at(plain), tls: false },
+      tls: { ...at(plain), tls: true },
+      ca: { ...at(secure), ca: join(config, 'no-such-ca.pem') },
     },
   };
   await mkdir(join(config, 'ferry'));
   await writeFile(join(config, 'ferry', 'config.json'), JSON.stringify(profiles));
-  // The test server speaks plain TCP: a client that applied the profile's TLS cannot talk to it.
+  // Pinned up front: no first-use trust, nothing recorded on its say-so.
+  const pinned = await ferry(['--retries', '0', '-s', 'pinned', 'ls'], { env });
+  t.is(pinned.code, 0, pinned.stderr);
+  t.notRegex(pinned.stderr, /first TLS connection/);
+  const wrongpin = await ferry(['--retries', '0', '-s', 'wrongpin', 'ls'], { env });
+  t.is(wrongpin.code, 6, wrongpin.stderr);
+  t.true(wrongpin.stderr.includes(`not ${otherFingerprint} as you gave`), wrongpin.stderr);
+  // tls false reaches a plain server (with the warning that goes with it).
+  const plainRun = await ferry(['--retries', '0', '-s', 'plain', 'ls'], { env });
+  t.is(plainRun.code, 0, plainRun.stderr);
+  t.regex(plainRun.stderr, /TLS is off/);
+  // tls true against the same plain server: a client that applied it cannot talk to it.
   const tls = await ferry(['--retries', '0', '-s', 'tls', 'ls'], { env });
   t.is(tls.code, 5, tls.stderr);
   t.regex(tls.stderr, /TLS|handshake/);
   const ca = await ferry(['--retries', '0', '-s', 'ca', 'ls'], { env });
   t.is(ca.code, 2, ca.stderr);
   t.regex(ca.stderr, /cannot read the CA certificate .*no-such-ca\.pem/);
+  // The profile's trust stands whole: the environment's, meant for another server, neither mixes in nor clashes.
+  const plainBesideEnvPin = await ferry(['--retries', '0', '-s', 'plain', 'ls'], { env: { ...env, FERRY_FINGERPRINT: otherFingerprint } });
+  t.is(plainBesideEnvPin.code, 0, plainBesideEnvPin.stderr);
+  const pinnedBesideEnvPlain = await ferry(['--retries', '0', '-s', 'pinned', 'ls'], { env: { ...env, FERRY_TLS: 'false' } });
+  t.is(pinnedBesideEnvPlain.code, 0, pinnedBesideEnvPlain.stderr);
+  t.notRegex(pinnedBesideEnvPlain.stderr, /TLS is off/);
+  // A trust option typed on the command line still wins over the profile's.
+  const typed = await ferry(['--retries', '0', '-s', 'wrongpin', '--fingerprint', secure.fingerprint as string, 'ls'], { env });
+  t.is(typed.code, 0, typed.stderr);
 });
 
 test('the password comes from FERRY_PASSWORD_FILE (one trailing line break dropped; a file others can read is warned about)', async (t) => {

@@ -837,7 +837,7 @@ function streamUpload(id: number, path: string, data: Buffer, lie: { size?: numb
 }
 
 test('putStream stores data whose size is stated after it; a wrong stated size, a wrong digest, no size, two sizes or data after the size store nothing and the connection keeps working', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const { connection, welcome } = await loggedIn(t, server);
   t.true(welcome.capabilities.includes('put-stream'));
   const data = randomBytes(DATA_CHUNK_BYTES + 1234);
@@ -869,7 +869,7 @@ test('putStream stores data whose size is stated after it; a wrong stated size, 
 });
 
 test('a PART frame inside a sized put is a protocol error: only a streamed upload states its size at the end', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { tls: false });
   const { connection } = await loggedIn(t, server);
   connection.send(request(2, { op: 'put', path: '/sized.bin', size: 3 }), encodeJsonFrame(FrameType.PART, 2, { size: 3 }));
   const frames = (await connection.untilClosed()).map((frame) => summary(frame));

@@ -8,7 +8,7 @@
 import test from 'ava';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startFerry } from '../helpers/cli.js';
+import { jsonData, startFerry } from '../helpers/cli.js';
 import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { ADMIN, spawnServer } from '../helpers/server.js';
 import { eventually, freePort } from '../helpers/tools.js';
@@ -58,7 +58,7 @@ test.serial('a stop and start of the server during an upload cut by the drain de
   await second.waitForLog((line) => line.event === 'workers-ready');
   const result = await upload.result;
   t.is(result.code, 0, result.stderr);
-  const report = JSON.parse(result.stdout) as { files: { sha256: string; resumedFrom: number }[] };
+  const report = jsonData(result.stdout) as { files: { sha256: string; resumedFrom: number }[] };
   t.is(report.files[0]?.sha256, expected);
   t.true((report.files[0]?.resumedFrom ?? 0) > 0, 'the upload resumed from the bytes the server kept');
   t.regex(result.stderr, /retry 1 of 10 in .* s: /, 'the client said why it paused');

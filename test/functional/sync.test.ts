@@ -1,7 +1,7 @@
 import test from 'ava';
 import { mkdir, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ferry } from '../helpers/cli.js';
+import { ferry, jsonData } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { scrape, sumSamples } from '../helpers/metrics.js';
 import { ADMIN, spawnServer, startServer, type SpawnedServer } from '../helpers/server.js';
@@ -11,7 +11,7 @@ const OLD = Date.parse('2021-05-05T05:05:05.000Z') / 1000;
 const NEWER = Date.parse('2022-06-06T06:06:06.000Z') / 1000;
 
 function clientEnv(server: SpawnedServer): Record<string, string> {
-  return { FERRY_SERVER: `127.0.0.1:${server.port}`, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
+  return { ...server.env, FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
 }
 
 async function put(root: string, path: string, content: string, time = OLD): Promise<void> {
@@ -25,6 +25,7 @@ async function bytesMoved(server: SpawnedServer, direction: 'upload' | 'download
   return sumSamples(await scrape(server.opsPort), 'ferry_transfer_bytes_total', { direction });
 }
 
+/** The data of sync's --json envelope. */
 interface SyncJson {
   ok: boolean;
   actions: { action: string; path: string; reason?: string }[];
@@ -66,7 +67,7 @@ test('sync of a tree with additions, changes, deletions and excludes follows its
   t.regex(first.stderr, /link\.txt is a symbolic link: skipped/);
   const listed = await ferry(['ls', '/mirror', '--json'], { env });
   t.deepEqual(
-    (JSON.parse(listed.stdout) as { name: string }[]).map((entry) => entry.name).sort(),
+    (jsonData(listed.stdout) as { name: string }[]).map((entry) => entry.name).sort(),
     ['.ferryignore', 'gone.txt', 'grows.txt', 'keep.txt', 'old', 'same-size.txt', 'touched.txt'],
   );
 
@@ -86,7 +87,7 @@ test('sync of a tree with additions, changes, deletions and excludes follows its
   const args = ['sync', src, ':/mirror', '--delete', '--exclude', '*.log'];
   const plan = await ferry([...args, '--dry-run', '--json'], { env });
   t.is(plan.code, 0, plan.stderr);
-  const planned = JSON.parse(plan.stdout) as SyncJson;
+  const planned = jsonData(plan.stdout) as SyncJson;
   t.deepEqual(
     planned.actions.map((action) => `${action.action} ${action.path}${action.reason ? ` (${action.reason})` : ''}`),
     [
@@ -109,7 +110,7 @@ test('sync of a tree with additions, changes, deletions and excludes follows its
   const uploadedBefore = await bytesMoved(server, 'upload');
   const run = await ferry([...args, '--json'], { env });
   t.is(run.code, 0, run.stderr);
-  const done = JSON.parse(run.stdout) as SyncJson;
+  const done = jsonData(run.stdout) as SyncJson;
   t.deepEqual(done.actions, planned.actions, 'the run does what the dry run said');
   t.deepEqual({ files: done.sent.files, timesSet: done.timesSet, skipped: done.skipped, deleted: done.deleted }, { files: 3, timesSet: 1, skipped: 2, deleted: 2 });
   const expectedBytes = 'now much longer'.length + 'bbbb'.length + 'added'.length;
@@ -158,14 +159,14 @@ for (const backend of BACKENDS) {
     for (let i = 0; i < 12; i++) await put(src, `d${i % 3}/f${i}.txt`, `file ${i}`, OLD + i);
     const up = await ferry(['sync', src, ':/m', '--json'], { env: server.env });
     t.is(up.code, 0, up.stderr);
-    t.is((JSON.parse(up.stdout) as SyncJson).sent.files, 12);
-    const upAgain = JSON.parse((await ferry(['sync', src, ':/m', '--json'], { env: server.env })).stdout) as SyncJson;
+    t.is((jsonData(up.stdout) as SyncJson).sent.files, 12);
+    const upAgain = jsonData((await ferry(['sync', src, ':/m', '--json'], { env: server.env })).stdout) as SyncJson;
     t.deepEqual({ sent: upAgain.sent, timesSet: upAgain.timesSet, skipped: upAgain.skipped }, { sent: { files: 0, bytes: 0 }, timesSet: 0, skipped: 12 });
     const dest = await tempDir(t, 'ferry-sync-dest-');
     t.is((await ferry(['sync', ':/m', dest], { env: server.env })).code, 0);
     // A part file of an interrupted download is no file of the mirror: neither deleted nor sent.
     await put(dest, 'd0/.f0.txt.ferry-part', 'fi');
-    const downAgain = JSON.parse((await ferry(['sync', ':/m', dest, '--delete', '--json'], { env: server.env })).stdout) as SyncJson;
+    const downAgain = jsonData((await ferry(['sync', ':/m', dest, '--delete', '--json'], { env: server.env })).stdout) as SyncJson;
     t.is(await readFile(join(dest, 'd0', '.f0.txt.ferry-part'), 'utf8'), 'fi');
     t.is(downAgain.deleted, 0);
     t.deepEqual({ sent: downAgain.sent, timesSet: downAgain.timesSet, skipped: downAgain.skipped }, { sent: { files: 0, bytes: 0 }, timesSet: 0, skipped: 12 });
@@ -182,14 +183,14 @@ test('--checksum finds a file changed behind an unchanged size and time; a file-
   await put(src, 'same.txt', 'bbbb'); // Same size, and the same time again.
   await rm(join(src, 'shape'));
   await put(src, 'shape/inner.txt', 'a folder now');
-  const plain = JSON.parse((await ferry(['sync', src, ':/c', '--dry-run', '--json'], { env: server.env })).stdout) as SyncJson;
+  const plain = jsonData((await ferry(['sync', src, ':/c', '--dry-run', '--json'], { env: server.env })).stdout) as SyncJson;
   t.deepEqual(plain.actions, []);
   const conflict = await ferry(['sync', src, ':/c'], { env: server.env });
   t.is(conflict.code, 8, 'some of it could not be done');
   t.regex(conflict.stderr, /shape is a folder in the source but a file in the target; sync with --delete to replace it/);
   const checked = await ferry(['sync', src, ':/c', '--checksum', '--delete', '--json'], { env: server.env });
   t.is(checked.code, 0, checked.stderr);
-  const done = JSON.parse(checked.stdout) as SyncJson;
+  const done = jsonData(checked.stdout) as SyncJson;
   t.deepEqual(
     done.actions.map((action) => `${action.action} ${action.path}`),
     ['delete shape', 'send same.txt', 'send shape/inner.txt'],

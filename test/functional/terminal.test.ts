@@ -282,7 +282,7 @@ test('a wrong password typed at the prompt is asked again, as ssh does, and the 
 
 test('three wrong passwords at the prompt end the shell with exit code 3 and say so', async (t) => {
   const server = await startServer(t);
-  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_USER: ADMIN.user });
+  const term = await openTerminal(t, ferryArgv('shell'), { FERRY_SERVER: server.env.FERRY_SERVER as string, FERRY_FINGERPRINT: server.env.FERRY_FINGERPRINT as string, FERRY_USER: ADMIN.user });
 
   for (let tries = 1; tries <= 3; tries++) {
     await term.waitFor(`password prompt ${tries}`, (shown) => passwordPrompts(shown) === tries);

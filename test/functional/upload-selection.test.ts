@@ -1,7 +1,7 @@
 import test from 'ava';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ferry } from '../helpers/cli.js';
+import { ferry, jsonData } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { startServer } from '../helpers/server.js';
 
@@ -30,7 +30,7 @@ test('upload and download of folders with --skip-existing leave out files with t
   await put(tree, 'added.txt', 'new file');
   const up = await ferry(['upload', tree, '--skip-existing', '--json'], { env: server.env });
   t.is(up.code, 0, up.stderr);
-  const sent = JSON.parse(up.stdout) as TransferJson;
+  const sent = jsonData(up.stdout) as TransferJson;
   const skipped = (report: TransferJson): string[] => report.files.filter((file) => file.skipped).map((file) => file.remote).sort();
   t.deepEqual(skipped(sent), ['/docs/same.txt']);
   t.is(sent.bytes, 'version 2'.length + 'new file'.length);
@@ -41,7 +41,7 @@ test('upload and download of folders with --skip-existing leave out files with t
   await put(join(back, 'docs'), 'edited.txt', 'local edit');
   const down = await ferry(['download', '/docs', '-d', back, '--skip-existing', '--json'], { env: server.env });
   t.is(down.code, 0, down.stderr);
-  const received = JSON.parse(down.stdout) as TransferJson;
+  const received = jsonData(down.stdout) as TransferJson;
   t.deepEqual(skipped(received), ['/docs/added.txt', '/docs/same.txt']);
   t.is(await readFile(join(back, 'docs', 'edited.txt'), 'utf8'), 'version 2');
   const human = await ferry(['download', '/docs', '-d', back, '--skip-existing'], { env: server.env });
