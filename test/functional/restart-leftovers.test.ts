@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryClient } from '../../src/client/client.js';
-import { ferry, startFerry } from '../helpers/cli.js';
+import { ferry, jsonData, startFerry } from '../helpers/cli.js';
 import { bufferSource } from '../helpers/buffers.js';
 import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
@@ -56,7 +56,7 @@ test.serial('a server killed while writing a partial, restarted as the same PID 
   t.is((await restarted.waitForLog((line) => line.event === 'listening')).pid, 1, 'the new server has the PID of the killed one');
   const again = await ferry(['upload', join(local, 'first.bin'), '--json'], { env: clientEnv(restarted.port) });
   t.is(again.code, 0, again.stderr);
-  t.is((JSON.parse(again.stdout) as Report).files[0]?.resumedFrom, held, 'the upload continued from the bytes the killed server held');
+  t.is((jsonData(again.stdout) as Report).files[0]?.resumedFrom, held, 'the upload continued from the bytes the killed server held');
   t.is(await sha256File(join(dataDir, 'files', 'first.bin')), await sha256File(join(local, 'first.bin')));
 
   t.true((await killMidUpload(t, restarted, dataDir, join(local, 'second.bin'))) > 0);
