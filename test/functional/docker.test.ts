@@ -329,7 +329,7 @@ if (!BUILD_IMAGE) console.log('docker.test: the image build and run is skipped; 
 
   const container = await containerOf(t, image);
   const root = (await run('buildah', ['mount', container])).trim();
-  t.deepEqual((await readdir(join(root, 'app'))).sort(), ['config', 'dist', 'node_modules', 'package.json'], 'only what runs');
+  t.deepEqual((await readdir(join(root, 'app'))).sort(), ['config', 'dist', 'node_modules', 'package.json', 'web'], 'only what runs');
   t.deepEqual((await readdir(join(root, 'app', 'dist'))).sort(), ['client', 'src'], 'the compiled server and the single-file client it offers');
   for (const devOnly of ['typescript', 'ava', 'dockerfile-utils']) {
     t.false(await stat(join(root, 'app', 'node_modules', devOnly)).then(() => true, () => false), `no ${devOnly} (a devDependency)`);
