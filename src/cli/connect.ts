@@ -36,6 +36,11 @@ export interface ConnectionOptions {
   ca?: string;
   /** A fingerprint the server's mDNS record names (found by `-s auto`). */
   announced?: string;
+  /**
+   * Never pin a certificate not pinned yet (shell completion): nobody sees a question
+   * or notice asked while TAB is pressed, so only existing pins, --fingerprint or --ca count.
+   */
+  noNewPins?: boolean;
 }
 
 /** How the server's certificate is trusted, or undefined for plain TCP. */
@@ -59,7 +64,7 @@ export async function tlsTrust(options: ConnectionOptions, extra: { replace?: bo
     knownHosts,
     ...(expected ? { expected } : {}),
     ...(extra.replace ? { replace: true } : {}),
-    approve: (question) => approveCertificate(question, knownHosts.file),
+    approve: options.noNewPins ? async () => false : (question) => approveCertificate(question, knownHosts.file),
   };
 }
 

@@ -349,7 +349,7 @@ runMain('ferry', async () => {
       }
       const { remoteCompletions } = await import('./completion.js');
       const { Connection } = await import('./connect.js');
-      const open = await Connection.open({ ...connection(), retries: 0 });
+      const open = await Connection.open({ ...connection(), retries: 0, noNewPins: true });
       try {
         for (const name of await remoteCompletions(open.client, prefix)) process.stdout.write(`${name}\n`);
       } finally {

@@ -7,7 +7,7 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FERRY_BIN, ferry } from '../helpers/cli.js';
@@ -33,6 +33,10 @@ async function shellSetup(t: ExecutionContext, server: TestServer): Promise<{ en
   const saved = await ferry(['-s', `127.0.0.1:${server.port}`, '-u', 'admin', 'config', 'add', 'nas'], { env: { XDG_CONFIG_HOME: join(dir, 'config') } });
   if (saved.code !== 0) throw new Error(saved.stderr);
   env.FERRY_PASSWORD = server.env.FERRY_PASSWORD;
+  // Completion never pins a certificate itself: a first real command does, as a person's would.
+  env.FERRY_KNOWN_HOSTS = join(dir, 'known_hosts');
+  const pinned = await ferry(['-s', 'nas', 'ls'], { env });
+  if (pinned.code !== 0) throw new Error(pinned.stderr);
   return { env, dir };
 }
 
@@ -105,4 +109,31 @@ test('an unknown shell is a usage error that names the known ones', async (t) =>
   const result = await ferry(['completion', 'tcsh']);
   t.is(result.code, 2);
   t.regex(result.stderr, /knows bash, zsh, fish, powershell, not "tcsh"/);
+});
+
+test('completing remote names never pins a certificate not seen before: the first real command still asks', async (t) => {
+  const server = await startServer(t);
+  await server.stored.write('docs/readme.txt', 'hello');
+  const dir = await tempDir(t, 'ferry-completion-pin-');
+  const knownHosts = join(dir, 'known_hosts');
+  const env = { FERRY_KNOWN_HOSTS: knownHosts, FERRY_PASSWORD: server.env.FERRY_PASSWORD, FERRY_USER: server.env.FERRY_USER };
+  const where = `127.0.0.1:${server.port}`;
+  const completed = await ferry(['-s', where, '__complete', 'remote', 'do'], { env });
+  t.is(completed.stdout, '', 'an unseen certificate offers no names');
+  await t.throwsAsync(readFile(knownHosts, 'utf8'), { code: 'ENOENT' }, 'nothing was pinned');
+  // Afterwards the first real command still meets the server as new (without a terminal: a notice).
+  const listed = await ferry(['-s', where, 'ls'], { env });
+  t.is(listed.code, 0, listed.stderr);
+  t.regex(listed.stderr, /first TLS connection to/);
+  // Once pinned, completion uses the pin.
+  const again = await ferry(['-s', where, '__complete', 'remote', 'do'], { env });
+  t.is(again.stdout, 'docs/\n', again.stderr);
+});
+
+test('completing remote names uses an explicit --fingerprint', async (t) => {
+  const server = await startServer(t);
+  await server.stored.write('docs/readme.txt', 'hello');
+  const env = { FERRY_PASSWORD: server.env.FERRY_PASSWORD, FERRY_USER: server.env.FERRY_USER };
+  const completed = await ferry(['-s', `127.0.0.1:${server.port}`, '--fingerprint', server.fingerprint ?? '', '__complete', 'remote', 'do'], { env });
+  t.is(completed.stdout, 'docs/\n', completed.stderr);
 });
