@@ -259,7 +259,8 @@ export class Connection {
         return { client: first, login: await first.login(user, password) };
       } catch (error) {
         first.close();
-        if (!worthReopening(error)) throw error;
+        // BUSY or STORAGE_UNAVAILABLE (a primary restarting) are retried here as on any reopen.
+        if (!worthReopening(error) && !worthRetrying(error)) throw error;
         return withRetries(options.retries, reopen, options.onRetry);
       }
     };
