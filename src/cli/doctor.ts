@@ -156,7 +156,8 @@ async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boole
   }
   let client: FerryClient;
   try {
-    client = await FerryClient.connect({ host: address, port, ...(trust ? { tls: trust } : {}) });
+    // By name, as every other command connects: the pin is kept under `name:port` and a CA vouches for the name.
+    client = await FerryClient.connect({ host, port, ...(trust ? { tls: trust } : {}) });
   } catch (error) {
     const failure = error instanceof FerryError ? error : undefined;
     if (failure?.code === 'UNSUPPORTED_VERSION') {
@@ -179,7 +180,7 @@ async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boole
       'turn TLS back on: remove FERRY_TLS=false from the server and restart it, then drop --no-tls here',
     );
   } else {
-    const pinned = trust.kind === 'pin' ? await trust.knownHosts.get(serverLabel(address, port)) : undefined;
+    const pinned = trust.kind === 'pin' ? await trust.knownHosts.get(where) : undefined;
     doctor.pass('tls', pinned === undefined ? 'certificate verified against the CA' : `certificate ${pinned} matches the pinned fingerprint`);
   }
 

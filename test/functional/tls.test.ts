@@ -189,3 +189,34 @@ test('with --ca the certificate is verified against the CA instead of pinned, an
   t.is(refused.code, 6, refused.stderr);
   t.regex(refused.stderr, /not signed by the CA you gave/);
 });
+
+test('doctor reaches a server by the name the other commands use: the pin made by ls matches, and a CA vouching for the name only is accepted', async (t) => {
+  const ca = await selfsigned.generate([{ name: 'commonName', value: 'Ferry test CA' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    extensions: [{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true }],
+  });
+  // The name only, no IP address: verification by the resolved address would fail.
+  const leaf = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    ca: { key: ca.private, cert: ca.cert },
+    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }] }],
+  });
+  const server = await startServer(t, { tls: { cert: leaf.cert, key: leaf.private } });
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'ca.pem'), ca.cert);
+  const knownHosts = join(dir, 'known_hosts');
+  const env = { FERRY_SERVER: `localhost:${server.port}`, ...login, FERRY_KNOWN_HOSTS: knownHosts };
+
+  const pinned = await ferry(['ls'], { env });
+  t.is(pinned.code, 0, pinned.stderr);
+  const doctor = await ferry(['doctor'], { env });
+  t.regex(doctor.stdout, /^ok +tls +certificate \S+ matches the pinned fingerprint/m, doctor.stdout + doctor.stderr);
+  t.notRegex(doctor.stderr, /first TLS connection/, 'no second first-use question');
+  t.deepEqual((await readFile(knownHosts, 'utf8')).trim().split('\n'), [`localhost:${server.port} ${server.fingerprint}`], 'one pin, under the name');
+
+  const verified = await ferry(['--ca', join(dir, 'ca.pem'), 'doctor'], { env });
+  t.regex(verified.stdout, /^ok +tls +certificate verified against the CA/m, verified.stdout + verified.stderr);
+  t.regex(verified.stdout, /^ok +login/m, verified.stdout);
+});
