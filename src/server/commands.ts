@@ -66,10 +66,6 @@ export function requirePermission(permissions: readonly Permission[], permission
   }
 }
 
-export function require(ctx: CommandContext, permission: Permission, what: string): void {
-  requirePermission(ctx.permissions, permission, what);
-}
-
 /**
  * The next frame of upload `id`: DATA or END (or, with `trailer`, the PART a
  * streamed upload states its size in), or the connection is at fault.
@@ -122,7 +118,7 @@ async function receiveUpload(ctx: CommandContext, request: RequestOf<'put'>, tar
 }
 
 export async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>): Promise<UploadTarget> {
-  require(ctx, 'write', 'upload');
+  requirePermission(ctx.permissions, 'write', 'upload');
   const path = parseRemotePath(request.path);
   if (ctx.limits.maxFileSize > 0 && request.size > ctx.limits.maxFileSize) {
     throw ferryError('TOO_LARGE', `${formatRemotePath(path)} is ${request.size} bytes; this server accepts files up to ${ctx.limits.maxFileSize} bytes`);
@@ -133,8 +129,8 @@ export async function beginUpload(ctx: CommandContext, request: RequestOf<'put'>
 }
 
 
-/** Answers an upload with `error` while its data may still be coming; returns the error to throw. */
-async function refuse(ctx: CommandContext, error: FerryError): Promise<FerryError> {
+/** Answers an upload with `error` while its data may still be coming (then drops the rest up to END); returns the error to throw. */
+export async function refuse(ctx: CommandContext, error: FerryError): Promise<FerryError> {
   await ctx.settled(); // Answers keep request order, even an early refusal.
   await refuseUpload(ctx.channel, ctx.id, error);
   ctx.answered = true;
@@ -164,13 +160,13 @@ const put: Handler<'put'> = async (ctx, request) => {
 };
 
 const resume: Handler<'resume'> = async (ctx, request) => {
-  require(ctx, 'write', 'upload');
+  requirePermission(ctx.permissions, 'write', 'upload');
   const status: ResumeStatus = await ctx.home.resumeStatus(parseRemotePath(request.path), request.size);
   await ctx.channel.sendJson(FrameType.OK, ctx.id, status);
 };
 
 const get: Handler<'get'> = async (ctx, request) => {
-  require(ctx, 'read', 'download');
+  requirePermission(ctx.permissions, 'read', 'download');
   const file = await ctx.home.openRead(parseRemotePath(request.path));
   try {
     if (request.offset > file.size) {
@@ -201,7 +197,7 @@ const get: Handler<'get'> = async (ctx, request) => {
 };
 
 const list: Handler<'list'> = async (ctx, request) => {
-  require(ctx, 'list', 'list folders');
+  requirePermission(ctx.permissions, 'list', 'list folders');
   let batch: Entry[] = [];
   let count = 0;
   for await (const entry of ctx.home.list(parseRemotePath(request.path), request.recursive)) {
@@ -217,32 +213,32 @@ const list: Handler<'list'> = async (ctx, request) => {
 };
 
 const stat: Handler<'stat'> = async (ctx, request) => {
-  require(ctx, 'list', 'look at files');
+  requirePermission(ctx.permissions, 'list', 'look at files');
   const entry = await ctx.home.stat(parseRemotePath(request.path));
   await ctx.channel.sendJson(FrameType.OK, ctx.id, entry);
 };
 
 const remove: Handler<'delete'> = async (ctx, request) => {
-  require(ctx, 'delete', 'delete');
+  requirePermission(ctx.permissions, 'delete', 'delete');
   await ctx.home.remove(parseRemotePath(request.path), request.recursive);
   await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
 };
 
 const rename: Handler<'rename'> = async (ctx, request) => {
-  require(ctx, 'write', 'rename');
-  require(ctx, 'delete', 'rename (it removes the old name)');
+  requirePermission(ctx.permissions, 'write', 'rename');
+  requirePermission(ctx.permissions, 'delete', 'rename (it removes the old name)');
   await ctx.home.rename(parseRemotePath(request.from), parseRemotePath(request.to), request.noClobber);
   await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
 };
 
 const mkdir: Handler<'mkdir'> = async (ctx, request) => {
-  require(ctx, 'write', 'create folders');
+  requirePermission(ctx.permissions, 'write', 'create folders');
   await ctx.home.mkdir(parseRemotePath(request.path));
   await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
 };
 
 const touch: Handler<'touch'> = async (ctx, request) => {
-  require(ctx, 'write', 'change modification times');
+  requirePermission(ctx.permissions, 'write', 'change modification times');
   await ctx.home.setMtime(parseRemotePath(request.path), request.mtime);
   await ctx.channel.sendJson(FrameType.OK, ctx.id, {});
 };

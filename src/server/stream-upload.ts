@@ -16,7 +16,7 @@ import { FerryError, asFerryError, ferryError } from '../protocol/errors.js';
 import { FrameType, parseJsonPayload } from '../protocol/frames.js';
 import { parseStreamTrailer, type RequestOf, type StreamTrailer } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
-import { beginUpload, nextUploadFrame, refuseUpload, require, type CommandContext } from './commands.js';
+import { beginUpload, nextUploadFrame, refuse, requirePermission, type CommandContext } from './commands.js';
 import { transferred } from './reclaim.js';
 
 /** Reading the spool back into storage moves this many bytes at a time. */
@@ -70,14 +70,6 @@ function cap(ctx: CommandContext): { bytes: number; error: (path: string) => Fer
   };
 }
 
-/** Answers a streamed upload with `error` while its data may still be coming, then drops the rest up to END. */
-async function refuse(ctx: CommandContext, error: FerryError): Promise<FerryError> {
-  await ctx.settled();
-  await refuseUpload(ctx.channel, ctx.id, error);
-  ctx.answered = true;
-  return error;
-}
-
 /** Receives the data into the spool up to END; returns the verified hex digest. */
 async function receive(ctx: CommandContext, path: string, spool: Spool): Promise<string> {
   const hash = createHash('sha256');
@@ -122,7 +114,7 @@ async function receive(ctx: CommandContext, path: string, spool: Spool): Promise
 export async function putStream(ctx: CommandContext, request: RequestOf<'putStream'>): Promise<void> {
   let spool: Spool;
   try {
-    require(ctx, 'write', 'upload');
+    requirePermission(ctx.permissions, 'write', 'upload');
     parseRemotePath(request.path);
     spool = await Spool.create(ctx.limits.spoolDir ?? tmpdir());
   } catch (refusal) {
