@@ -18,6 +18,7 @@ import { localNameProblem } from './local-names.js';
 import { localPathInside } from './received-names.js';
 import { inWindow, walkLocalTree, type WalkOptions } from './local-tree.js';
 import { localHolds, remoteHolds } from './same-content.js';
+import { exists } from '../io/exists.js';
 
 /** Requests kept in flight on one connection; bounds memory for huge batches. */
 const PIPELINE_WINDOW = 64;
@@ -251,13 +252,6 @@ export interface DownloadOptions {
 
 function keptError(local: string): FerryError {
   return ferryError('EXISTS', `${local} already exists here and was kept (--no-clobber); remove it, or download without --no-clobber to replace it`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 
 import { X509Certificate } from 'node:crypto';
-import { access, chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -26,6 +26,7 @@ import { NO_OBSERVER, type SessionObserver } from './session.js';
 import type { WebServer } from '../web/server.js';
 import { VERSION } from '../version.js';
 import { terminalQrCode } from '../ops/qr-code.js';
+import { exists } from '../io/exists.js';
 
 export const SERVER_AGENT = `ferry-server/${VERSION}`;
 
@@ -201,13 +202,6 @@ export async function loadTls(config: Config, logger: Logger, options: { create:
   } catch (error) {
     throw ferryError('USAGE', `cannot load the TLS certificate or key: ${(error as Error).message} (make a pair with: ferry-server tls init; or set FERRY_TLS=false for plain TCP)`, error);
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
 }
 
 export async function startService(config: Config, logger: Logger, hooks: ServiceHooks = {}): Promise<RunningService> {
