@@ -52,7 +52,7 @@ export async function tlsTrust(options: ConnectionOptions, extra: { replace?: bo
     return { kind: 'ca', ca };
   }
   if (options.plain) return undefined;
-  const knownHosts = new KnownHosts(defaultKnownHostsFile());
+  const knownHosts = new KnownHosts(await defaultKnownHostsFile());
   const expected =
     options.fingerprint !== undefined
       ? { fingerprint: parseFingerprint(options.fingerprint), source: 'user' as const }
@@ -194,7 +194,7 @@ export async function resolveServer(options: ConnectionOptions): Promise<{ host:
   if (options.ca !== undefined) return { ...found, options };
   if (!server.tls) {
     const where = serverLabel(host, server.port);
-    const pinned = await new KnownHosts(defaultKnownHostsFile()).get(where);
+    const pinned = await new KnownHosts(await defaultKnownHostsFile()).get(where);
     if (pinned !== undefined) {
       throw ferryError(
         'TLS_UNTRUSTED',

@@ -19,7 +19,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join, win32 } from 'node:path';
+import { dirname } from 'node:path';
+import { clientConfigFolder, pathsOf } from '../client/config-folder.js';
 import { ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatServerAddress } from './server-address.js';
 
@@ -54,10 +55,7 @@ export interface ProfileOptions {
 const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function clientConfigFile(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, home: string = homedir()): string {
-  if (platform === 'win32') return win32.join(env.APPDATA ?? win32.join(home, 'AppData', 'Roaming'), 'ferry', 'config.json');
-  if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'ferry', 'config.json');
-  const base = env.XDG_CONFIG_HOME !== undefined && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
-  return join(base, 'ferry', 'config.json');
+  return pathsOf(platform).join(clientConfigFolder({ env, platform, home }), 'config.json');
 }
 
 export function checkProfileName(name: string): string {

@@ -7,15 +7,24 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, posix } from 'node:path';
+import { exists } from '../io/exists.js';
+import { clientConfigFolder, pathsOf, type Place } from './config-folder.js';
 import { systemErrorCode } from '../protocol/errors.js';
 import { canonicalFingerprint } from '../protocol/fingerprint.js';
 
-/** Where the known hosts live: FERRY_KNOWN_HOSTS, else the user's config folder. */
-export function defaultKnownHostsFile(env: NodeJS.ProcessEnv = process.env): string {
+/** Where the known hosts live: FERRY_KNOWN_HOSTS, else the client's config folder (beside config.json). */
+export async function defaultKnownHostsFile(place: Place = {}): Promise<string> {
+  const env = place.env ?? process.env;
   if (env.FERRY_KNOWN_HOSTS) return env.FERRY_KNOWN_HOSTS;
-  const base = process.platform === 'win32' ? (env.APPDATA ?? join(homedir(), 'AppData', 'Roaming')) : (env.XDG_CONFIG_HOME ?? join(homedir(), '.config'));
-  return join(base, 'ferry', 'known_hosts');
+  const platform = place.platform ?? process.platform;
+  const file = pathsOf(platform).join(clientConfigFolder(place), 'known_hosts');
+  if (platform === 'win32') return file;
+  // Pins used to go under $XDG_CONFIG_HOME (even a relative one) or ~/.config on
+  // every Unix, macOS included: a file there is still used, so no pin is lost.
+  const old = posix.join(env.XDG_CONFIG_HOME ?? posix.join(place.home ?? homedir(), '.config'), 'ferry', 'known_hosts');
+  if (old !== file && !(await exists(file)) && (await exists(old))) return old;
+  return file;
 }
 
 export class KnownHosts {
