@@ -1,5 +1,5 @@
 /**
- * Audit lines: who changed the tree (delete, rename, mkdir) and who logged in or
+ * Audit lines: who changed the tree (delete, rename, mkdir, touch) and who logged in or
  * was refused, with the remote address, so an operator can answer "who removed
  * this?" from the log alone. Every line carries `"audit":true`, a filter for log
  * shippers; refused changes are logged too, with their error code.
@@ -25,12 +25,14 @@ function changeTarget(request: Request): Record<string, unknown> | undefined {
       return { from: request.from, to: request.to, noClobber: request.noClobber };
     case 'mkdir':
       return { path: request.path };
+    case 'touch':
+      return { path: request.path, mtime: request.mtime };
     default:
       return undefined;
   }
 }
 
-/** Logs a delete, rename or mkdir (done, or refused with `code`); other requests are not audited. */
+/** Logs a delete, rename, mkdir or touch (done, or refused with `code`); other requests are not audited. */
 export function auditChange(logger: Logger, actor: Actor, request: Request, code?: ErrorCode): void {
   const target = changeTarget(request);
   if (target === undefined) return;
