@@ -123,7 +123,7 @@ const schema = {
     default: true,
     env: 'FERRY_REHASH_PASSWORDS',
   },
-  adminPassword: { doc: 'Password for the admin user created on first start (random if empty, written to <dataDir>/admin-password).', format: String, default: '', env: 'FERRY_ADMIN_PASSWORD', sensitive: true },
+  adminPassword: { doc: 'Password for the admin user created on first start (random if empty, written to admin-password next to the users file).', format: String, default: '', env: 'FERRY_ADMIN_PASSWORD', sensitive: true },
   tls: {
     enabled: {
       doc: 'Speak TLS (false: plain TCP, passwords and files readable by anyone on the network).',
@@ -238,6 +238,11 @@ function envNames(node: object, prefix = ''): Map<string, string> {
     }
   }
   return names;
+}
+
+/** Every environment variable the schema reads, for the README's configuration section to name. */
+export function environmentVariables(): string[] {
+  return [...envNames(schema).values()];
 }
 
 /** Each key that has a command-line flag: the flag, its environment variable, default and doc. */

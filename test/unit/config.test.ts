@@ -1,10 +1,11 @@
 import test, { type ExecutionContext } from 'ava';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, type ConfigSources } from '../../src/ops/config.js';
+import { environmentVariables, loadConfig, type ConfigSources } from '../../src/ops/config.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { tempDir } from '../helpers/files.js';
+import { REPO_ROOT } from '../helpers/cli.js';
 
 interface Sources {
   defaultJson?: object;
@@ -218,4 +219,15 @@ test('FERRY_SYMLINKS follows links that stay inside a home by default, takes "re
   t.is((await load(t, {})).get('symlinks'), 'inside');
   t.is((await load(t, { FERRY_SYMLINKS: 'refuse' })).get('symlinks'), 'refuse');
   t.regex(await invalid(t, { FERRY_SYMLINKS: 'follow' }), /symlinks.*FERRY_SYMLINKS|FERRY_SYMLINKS.*symlinks/);
+});
+
+test("README's configuration section names every environment variable the server reads", async (t) => {
+  const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+  const section = /^## Configuration\n([\s\S]*?)^## /m.exec(readme)?.[1] ?? '';
+  t.not(section, '', 'README.md has a "## Configuration" section');
+  // Read by loadConfig itself, outside the schema.
+  const names = [...environmentVariables(), 'FERRY_CONFIG', 'FERRY_CONFIG_DIR'];
+  t.true(names.length > 40);
+  const missing = names.filter((name) => !new RegExp(`\\b${name}\\b(?!_)`).test(section));
+  t.deepEqual(missing, [], 'named in the configuration section of README.md');
 });
