@@ -1,9 +1,9 @@
 /**
- * Runs every workload of BENCH.md (W1-W7) against Ferry and the baselines, prints
+ * Runs every workload (W1-W7, listed with their bars in bench/README.md) against Ferry and the baselines, prints
  * the tables, and writes them to bench/results/latest.md (full mode) or
  * bench/results/quick.md (--quick). Build first: `npm run build`, then
  *
- *   node dist/bench/run.js            full: BENCH.md sizes, median of 3 runs
+ *   node dist/bench/run.js            full sizes, median of 3 runs
  *   node dist/bench/run.js --quick    small sizes, one run each (CI)
  *
  * Each workload also runs alone: node dist/bench/w1-upload.js [--quick] (w2-download,

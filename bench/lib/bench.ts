@@ -35,7 +35,7 @@ function commitOf(): string {
 
 function header(options: BenchOptions, workloads: readonly Workload[], startLoad: number[], seconds: number): string {
   const sizes = options.sizes;
-  const mode = options.quick ? 'quick (small sizes, for CI; not the figures of record)' : 'full (sizes of BENCH.md)';
+  const mode = options.quick ? 'quick (small sizes, for CI; not the figures of record)' : 'full (the sizes in bench/README.md)';
   const load = (values: number[]) => values.map((value) => value.toFixed(1)).join(' ');
   return [
     '# Ferry benchmarks',

@@ -5,7 +5,7 @@
 
 import { childrenOf, rssBytes } from './proc.js';
 
-/** Memory is quoted in MB (10^6 bytes), the unit of the bars in BENCH.md. */
+/** Memory is quoted in MB (10^6 bytes), the unit of the memory bars in bench/README.md. */
 const MB = 1e6;
 
 export interface MemoryPeak {

@@ -1,4 +1,4 @@
-/** The results as Markdown: a section per workload, and the bars of BENCH.md checked against them. */
+/** The results as Markdown: a section per workload, and the bars (bench/README.md) checked against them. */
 
 import type { Lab } from './lab.js';
 import type { Spread } from './statistics.js';
@@ -51,5 +51,5 @@ export function metText(met: boolean | undefined): string {
 
 export function barsSection(checks: readonly BarCheck[]): string {
   const rows = checks.map((check) => [check.workload, check.bar, check.measured, metText(check.met)]);
-  return `## Bars (BENCH.md), from the medians above\n\n${table(['workload', 'bar', 'measured', 'verdict'], rows)}\n`;
+  return `## Bars (bench/README.md), from the medians above\n\n${table(['workload', 'bar', 'measured', 'verdict'], rows)}\n`;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `ferry-server`: runs the service and administers its users (SPEC section 6).
+ * `ferry-server`: runs the service and administers its users (README: "The `ferry-server` command line").
  */
 
 import { Command } from 'commander';

@@ -245,7 +245,7 @@ test.serial('a new file larger than the free space is refused by the CLI with ex
   const started = performance.now();
   const up = await ferry(['upload', big, '-d', '/incoming', '--json'], { env: full.env, timeoutMs: 50_000 });
   t.log(`the CLI exited with ${up.code} after ${Math.round(performance.now() - started)} ms; stderr: ${up.stderr.trim()}`);
-  t.is(up.code, 1, 'NO_SPACE is an "other error" (exit code 1) in SPEC section 5');
+  t.is(up.code, 1, 'NO_SPACE is an "other error" (exit code 1) in the README\'s exit codes');
   t.regex(up.stderr, /disk space/i);
   const report = jsonData(up.stdout) as { ok: boolean; files: { remote: string; error?: { code: string } }[] };
   t.false(report.ok);
@@ -282,7 +282,7 @@ test.serial('while the disk is completely full downloads still work, uploads fai
 
   const ready = await readyz(full.server);
   t.log(`/readyz on a full disk: ${ready.status} ${ready.body}`);
-  t.is(ready.status, 503, 'SPEC section 4: ready means storage is writable');
+  t.is(ready.status, 503, 'ready means storage is writable');
   t.is(sumSamples(await scrape(full.server.opsPort), 'ferry_storage_free_bytes'), 0);
   t.is(await healthz(full.server), 200, '/healthz still says the process lives');
 

@@ -1,5 +1,5 @@
 /**
- * The Docker image (SPEC section 8), built and run for real without a Docker
+ * The Docker image (README: Docker), built and run for real without a Docker
  * engine: buildah builds the Dockerfile against a local stand-in for
  * `node:20-slim` (Debian bookworm from debootstrap plus this machine's own node
  * and npm, since no base image can be pulled here), then runs the image's own

@@ -1,5 +1,5 @@
 /**
- * No request can reach outside the user's home (SPEC section 3, Paths). A real
+ * No request can reach outside the user's home (docs/security.md). A real
  * server jails "alice" to the folder `alice`; sentinels sit next to her home,
  * next to the storage root and in an unrelated folder, and symlinks in her home
  * point at them. Every hostile path meets every command; the trees outside her

@@ -2,7 +2,7 @@
  * A real S3-compatible server for tests: s3rver in a child process on 127.0.0.1
  * and an ephemeral port, with one bucket, in a temporary folder. s3rver needs
  * path-style addressing, and the SDK's checksums only when an operation requires
- * them (FIELD-NOTES); the S3 backend sets the latter itself.
+ * them; the S3 backend sets the latter itself.
  */
 
 import { S3Client } from '@aws-sdk/client-s3';
