@@ -23,12 +23,6 @@ export function isS3NotFound(error: unknown): boolean {
   return s3Status(error) === 404 || ['NoSuchKey', 'NotFound', 'NoSuchUpload'].includes(error.name);
 }
 
-/** The store does not implement the call (s3rver, for one, lacks AbortMultipartUpload). */
-export function isS3Unsupported(error: unknown): boolean {
-  if (!(error instanceof S3ServiceException)) return false;
-  return s3Status(error) === 405 || s3Status(error) === 501 || ['NotImplemented', 'MethodNotAllowed'].includes(error.name);
-}
-
 /** A conditional write lost (If-None-Match: * on an existing key). */
 export function isS3PreconditionFailed(error: unknown): boolean {
   return s3Status(error) === 412 || (error instanceof S3ServiceException && error.name === 'PreconditionFailed');
