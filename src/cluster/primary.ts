@@ -304,7 +304,13 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
     logger,
     { metricsToken: config.get('ops.token') },
   );
-  const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
+  let opsAddress;
+  try {
+    opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
   process.on('SIGHUP', () => void primary.roll());
 

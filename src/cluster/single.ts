@@ -33,7 +33,14 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
     logger,
     { metricsToken: config.get('ops.token') },
   );
-  const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
+  let opsAddress;
+  try {
+    opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
+  } catch (error) {
+    // The file service already listens: it must not go on serving without its ops port.
+    await service.stop();
+    throw error;
+  }
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
   const stopSweeping = sweepPartialsPeriodically(service.storage, config.get('limits.partialMaxAge'), logger);
   announce(config, logger, service.port, service.fingerprint);

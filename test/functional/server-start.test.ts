@@ -38,6 +38,21 @@ for (const workers of [2, 0]) {
   });
 }
 
+for (const workers of [2, 0]) {
+  test(`FERRY_WORKERS=${workers}: an ops port already in use stops the start at once with exit 2 and says so, the file service closed`, async (t) => {
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => squatter.close());
+    const { port } = squatter.address() as AddressInfo;
+    const started = performance.now();
+    const env = { ...serverEnv(await tempDir(t), 0, workers), FERRY_OPS_PORT: String(port) };
+    // A server that keeps serving is killed at GIVE_UP_MS: its exit code is then null, not 2.
+    const result = await ferryServer(['start'], { env, timeoutMs: GIVE_UP_MS });
+    t.is(result.code, 2, `exit ${result.code} after ${Math.round(performance.now() - started)} ms; stderr: ${result.stderr}`);
+    t.regex(result.stderr, new RegExp(`cannot listen for ops HTTP on 127.0.0.1:${port}: .*EADDRINUSE.*set FERRY_OPS_PORT`));
+  });
+}
+
 test('ferry-server start --help prints the help with the configuration flags and starts nothing', async (t) => {
   const dataDir = join(await tempDir(t), 'data');
   const result = await ferryServer(['start', '--help'], { env: serverEnv(dataDir, 0, 0), timeoutMs: GIVE_UP_MS });
