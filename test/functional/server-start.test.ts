@@ -1,9 +1,12 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { ferryServer } from '../helpers/cli.js';
+import { createInterface } from 'node:readline';
+import { SERVER_BIN, ferryServer } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
+import { spawnServer } from '../helpers/server.js';
 
 /** Long enough for a loaded machine to start and give up; a server that keeps running is killed here. */
 const GIVE_UP_MS = 30_000;
@@ -52,6 +55,45 @@ for (const workers of [2, 0]) {
     t.regex(result.stderr, new RegExp(`cannot listen for ops HTTP on 127.0.0.1:${port}: .*EADDRINUSE.*set FERRY_OPS_PORT`));
   });
 }
+
+test('FERRY_WORKERS=0: SIGHUP neither stops nor drains the one process; it says it is ignored, and SIGTERM still drains', async (t) => {
+  const server = await spawnServer(t, { FERRY_DATA_DIR: await tempDir(t), FERRY_ADMIN_PASSWORD: 'admin-password' });
+  server.child.kill('SIGHUP');
+  await server.waitForLog((line) => line.event === 'reload-skipped');
+  const health = await fetch(`http://127.0.0.1:${server.opsPort}/readyz`);
+  t.is(health.status, 200);
+  t.false(server.logs.some((line) => line.event === 'drain'));
+  server.child.kill('SIGTERM');
+  t.is(await server.exited, 0);
+});
+
+test('FERRY_WORKERS=2: a SIGHUP during start-up (before the workers are forked) does not kill the primary; it starts and drains on SIGTERM', async (t) => {
+  const dataDir = await tempDir(t);
+  const child = spawn(process.execPath, [SERVER_BIN, 'start'], { env: { ...process.env, ...serverEnv(dataDir, 0, 2) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const events: string[] = [];
+  const seen = (event: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout });
+      lines.on('line', (text) => {
+        const line = JSON.parse(text) as { event?: string };
+        events.push(line.event ?? '');
+        if (line.event === event) resolve();
+      });
+      void exited.then((how) => reject(new Error(`ferry-server exited (${JSON.stringify(how)}) before "${event}"; events: ${events.join(', ')}`)));
+    });
+  const ready = seen('workers-ready');
+  // Its first line (the admin user made on first start) comes well before the workers are forked.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.kill('SIGHUP');
+  await ready;
+  t.true(events.includes('reload-skipped') || events.includes('reload'), events.join(', '));
+  child.kill('SIGTERM');
+  t.deepEqual(await exited, { code: 0, signal: null });
+});
 
 test('ferry-server start --help prints the help with the configuration flags and starts nothing', async (t) => {
   const dataDir = join(await tempDir(t), 'data');
