@@ -65,18 +65,42 @@ export function serveLedger(worker: Worker, books: LedgerBooks): void {
   worker.once('exit', () => books.ownerGone(owner));
 }
 
+const PRIMARY_GONE = (): Error => ferryError('STORAGE_UNAVAILABLE', 'this worker lost touch with the server primary; try again in a moment');
+
+interface Waiter {
+  resolve: (answer: LedgerAnswer) => void;
+  reject: (error: Error) => void;
+}
+
 /** Worker side: the ledger, asked of the primary. */
 export class IpcLedger implements UploadLedger {
   private nextId = 1;
-  private readonly waiting = new Map<number, (answer: LedgerAnswer) => void>();
+  private readonly waiting = new Map<number, Waiter>();
 
-  constructor(private readonly channel: NodeJS.Process = process) {
+  constructor(
+    private readonly channel: NodeJS.Process = process,
+    private readonly answerTimeoutMs = ANSWER_TIMEOUT_MS,
+  ) {
     channel.on('message', (message: unknown) => {
-      if (isMessage<LedgerAnswer>('ferry:ledger-answer', message)) this.waiting.get(message.id)?.(message);
+      if (isMessage<LedgerAnswer>('ferry:ledger-answer', message)) this.waiting.get(message.id)?.resolve(message);
+    });
+    // Without the primary no answer will come: fail what waits now rather than after the timeout.
+    channel.once('disconnect', () => {
+      for (const waiter of this.waiting.values()) waiter.reject(PRIMARY_GONE());
+      this.waiting.clear();
     });
   }
 
-  readonly begin = (...args: Parameters<UploadLedger['begin']>): Promise<{ id: string; resumable: boolean }> => this.ask('begin', args);
+  readonly begin = async (...args: Parameters<UploadLedger['begin']>): Promise<{ id: string; resumable: boolean }> => {
+    const [request] = args;
+    // A begin this worker gave up on may still be booked by the primary (it answers late):
+    // whatever it reserved and locked is given back as soon as that late answer comes.
+    return this.ask('begin', args, (late) => {
+      if (late.error) return;
+      const { id, resumable } = late.value as { id: string; resumable: boolean };
+      void this.end(id, 'release', resumable ? request.lockKey : undefined).catch(() => undefined);
+    });
+  };
   readonly end = (...args: Parameters<UploadLedger['end']>): Promise<void> => this.ask('end', args);
   readonly add = (...args: Parameters<UploadLedger['add']>): Promise<void> => this.ask('add', args);
   readonly changed = (location: string): Promise<void> => this.ask('changed', [location]);
@@ -84,20 +108,39 @@ export class IpcLedger implements UploadLedger {
   readonly unlock = (key: string): Promise<void> => this.ask('unlock', [key]);
   readonly locked = (key: string): Promise<boolean> => this.ask('locked', [key]);
 
-  private async ask<M extends Method>(method: M, args: Parameters<UploadLedger[M]>): Promise<Awaited<ReturnType<UploadLedger[M]>>> {
+  private async ask<M extends Method>(
+    method: M,
+    args: Parameters<UploadLedger[M]>,
+    lateAnswer?: (answer: LedgerAnswer) => void,
+  ): Promise<Awaited<ReturnType<UploadLedger[M]>>> {
+    if (!this.channel.send || !this.channel.connected) throw PRIMARY_GONE();
     const id = this.nextId++;
-    const answered = new Promise<LedgerAnswer>((resolve) => this.waiting.set(id, resolve));
+    const answered = new Promise<LedgerAnswer>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    let expired = false;
     try {
-      if (!this.channel.send?.({ type: 'ferry:ledger', id, method, args } satisfies LedgerRequest)) {
-        throw ferryError('STORAGE_UNAVAILABLE', 'this worker lost touch with the server primary; try again in a moment');
+      // send() answers false when much is queued, yet the message still goes: only a lost channel fails.
+      this.channel.send({ type: 'ferry:ledger', id, method, args } satisfies LedgerRequest);
+      const answer = await withDeadline(answered, this.answerTimeoutMs);
+      if (answer === EXPIRED) {
+        expired = true;
+        throw ferryError('STORAGE_UNAVAILABLE', "the server's quota book did not answer in time; try again in a moment");
       }
-      const answer = await withDeadline(answered, ANSWER_TIMEOUT_MS);
-      if (answer === EXPIRED) throw ferryError('STORAGE_UNAVAILABLE', "the server's quota book did not answer in time; try again in a moment");
       if (answer.error) throw ferryError(isErrorCode(answer.error.code) ? answer.error.code : 'INTERNAL', answer.error.message);
       // The primary ran this very method: its answer has the method's type.
       return answer.value as Awaited<ReturnType<UploadLedger[M]>>;
     } finally {
-      this.waiting.delete(id);
+      if (expired && lateAnswer) {
+        this.waiting.set(id, {
+          resolve: (answer) => {
+            this.waiting.delete(id);
+            lateAnswer(answer);
+          },
+          // The primary is gone, and with it what this request booked.
+          reject: () => undefined,
+        });
+      } else {
+        this.waiting.delete(id);
+      }
     }
   }
 }

@@ -20,7 +20,7 @@ import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, ferryError, isErrorCode } from '../protocol/errors.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
 import { PrimaryBooks } from './server-books.js';
-import { stopSignal } from './signals.js';
+import { hangupSignal, stopSignal } from './signals.js';
 
 const FIRST_RESTART_DELAY_MS = 100;
 const MAX_RESTART_DELAY_MS = 10_000;
@@ -290,6 +290,9 @@ class Primary {
 
 export async function runPrimary(config: Config, logger: Logger): Promise<number> {
   const stopping = stopSignal();
+  const onHangup = hangupSignal(() =>
+    logger.info({ event: 'reload-skipped' }, 'SIGHUP during start-up ignored: the workers being started take up the current code and configuration'),
+  );
   // First start (admin creation) happens once, here, before any worker could race it.
   await prepareUsers(config, logger);
   // Made (on first start) and checked here, so workers never race to make it and a
@@ -304,9 +307,15 @@ export async function runPrimary(config: Config, logger: Logger): Promise<number
     logger,
     { metricsToken: config.get('ops.token') },
   );
-  const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
+  let opsAddress;
+  try {
+    opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
-  process.on('SIGHUP', () => void primary.roll());
+  onHangup(() => void primary.roll());
 
   try {
     await primary.start();

@@ -8,3 +8,16 @@ export function stopSignal(): Promise<NodeJS.Signals> {
     for (const name of ['SIGTERM', 'SIGINT'] as const) process.once(name, () => resolve(name));
   });
 }
+
+/**
+ * SIGHUP's default action ends the process at once, without a drain: it is taken
+ * from the very start of the process, doing `early` until the returned function
+ * gives it its real work.
+ */
+export function hangupSignal(early: () => void): (handler: () => void) => void {
+  let handle = early;
+  process.on('SIGHUP', () => handle());
+  return (handler) => {
+    handle = handler;
+  };
+}

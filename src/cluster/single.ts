@@ -9,10 +9,14 @@ import { announceClientDownload, loadClientDownload } from '../ops/client-downlo
 import { OpsServer } from '../ops/http.js';
 import { ServiceMetrics, WorkerMetrics } from '../ops/metrics.js';
 import { advertise, announce, announceWeb, lanAddresses, localStorageDir, startService, sweepPartialsPeriodically } from '../server/service.js';
-import { stopSignal } from './signals.js';
+import { hangupSignal, stopSignal } from './signals.js';
 
 export async function runSingleProcess(config: Config, logger: Logger): Promise<number> {
   const stopping = stopSignal();
+  // One process has no workers to roll: SIGHUP must not kill it undrained, so it is only noted.
+  hangupSignal(() =>
+    logger.info({ event: 'reload-skipped' }, 'SIGHUP ignored: with FERRY_WORKERS=0 there are no workers to restart; restart the service to take up new code or configuration'),
+  );
   let draining = false;
   const metrics = new WorkerMetrics('0');
   const service = await startService(config, logger, { observer: metrics });
@@ -33,7 +37,14 @@ export async function runSingleProcess(config: Config, logger: Logger): Promise<
     logger,
     { metricsToken: config.get('ops.token') },
   );
-  const opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
+  let opsAddress;
+  try {
+    opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
+  } catch (error) {
+    // The file service already listens: it must not go on serving without its ops port.
+    await service.stop();
+    throw error;
+  }
   logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
   const stopSweeping = sweepPartialsPeriodically(service.storage, config.get('limits.partialMaxAge'), logger);
   announce(config, logger, service.port, service.fingerprint);

@@ -55,7 +55,9 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
           ledger: new IpcLedger(),
           webLoggedOut: (session: string, expires: number) => send({ type: 'ferry:web-logout', session, expires }),
         }
-      : {};
+      : // A foreign primary (pm2 in cluster mode) starts its workers at any time, each with
+        // books of its own: a worker starting must not clear the temp files its siblings write.
+        { recoverLeftovers: false };
     service = await startService(config, logger, { observer: metrics, ...shared });
   } catch (error) {
     // The primary logs the reason (once, however often the slot is retried) and backs off.

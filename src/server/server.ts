@@ -54,6 +54,8 @@ export class FerryServer {
   private readonly context: SessionContext;
   private readonly refusals: RefusalLog;
   private unwatchUsers: (() => void) | undefined;
+  /** Set by close(): a connection admitted after it (the gate may answer late, over IPC) is not served. */
+  private closing = false;
 
   constructor(private readonly options: FerryServerOptions) {
     this.gate = options.gate ?? new LocalConnectionGate(new ConnectionBook(options.connectionLimits));
@@ -123,7 +125,10 @@ export class FerryServer {
       return;
     }
     socket.once('close', () => this.gate.release(source));
-    if (socket.destroyed) return;
+    if (socket.destroyed || this.closing) {
+      socket.destroy();
+      return;
+    }
     if (!this.secure) {
       this.serve(socket);
       return;
@@ -137,6 +142,11 @@ export class FerryServer {
   }
 
   private serve(socket: Socket): void {
+    if (this.closing) {
+      // Not in the sessions the drain waits for: it would hold the close up.
+      socket.destroy();
+      return;
+    }
     this.options.observer.connectionOpened();
     socket.on('error', () => undefined);
     const session = new Session(socket, this.context);
@@ -152,6 +162,7 @@ export class FerryServer {
    * closes whatever is left.
    */
   async close(drainMs = 0): Promise<void> {
+    this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.unwatchUsers?.();
     for (const socket of this.handshaking.values()) socket.destroy();

@@ -126,7 +126,7 @@ async function openStorage(config: Config, ledger: UploadLedger): Promise<Storag
  * single process, or the cluster primary), and clears what uploads cut short by
  * the last stop left behind: no upload runs yet, so none of it is in use.
  */
-export async function openStorageWithBooks(config: Config, logger: Logger): Promise<{ storage: Storage; books: LedgerBooks }> {
+export async function openStorageWithBooks(config: Config, logger: Logger, options: { recover?: boolean } = {}): Promise<{ storage: Storage; books: LedgerBooks }> {
   let opened: Storage | undefined;
   const books = new LedgerBooks((root) => {
     if (!opened) throw new Error('the storage is not open yet');
@@ -134,6 +134,7 @@ export async function openStorageWithBooks(config: Config, logger: Logger): Prom
   }, config.get('limits.quotaRescan'));
   const storage = await openStorage(config, books.as('primary'));
   opened = storage;
+  if (options.recover === false) return { storage, books };
   const removed = await storage.recover();
   if (removed > 0) logger.info({ event: 'recovered', removed }, `removed ${removed} temp files of uploads cut short when the server last stopped`);
   return { storage, books };
@@ -170,6 +171,11 @@ export interface ServiceHooks {
   ledger?: UploadLedger;
   /** Hears of each web logout, to tell the other workers. */
   webLoggedOut?: (session: string, expires: number) => void;
+  /**
+   * Whether to clear what uploads cut short at the last stop left in the data folder
+   * (temp files, stream spools); false where sibling processes may be using them.
+   */
+  recoverLeftovers?: boolean;
 }
 
 export type ServiceTls = TlsMaterial & { fingerprint: string };
@@ -208,7 +214,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
   const users = hooks.usersPrepared ? openUsers(config, logger) : await prepareUsers(config, logger);
   if (hooks.usersPrepared) await users.load();
   const tls = await loadTls(config, logger, { create: hooks.createCertificate ?? true });
-  const storage = hooks.ledger ? await openStorage(config, hooks.ledger) : (await openStorageWithBooks(config, logger)).storage;
+  const storage = hooks.ledger ? await openStorage(config, hooks.ledger) : (await openStorageWithBooks(config, logger, { recover: hooks.recoverLeftovers })).storage;
   const limits = config.get('limits');
   // One book of logins and one of connections for both doors, the TCP service and the web client.
   const guard = hooks.guard ?? new LocalLoginGuard(new BanBook(banPolicy(config)), (ban) => logBan(logger, ban));

@@ -429,6 +429,8 @@ class S3Home implements HomeStorage {
 
   async beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget> {
     let hold: UploadHold | undefined;
+    /** A resumable upload's record (and parts) in the bucket: they stay if this attempt fails, and so does their room. */
+    let kept = false;
     try {
       if (path.length === 0) throw ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
       this.refuseBeyondLimits(path);
@@ -462,16 +464,20 @@ class S3Home implements HomeStorage {
         return new S3Upload({ ...plan, hash: plainHash() });
       }
       const record = taken.resumable ? await records.read(recordKey) : undefined;
+      kept = record !== undefined;
       if (!taken.resumable || (record && leaseActive(record))) {
         // Another connection (on this host or another) is writing it.
         if (options.offset > 0) throw busyUpload(formatRemotePath(path));
         return new S3Upload({ ...plan, hash: plainHash() });
       }
       if (options.offset > 0) return await this.continueUpload(recordKey, record, plan, options);
-      if (record) await records.discard(recordKey, record); // Starting over: the old parts are of no use.
+      if (record) {
+        await records.discard(recordKey, record); // Starting over: the old parts are of no use.
+        kept = false;
+      }
       return new S3Upload({ ...plan, hash: await resumableHash(), records: { store: records, key: recordKey } });
     } catch (error) {
-      await hold?.abort();
+      await (kept ? hold?.suspend() : hold?.abort());
       throw s3Error(error, path);
     }
   }

@@ -106,3 +106,30 @@ test('a connection the server ended is let go soon even when the client never cl
   const waited = performance.now() - ended;
   t.true(waited < 5_000, `the server let go ${Math.round(waited)} ms after its end`);
 });
+
+for (const tls of [false, true]) {
+  test(`a connection the gate admits only after close() began (${tls ? 'TLS' : 'plain TCP'}) is closed, not served, and the close does not wait for it`, async (t) => {
+    let admitting: () => void = () => undefined;
+    const asked = new Promise<void>((resolve) => (admitting = resolve));
+    let admit: (refusal: string | undefined) => void = () => undefined;
+    let released = 0;
+    // As a cluster worker's gate: the primary's answer arrives later, here when the test says.
+    const gate = {
+      admit: (): Promise<string | undefined> => {
+        admitting();
+        return new Promise((resolve) => (admit = resolve));
+      },
+      release: () => void released++,
+    };
+    const server = await startServer(t, { gate, ...(tls ? {} : { tls: false as const }) });
+    const socket = connect(server.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const socketClosed = once(socket, 'close');
+    await asked;
+    const closed = server.server.close(60_000);
+    admit(undefined);
+    t.not(await withDeadline(socketClosed, 10_000), EXPIRED, 'the late-admitted connection was closed');
+    t.not(await withDeadline(closed, 10_000), EXPIRED, 'close() did not wait for a session it never drained');
+    t.is(released, 1, 'its admission was given back');
+  });
+}

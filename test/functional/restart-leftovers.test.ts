@@ -1,8 +1,11 @@
 import test, { type ExecutionContext } from 'ava';
-import { readdir } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { FerryClient } from '../../src/client/client.js';
-import { ferry, jsonData, startFerry } from '../helpers/cli.js';
+import { SERVER_BIN, ferry, jsonData, startFerry } from '../helpers/cli.js';
 import { bufferSource } from '../helpers/buffers.js';
 import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
@@ -95,3 +98,53 @@ for (const workers of ['0', '2']) {
     await restarted.exited;
   });
 }
+
+/** A cluster primary that is not Ferry's (as pm2 in cluster mode): forks one `ferry-server start` worker, prints READY once it listens. */
+const FOREIGN_PRIMARY = `
+import cluster from 'node:cluster';
+cluster.setupPrimary({ exec: process.argv[1], args: ['start'], execArgv: [] });
+const worker = cluster.fork();
+worker.on('message', (message) => {
+  if (message && message.type === 'ferry:listening') console.log('READY');
+});
+process.on('SIGTERM', () => worker.kill('SIGTERM'));
+`;
+
+test('a worker started by a foreign cluster primary (pm2 in cluster mode) leaves the temp files of its siblings in the data folder alone', async (t) => {
+  const dataDir = await tempDir(t);
+  await mkdir(join(dataDir, 'tmp'), { recursive: true });
+  // What a sibling worker is writing: an upload's temp file and a streamed upload's spool.
+  const siblings = ['0b9f2c1e-sibling.part', 'spool-sibling'];
+  for (const name of siblings) await writeFile(join(dataDir, 'tmp', name), 'in use by another worker');
+  const primary = spawn(process.execPath, ['--input-type=module', '-e', FOREIGN_PRIMARY, SERVER_BIN], {
+    env: {
+      ...process.env,
+      FERRY_HOST: '127.0.0.1',
+      FERRY_PORT: '0',
+      FERRY_OPS_HOST: '127.0.0.1',
+      FERRY_OPS_PORT: '0',
+      FERRY_WEB_HOST: '127.0.0.1',
+      FERRY_WEB_PORT: '0',
+      FERRY_WORKERS: '1',
+      FERRY_MDNS: 'false',
+      FERRY_DATA_DIR: dataDir,
+      FERRY_ADMIN_PASSWORD: ADMIN.password,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    if (primary.exitCode === null && primary.signalCode === null) primary.kill('SIGKILL');
+  });
+  let output = '';
+  primary.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: primary.stdout }).on('line', (line) => {
+      output += `${line}\n`;
+      if (line === 'READY') resolve();
+    });
+    primary.once('exit', (code) => reject(new Error(`the foreign primary exited with ${code} before its worker listened:\n${output}`)));
+  });
+  t.deepEqual((await readdir(join(dataDir, 'tmp'))).filter((name) => siblings.includes(name)).sort(), [...siblings].sort());
+  primary.kill('SIGTERM');
+  await once(primary, 'exit');
+});

@@ -47,6 +47,28 @@ test('a suspended upload keeps its whole parts and a record in the bucket; resum
   t.is((await home.resumeStatus(['big.bin'], 24 * MB)).offset, 0);
 });
 
+test('a continuation refused for its first bytes keeps the room of the parts that stay in the bucket, as a suspended upload does', async (t) => {
+  const s3 = await startS3(t);
+  const storage = new S3Storage(s3.options); // 5 MiB parts
+  await storage.open();
+  t.teardown(() => storage.close());
+  const home = await storage.forHome(['quota'], 'quinn', { bytes: 30 * MB, entries: 0 });
+  const data = randomBytes(12 * MB);
+  const target = await home.beginUpload(['big.bin'], { ...upload, size: 24 * MB });
+  for (let at = 0; at < data.length; at += MB) await target.write(data.subarray(at, at + MB));
+  await target.suspend();
+
+  const wrong = await home.beginUpload(['big.bin'], { ...upload, size: 24 * MB, offset: 10 * MB, prefixSha256: sha256('other') }).catch((error: unknown) => error);
+  t.like(wrong, { code: 'INTEGRITY' });
+  t.is((await s3Files(s3.client, s3.bucket).leftovers()).length, 1, 'its record (and parts) stay');
+  // 24 MiB stay reserved for the suspended upload: 20 MiB more do not fit in 30 MiB.
+  const other = await home.beginUpload(['other.bin'], { ...upload, resumable: false, size: 20 * MB }).catch((error: unknown) => error);
+  t.like(other, { code: 'QUOTA_EXCEEDED' });
+  // The upload can still be continued from what the bucket holds.
+  const status = await home.resumeStatus(['big.bin'], 24 * MB);
+  t.is(status.offset, 10 * MB);
+});
+
 test('a continued upload picks up the SHA-256 where the parts end and completes the same multipart upload', async (t) => {
   const s3 = await startS3(t);
   const storage = new S3Storage(s3.options);

@@ -1,9 +1,12 @@
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { ferryServer } from '../helpers/cli.js';
+import { createInterface } from 'node:readline';
+import { SERVER_BIN, ferryServer } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
+import { spawnServer } from '../helpers/server.js';
 
 /** Long enough for a loaded machine to start and give up; a server that keeps running is killed here. */
 const GIVE_UP_MS = 30_000;
@@ -37,6 +40,60 @@ for (const workers of [2, 0]) {
     t.true(mentions.length <= 1, `the log gives the reason once, not per worker:\n${mentions.join('\n')}`);
   });
 }
+
+for (const workers of [2, 0]) {
+  test(`FERRY_WORKERS=${workers}: an ops port already in use stops the start at once with exit 2 and says so, the file service closed`, async (t) => {
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => squatter.close());
+    const { port } = squatter.address() as AddressInfo;
+    const started = performance.now();
+    const env = { ...serverEnv(await tempDir(t), 0, workers), FERRY_OPS_PORT: String(port) };
+    // A server that keeps serving is killed at GIVE_UP_MS: its exit code is then null, not 2.
+    const result = await ferryServer(['start'], { env, timeoutMs: GIVE_UP_MS });
+    t.is(result.code, 2, `exit ${result.code} after ${Math.round(performance.now() - started)} ms; stderr: ${result.stderr}`);
+    t.regex(result.stderr, new RegExp(`cannot listen for ops HTTP on 127.0.0.1:${port}: .*EADDRINUSE.*set FERRY_OPS_PORT`));
+  });
+}
+
+test('FERRY_WORKERS=0: SIGHUP neither stops nor drains the one process; it says it is ignored, and SIGTERM still drains', async (t) => {
+  const server = await spawnServer(t, { FERRY_DATA_DIR: await tempDir(t), FERRY_ADMIN_PASSWORD: 'admin-password' });
+  server.child.kill('SIGHUP');
+  await server.waitForLog((line) => line.event === 'reload-skipped');
+  const health = await fetch(`http://127.0.0.1:${server.opsPort}/readyz`);
+  t.is(health.status, 200);
+  t.false(server.logs.some((line) => line.event === 'drain'));
+  server.child.kill('SIGTERM');
+  t.is(await server.exited, 0);
+});
+
+test('FERRY_WORKERS=2: a SIGHUP during start-up (before the workers are forked) does not kill the primary; it starts and drains on SIGTERM', async (t) => {
+  const dataDir = await tempDir(t);
+  const child = spawn(process.execPath, [SERVER_BIN, 'start'], { env: { ...process.env, ...serverEnv(dataDir, 0, 2) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const events: string[] = [];
+  const seen = (event: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout });
+      lines.on('line', (text) => {
+        const line = JSON.parse(text) as { event?: string };
+        events.push(line.event ?? '');
+        if (line.event === event) resolve();
+      });
+      void exited.then((how) => reject(new Error(`ferry-server exited (${JSON.stringify(how)}) before "${event}"; events: ${events.join(', ')}`)));
+    });
+  const ready = seen('workers-ready');
+  // Its first line (the admin user made on first start) comes well before the workers are forked.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.kill('SIGHUP');
+  await ready;
+  t.true(events.includes('reload-skipped') || events.includes('reload'), events.join(', '));
+  child.kill('SIGTERM');
+  t.deepEqual(await exited, { code: 0, signal: null });
+});
 
 test('ferry-server start --help prints the help with the configuration flags and starts nothing', async (t) => {
   const dataDir = join(await tempDir(t), 'data');

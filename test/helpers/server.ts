@@ -16,6 +16,7 @@ import { ConcurrencyLimit } from '../../src/io/concurrency-limit.js';
 import { silentLogger } from '../../src/ops/logger.js';
 import { certificateFingerprint } from '../../src/protocol/fingerprint.js';
 import type { Permission } from '../../src/protocol/messages.js';
+import type { ConnectionGate } from '../../src/server/connection-book.js';
 import { FerryServer } from '../../src/server/server.js';
 import { NO_OBSERVER, type SessionLimits, type SessionObserver } from '../../src/server/session.js';
 import { LocalStorage } from '../../src/storage/local.js';
@@ -87,6 +88,8 @@ export async function startServer(
     tls?: { cert: string | Buffer; key: string | Buffer } | false;
     /** Password checks run at once (the server's default unless given). */
     passwordChecks?: number;
+    /** Who admits connections (a cluster worker asks its primary); this process's own count unless given. */
+    gate?: ConnectionGate;
   } = {},
 ): Promise<TestServer> {
   // TLS, as the real default; `tls: false` for tests that speak raw frames on the socket.
@@ -113,6 +116,7 @@ export async function startServer(
     // Streamed uploads wait in the data folder, as under the real service.
     limits: { ...TEST_LIMITS, spoolDir: join(dataDir, 'tmp'), ...options.limits },
     connectionLimits: { maxConnections: options.maxConnections ?? 1000, maxConnectionsPerIp: options.maxConnections ?? 1000 },
+    ...(options.gate ? { gate: options.gate } : {}),
     ...(tls ? { tls: { cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) } } : {}),
   });
   const { port } = await server.listen();
