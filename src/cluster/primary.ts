@@ -96,6 +96,9 @@ class Primary {
       // system when done instead of staying in glibc's arena for the life of the worker.
       MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
     });
+    // A message sent to a worker that just died fails with EPIPE on the worker object;
+    // unheard, that error would end the primary. Its exit is handled below.
+    worker.on('error', (error) => this.logger.debug({ event: 'worker-ipc-error', worker: slot.index, err: error.message }, 'a message to a worker failed'));
     this.books.attach(worker);
     serveLedger(worker, this.ledgerBooks);
     slot.startedAt = Date.now();
