@@ -53,6 +53,10 @@ const SECURITY_HEADERS: Record<string, string> = {
   'Strict-Transport-Security': 'max-age=31536000',
 };
 
+/** A client must have sent its request's headers within this long. */
+const HEADERS_TIMEOUT_MS = 10_000;
+const HEADERS_CHECK_INTERVAL_MS = 1_000;
+
 export interface WebLimits {
   authFailureDelayMs: number;
   idleTimeoutMs: number;
@@ -93,6 +97,11 @@ export class WebServer {
   private readonly seal: SessionSeal;
   private readonly tus = new TusUploads();
   private readonly live = new Set<LiveRequest>();
+  /** Every raw connection, from accept to close, including those still in their TLS handshake. */
+  private readonly sockets = new Set<Socket>();
+  /** Requests being answered, by connection (the raw and the TLS socket share the remote end). */
+  private readonly busy = new Map<string, number>();
+  private draining = false;
   private readonly refusals: RefusalLog;
   private assets = new Map<string, Buffer>();
   private unwatchUsers: (() => void) | undefined;
@@ -101,12 +110,19 @@ export class WebServer {
     this.seal = new SessionSeal(options.tls.key, options.sessionLifetimeMs);
     this.refusals = new RefusalLog(options.logger, options.limits.authLogIntervalMs);
     this.https = createHttpsServer(
-      { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: options.limits.handshakeTimeoutMs },
+      {
+        cert: options.tls.cert,
+        key: options.tls.key,
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: options.limits.handshakeTimeoutMs,
+        // How often Node looks for connections past the headers timeout.
+        connectionsCheckingInterval: HEADERS_CHECK_INTERVAL_MS,
+      },
       (req, res) => void this.handle(req, res),
     );
     // Uploads of large files over slow Wi-Fi take long: only silence ends a request.
     this.https.requestTimeout = 0;
-    this.https.headersTimeout = 10_000;
+    this.https.headersTimeout = HEADERS_TIMEOUT_MS;
     this.https.timeout = options.limits.idleTimeoutMs;
     this.https.keepAliveTimeout = 5_000;
     this.https.on('tlsClientError', (error, socket) => {
@@ -126,6 +142,10 @@ export class WebServer {
       throw ferryError('USAGE', `cannot listen on ${this.options.host}:${this.options.port} for the web client: ${(error as Error).message}${hint}`, error);
     }
     this.raw.on('error', (error) => this.options.logger.error({ err: error }, 'web listener error'));
+    // The HTTPS server is fed sockets by hand and never listens itself, but Node starts
+    // its connection tracking (the headers timeout, closing idle keep-alive
+    // connections) only when a server says it listens.
+    this.https.emit('listening');
     this.unwatchUsers = this.options.users.watch(() => {
       for (const request of this.live) if (this.revocation(request.session)) request.socket.destroy();
     });
@@ -141,11 +161,31 @@ export class WebServer {
       socket.destroy();
       return;
     }
-    socket.once('close', () => this.options.gate.release(source));
-    if (!socket.destroyed) this.https.emit('connection', socket);
+    socket.once('close', () => {
+      this.options.gate.release(source);
+      this.sockets.delete(socket);
+      if (this.sockets.size === 0) this.emptied?.();
+    });
+    if (socket.destroyed) return;
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    this.https.emit('connection', socket);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // While draining, a connection closes after the answer it is giving.
+    if (this.draining) res.shouldKeepAlive = false;
+    const end = endpoint(req.socket);
+    this.busy.set(end, (this.busy.get(end) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (this.busy.get(end) ?? 1) - 1;
+      if (left > 0) this.busy.set(end, left);
+      else this.busy.delete(end);
+      if (this.draining) setImmediate(() => this.closeUnserved());
+    });
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     try {
       const url = new URL(req.url ?? '/', 'https://ferry.invalid');
@@ -273,16 +313,42 @@ export class WebServer {
     this.seal.forget(session, expires);
   }
 
-  /** Stops accepting; requests in flight get up to `drainMs`, then their connections close. */
+  private emptied: (() => void) | undefined;
+
+  /** Ends the connections no request is being answered on: idle keep-alives, handshakes, slow headers. */
+  private closeUnserved(): void {
+    this.https.closeIdleConnections();
+    for (const socket of this.sockets) if (!this.busy.has(endpoint(socket))) socket.destroy();
+  }
+
+  /**
+   * Stops accepting; idle connections close at once, requests in flight get up to
+   * `drainMs`, then every connection left (handshakes and slow headers included) is
+   * destroyed. Waits for the raw sockets rather than for https.close(), which never
+   * listened and so calls back at once.
+   */
   async close(drainMs = 0): Promise<void> {
     this.unwatchUsers?.();
+    this.draining = true;
     const closed = new Promise<void>((resolve) => this.raw.close(() => resolve()));
-    const served = new Promise<void>((resolve) => this.https.close(() => resolve()));
-    this.https.closeIdleConnections();
-    if ((await withDeadline(served, drainMs)) === EXPIRED) this.https.closeAllConnections();
+    const served = new Promise<void>((resolve) => {
+      this.emptied = resolve;
+      if (this.sockets.size === 0) resolve();
+    });
+    this.closeUnserved();
+    if ((await withDeadline(served, drainMs)) === EXPIRED) {
+      this.https.closeAllConnections();
+      for (const socket of this.sockets) socket.destroy();
+      await served;
+    }
+    this.https.close();
     await closed;
     this.refusals.close();
   }
+}
+
+function endpoint(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}|${socket.remotePort ?? '?'}`;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
