@@ -240,7 +240,6 @@ export class WebServer {
         user,
         // The same view of the store as the file service gives: bounded by the quota and the entry limit.
         home: await this.options.storage.forHome(parseRemotePath(user.home), user.name, { bytes: quota, entries: this.options.limits.maxEntries }),
-        quota,
         maxFileSize: this.options.limits.maxFileSize,
         observer: this.options.observer,
         logger: this.options.logger,
