@@ -53,10 +53,13 @@ export class FerryServer {
   private readonly handshaking = new Map<string, Socket>();
   private readonly context: SessionContext;
   private readonly refusals: RefusalLog;
+  /** Whether this server made its refusal log (and so closes it) or was lent one. */
+  private readonly ownsRefusals: boolean;
   private unwatchUsers: (() => void) | undefined;
 
   constructor(private readonly options: FerryServerOptions) {
     this.gate = options.gate ?? new LocalConnectionGate(new ConnectionBook(options.connectionLimits));
+    this.ownsRefusals = options.refusals === undefined;
     this.refusals = options.refusals ?? new RefusalLog(options.logger, options.authLogIntervalMs ?? DEFAULT_AUTH_LOG_INTERVAL_MS);
     this.context = { ...options, refusals: this.refusals };
     if (options.tls) {
@@ -162,7 +165,7 @@ export class FerryServer {
       for (const session of this.sessions.keys()) session.destroy();
       await all;
     }
-    this.refusals.close();
+    if (this.ownsRefusals) this.refusals.close();
     await closed;
   }
 }

@@ -81,6 +81,8 @@ export interface WebServerOptions {
   observer: SessionObserver;
   limits: WebLimits;
   sessionLifetimeMs: number;
+  /** The refusal log shared with the file service (one line per source for both doors); else its own. */
+  refusals?: RefusalLog;
   /** Hears of each logout (a cluster worker tells its siblings through the primary). */
   loggedOut?: (session: string, expires: number) => void;
 }
@@ -103,12 +105,14 @@ export class WebServer {
   private readonly busy = new Map<string, number>();
   private draining = false;
   private readonly refusals: RefusalLog;
+  private readonly ownsRefusals: boolean;
   private assets = new Map<string, Buffer>();
   private unwatchUsers: (() => void) | undefined;
 
   constructor(private readonly options: WebServerOptions) {
     this.seal = new SessionSeal(options.tls.key, options.sessionLifetimeMs);
-    this.refusals = new RefusalLog(options.logger, options.limits.authLogIntervalMs);
+    this.ownsRefusals = options.refusals === undefined;
+    this.refusals = options.refusals ?? new RefusalLog(options.logger, options.limits.authLogIntervalMs);
     this.https = createHttpsServer(
       {
         cert: options.tls.cert,
@@ -158,6 +162,7 @@ export class WebServer {
     const source = sourceKey(socket.remoteAddress ?? '?');
     const refusal = await this.options.gate.admit(source).catch(() => 'none available');
     if (refusal !== undefined) {
+      this.refusals.note(source, 'busy');
       socket.destroy();
       return;
     }
@@ -342,7 +347,7 @@ export class WebServer {
     }
     this.https.close();
     await closed;
-    this.refusals.close();
+    if (this.ownsRefusals) this.refusals.close();
   }
 }
 
