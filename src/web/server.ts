@@ -13,17 +13,17 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { describeBan, type LoginGuard } from '../auth/bans.js';
+import type { LoginGuard } from '../auth/bans.js';
 import { sourceKey } from '../auth/source.js';
-import { credentialOf, holdsCredential, type User, type UserDirectory } from '../auth/users.js';
+import { credentialOf, type User, type UserDirectory } from '../auth/users.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import { RefusalLog } from '../ops/refusal-log.js';
 import { auditLogin } from '../server/audit.js';
+import { authenticate, openHome, revocation } from '../server/authenticate.js';
 import type { ConnectionGate } from '../server/connection-book.js';
 import type { TlsMaterial } from '../server/server.js';
 import type { SessionObserver } from '../server/session.js';
@@ -129,6 +129,11 @@ export class WebServer {
     this.https.headersTimeout = HEADERS_TIMEOUT_MS;
     this.https.timeout = options.limits.idleTimeoutMs;
     this.https.keepAliveTimeout = 5_000;
+    // Counted as the file service counts its connections: once the TLS handshake is done.
+    this.https.on('secureConnection', (socket: Socket) => {
+      options.observer.connectionOpened();
+      socket.once('close', () => options.observer.connectionClosed());
+    });
     this.https.on('tlsClientError', (error, socket) => {
       options.logger.debug({ event: 'web-tls-error', remote: socket.remoteAddress, err: error.message }, 'web TLS handshake failed');
       socket.destroy();
@@ -237,14 +242,13 @@ export class WebServer {
     const live: LiveRequest = { session, socket: req.socket };
     this.live.add(live);
     try {
-      const quota = user.quota ?? this.options.limits.defaultQuota;
       const r: WebRequest = {
         req,
         res,
         url,
         user,
         // The same view of the store as the file service gives: bounded by the quota and the entry limit.
-        home: await this.options.storage.forHome(parseRemotePath(user.home), user.name, { bytes: quota, entries: this.options.limits.maxEntries }),
+        home: await openHome(this.options.storage, user, this.options.limits),
         maxFileSize: this.options.limits.maxFileSize,
         observer: this.options.observer,
         logger: this.options.logger,
@@ -268,39 +272,19 @@ export class WebServer {
 
   /** Why a session has ended, if it has: its user removed or their password changed. */
   private revocation(session: WebSession): FerryError | undefined {
-    const now = this.options.users.current(session.user);
-    if (!now) return ferryError('SESSION_REVOKED', `the account ${session.user} was removed; this session has ended`);
-    if (!holdsCredential(now, session.credential)) return ferryError('SESSION_REVOKED', `the password of ${session.user} was changed; log in again with the new one`);
-    return undefined;
+    return revocation(this.options.users, session.user, session.credential);
   }
 
-  /** The same login as the TCP door: counted in the one book before the password check. */
+  /** The same login as the TCP door: counted in the one book before the password check, refusals delayed alike. */
   private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJson(req);
     const name = stringField(body, 'user');
     const password = stringField(body, 'password');
     const source = sourceKey(req.socket.remoteAddress ?? '?');
-    const verdict = await this.options.guard.attempt(source, name);
-    if (!verdict.allowed) {
-      this.options.observer.auth('banned');
-      this.refusals.note(source, 'banned', name);
-      throw ferryError('BANNED', describeBan(verdict.ban));
-    }
-    let user: User | null;
-    try {
-      user = await this.options.users.authenticate(name, password);
-    } catch (error) {
-      this.options.guard.failed(verdict.ticket);
-      throw error;
-    }
-    this.options.observer.auth(user ? 'success' : 'failure');
-    if (!user) {
-      this.options.guard.failed(verdict.ticket);
-      this.refusals.note(source, 'failure', name);
-      await sleep(this.options.limits.authFailureDelayMs);
-      throw ferryError('AUTH_FAILED', 'wrong user name or password');
-    }
-    this.options.guard.succeeded(verdict.ticket);
+    const books = { ...this.options, refusals: this.refusals, failureDelayMs: this.options.limits.authFailureDelayMs };
+    const outcome = await authenticate(books, source, name, password);
+    if ('refused' in outcome) throw outcome.refused;
+    const { user } = outcome;
     const { token, session } = this.seal.issue(user.name, credentialOf(user));
     auditLogin(this.options.logger, { user: user.name, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}` });
     sendJson(res, 200, this.describe(user, session), { 'Set-Cookie': `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Strict` });

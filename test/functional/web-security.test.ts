@@ -259,3 +259,20 @@ test('a source refused at both doors is logged once: one refusal log for the fil
   const first = lines.filter((line) => line.event === 'auth' && line.result === 'failure');
   t.is(first.length, 1, 'one first line for the source, not one per door (the second refusal waits for the interval tally)');
 });
+
+test('a banned web login is answered after the failure delay, as over TCP, and web connections count in the connection metrics', async (t) => {
+  let opened = 0;
+  let closed = 0;
+  const observer = { connectionOpened: () => void opened++, connectionClosed: () => void closed++, auth: () => undefined, transfer: () => undefined };
+  const delayMs = 1_000;
+  const server = await startWebServer(t, { FERRY_BAN_THRESHOLD: '1', FERRY_ACCOUNT_BAN_THRESHOLD: '1', FERRY_AUTH_FAILURE_DELAY: `${delayMs}ms` }, observer);
+  const login = (password: string) => webRequest(server.origin, 'POST', '/api/login', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user: 'admin', password }) });
+  t.is((await login('wrong')).status, 401);
+  const started = performance.now();
+  const banned = await login(WEB_ADMIN.password);
+  const tookMs = performance.now() - started;
+  t.is(banned.json().code, 'BANNED');
+  t.true(tookMs >= delayMs * 0.9, `the ban was answered after ${Math.round(tookMs)} ms`);
+  t.is(opened, 2, 'each web connection is counted once its TLS handshake is done');
+  await eventually(async () => (closed === 2 ? true : undefined), 15_000);
+});
