@@ -1,7 +1,8 @@
 /**
  * A drain (SIGTERM) with web connections open: an idle keep-alive connection, a
  * client stuck half-way through its headers and one that never began its TLS
- * handshake do not hold the server until the drain deadline.
+ * handshake do not hold the server until the drain deadline. And a client that
+ * never finishes its headers loses its connection at the headers timeout.
  */
 
 import test from 'ava';
@@ -11,6 +12,7 @@ import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tempDir } from '../helpers/files.js';
 import { spawnServer } from '../helpers/server.js';
+import { startWebServer } from '../helpers/web.js';
 
 /** Far below the 60 s drain deadline the server is given. */
 const PROMPT_EXIT_MS = 5_000;
@@ -63,3 +65,19 @@ for (const workers of [0, 2]) {
     t.log(`exited ${Math.round(exitMs)} ms after SIGTERM`);
   });
 }
+
+test('a client that never finishes its headers is cut off at the 10 s headers timeout, not at the idle timeout', async (t) => {
+  const server = await startWebServer(t, { FERRY_IDLE_TIMEOUT: '10m' });
+  const slow = tlsConnect({ host: '127.0.0.1', port: server.webPort, rejectUnauthorized: false });
+  t.teardown(() => slow.destroy());
+  slow.on('error', () => undefined);
+  await once(slow, 'secureConnect');
+  const started = performance.now();
+  slow.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  const closed = once(slow, 'close');
+  slow.resume(); // The 408 answer is read, so the end of the connection is seen.
+  const cutOff = await Promise.race([closed.then(() => performance.now() - started), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 30_000).unref())]);
+  t.not(cutOff, undefined, 'the connection was still open after 30 s');
+  t.true((cutOff ?? 0) >= 9_000, `cut off after ${Math.round(cutOff ?? 0)} ms`);
+  t.log(`cut off ${Math.round(cutOff ?? 0)} ms after the first header bytes`);
+});
