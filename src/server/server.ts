@@ -40,7 +40,7 @@ export interface FerryServerOptions extends SessionContext {
 }
 
 /** A connection's remote address and port: the same for a raw socket and the TLS socket over it. */
-function endpoint(socket: Socket): string {
+export function endpoint(socket: Socket): string {
   return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
 }
 

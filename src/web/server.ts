@@ -25,7 +25,7 @@ import { RefusalLog } from '../ops/refusal-log.js';
 import { auditLogin } from '../server/audit.js';
 import { authenticate, openHome, revocation } from '../server/authenticate.js';
 import type { ConnectionGate } from '../server/connection-book.js';
-import type { TlsMaterial } from '../server/server.js';
+import { endpoint, type TlsMaterial } from '../server/server.js';
 import type { SessionObserver } from '../server/session.js';
 import type { Storage } from '../storage/storage.js';
 import { fileRoutes } from './files-routes.js';
@@ -104,6 +104,8 @@ export class WebServer {
   /** Requests being answered, by connection (the raw and the TLS socket share the remote end). */
   private readonly busy = new Map<string, number>();
   private draining = false;
+  /** Called when the last raw socket has closed during a drain. */
+  private emptied: (() => void) | undefined;
   private readonly refusals: RefusalLog;
   private readonly ownsRefusals: boolean;
   private assets = new Map<string, Buffer>();
@@ -187,7 +189,7 @@ export class WebServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // While draining, a connection closes after the answer it is giving.
-    if (this.draining) res.shouldKeepAlive = false;
+    if (this.draining) res.setHeader('Connection', 'close');
     const end = endpoint(req.socket);
     this.busy.set(end, (this.busy.get(end) ?? 0) + 1);
     res.once('close', () => {
@@ -301,8 +303,6 @@ export class WebServer {
     this.seal.forget(session, expires);
   }
 
-  private emptied: (() => void) | undefined;
-
   /** Ends the connections no request is being answered on: idle keep-alives, handshakes, slow headers. */
   private closeUnserved(): void {
     this.https.closeIdleConnections();
@@ -333,10 +333,6 @@ export class WebServer {
     await closed;
     if (this.ownsRefusals) this.refusals.close();
   }
-}
-
-function endpoint(socket: Socket): string {
-  return `${socket.remoteAddress ?? '?'}|${socket.remotePort ?? '?'}`;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
