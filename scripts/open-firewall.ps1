@@ -13,8 +13,8 @@ Opening a port that already has its rule, or closing one that has none,
 changes nothing. Each change is printed as the exact command first; with
 -DryRun only the commands are printed.
 
-The ports default to the service and ops ports: $env:FERRY_PORT (8080) and
-$env:FERRY_OPS_PORT (8081). The rules stay until removed, across reboots.
+The ports default to the service, ops and web client ports: $env:FERRY_PORT (8080),
+$env:FERRY_OPS_PORT (8081) and $env:FERRY_WEB_PORT (8443). The rules stay until removed, across reboots.
 Changing the firewall needs an elevated (Run as administrator) PowerShell;
 -DryRun does not.
 
@@ -71,7 +71,8 @@ function Resolve-Ports {
     } else {
         $requested = @(
             @{ Value = $(if ($env:FERRY_PORT) { $env:FERRY_PORT } else { '8080' }); Source = ' in FERRY_PORT' },
-            @{ Value = $(if ($env:FERRY_OPS_PORT) { $env:FERRY_OPS_PORT } else { '8081' }); Source = ' in FERRY_OPS_PORT' }
+            @{ Value = $(if ($env:FERRY_OPS_PORT) { $env:FERRY_OPS_PORT } else { '8081' }); Source = ' in FERRY_OPS_PORT' },
+            @{ Value = $(if ($env:FERRY_WEB_PORT) { $env:FERRY_WEB_PORT } else { '8443' }); Source = ' in FERRY_WEB_PORT' }
         )
     }
     $ports = @()

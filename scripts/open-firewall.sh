@@ -12,8 +12,8 @@ usage() {
 Usage: $PROG [--dry-run] [--close] [--backend ufw|firewalld|nftables|iptables] [PORT...]
 
 Opens TCP ports for Ferry in the host firewall, or with --close removes the
-rules it added. The ports default to the service and ops ports: \$FERRY_PORT
-(8080) and \$FERRY_OPS_PORT (8081).
+rules it added. The ports default to the service, ops and web client ports:
+\$FERRY_PORT (8080), \$FERRY_OPS_PORT (8081) and \$FERRY_WEB_PORT (8443).
 
 Options:
   --dry-run    print the commands, one per line, instead of running them
@@ -256,6 +256,7 @@ done
 if [ -z "$ports" ]; then
   add_port "${FERRY_PORT:-8080}" FERRY_PORT
   add_port "${FERRY_OPS_PORT:-8081}" FERRY_OPS_PORT
+  add_port "${FERRY_WEB_PORT:-8443}" FERRY_WEB_PORT
 fi
 
 case $backend in

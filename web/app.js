@@ -206,19 +206,31 @@ function patch(url, file, offset, onProgress) {
     const headers = tusHeaders({ 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' });
     for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (event) => onProgress(offset + event.loaded);
-    xhr.onload = () => resolve({ status: xhr.status, offset: Number(xhr.getResponseHeader('Upload-Offset')), sha256: xhr.getResponseHeader('Ferry-Sha256'), body: xhr.responseText });
+    xhr.onload = () =>
+      resolve({ status: xhr.status, offset: Number(xhr.getResponseHeader('Upload-Offset')), sha256: xhr.getResponseHeader('Ferry-Sha256'), retryAfter: xhr.getResponseHeader('Retry-After'), body: xhr.responseText });
     xhr.onerror = () => reject(new Error('network'));
     xhr.send(file.slice(offset));
   });
 }
 
-async function heldOffset(url) {
-  const response = await fetch(url, { method: 'HEAD', headers: tusHeaders({}) });
-  if (!response.ok) throw await failure(response);
-  return Number(response.headers.get('Upload-Offset'));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long the server asks to wait (423 Locked: an earlier connection still writes the upload). */
+function retryAfterMs(value) {
+  return Math.min(Math.max(Number(value) || 1, 1), 30) * 1000;
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+async function heldOffset(url) {
+  for (let attempt = 0; ; attempt++) {
+    const response = await fetch(url, { method: 'HEAD', headers: tusHeaders({}) });
+    if (response.status === 423 && attempt < 30) {
+      await sleep(retryAfterMs(response.headers.get('Retry-After')));
+      continue;
+    }
+    if (!response.ok) throw await failure(response);
+    return Number(response.headers.get('Upload-Offset'));
+  }
+}
 
 /** Uploads one file into `folder`; retries after network failures from the bytes the server holds. */
 async function tusUpload(file, folder, onProgress) {
@@ -244,6 +256,12 @@ async function tusUpload(file, folder, onProgress) {
       continue;
     }
     if (result.status === 409) {
+      offset = await heldOffset(url);
+      continue;
+    }
+    if (result.status === 423) {
+      if (++failures > 10) throw new Error('the upload is still being written by an earlier connection; try again shortly');
+      await sleep(retryAfterMs(result.retryAfter));
       offset = await heldOffset(url);
       continue;
     }

@@ -9,15 +9,19 @@ export type WorkerMessage =
   | { type: 'ferry:start-failed'; code: string; reason: string }
   | { type: 'ferry:metrics'; id: number; snapshot: MetricsSnapshot }
   /** A web session was logged out on this worker: every worker must refuse its cookie. */
-  | { type: 'ferry:web-logout'; session: string; expires: number };
+  | { type: 'ferry:web-logout'; session: string; expires: number }
+  /** A starting worker asks for the web logouts made so far, before it serves. */
+  | { type: 'ferry:web-logouts?' };
 
 export type PrimaryMessage =
   | { type: 'ferry:drain' }
   | { type: 'ferry:metrics?'; id: number }
-  | { type: 'ferry:web-logout'; session: string; expires: number };
+  | { type: 'ferry:web-logout'; session: string; expires: number }
+  /** The web logouts whose sessions have not expired yet: [session id, expiry] pairs. */
+  | { type: 'ferry:web-logouts'; logouts: [string, number][] };
 
-const WORKER_TYPES = new Set(['ferry:listening', 'ferry:start-failed', 'ferry:metrics', 'ferry:web-logout']);
-const PRIMARY_TYPES = new Set(['ferry:drain', 'ferry:metrics?', 'ferry:web-logout']);
+const WORKER_TYPES = new Set(['ferry:listening', 'ferry:start-failed', 'ferry:metrics', 'ferry:web-logout', 'ferry:web-logouts?']);
+const PRIMARY_TYPES = new Set(['ferry:drain', 'ferry:metrics?', 'ferry:web-logout', 'ferry:web-logouts']);
 
 function hasType(message: unknown): message is { type: unknown } {
   return typeof message === 'object' && message !== null && 'type' in message;

@@ -52,6 +52,8 @@ class Primary {
   private nextRequest = 1;
   private readonly replies = new Map<number, (snapshot: MetricsSnapshot) => void>();
   private readonly retired = new Set<Worker>();
+  /** Web logouts (session id to its expiry), for workers started after them. */
+  private readonly logouts = new Map<string, number>();
   /** The whole server's login and connection books: workers ask, the primary decides. */
   private readonly books: PrimaryBooks;
 
@@ -123,6 +125,9 @@ class Primary {
             break;
           case 'ferry:web-logout':
             this.relayLogout(message);
+            break;
+          case 'ferry:web-logouts?':
+            worker.send({ type: 'ferry:web-logouts', logouts: [...this.liveLogouts()] } satisfies PrimaryMessage);
             break;
         }
       });
@@ -240,8 +245,18 @@ class Primary {
     await Promise.all(workers.map((worker) => this.retire(worker)));
   }
 
-  /** Tells every worker of a web logout, so none accepts that session's cookie again. */
+  /** The web logouts whose sessions have not expired yet, by session id. */
+  private liveLogouts(now = Date.now()): Map<string, number> {
+    for (const [session, expires] of this.logouts) if (expires <= now) this.logouts.delete(session);
+    return this.logouts;
+  }
+
+  /**
+   * Tells every worker of a web logout, so none accepts that session's cookie again,
+   * and keeps it for the workers started later (a rolling restart, a crash restart).
+   */
   private relayLogout(message: Extract<PrimaryMessage, { type: 'ferry:web-logout' }>): void {
+    if (message.expires > Date.now()) this.liveLogouts().set(message.session, message.expires);
     for (const slot of this.slots) {
       for (const worker of [slot.worker, slot.starting?.worker]) if (worker?.isConnected()) worker.send(message satisfies PrimaryMessage);
     }

@@ -9,12 +9,15 @@ import type { Config } from '../ops/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
 import { startService, type RunningService } from '../server/service.js';
 import { FerryError } from '../protocol/errors.js';
+import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { IpcLedger } from './ledger-ipc.js';
 import { isPrimaryMessage, type WorkerMessage } from './messages.js';
 import { WorkerBooks } from './server-books.js';
 
 /** A worker that could not start exits with this code; the primary has the reason. */
 const START_FAILED_EXIT_CODE = 1;
+/** How long a starting worker waits for the primary's list of web logouts. */
+const LOGOUTS_TIMEOUT_MS = 10_000;
 
 function send(message: WorkerMessage): void {
   process.send?.(message);
@@ -43,6 +46,24 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
   // Ctrl-C reaches the whole process group: the primary decides how to stop.
   process.on('SIGINT', () => undefined);
   let service: RunningService;
+  // Web logouts made before this worker started (it asks the primary before it serves), and any
+  // made while it starts: applied once the service is up, so no logged-out cookie is accepted.
+  const earlyLogouts: [string, number][] = [];
+  let heardLogouts: () => void = () => undefined;
+  const logoutsKnown = new Promise<void>((resolve) => (heardLogouts = resolve));
+  const hearEarly = (message: unknown): void => {
+    if (!isPrimaryMessage(message)) return;
+    if (message.type === 'ferry:web-logout') earlyLogouts.push([message.session, message.expires]);
+    if (message.type === 'ferry:web-logouts') {
+      earlyLogouts.push(...message.logouts);
+      heardLogouts();
+    }
+  };
+  if (books) {
+    process.on('message', hearEarly);
+    send({ type: 'ferry:web-logouts?' });
+    if ((await withDeadline(logoutsKnown, LOGOUTS_TIMEOUT_MS)) === EXPIRED) logger.warn({ event: 'web-logouts-unknown' }, 'the primary did not send the web logouts made so far; cookies logged out before this worker started may be accepted by it');
+  }
   try {
     // Under our own primary it made the certificate and the users file before forking
     // us, and it keeps the quota and upload-lock books for the whole server.
@@ -59,6 +80,8 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
         // books of its own: a worker starting must not clear the temp files its siblings write.
         { recoverLeftovers: false };
     service = await startService(config, logger, { observer: metrics, ...shared });
+    for (const [session, expires] of earlyLogouts) service.forgetWebSession(session, expires);
+    process.off('message', hearEarly);
   } catch (error) {
     // The primary logs the reason (once, however often the slot is retried) and backs off.
     const code = error instanceof FerryError ? error.code : 'INTERNAL';
@@ -79,7 +102,7 @@ export async function runWorker(config: Config, baseLogger: Logger): Promise<num
       if (!isPrimaryMessage(message)) return;
       if (message.type === 'ferry:drain') stop('asked by the primary');
       else if (message.type === 'ferry:web-logout') service.forgetWebSession(message.session, message.expires);
-      else void metrics.snapshot().then((snapshot) => send({ type: 'ferry:metrics', id: message.id, snapshot }));
+      else if (message.type === 'ferry:metrics?') void metrics.snapshot().then((snapshot) => send({ type: 'ferry:metrics', id: message.id, snapshot }));
     });
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('disconnect', () => stop('the primary went away'));

@@ -161,8 +161,8 @@ const put: Handler<'put'> = async (ctx, request) => {
 
 const resume: Handler<'resume'> = async (ctx, request) => {
   requirePermission(ctx.permissions, 'write', 'upload');
-  const status: ResumeStatus = await ctx.home.resumeStatus(parseRemotePath(request.path), request.size);
-  await ctx.channel.sendJson(FrameType.OK, ctx.id, status);
+  const { offset, prefixSha256 } = await ctx.home.resumeStatus(parseRemotePath(request.path), request.size);
+  await ctx.channel.sendJson(FrameType.OK, ctx.id, { offset, prefixSha256 } satisfies ResumeStatus);
 };
 
 const get: Handler<'get'> = async (ctx, request) => {

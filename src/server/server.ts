@@ -40,7 +40,7 @@ export interface FerryServerOptions extends SessionContext {
 }
 
 /** A connection's remote address and port: the same for a raw socket and the TLS socket over it. */
-function endpoint(socket: Socket): string {
+export function endpoint(socket: Socket): string {
   return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
 }
 
@@ -53,12 +53,15 @@ export class FerryServer {
   private readonly handshaking = new Map<string, Socket>();
   private readonly context: SessionContext;
   private readonly refusals: RefusalLog;
+  /** Whether this server made its refusal log (and so closes it) or was lent one. */
+  private readonly ownsRefusals: boolean;
   private unwatchUsers: (() => void) | undefined;
   /** Set by close(): a connection admitted after it (the gate may answer late, over IPC) is not served. */
   private closing = false;
 
   constructor(private readonly options: FerryServerOptions) {
     this.gate = options.gate ?? new LocalConnectionGate(new ConnectionBook(options.connectionLimits));
+    this.ownsRefusals = options.refusals === undefined;
     this.refusals = options.refusals ?? new RefusalLog(options.logger, options.authLogIntervalMs ?? DEFAULT_AUTH_LOG_INTERVAL_MS);
     this.context = { ...options, refusals: this.refusals };
     if (options.tls) {
@@ -173,7 +176,7 @@ export class FerryServer {
       for (const session of this.sessions.keys()) session.destroy();
       await all;
     }
-    this.refusals.close();
+    if (this.ownsRefusals) this.refusals.close();
     await closed;
   }
 }

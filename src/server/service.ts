@@ -24,6 +24,7 @@ import type { Storage } from '../storage/storage.js';
 import { FerryServer, type TlsMaterial } from './server.js';
 import { NO_OBSERVER, type SessionObserver } from './session.js';
 import type { WebServer } from '../web/server.js';
+import { RefusalLog } from '../ops/refusal-log.js';
 import { VERSION } from '../version.js';
 import { terminalQrCode } from '../ops/qr-code.js';
 import { exists } from '../io/exists.js';
@@ -220,7 +221,10 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
   const guard = hooks.guard ?? new LocalLoginGuard(new BanBook(banPolicy(config)), (ban) => logBan(logger, ban));
   const gate = hooks.gate ?? new LocalConnectionGate(new ConnectionBook(connectionLimits(config)));
   const observer = hooks.observer ?? NO_OBSERVER;
+  // One refusal log too: a source refused at both doors gets one first line and one tally per interval.
+  const refusals = new RefusalLog(logger, limits.authLogInterval);
   const server = new FerryServer({
+    refusals,
     host: config.get('server.host'),
     port: config.get('server.port'),
     storage,
@@ -247,10 +251,11 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
     ...(tls ? { tls } : {}),
   });
   const address = await server.listen().catch(async (error: unknown) => {
+    refusals.close();
     await storage.close();
     throw error;
   });
-  const web = await startWeb(config, logger, { tls, storage, users, guard, gate, observer, loggedOut: hooks.webLoggedOut });
+  const web = await startWeb(config, logger, { tls, storage, users, guard, gate, observer, refusals, loggedOut: hooks.webLoggedOut });
   return {
     server,
     storage,
@@ -260,6 +265,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
     forgetWebSession: (session, expires) => web?.server.forget(session, expires),
     stop: async () => {
       await Promise.all([server.close(limits.drainTimeout), web?.server.close(limits.drainTimeout)]);
+      refusals.close();
       await storage.close();
     },
   };
@@ -280,6 +286,7 @@ async function startWeb(
     guard: LoginGuard;
     gate: ConnectionGate;
     observer: SessionObserver;
+    refusals: RefusalLog;
     loggedOut: ((session: string, expires: number) => void) | undefined;
   },
 ): Promise<{ server: WebServer; port: number } | undefined> {
@@ -300,6 +307,7 @@ async function startWeb(
     gate: parts.gate,
     logger,
     observer: parts.observer,
+    refusals: parts.refusals,
     limits: {
       authFailureDelayMs: limits.authFailureDelay,
       idleTimeoutMs: limits.idleTimeout,

@@ -7,11 +7,11 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { describeBan, type LoginGuard } from '../auth/bans.js';
+import type { LoginGuard } from '../auth/bans.js';
 import { sourceKey } from '../auth/source.js';
-import { credentialOf, holdsCredential, type UserDirectory, type User } from '../auth/users.js';
+import { credentialOf, type UserDirectory, type User } from '../auth/users.js';
+import { authenticate, openHome, revocation } from './authenticate.js';
 import type { RefusalLog } from '../ops/refusal-log.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError, asFerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
 import { FrameType, PRE_AUTH_FRAME_LIMIT, parseJsonPayload } from '../protocol/frames.js';
 import {
@@ -195,11 +195,9 @@ export class Session {
 
   private revocation(): FerryError | undefined {
     if (!this.user) return undefined;
-    const now = this.ctx.users.current(this.user.name);
-    if (!now) return ferryError('SESSION_REVOKED', `the account ${this.user.name} was removed; this session has ended`);
-    if (!holdsCredential(now, this.credential)) {
-      return ferryError('SESSION_REVOKED', `the password of ${this.user.name} was changed; log in again with the new one`);
-    }
+    const revoked = revocation(this.ctx.users, this.user.name, this.credential);
+    if (revoked) return revoked;
+    const now = this.ctx.users.current(this.user.name) as User;
     this.credential = credentialOf(now); // The same password, perhaps rehashed: follow the new hash.
     return undefined;
   }
@@ -217,10 +215,7 @@ export class Session {
 
   /** The user's view of the store, bounded by their quota (or the server's default) and the entry limit. */
   private openHome(user: User): Promise<HomeStorage> {
-    return this.ctx.storage.forHome(parseRemotePath(user.home), user.name, {
-      bytes: user.quota ?? this.ctx.limits.defaultQuota,
-      entries: this.ctx.limits.maxEntries,
-    });
+    return openHome(this.ctx.storage, user, this.ctx.limits);
   }
 
   /** Closes the connection at once, transfer or not (drain timeout). */
@@ -380,30 +375,14 @@ export class Session {
       await this.sendError(id, ferryError('BAD_REQUEST', `already logged in as ${this.user.name}; open a new connection to switch users`));
       return;
     }
-    // Counted before the slow check, so parallel guesses cannot outrun the limit.
     const source = sourceKey(this.socket.remoteAddress ?? '?');
-    const verdict = await this.ctx.guard.attempt(source, name);
-    if (!verdict.allowed) {
-      this.ctx.observer.auth('banned');
-      this.ctx.refusals?.note(source, 'banned', name);
-      await this.refuseLogin(id, ferryError('BANNED', describeBan(verdict.ban)));
+    const books = { ...this.ctx, failureDelayMs: this.ctx.limits.authFailureDelayMs };
+    const outcome = await authenticate(books, source, name, password);
+    if ('refused' in outcome) {
+      await this.sendError(id, outcome.refused);
       return;
     }
-    let user: User | null;
-    try {
-      user = await this.ctx.users.authenticate(name, password);
-    } catch (error) {
-      this.ctx.guard.failed(verdict.ticket); // Settled either way, so later attempts never wait on it.
-      throw error;
-    }
-    this.ctx.observer.auth(user ? 'success' : 'failure');
-    if (!user) {
-      this.ctx.guard.failed(verdict.ticket);
-      this.ctx.refusals?.note(source, 'failure', name);
-      await this.refuseLogin(id, ferryError('AUTH_FAILED', 'wrong user name or password'));
-      return;
-    }
-    this.ctx.guard.succeeded(verdict.ticket);
+    const { user } = outcome;
     this.home = await this.openHome(user);
     this.user = user;
     auditLogin(this.ctx.logger, this.actor());
@@ -415,12 +394,6 @@ export class Session {
 
   private actor(): Actor {
     return { user: this.user?.name, remote: this.remote };
-  }
-
-  /** Answers a refused login after a pause, which slows down anyone guessing passwords. */
-  private async refuseLogin(id: number, error: FerryError): Promise<void> {
-    await sleep(this.ctx.limits.authFailureDelayMs);
-    await this.sendError(id, error);
   }
 
   private async sendError(id: number, error: FerryError): Promise<void> {

@@ -14,13 +14,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BatchedFileWriter } from '../io/batched-writer.js';
 import { ferryError, systemErrorCode, FerryError } from '../protocol/errors.js';
-import type { Entry, ResumeStatus } from '../protocol/messages.js';
+import type { Entry } from '../protocol/messages.js';
 import { formatRemotePath, MAX_PATH_BYTES } from '../protocol/paths.js';
 import { canVerifyDescriptors, isInside, Jail, type Folder, type Opened, type Place, type Planned, type SymlinkPolicy } from './jail.js';
 import { busyUpload, LedgerBooks, UploadHold, type UploadLedger } from './ledger.js';
 import { PartialUploads } from './partials.js';
 import { NO_LIMITS, type HomeLimits, type Usage } from './quota.js';
-import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadTarget } from './storage.js';
+import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadStatus, UploadTarget } from './storage.js';
 import { MAX_TREE_DEPTH, NO_EXTENT, stoppedTooDeep } from './tree-limits.js';
 
 /** Reads and writes move this many bytes per system call. */
@@ -431,7 +431,7 @@ class LocalHome implements HomeStorage {
     return new LocalUpload({ ...parts, handle, temp: data, resumable: true, prefixHash });
   }
 
-  async resumeStatus(path: RemotePath, size: number): Promise<ResumeStatus> {
+  async resumeStatus(path: RemotePath, size: number): Promise<UploadStatus> {
     try {
       // Checked as an upload there would be, without making its folders.
       const { folder } = await this.jail.plan(path);

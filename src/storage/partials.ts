@@ -11,7 +11,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ResumeStatus } from '../protocol/messages.js';
+import type { UploadStatus } from './storage.js';
 import type { UploadLedger } from './ledger.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
@@ -49,8 +49,8 @@ export class PartialUploads {
   }
 
   /** What is held for `key`: nothing while another upload writes it. */
-  async status(key: string): Promise<ResumeStatus> {
-    if (await this.ledger.locked(key)) return { offset: 0, prefixSha256: EMPTY_SHA256 };
+  async status(key: string): Promise<UploadStatus> {
+    if (await this.ledger.locked(key)) return { offset: 0, prefixSha256: EMPTY_SHA256, held: true };
     const size = await stat(this.dataPath(key)).then(
       (stats) => stats.size,
       () => 0,

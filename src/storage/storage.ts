@@ -11,6 +11,12 @@ import type { HomeLimits, Usage } from './quota.js';
 
 export type RemotePath = readonly string[];
 
+/**
+ * What is held of an interrupted upload; `held` when another connection (perhaps in
+ * another worker) is writing it right now, so its bytes cannot be told yet.
+ */
+export type UploadStatus = ResumeStatus & { held?: true };
+
 export interface ReadableFile {
   size: number;
   mtime: number;
@@ -54,7 +60,7 @@ export interface HomeStorage {
   openRead(path: RemotePath): Promise<ReadableFile>;
   beginUpload(path: RemotePath, options: UploadOptions): Promise<UploadTarget>;
   /** How much of an interrupted upload of `path` with this size is held (offset 0 when none). */
-  resumeStatus(path: RemotePath, size: number): Promise<ResumeStatus>;
+  resumeStatus(path: RemotePath, size: number): Promise<UploadStatus>;
   remove(path: RemotePath, recursive: boolean): Promise<void>;
   rename(from: RemotePath, to: RemotePath, noClobber: boolean): Promise<void>;
   mkdir(path: RemotePath): Promise<void>;

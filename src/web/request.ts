@@ -20,8 +20,6 @@ export interface WebRequest {
   url: URL;
   user: User;
   home: HomeStorage;
-  /** Bytes the home may hold (0: no limit). */
-  quota: number;
   maxFileSize: number;
   observer: SessionObserver;
   logger: Logger;

@@ -13,19 +13,19 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { describeBan, type LoginGuard } from '../auth/bans.js';
+import type { LoginGuard } from '../auth/bans.js';
 import { sourceKey } from '../auth/source.js';
-import { credentialOf, holdsCredential, type User, type UserDirectory } from '../auth/users.js';
+import { credentialOf, type User, type UserDirectory } from '../auth/users.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import { RefusalLog } from '../ops/refusal-log.js';
 import { auditLogin } from '../server/audit.js';
+import { authenticate, openHome, revocation } from '../server/authenticate.js';
 import type { ConnectionGate } from '../server/connection-book.js';
-import type { TlsMaterial } from '../server/server.js';
+import { endpoint, type TlsMaterial } from '../server/server.js';
 import type { SessionObserver } from '../server/session.js';
 import type { Storage } from '../storage/storage.js';
 import { fileRoutes } from './files-routes.js';
@@ -53,6 +53,10 @@ const SECURITY_HEADERS: Record<string, string> = {
   'Strict-Transport-Security': 'max-age=31536000',
 };
 
+/** A client must have sent its request's headers within this long. */
+const HEADERS_TIMEOUT_MS = 10_000;
+const HEADERS_CHECK_INTERVAL_MS = 1_000;
+
 export interface WebLimits {
   authFailureDelayMs: number;
   idleTimeoutMs: number;
@@ -77,6 +81,8 @@ export interface WebServerOptions {
   observer: SessionObserver;
   limits: WebLimits;
   sessionLifetimeMs: number;
+  /** The refusal log shared with the file service (one line per source for both doors); else its own. */
+  refusals?: RefusalLog;
   /** Hears of each logout (a cluster worker tells its siblings through the primary). */
   loggedOut?: (session: string, expires: number) => void;
 }
@@ -93,22 +99,43 @@ export class WebServer {
   private readonly seal: SessionSeal;
   private readonly tus = new TusUploads();
   private readonly live = new Set<LiveRequest>();
+  /** Every raw connection, from accept to close, including those still in their TLS handshake. */
+  private readonly sockets = new Set<Socket>();
+  /** Requests being answered, by connection (the raw and the TLS socket share the remote end). */
+  private readonly busy = new Map<string, number>();
+  private draining = false;
+  /** Called when the last raw socket has closed during a drain. */
+  private emptied: (() => void) | undefined;
   private readonly refusals: RefusalLog;
+  private readonly ownsRefusals: boolean;
   private assets = new Map<string, Buffer>();
   private unwatchUsers: (() => void) | undefined;
 
   constructor(private readonly options: WebServerOptions) {
     this.seal = new SessionSeal(options.tls.key, options.sessionLifetimeMs);
-    this.refusals = new RefusalLog(options.logger, options.limits.authLogIntervalMs);
+    this.ownsRefusals = options.refusals === undefined;
+    this.refusals = options.refusals ?? new RefusalLog(options.logger, options.limits.authLogIntervalMs);
     this.https = createHttpsServer(
-      { cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: options.limits.handshakeTimeoutMs },
+      {
+        cert: options.tls.cert,
+        key: options.tls.key,
+        minVersion: 'TLSv1.2',
+        handshakeTimeout: options.limits.handshakeTimeoutMs,
+        // How often Node looks for connections past the headers timeout.
+        connectionsCheckingInterval: HEADERS_CHECK_INTERVAL_MS,
+      },
       (req, res) => void this.handle(req, res),
     );
     // Uploads of large files over slow Wi-Fi take long: only silence ends a request.
     this.https.requestTimeout = 0;
-    this.https.headersTimeout = 10_000;
+    this.https.headersTimeout = HEADERS_TIMEOUT_MS;
     this.https.timeout = options.limits.idleTimeoutMs;
     this.https.keepAliveTimeout = 5_000;
+    // Counted as the file service counts its connections: once the TLS handshake is done.
+    this.https.on('secureConnection', (socket: Socket) => {
+      options.observer.connectionOpened();
+      socket.once('close', () => options.observer.connectionClosed());
+    });
     this.https.on('tlsClientError', (error, socket) => {
       options.logger.debug({ event: 'web-tls-error', remote: socket.remoteAddress, err: error.message }, 'web TLS handshake failed');
       socket.destroy();
@@ -126,6 +153,10 @@ export class WebServer {
       throw ferryError('USAGE', `cannot listen on ${this.options.host}:${this.options.port} for the web client: ${(error as Error).message}${hint}`, error);
     }
     this.raw.on('error', (error) => this.options.logger.error({ err: error }, 'web listener error'));
+    // The HTTPS server is fed sockets by hand and never listens itself, but Node starts
+    // its connection tracking (the headers timeout, closing idle keep-alive
+    // connections) only when a server says it listens.
+    this.https.emit('listening');
     this.unwatchUsers = this.options.users.watch(() => {
       for (const request of this.live) if (this.revocation(request.session)) request.socket.destroy();
     });
@@ -138,14 +169,35 @@ export class WebServer {
     const source = sourceKey(socket.remoteAddress ?? '?');
     const refusal = await this.options.gate.admit(source).catch(() => 'none available');
     if (refusal !== undefined) {
+      this.refusals.note(source, 'busy');
       socket.destroy();
       return;
     }
-    socket.once('close', () => this.options.gate.release(source));
-    if (!socket.destroyed) this.https.emit('connection', socket);
+    socket.once('close', () => {
+      this.options.gate.release(source);
+      this.sockets.delete(socket);
+      if (this.sockets.size === 0) this.emptied?.();
+    });
+    if (socket.destroyed) return;
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    this.https.emit('connection', socket);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // While draining, a connection closes after the answer it is giving.
+    if (this.draining) res.setHeader('Connection', 'close');
+    const end = endpoint(req.socket);
+    this.busy.set(end, (this.busy.get(end) ?? 0) + 1);
+    res.once('close', () => {
+      const left = (this.busy.get(end) ?? 1) - 1;
+      if (left > 0) this.busy.set(end, left);
+      else this.busy.delete(end);
+      if (this.draining) setImmediate(() => this.closeUnserved());
+    });
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     try {
       const url = new URL(req.url ?? '/', 'https://ferry.invalid');
@@ -192,15 +244,13 @@ export class WebServer {
     const live: LiveRequest = { session, socket: req.socket };
     this.live.add(live);
     try {
-      const quota = user.quota ?? this.options.limits.defaultQuota;
       const r: WebRequest = {
         req,
         res,
         url,
         user,
         // The same view of the store as the file service gives: bounded by the quota and the entry limit.
-        home: await this.options.storage.forHome(parseRemotePath(user.home), user.name, { bytes: quota, entries: this.options.limits.maxEntries }),
-        quota,
+        home: await openHome(this.options.storage, user, this.options.limits),
         maxFileSize: this.options.limits.maxFileSize,
         observer: this.options.observer,
         logger: this.options.logger,
@@ -224,39 +274,19 @@ export class WebServer {
 
   /** Why a session has ended, if it has: its user removed or their password changed. */
   private revocation(session: WebSession): FerryError | undefined {
-    const now = this.options.users.current(session.user);
-    if (!now) return ferryError('SESSION_REVOKED', `the account ${session.user} was removed; this session has ended`);
-    if (!holdsCredential(now, session.credential)) return ferryError('SESSION_REVOKED', `the password of ${session.user} was changed; log in again with the new one`);
-    return undefined;
+    return revocation(this.options.users, session.user, session.credential);
   }
 
-  /** The same login as the TCP door: counted in the one book before the password check. */
+  /** The same login as the TCP door: counted in the one book before the password check, refusals delayed alike. */
   private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readJson(req);
     const name = stringField(body, 'user');
     const password = stringField(body, 'password');
     const source = sourceKey(req.socket.remoteAddress ?? '?');
-    const verdict = await this.options.guard.attempt(source, name);
-    if (!verdict.allowed) {
-      this.options.observer.auth('banned');
-      this.refusals.note(source, 'banned', name);
-      throw ferryError('BANNED', describeBan(verdict.ban));
-    }
-    let user: User | null;
-    try {
-      user = await this.options.users.authenticate(name, password);
-    } catch (error) {
-      this.options.guard.failed(verdict.ticket);
-      throw error;
-    }
-    this.options.observer.auth(user ? 'success' : 'failure');
-    if (!user) {
-      this.options.guard.failed(verdict.ticket);
-      this.refusals.note(source, 'failure', name);
-      await sleep(this.options.limits.authFailureDelayMs);
-      throw ferryError('AUTH_FAILED', 'wrong user name or password');
-    }
-    this.options.guard.succeeded(verdict.ticket);
+    const books = { ...this.options, refusals: this.refusals, failureDelayMs: this.options.limits.authFailureDelayMs };
+    const outcome = await authenticate(books, source, name, password);
+    if ('refused' in outcome) throw outcome.refused;
+    const { user } = outcome;
     const { token, session } = this.seal.issue(user.name, credentialOf(user));
     auditLogin(this.options.logger, { user: user.name, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}` });
     sendJson(res, 200, this.describe(user, session), { 'Set-Cookie': `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; Secure; SameSite=Strict` });
@@ -273,15 +303,35 @@ export class WebServer {
     this.seal.forget(session, expires);
   }
 
-  /** Stops accepting; requests in flight get up to `drainMs`, then their connections close. */
+  /** Ends the connections no request is being answered on: idle keep-alives, handshakes, slow headers. */
+  private closeUnserved(): void {
+    this.https.closeIdleConnections();
+    for (const socket of this.sockets) if (!this.busy.has(endpoint(socket))) socket.destroy();
+  }
+
+  /**
+   * Stops accepting; idle connections close at once, requests in flight get up to
+   * `drainMs`, then every connection left (handshakes and slow headers included) is
+   * destroyed. Waits for the raw sockets rather than for https.close(), which never
+   * listened and so calls back at once.
+   */
   async close(drainMs = 0): Promise<void> {
     this.unwatchUsers?.();
+    this.draining = true;
     const closed = new Promise<void>((resolve) => this.raw.close(() => resolve()));
-    const served = new Promise<void>((resolve) => this.https.close(() => resolve()));
-    this.https.closeIdleConnections();
-    if ((await withDeadline(served, drainMs)) === EXPIRED) this.https.closeAllConnections();
+    const served = new Promise<void>((resolve) => {
+      this.emptied = resolve;
+      if (this.sockets.size === 0) resolve();
+    });
+    this.closeUnserved();
+    if ((await withDeadline(served, drainMs)) === EXPIRED) {
+      this.https.closeAllConnections();
+      for (const socket of this.sockets) socket.destroy();
+      await served;
+    }
+    this.https.close();
     await closed;
-    this.refusals.close();
+    if (this.ownsRefusals) this.refusals.close();
   }
 }
 

@@ -7,7 +7,8 @@
  *
  * A session ends when its user is removed or their password changes (the credential
  * in the seal no longer matches the users file), at its expiry, or at logout (its id
- * is remembered until the expiry would have ended it anyway).
+ * is remembered until the expiry would have ended it anyway; in a cluster the primary
+ * keeps these ids too, for the workers it starts later).
  *
  * The CSRF token is derived from the session id with the same key: a page of
  * another origin cannot read it, so it cannot send it in the header that every

@@ -123,7 +123,12 @@ export class TusUploads {
 
   private async head(r: WebRequest, id: UploadId, key: string): Promise<void> {
     await this.takeOver(key);
-    const offset = this.finished.has(key) ? id.size : (await r.home.resumeStatus(id.path, id.size)).offset;
+    let offset = id.size;
+    if (!this.finished.has(key)) {
+      const status = await r.home.resumeStatus(id.path, id.size);
+      if (status.held) return heldElsewhere(r);
+      offset = status.offset;
+    }
     r.res.writeHead(200, { 'Upload-Offset': String(offset), 'Upload-Length': String(id.size), 'Cache-Control': 'no-store' });
     r.res.end();
   }
@@ -140,6 +145,7 @@ export class TusUploads {
     await this.takeOver(key);
     this.finished.delete(key);
     const status = await r.home.resumeStatus(id.path, id.size);
+    if (status.held) return heldElsewhere(r);
     if (offset !== status.offset) {
       r.res.writeHead(409, { 'Upload-Offset': String(status.offset) });
       r.res.end();
@@ -253,3 +259,16 @@ function parseChecksum(header: string | undefined): Buffer | undefined {
   return Buffer.from(value, 'base64');
 }
 
+
+/** A client retries after this long when the upload is still being written elsewhere. */
+const HELD_RETRY_AFTER_S = 1;
+
+/**
+ * Another connection (a PATCH on another worker whose client vanished, say) still
+ * writes the upload, so what the server holds cannot be told yet: 423 Locked, which
+ * tus clients retry, rather than an offset of 0 that would restart the upload.
+ */
+function heldElsewhere(r: WebRequest): void {
+  r.res.writeHead(423, { 'Retry-After': String(HELD_RETRY_AFTER_S), 'Cache-Control': 'no-store' });
+  r.res.end();
+}

@@ -261,7 +261,7 @@ const BACKENDS: Backend[] = [
   },
 ];
 
-const DEFAULT_PORTS = [8080, 8081];
+const DEFAULT_PORTS = [8080, 8081, 8443];
 
 test('open-firewall.sh uses ufw when active, else firewalld when running, else nftables, else iptables', async (t) => {
   for (const backend of BACKENDS) {
@@ -278,7 +278,7 @@ for (const backend of BACKENDS) {
   test(`with ${backend.name}, open-firewall.sh prints the commands that open and close the ports, and a real run makes exactly those`, async (t) => {
     const dryOpen = await openFirewall(t, backend.detectedOn, ['--dry-run']);
     t.is(dryOpen.code, 0, dryOpen.stderr);
-    t.deepEqual(dryOpen.commands, backend.open(DEFAULT_PORTS), 'the service and ops ports by default');
+    t.deepEqual(dryOpen.commands, backend.open(DEFAULT_PORTS), 'the service, ops and web client ports by default');
     t.deepEqual(dryOpen.ran, [], 'a dry run changes nothing');
 
     const dryClose = await openFirewall(t, { ...backend.detectedOn, ...backend.rules(DEFAULT_PORTS) }, ['--dry-run', '--close']);
@@ -295,12 +295,12 @@ for (const backend of BACKENDS) {
     t.is(open.code, 0, open.stderr);
     t.deepEqual(open.commands, backend.open(DEFAULT_PORTS));
     t.deepEqual(open.ran, backend.open(DEFAULT_PORTS).map(splitWords));
-    t.regex(open.stderr, new RegExp(`opened TCP 8080 8081 with ${backend.name}`));
+    t.regex(open.stderr, new RegExp(`opened TCP 8080 8081 8443 with ${backend.name}`));
 
     const close = await openFirewall(t, { ...backend.detectedOn, ...backend.rules(DEFAULT_PORTS) }, ['--close']);
     t.is(close.code, 0, close.stderr);
     t.deepEqual(close.ran, backend.close(DEFAULT_PORTS).map(splitWords));
-    t.regex(close.stderr, new RegExp(`closed TCP 8080 8081 with ${backend.name}`));
+    t.regex(close.stderr, new RegExp(`closed TCP 8080 8081 8443 with ${backend.name}`));
   });
 }
 
@@ -358,10 +358,10 @@ test('open-firewall.sh does not take another program called nft, such as the fil
   t.deepEqual(chosen.ran, []);
 });
 
-test('open-firewall.sh takes its default ports from FERRY_PORT and FERRY_OPS_PORT', async (t) => {
-  const env = { FERRY_PORT: '7000', FERRY_OPS_PORT: '7001' };
+test('open-firewall.sh takes its default ports from FERRY_PORT, FERRY_OPS_PORT and FERRY_WEB_PORT', async (t) => {
+  const env = { FERRY_PORT: '7000', FERRY_OPS_PORT: '7001', FERRY_WEB_PORT: '7002' };
   const fromEnv = await openFirewall(t, EVERY_FIREWALL, ['--dry-run'], { env });
-  t.deepEqual(fromEnv.commands, ['ufw allow 7000/tcp comment ferry', 'ufw allow 7001/tcp comment ferry']);
+  t.deepEqual(fromEnv.commands, ['ufw allow 7000/tcp comment ferry', 'ufw allow 7001/tcp comment ferry', 'ufw allow 7002/tcp comment ferry']);
   const given = await openFirewall(t, EVERY_FIREWALL, ['--dry-run', '9000', '9000'], { env });
   t.deepEqual(given.commands, ['ufw allow 9000/tcp comment ferry'], 'given ports win, each once');
 });
@@ -393,7 +393,7 @@ test('open-firewall.sh refuses to change the firewall without root, yet shows th
   t.deepEqual(refused.commands, []);
   const dry = await openFirewall(t, EVERY_FIREWALL, ['--dry-run'], { asNobody: true });
   t.is(dry.code, 0, dry.stderr);
-  t.deepEqual(dry.commands, ['ufw allow 8080/tcp comment ferry', 'ufw allow 8081/tcp comment ferry']);
+  t.deepEqual(dry.commands, ['ufw allow 8080/tcp comment ferry', 'ufw allow 8081/tcp comment ferry', 'ufw allow 8443/tcp comment ferry']);
 });
 
 test('open-firewall.sh --help names the backends in the order it tries them and says how nftables chains are opened', async (t) => {

@@ -51,3 +51,28 @@ test('with two workers the web client answers on one port and a login holds on e
   server.child.kill('SIGTERM');
   t.is(await server.exited, 0);
 });
+
+test('a logout holds on workers started after it: after a rolling restart (SIGHUP) the old cookie is refused on every worker', async (t) => {
+  const dataDir = await tempDir(t, 'ferry-web-cluster-roll-');
+  const server = await spawnServer(t, { FERRY_WORKERS: '2', FERRY_DATA_DIR: dataDir, FERRY_ADMIN_PASSWORD: 'cluster-admin-password', FERRY_AUTH_FAILURE_DELAY: '0' });
+  await server.waitForLog((line) => line.event === 'workers-ready');
+  const web = await server.waitForLog((line) => line.event === 'web-listening');
+  const origin = `https://127.0.0.1:${web.port as number}`;
+  const session = await webLogin(origin, { user: 'admin', password: 'cluster-admin-password' });
+  t.is((await session.call('GET', '/api/session')).status, 200);
+  t.is((await session.call('POST', '/api/logout', { json: {} })).status, 200);
+  // Wait until the primary heard of it (every worker refuses the cookie), then replace all workers.
+  await eventually(async () => {
+    const statuses = [];
+    for (let request = 0; request < 8; request++) statuses.push((await session.call('GET', '/api/session')).status);
+    return statuses.every((status) => status === 401) ? true : undefined;
+  }, 15_000);
+  server.child.kill('SIGHUP');
+  await server.waitForLog((line) => line.event === 'reloaded');
+  const statuses = [];
+  // Each request is a new connection, spread over the new workers.
+  for (let request = 0; request < 12; request++) statuses.push((await session.call('GET', '/api/session')).status);
+  t.deepEqual(statuses, Array.from({ length: 12 }, () => 401));
+  server.child.kill('SIGTERM');
+  t.is(await server.exited, 0);
+});

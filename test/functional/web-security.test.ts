@@ -183,7 +183,8 @@ test('an upload in flight stops when its user is removed, and nothing of it beco
 });
 
 test('connections to the web client count against the same per-address limit as the file service', async (t) => {
-  const server = await startWebServer(t, { FERRY_MAX_CONNECTIONS_PER_IP: '2', FERRY_HANDSHAKE_TIMEOUT: '60s' });
+  const lines: Record<string, unknown>[] = [];
+  const server = await startWebServer(t, { FERRY_MAX_CONNECTIONS_PER_IP: '2', FERRY_HANDSHAKE_TIMEOUT: '60s' }, undefined, lines);
   // Two raw connections to the file service, held in their TLS handshake, use up the address's share.
   const held = await Promise.all(
     [0, 1].map(
@@ -196,6 +197,8 @@ test('connections to the web client count against the same per-address limit as 
   );
   t.teardown(() => held.forEach((socket) => socket.destroy()));
   await t.throwsAsync(webRequest(server.origin, 'GET', '/'));
+  // The refusal is logged as the file service logs its own.
+  t.true(lines.some((line) => line.event === 'busy' && line.remote === '127.0.0.1'), 'the web door logged the over-limit refusal');
   for (const socket of held) socket.destroy();
   t.is((await eventually(async () => webRequest(server.origin, 'GET', '/').catch(() => undefined), 15_000)).status, 200);
 });
@@ -243,4 +246,33 @@ test('failed web logins count in the same book as TCP logins: the ban holds on b
   const error = await t.throwsAsync(client.login(WEB_ADMIN.user, WEB_ADMIN.password));
   t.true(error instanceof FerryError);
   t.is((error as FerryError).code, 'BANNED');
+});
+
+test('a source refused at both doors is logged once: one refusal log for the file service and the web client', async (t) => {
+  const lines: Record<string, unknown>[] = [];
+  const server = await startWebServer(t, { FERRY_AUTH_LOG_INTERVAL: '1h' }, undefined, lines);
+  const wrong = await webRequest(server.origin, 'POST', '/api/login', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user: 'admin', password: 'wrong' }) });
+  t.is(wrong.status, 401);
+  const client = await FerryClient.connect(loopbackAddress(server.service.port, server.service.fingerprint));
+  t.teardown(() => client.close());
+  await t.throwsAsync(client.login(WEB_ADMIN.user, 'also wrong'));
+  const first = lines.filter((line) => line.event === 'auth' && line.result === 'failure');
+  t.is(first.length, 1, 'one first line for the source, not one per door (the second refusal waits for the interval tally)');
+});
+
+test('a banned web login is answered after the failure delay, as over TCP, and web connections count in the connection metrics', async (t) => {
+  let opened = 0;
+  let closed = 0;
+  const observer = { connectionOpened: () => void opened++, connectionClosed: () => void closed++, auth: () => undefined, transfer: () => undefined };
+  const delayMs = 1_000;
+  const server = await startWebServer(t, { FERRY_BAN_THRESHOLD: '1', FERRY_ACCOUNT_BAN_THRESHOLD: '1', FERRY_AUTH_FAILURE_DELAY: `${delayMs}ms` }, observer);
+  const login = (password: string) => webRequest(server.origin, 'POST', '/api/login', { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user: 'admin', password }) });
+  t.is((await login('wrong')).status, 401);
+  const started = performance.now();
+  const banned = await login(WEB_ADMIN.password);
+  const tookMs = performance.now() - started;
+  t.is(banned.json().code, 'BANNED');
+  t.true(tookMs >= delayMs * 0.9, `the ban was answered after ${Math.round(tookMs)} ms`);
+  t.is(opened, 2, 'each web connection is counted once its TLS handshake is done');
+  await eventually(async () => (closed === 2 ? true : undefined), 15_000);
 });

@@ -14,7 +14,11 @@ import { sha256 } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
 import { startS3 } from '../helpers/s3.js';
 import { BACKENDS, localFiles, s3Files, type Backend } from '../helpers/stored.js';
-import { startWebServer, webLogin, type WebSessionClient } from '../helpers/web.js';
+import { startWebServer, webLogin, WEB_ADMIN, type WebSessionClient } from '../helpers/web.js';
+import { Readable } from 'node:stream';
+import { FerryClient } from '../../src/client/client.js';
+import { loopbackAddress } from '../helpers/tls.js';
+import { eventually } from '../helpers/tools.js';
 
 const MiB = 1024 * 1024;
 
@@ -150,4 +154,27 @@ test('an empty file is stored at creation; an upload past the quota is refused',
   t.is(refused.status, 413);
   t.is(refused.json().code, 'QUOTA_EXCEEDED');
   await t.throwsAsync(access(join(server.filesDir, 'too-big.bin')));
+});
+
+test('while another connection still writes an upload, HEAD and PATCH answer 423 Locked with Retry-After, not offset 0', async (t) => {
+  const server = await startWebServer(t);
+  const session = await webLogin(server.origin);
+  const size = 4 * MiB;
+  // A resumable upload of the same file and size over TCP that sends 1 MiB and then stalls,
+  // as a PATCH on another worker does when its client's Wi-Fi dropped: it holds the upload.
+  const client = await FerryClient.connect(loopbackAddress(server.service.port, server.service.fingerprint));
+  t.teardown(() => client.close());
+  await client.login(WEB_ADMIN.user, WEB_ADMIN.password);
+  const stalled = new Readable({ read() {} });
+  stalled.push(randomBytes(MiB));
+  t.teardown(() => stalled.destroy());
+  void client.upload('/held.bin', { size, open: () => stalled }, { resumable: true }).catch(() => undefined);
+  const location = await create(session, 'held.bin', size);
+  const head = await eventually(async () => {
+    const answer = await session.call('HEAD', location, { headers: tusHeaders() });
+    return answer.status === 423 ? answer : undefined;
+  }, 15_000);
+  t.is(head.headers['retry-after'], '1');
+  const patch = await session.call('PATCH', location, { headers: tusHeaders({ 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }), body: randomBytes(1000) });
+  t.is(patch.status, 423);
 });
