@@ -485,7 +485,11 @@ export class FerryClient {
     return { offset: status.offset, prefix };
   }
 
-  private async put(path: string, source: UploadSource, options: UploadOptions, offset: number, hash: Hash): Promise<PutResult> {
+  /**
+   * Opens the request id of an upload: its answer, and whether the server already
+   * refused it (the sender stops and ENDs early, as the protocol allows).
+   */
+  private openUpload(): { id: number; answer: ReturnType<typeof deferred<PutResult>>; refused: () => boolean } {
     const answer = deferred<PutResult>();
     let refused = false;
     const id = this.open((frame) => {
@@ -496,6 +500,11 @@ export class FerryClient {
       }
       return true;
     }, answer.reject);
+    return { id, answer, refused: () => refused };
+  }
+
+  private async put(path: string, source: UploadSource, options: UploadOptions, offset: number, hash: Hash): Promise<PutResult> {
+    const { id, answer, refused } = this.openUpload();
     let localFailure: FerryError | undefined;
     const prefixSha256 = offset > 0 ? hash.copy().digest('hex') : '';
     const request = {
@@ -538,11 +547,11 @@ export class FerryClient {
       try {
         const sent = await this.sendChunks(id, stream as AsyncIterable<Buffer>, hash, {
           from: offset,
-          refused: () => refused,
+          refused,
           max: source.size,
           onSent: (done) => options.onProgress?.(done, source.size),
         });
-        if (!refused && sent !== source.size) throw shrankError();
+        if (!refused() && sent !== source.size) throw shrankError();
       } catch (error) {
         if (error instanceof FerryError && error.code === 'CONNECTION_LOST') throw error;
         localFailure = localReadFailure(error);
@@ -606,16 +615,7 @@ export class FerryClient {
           'upgrade the server, or save the input to a file first and upload that',
       );
     }
-    const answer = deferred<PutResult>();
-    let refused = false;
-    const id = this.open((frame) => {
-      if (frame.type === FrameType.OK) answer.resolve(parseJsonPayload(frame) as PutResult);
-      else {
-        refused = true;
-        answer.reject(frame.type === FrameType.ERROR ? serverError(frame) : ferryError('BAD_FRAME', `unexpected frame type ${frame.type} for an upload`));
-      }
-      return true;
-    }, answer.reject);
+    const { id, answer, refused } = this.openUpload();
     const hash = createHash('sha256');
     let localFailure: FerryError | undefined;
     await this.exclusive(async () => {
@@ -624,7 +624,7 @@ export class FerryClient {
       try {
         sent = await this.sendChunks(id, input, hash, {
           from: 0,
-          refused: () => refused,
+          refused,
           onSent: (done) => {
             sent = done;
             options.onProgress?.(done);
