@@ -205,13 +205,24 @@ export function serverLabel(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Resolves once `socket` emits `ready`, failing on error or after the timeout. */
+/**
+ * Resolves once `socket` emits `ready`, failing on error or after the timeout. A
+ * timeout before TCP connected is a host that does not answer (a firewall dropping
+ * packets: not worth retrying); after it, a server that took the connection but not
+ * yet the TLS handshake (one starting or draining, say): a lost connection, retried.
+ */
 function connected(socket: Socket, ready: 'connect' | 'secureConnect', options: ConnectOptions): Promise<Socket> {
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
+    let reached = false;
+    socket.once('connect', () => (reached = true));
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(connectFailure(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }), options.host, options.port));
+      reject(
+        reached
+          ? ferryError('CONNECTION_LOST', `${serverLabel(options.host, options.port)} accepted the connection but did not finish the TLS handshake within ${timeoutMs} ms`)
+          : connectFailure(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }), options.host, options.port),
+      );
     }, timeoutMs);
     socket.once(ready, () => {
       clearTimeout(timer);
