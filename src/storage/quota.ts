@@ -143,8 +143,13 @@ export class QuotaBook {
   async reserve(request: ReservationRequest, owner: string): Promise<void> {
     const { limits } = request;
     if (limits.bytes > 0 || limits.entries > 0) {
-      const used = await this.usage(request.root);
-      // Nothing awaits from here on: the check and the booking are one step.
+      const state = this.home(request.root);
+      const answered = await this.usage(request.root);
+      // Usage is read only now, in the same step as the reservations: a commit that landed
+      // while this call awaited moved its bytes from one to the other, and a figure of usage
+      // taken before it would miss them in both. Nothing awaits from here on: the check and
+      // the booking are one step.
+      const used = state.usage ?? answered;
       const reserved = this.reservedIn(request.root, request.id, request.location);
       // A replaced file's bytes are freed once, whatever number of uploads target it.
       const freed = reserved.sameTarget ? 0 : request.replaced;

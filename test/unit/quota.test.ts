@@ -116,6 +116,20 @@ test('a commit that lands while a measure runs is counted on top of it (too much
   t.deepEqual(await measuring, { bytes: 150, entries: 3 });
 });
 
+test('a commit that lands while a reservation is being decided is counted, as usage or as reserved, never as neither', async (t) => {
+  // In a cluster the primary may handle a worker's begin and then, before that begin's
+  // decision resumes, the same worker's commit of another upload (both in one IPC read).
+  const { measure } = fakeHome();
+  const book = new QuotaBook(measure);
+  const limits = { bytes: MiB };
+  await book.reserve(upload('a', 900 * 1024, limits), 'w1');
+  const deciding = refused(book.reserve(upload('b', 900 * 1024, limits), 'w1'));
+  book.commit('a');
+  t.is(await deciding, 'QUOTA_EXCEEDED');
+  t.is(book.reservedBytes(ROOT), 0);
+  t.deepEqual(await book.usage(ROOT), { bytes: 900 * 1024, entries: 1 });
+});
+
 test('the entry limit counts files and folders, reserved ones included', async (t) => {
   const { measure } = fakeHome({ bytes: 0, entries: 8 });
   const book = new QuotaBook(measure);
