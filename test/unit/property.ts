@@ -14,13 +14,13 @@ import { FerryError } from '../../src/protocol/errors.js';
 const SEED = Number(process.env.FERRY_PROPERTY_SEED ?? 0x5e_ed_f3);
 
 export function holds<Ts>(t: ExecutionContext, property: IProperty<Ts>, params: Parameters<Ts> = {}): void {
-  fc.assert(property, { seed: SEED, numRuns: 300, ...params });
-  t.pass();
+  const details = fc.check(property, { seed: SEED, numRuns: 300, ...params });
+  t.false(details.failed, fc.defaultReportMessage(details));
 }
 
 export async function holdsAsync<Ts>(t: ExecutionContext, property: IAsyncProperty<Ts>, params: Parameters<Ts> = {}): Promise<void> {
-  await fc.assert(property, { seed: SEED, numRuns: 200, ...params });
-  t.pass();
+  const details = await fc.check(property, { seed: SEED, numRuns: 200, ...params });
+  t.false(details.failed, fc.defaultReportMessage(details));
 }
 
 /** The code of the FerryError that `run` throws; any other outcome is an assertion failure. */
