@@ -11,9 +11,8 @@ export const w1 = transferWorkload({
   ferryLayout: 'single',
   fixtures: async (lab) => [await lab.bigFile()],
   bars: [
-    { peer: 'rsync', atLeast: 1 },
-    { peer: 'sftp', atLeast: 4 },
-    { peer: 'node', atLeast: 2 },
+    { peer: 'rsync-fsync', atLeast: 1 },
+    { peer: 'rsync', atLeast: 1, moonshot: true },
   ],
   memoryBarMB: 100,
 });

@@ -11,8 +11,8 @@ export const w3 = transferWorkload({
   ferryLayout: 'single',
   fixtures: async (lab) => [await lab.smallFilesFolder()],
   bars: [
-    { peer: 'rsync', atLeast: 1 },
-    { peer: 'sftp', atLeast: 3.5 },
+    { peer: 'rsync-fsync', atLeast: 1 },
+    { peer: 'rsync', atLeast: 1, moonshot: true },
   ],
 });
 

@@ -10,7 +10,7 @@ export const w5 = transferWorkload({
   unit: 'MB/s',
   ferryLayout: 'cluster',
   fixtures: (lab) => Promise.all(Array.from({ length: lab.options.sizes.parallelClients }, (_, i) => lab.parallelFile(i))),
-  bars: [{ peer: 'rsync', atLeast: 1 }],
+  bars: [{ peer: 'rsync-fsync', atLeast: 1 }],
 });
 
 if (isMain(import.meta.url)) await runBench([w5], process.argv.slice(2));

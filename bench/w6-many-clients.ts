@@ -179,7 +179,12 @@ export const w6: Workload = {
       ['largest single process (MB)', figure(largest)],
     ];
     const bars = [
-      { workload: 'W6', bar: `p99 < ${P99_BAR_MS} ms`, measured: `${ms(p99.median)} ms`, met: p99.median < P99_BAR_MS },
+      {
+        workload: 'W6',
+        bar: `p99 < ${P99_BAR_MS} ms at the ${figure((statClients * 1000) / statIntervalMs)} stat/s asked`,
+        measured: `${ms(p99.median)} ms (${figure(spread(windows.map((window) => window.opsPerSecond)).median)} stat/s done)`,
+        met: p99.median < P99_BAR_MS,
+      },
       { workload: 'W6', bar: 'no error', measured: String(errorsInAll), met: errorsInAll === 0 },
       {
         workload: 'W6',

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Lab } from './lab.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import { REPO_ROOT, RESULTS_DIR } from './paths.js';
+import { timeProgram } from './processes.js';
 import { barsSection, type BarCheck, type Section, type Workload } from './report.js';
 
 /** True when the module at `url` is the script node was started with. */
@@ -33,7 +34,7 @@ function commitOf(): string {
   }
 }
 
-function header(options: BenchOptions, workloads: readonly Workload[], startLoad: number[], seconds: number): string {
+function header(options: BenchOptions, lab: Lab, workloads: readonly Workload[], startLoad: number[], seconds: number): string {
   const sizes = options.sizes;
   const mode = options.quick ? 'quick (small sizes, for CI; not the figures of record)' : 'full (the sizes in bench/README.md)';
   const load = (values: number[]) => values.map((value) => value.toFixed(1)).join(' ');
@@ -47,8 +48,15 @@ function header(options: BenchOptions, workloads: readonly Workload[], startLoad
     `- Ferry ${commitOf()}; Node ${process.version}; ${cpus().length} CPUs; load average ${load(startLoad)} at the start, ` +
       `${load(loadavg())} at the end; ${Math.round(seconds)} s in all; ${new Date().toISOString()}`,
     '- all traffic on 127.0.0.1; timings are whole client processes (start, connect, log in, transfer, exit)',
-    '- Ferry fsyncs every file before it reports it landed (uploads on the server, downloads on the client); ' +
-      'rsync, FTP, sftp, nc and the Node pipe leave the data in the page cache (a sync runs between timed runs, untimed)',
+    '- Ferry runs over TLS, its default (the server\'s own certificate; the client pins its fingerprint, FERRY_FINGERPRINT), ' +
+      'FERRY_WORKERS=0 for W1-W4 and W7, the default cluster for W5 and W6',
+    '- Ferry fsyncs every file before it reports it landed (uploads on the server, downloads on the client); so does ' +
+      '`rsync --fsync` on its receiving side (the daemon, on uploads; W1, W3, W5); plain rsync, FTP, sftp, nc and the Node pipe ' +
+      'leave the data in the page cache (a sync runs between timed runs, untimed)',
+    `- CPU (user + system): each client process's rusage from wait4 through GNU time${timeProgram() === undefined ? ' (NOT installed: client CPU unmeasured)' : ''}; ` +
+      "the server's process tree from /proc (utime + stime + cutime + cstime, so a daemon's reaped per-connection children count), " +
+      `before and after each transfer. SHA-256 (node:crypto, one core, this run): ${lab.sha256.gibPerSecond.toFixed(2)} GiB/s, ` +
+      `${lab.sha256.secondsPerGib.toFixed(2)} CPU s per GiB`,
     '- nc: the listening nc sends and the connecting nc writes the file (only a connecting nc ends by itself), ' +
       'so W1 and W2 measure the same thing for nc',
     '',
@@ -95,7 +103,7 @@ export async function runBench(workloads: readonly Workload[], argv: readonly st
   }
 
   const bars: BarCheck[] = sections.flatMap((section) => section.bars);
-  const parts = [header(options, workloads, startLoad, (performance.now() - began) / 1000), ...sections.map((section) => section.markdown)];
+  const parts = [header(options, lab, workloads, startLoad, (performance.now() - began) / 1000), ...sections.map((section) => section.markdown)];
   if (bars.length > 0) parts.push(barsSection(bars));
   parts.push(
     lab.failures.length === 0

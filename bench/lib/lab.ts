@@ -20,10 +20,12 @@ import { SftpPeer } from '../peers/sftp.js';
 import { fixture, writeRandomFile, writeRandomFolder, type Fixture } from './fixtures.js';
 import { BASELINE_LABELS, type BaselineKey, type BenchOptions } from './options.js';
 import { ensurePrograms } from './packages.js';
+import { measureSha256, type Sha256Cost } from './sha256-cost.js';
 
 /** How each baseline starts, and the programs it needs. */
 const BASELINES: Record<BaselineKey, { programs: string[]; start: (dir: string, timeoutMs: number) => Promise<Peer> }> = {
   rsync: { programs: ['rsync'], start: (dir, timeoutMs) => RsyncPeer.start(dir, timeoutMs) },
+  'rsync-fsync': { programs: ['rsync'], start: (dir, timeoutMs) => RsyncPeer.start(dir, timeoutMs, true) },
   ftp: { programs: ['vsftpd', 'curl', 'lftp'], start: (dir, timeoutMs) => FtpPeer.start(dir, timeoutMs) },
   sftp: { programs: ['sshd', 'sftp', 'ssh-keygen'], start: (dir, timeoutMs) => SftpPeer.start(dir, timeoutMs) },
   nc: { programs: ['nc.openbsd', 'bash', 'tar'], start: (dir, timeoutMs) => NetcatPeer.start(dir, timeoutMs) },
@@ -48,6 +50,8 @@ export class Lab {
     readonly options: BenchOptions,
     readonly workDir: string,
     readonly log: (line: string) => void,
+    /** SHA-256's CPU cost here, measured at the start of the run (the CPU bar allows it on each end). */
+    readonly sha256: Sha256Cost,
   ) {}
 
   static async open(options: BenchOptions, log: (line: string) => void): Promise<Lab> {
@@ -57,7 +61,9 @@ export class Lab {
     log(`working in ${workDir}`);
     // Whatever way the bench ends (an interrupt mid-workload included), the folder goes with it.
     if (!options.keep) process.once('exit', () => rmSync(workDir, { recursive: true, force: true }));
-    return new Lab(options, workDir, log);
+    const sha256 = measureSha256((options.quick ? 64 : 256) * 2 ** 20);
+    log(`SHA-256 (node:crypto, one core): ${sha256.gibPerSecond.toFixed(2)} GiB/s, ${sha256.secondsPerGib.toFixed(2)} CPU s per GiB`);
+    return new Lab(options, workDir, log, sha256);
   }
 
   fail(what: string): void {
@@ -95,7 +101,8 @@ export class Lab {
   async baselines(): Promise<{ peers: Peer[]; skipped: SkippedPeer[] }> {
     if (this.started) return this.started;
     const wanted = this.options.baselines;
-    if (this.options.install) await ensurePrograms([...new Set(wanted.flatMap((key) => BASELINES[key].programs))], this.log);
+    // GNU time measures every client's CPU (and the per-transfer servers of nc and the Node pipe).
+    if (this.options.install) await ensurePrograms([...new Set(['time', ...wanted.flatMap((key) => BASELINES[key].programs)])], this.log);
     const peers: Peer[] = [];
     const skipped: SkippedPeer[] = [];
     for (const key of wanted) {

@@ -4,7 +4,7 @@
  *   --quick          small sizes, one run each (for CI, about two minutes)
  *   --runs N         repetitions in full mode (default 3; medians need at least 3)
  *   --no-install     never apt-get install a missing baseline
- *   --peers a,b      only these baselines (rsync, ftp, sftp, nc, node)
+ *   --peers a,b      only these baselines (rsync, rsync-fsync, ftp, sftp, nc, node)
  *   --keep           keep the temporary folder (for a look at what landed)
  *   --cpu-prof DIR   run Ferry's server (and its workers) and every ferry command with
  *                    node --cpu-prof, writing the .cpuprofile files into DIR
@@ -59,12 +59,13 @@ export const QUICK_SIZES: Sizes = {
   lsEntries: 10,
 };
 
-export const BASELINE_KEYS = ['rsync', 'ftp', 'sftp', 'nc', 'node'] as const;
+export const BASELINE_KEYS = ['rsync', 'rsync-fsync', 'ftp', 'sftp', 'nc', 'node'] as const;
 export type BaselineKey = (typeof BASELINE_KEYS)[number];
 
 /** What the tables call each baseline. */
 export const BASELINE_LABELS: Record<BaselineKey, string> = {
   rsync: 'rsync daemon',
+  'rsync-fsync': 'rsync daemon --fsync',
   ftp: 'FTP (vsftpd; curl, lftp)',
   sftp: 'OpenSSH sftp',
   nc: 'nc into a file',

@@ -21,6 +21,7 @@ const PACKAGE_OF: Record<string, string> = {
   'nc.openbsd': 'netcat-openbsd',
   tar: 'tar',
   bash: 'bash',
+  time: 'time',
 };
 
 const POLICY_RC_D = '/usr/sbin/policy-rc.d';

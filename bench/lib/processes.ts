@@ -6,8 +6,9 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants, accessSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -31,6 +32,8 @@ export interface RunResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** User + system CPU seconds of the process and the children it reaped (wait4's rusage), when it was started with `cpu`. */
+  cpuSeconds?: number;
 }
 
 export interface SpawnOptions {
@@ -38,6 +41,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Written to standard input, which is then closed; without it, stdin is /dev/null. */
   input?: string;
+  /** Measure the process's CPU (user + system, its reaped children included) through GNU time, when installed. */
+  cpu?: boolean;
 }
 
 /** A started process: its exit, its output so far, and a stop that ends its whole group. */
@@ -49,6 +54,8 @@ export class Started {
   constructor(
     readonly label: string,
     readonly child: ChildProcess,
+    /** Where GNU time writes the rusage of a process started with `cpu`. */
+    rusageFile?: string,
   ) {
     live.add(child);
     child.stdout?.on('data', (chunk: Buffer) => (this.stdoutText = keepTail(this.stdoutText + chunk.toString())));
@@ -56,7 +63,9 @@ export class Started {
     this.exited = new Promise((resolve) => {
       const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
         live.delete(child);
-        resolve({ code, signal, stdout: this.stdoutText, stderr: this.stderrText });
+        void readRusage(rusageFile).then((cpuSeconds) =>
+          resolve({ code, signal, stdout: this.stdoutText, stderr: this.stderrText, ...(cpuSeconds === undefined ? {} : { cpuSeconds }) }),
+        );
       };
       child.once('error', (error) => {
         this.stderrText += String(error.message);
@@ -99,7 +108,43 @@ function keepTail(text: string): string {
   return text.length > 64 * 1024 ? text.slice(-32 * 1024) : text;
 }
 
+/**
+ * GNU time (Debian's `time` package) reports a child's rusage from wait4 at the cost
+ * of one small exec; Node's own spawn does not give children's rusage.
+ */
+let timeBin: string | undefined;
+let rusageFiles = 0;
+
+/** GNU time's path, looked up until found (the bench may install it after start). */
+export function timeProgram(): string | undefined {
+  return (timeBin ??= which('time'));
+}
+
+/** User + system seconds from GNU time's `-f '%U %S'` output (its last line; a failed command's status line comes first). */
+async function readRusage(file: string | undefined): Promise<number | undefined> {
+  if (file === undefined) return undefined;
+  try {
+    const line = (await readFile(file, 'utf8')).trim().split('\n').pop() ?? '';
+    const match = /^(\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/.exec(line);
+    return match ? Number(match[1]) + Number(match[2]) : undefined;
+  } catch {
+    return undefined; // Never written: the process did not start.
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
 export function start(command: string, args: readonly string[], options: SpawnOptions = {}): Started {
+  const time = options.cpu ? timeProgram() : undefined;
+  if (time !== undefined) {
+    const file = join(tmpdir(), `ferry-bench-rusage-${process.pid}-${++rusageFiles}`);
+    const child = spawnGroup(time, ['-f', '%U %S', '-o', file, command, ...args], options);
+    return new Started(`${command} ${args.join(' ')}`, child, file);
+  }
+  return new Started(`${command} ${args.join(' ')}`, spawnGroup(command, args, options));
+}
+
+function spawnGroup(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
   const child = spawn(command, args, {
     env: options.env ?? process.env,
     cwd: options.cwd,
@@ -107,7 +152,7 @@ export function start(command: string, args: readonly string[], options: SpawnOp
     stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
   if (options.input !== undefined) child.stdin?.end(options.input);
-  return new Started(`${command} ${args.join(' ')}`, child);
+  return child;
 }
 
 export class CommandFailed extends Error {

@@ -14,7 +14,7 @@ import { KnownHosts } from '../../src/client/known-hosts.js';
 import { certificateFingerprint } from '../../src/protocol/fingerprint.js';
 import { FERRY_BIN, REPO_ROOT, SERVER_BIN } from '../lib/paths.js';
 import { CommandFailed, freePort, run, start, type Started } from '../lib/processes.js';
-import type { Peer, Transfer } from './peer.js';
+import type { Peer, Transfer, TransferCpu } from './peer.js';
 
 export type FerryLayout = 'single' | 'cluster';
 
@@ -114,7 +114,15 @@ export class FerryPeer implements Peer {
 
   /** Runs the `ferry` command line with `args` against this server. */
   ferry(args: readonly string[], timeoutMs = this.timeoutMs) {
-    return run(process.execPath, [...this.nodeArgs, FERRY_BIN, '-q', ...args], { env: this.clientEnv, timeoutMs });
+    return run(process.execPath, [...this.nodeArgs, FERRY_BIN, '-q', ...args], { env: this.clientEnv, timeoutMs, cpu: true });
+  }
+
+  get daemonPid(): number {
+    return this.server.pid;
+  }
+
+  private async timed(args: readonly string[]): Promise<TransferCpu> {
+    return { client: (await this.ferry(args)).cpuSeconds };
   }
 
   uploadedTo(tag: string): string {
@@ -122,7 +130,7 @@ export class FerryPeer implements Peer {
   }
 
   async prepareUpload(local: string, tag: string): Promise<Transfer> {
-    return { go: async () => void (await this.ferry(['upload', local, '-d', `/${tag}`])) };
+    return { go: () => this.timed(['upload', local, '-d', `/${tag}`]) };
   }
 
   async stage(local: string): Promise<void> {
@@ -130,7 +138,7 @@ export class FerryPeer implements Peer {
   }
 
   async prepareDownload(name: string, destDir: string): Promise<Transfer> {
-    return { go: async () => void (await this.ferry(['download', `/stage/${basename(name)}`, '-d', destDir])) };
+    return { go: () => this.timed(['download', `/stage/${basename(name)}`, '-d', destDir]) };
   }
 
   /** Files an upload left in the server's temporary folders (there should be none once it is answered). */

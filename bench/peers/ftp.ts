@@ -6,8 +6,8 @@
 
 import { chown, mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { CommandFailed, freePort, isRoot, run, start, waitListening, type Started } from '../lib/processes.js';
-import { isFolder, linkTree, type Peer, type Transfer } from './peer.js';
+import { CommandFailed, freePort, isRoot, run, start, waitListening, type RunResult, type Started } from '../lib/processes.js';
+import { cpuOf, isFolder, linkTree, type Peer, type Transfer } from './peer.js';
 import { BASELINE_LABELS } from '../lib/options.js';
 
 /** The uid and gid of the `ftp` account vsftpd serves anonymous users as. */
@@ -83,9 +83,13 @@ export class FtpPeer implements Peer {
     return `ftp://127.0.0.1:${this.port}/pub/${path}`;
   }
 
-  private lftp(script: string): Promise<unknown> {
+  private lftp(script: string): Promise<RunResult> {
     const settings = 'set ftp:ssl-allow no; set net:max-retries 1; set net:timeout 30; set cmd:fail-exit yes';
-    return run('lftp', ['-c', `${settings}; open -u anonymous,bench ftp://127.0.0.1:${this.port}; ${script}`], { timeoutMs: this.timeoutMs });
+    return run('lftp', ['-c', `${settings}; open -u anonymous,bench ftp://127.0.0.1:${this.port}; ${script}`], { timeoutMs: this.timeoutMs, cpu: true });
+  }
+
+  get daemonPid(): number {
+    return this.daemon.pid;
   }
 
   uploadedTo(tag: string): string {
@@ -97,8 +101,8 @@ export class FtpPeer implements Peer {
     await mkdir(dir, { recursive: true });
     await chown(dir, this.account.uid, this.account.gid);
     const name = basename(local);
-    if (await isFolder(local)) return { go: async () => void (await this.lftp(`mirror -R --no-perms ${quote(local)} ${quote(`pub/${tag}/${name}`)}`)) };
-    return { go: async () => void (await run('curl', ['-sS', '-T', local, this.url(`${tag}/${name}`)], { timeoutMs: this.timeoutMs })) };
+    if (await isFolder(local)) return { go: async () => ({ client: cpuOf(await this.lftp(`mirror -R --no-perms ${quote(local)} ${quote(`pub/${tag}/${name}`)}`)) }) };
+    return { go: async () => ({ client: cpuOf(await run('curl', ['-sS', '-T', local, this.url(`${tag}/${name}`)], { timeoutMs: this.timeoutMs, cpu: true })) }) };
   }
 
   async stage(local: string): Promise<void> {
@@ -107,9 +111,9 @@ export class FtpPeer implements Peer {
 
   async prepareDownload(name: string, destDir: string): Promise<Transfer> {
     if (await isFolder(join(this.pub, 'stage', name))) {
-      return { go: async () => void (await this.lftp(`mirror --no-perms ${quote(`pub/stage/${name}`)} ${quote(join(destDir, name))}`)) };
+      return { go: async () => ({ client: cpuOf(await this.lftp(`mirror --no-perms ${quote(`pub/stage/${name}`)} ${quote(join(destDir, name))}`)) }) };
     }
-    return { go: async () => void (await run('curl', ['-sS', '-o', join(destDir, name), this.url(`stage/${name}`)], { timeoutMs: this.timeoutMs })) };
+    return { go: async () => ({ client: cpuOf(await run('curl', ['-sS', '-o', join(destDir, name), this.url(`stage/${name}`)], { timeoutMs: this.timeoutMs, cpu: true })) }) };
   }
 
   async stop(): Promise<void> {

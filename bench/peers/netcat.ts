@@ -8,7 +8,7 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CommandFailed, finish, freePort, run, start, waitListening, which, type Started } from '../lib/processes.js';
-import { isFolder, type Peer, type Transfer, linkTree } from './peer.js';
+import { cpuOf, isFolder, type Peer, type Transfer, linkTree } from './peer.js';
 import { BASELINE_LABELS } from '../lib/options.js';
 
 function shellQuote(text: string): string {
@@ -44,8 +44,12 @@ export class NetcatPeer implements Peer {
     return new NetcatPeer(nc, root, timeoutMs);
   }
 
-  /** Readies a copy of `source` (file or folder) into `destDir`, under the same base name. */
-  private async copy(source: string, destDir: string): Promise<Transfer> {
+  /**
+   * Readies a copy of `source` (file or folder) into `destDir`, under the same base
+   * name. The listening end sends, so the client side (for CPU) is the sender of an
+   * upload and the receiver of a download.
+   */
+  private async copy(source: string, destDir: string, direction: 'upload' | 'download'): Promise<Transfer> {
     await mkdir(destDir, { recursive: true });
     const port = await freePort();
     const nc = shellQuote(this.nc);
@@ -58,13 +62,14 @@ export class NetcatPeer implements Peer {
     const receive = folder
       ? `set -o pipefail; ${connect} | tar -C ${shellQuote(destDir)} -xf -`
       : `exec ${connect} > ${shellQuote(join(destDir, basename(source)))}`;
-    const sender = start('bash', ['-c', send]);
+    const sender = start('bash', ['-c', send], { cpu: true });
     this.listeners.add(sender);
     await waitListening(port, sender);
     return {
       go: async () => {
         try {
-          await Promise.all([finish(start('bash', ['-c', receive]), this.timeoutMs), finish(sender, this.timeoutMs)]);
+          const [received, sent] = await Promise.all([finish(start('bash', ['-c', receive], { cpu: true }), this.timeoutMs), finish(sender, this.timeoutMs)]);
+          return direction === 'upload' ? { client: cpuOf(sent), server: cpuOf(received) } : { client: cpuOf(received), server: cpuOf(sent) };
         } finally {
           this.listeners.delete(sender);
           if (sender.running) await sender.stop();
@@ -78,7 +83,7 @@ export class NetcatPeer implements Peer {
   }
 
   prepareUpload(local: string, tag: string): Promise<Transfer> {
-    return this.copy(local, this.uploadedTo(tag));
+    return this.copy(local, this.uploadedTo(tag), 'upload');
   }
 
   async stage(local: string): Promise<void> {
@@ -86,7 +91,7 @@ export class NetcatPeer implements Peer {
   }
 
   prepareDownload(name: string, destDir: string): Promise<Transfer> {
-    return this.copy(join(this.root, 'stage', name), destDir);
+    return this.copy(join(this.root, 'stage', name), destDir, 'download');
   }
 
   async stop(): Promise<void> {

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { NODE_PIPE_BIN } from '../lib/paths.js';
 import { finish, freePort, start, waitListening, type Started } from '../lib/processes.js';
-import { isFolder, linkTree, type Peer, type Transfer } from './peer.js';
+import { cpuOf, isFolder, linkTree, type Peer, type Transfer } from './peer.js';
 import { BASELINE_LABELS } from '../lib/options.js';
 
 export class NodePipePeer implements Peer {
@@ -34,15 +34,16 @@ export class NodePipePeer implements Peer {
 
   private async pipe(serverDirection: 'send' | 'recv', serverPath: string, clientPath: string): Promise<Transfer> {
     const port = await freePort();
-    const server = start(process.execPath, [NODE_PIPE_BIN, 'listen', serverDirection, String(port), serverPath]);
+    const server = start(process.execPath, [NODE_PIPE_BIN, 'listen', serverDirection, String(port), serverPath], { cpu: true });
     this.servers.add(server);
     await waitListening(port, server);
     const clientDirection = serverDirection === 'send' ? 'recv' : 'send';
     return {
       go: async () => {
         try {
-          const client = start(process.execPath, [NODE_PIPE_BIN, 'connect', clientDirection, String(port), clientPath]);
-          await Promise.all([finish(client, this.timeoutMs), finish(server, this.timeoutMs)]);
+          const client = start(process.execPath, [NODE_PIPE_BIN, 'connect', clientDirection, String(port), clientPath], { cpu: true });
+          const [clientEnd, serverEnd] = await Promise.all([finish(client, this.timeoutMs), finish(server, this.timeoutMs)]);
+          return { client: cpuOf(clientEnd), server: cpuOf(serverEnd) };
         } finally {
           this.servers.delete(server);
           if (server.running) await server.stop();

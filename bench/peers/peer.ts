@@ -6,10 +6,28 @@
 
 import { link, mkdir, readdir, stat, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { RunResult } from '../lib/processes.js';
+
+/** CPU seconds (user + system) that the processes of one transfer used; undefined where unmeasured (no GNU time). */
+export interface TransferCpu {
+  client: number | undefined;
+  /** Only for a peer whose server end is a process per transfer (nc, the Node pipe); a daemon is measured by its process tree. */
+  server?: number | undefined;
+}
 
 export interface Transfer {
-  /** Moves the bytes; resolves once every process involved has finished. */
-  go(): Promise<void>;
+  /** Moves the bytes; resolves once every process involved has finished, with the CPU they used. */
+  go(): Promise<TransferCpu>;
+}
+
+/** The summed CPU of finished processes, undefined unless every one was measured. */
+export function cpuOf(...results: readonly RunResult[]): number | undefined {
+  let sum = 0;
+  for (const result of results) {
+    if (result.cpuSeconds === undefined) return undefined;
+    sum += result.cpuSeconds;
+  }
+  return sum;
 }
 
 export interface Peer {
@@ -17,6 +35,11 @@ export interface Peer {
   readonly key: string;
   /** What the tables call it. */
   readonly label: string;
+  /**
+   * The long-lived server process, if any: the server side's CPU is that of its
+   * process tree, per-connection children included, over each transfer.
+   */
+  readonly daemonPid?: number;
   /** The folder on this machine where an upload tagged `tag` lands. */
   uploadedTo(tag: string): string;
   /** Readies sending `local` (a file or a folder) so that it lands as uploadedTo(tag)/basename(local). */

@@ -1,27 +1,33 @@
 /**
  * rsync in daemon mode on loopback (`rsync://`), the peer Ferry must beat on equal
  * terms: it checks every transferred file against a whole-file checksum by itself.
- * The client runs a plain `rsync -a`.
+ * The client runs a plain `rsync -a`; the `--fsync` variant adds `--fsync`, which the
+ * client forwards to the receiving side (the daemon on an upload), so each file is
+ * on disk before rsync moves on: the durability Ferry promises.
  */
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { freePort, run, start, waitListening, isRoot, type Started } from '../lib/processes.js';
-import { linkTree, type Peer, type Transfer } from './peer.js';
+import { cpuOf, linkTree, type Peer, type Transfer } from './peer.js';
 import { BASELINE_LABELS } from '../lib/options.js';
 
 export class RsyncPeer implements Peer {
-  readonly key = 'rsync';
-  readonly label = BASELINE_LABELS.rsync;
+  readonly key: 'rsync' | 'rsync-fsync';
+  readonly label: string;
 
   private constructor(
     private readonly root: string,
     private readonly port: number,
     private readonly daemon: Started,
     private readonly timeoutMs: number,
-  ) {}
+    private readonly fsync: boolean,
+  ) {
+    this.key = fsync ? 'rsync-fsync' : 'rsync';
+    this.label = BASELINE_LABELS[this.key];
+  }
 
-  static async start(workDir: string, timeoutMs: number): Promise<RsyncPeer> {
+  static async start(workDir: string, timeoutMs: number, fsync = false): Promise<RsyncPeer> {
     const root = join(workDir, 'root');
     await mkdir(join(root, 'stage'), { recursive: true });
     const config = join(workDir, 'rsyncd.conf');
@@ -34,11 +40,20 @@ export class RsyncPeer implements Peer {
     const port = await freePort();
     const daemon = start('rsync', ['--daemon', '--no-detach', '--address=127.0.0.1', '--port', String(port), '--config', config]);
     await waitListening(port, daemon);
-    return new RsyncPeer(root, port, daemon, timeoutMs);
+    return new RsyncPeer(root, port, daemon, timeoutMs, fsync);
+  }
+
+  get daemonPid(): number {
+    return this.daemon.pid;
   }
 
   private url(path: string): string {
     return `rsync://127.0.0.1:${this.port}/bench/${path}`;
+  }
+
+  private transfer(from: string, to: string): Transfer {
+    const args = ['-a', ...(this.fsync ? ['--fsync'] : []), from, to];
+    return { go: async () => ({ client: cpuOf(await run('rsync', args, { timeoutMs: this.timeoutMs, cpu: true })) }) };
   }
 
   uploadedTo(tag: string): string {
@@ -46,7 +61,7 @@ export class RsyncPeer implements Peer {
   }
 
   async prepareUpload(local: string, tag: string): Promise<Transfer> {
-    return { go: async () => void (await run('rsync', ['-a', local, this.url(`${tag}/`)], { timeoutMs: this.timeoutMs })) };
+    return this.transfer(local, this.url(`${tag}/`));
   }
 
   async stage(local: string): Promise<void> {
@@ -54,7 +69,7 @@ export class RsyncPeer implements Peer {
   }
 
   async prepareDownload(name: string, destDir: string): Promise<Transfer> {
-    return { go: async () => void (await run('rsync', ['-a', this.url(`stage/${name}`), `${destDir}/`], { timeoutMs: this.timeoutMs })) };
+    return this.transfer(this.url(`stage/${name}`), `${destDir}/`);
   }
 
   async stop(): Promise<void> {

@@ -9,7 +9,7 @@ import { copyFile, mkdir, rmdir, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, join } from 'node:path';
 import { freePort, isRoot, run, start, waitListening, which, type Started } from '../lib/processes.js';
-import { isFolder, linkTree, type Peer, type Transfer } from './peer.js';
+import { cpuOf, isFolder, linkTree, type Peer, type Transfer } from './peer.js';
 import { BASELINE_LABELS } from '../lib/options.js';
 
 /** sshd insists on its privilege separation folder when run as root. */
@@ -90,7 +90,11 @@ export class SftpPeer implements Peer {
       '-o', 'LogLevel=ERROR',
       `${userInfo().username}@127.0.0.1`,
     ];
-    return { go: async () => void (await run('sftp', args, { timeoutMs: this.timeoutMs })) };
+    return { go: async () => ({ client: cpuOf(await run('sftp', args, { timeoutMs: this.timeoutMs, cpu: true })) }) };
+  }
+
+  get daemonPid(): number {
+    return this.daemon.pid;
   }
 
   uploadedTo(tag: string): string {
