@@ -53,7 +53,7 @@ function header(options: BenchOptions, lab: Lab, workloads: readonly Workload[],
     '- Ferry fsyncs every file before it reports it landed (uploads on the server, downloads on the client); so does ' +
       '`rsync --fsync` on its receiving side (the daemon, on uploads; W1, W3, W5); plain rsync, FTP, sftp, nc and the Node pipe ' +
       'leave the data in the page cache (a sync runs between timed runs, untimed)',
-    `- CPU (user + system): each client process's rusage from wait4 through GNU time${timeProgram() === undefined ? ' (NOT installed: client CPU unmeasured)' : ''}; ` +
+    `- CPU (user + system), in the kernel's 10 ms ticks: each whole client process's rusage (start-up included) from wait4 through GNU time${timeProgram() === undefined ? ' (NOT installed: client CPU unmeasured)' : ''}; ` +
       "the server's process tree from /proc (utime + stime + cutime + cstime, so a daemon's reaped per-connection children count), " +
       `before and after each transfer. SHA-256 (node:crypto, one core, this run): ${lab.sha256.gibPerSecond.toFixed(2)} GiB/s, ` +
       `${lab.sha256.secondsPerGib.toFixed(2)} CPU s per GiB`,
