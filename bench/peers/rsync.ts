@@ -28,6 +28,9 @@ export class RsyncPeer implements Peer {
   }
 
   static async start(workDir: string, timeoutMs: number, fsync = false): Promise<RsyncPeer> {
+    if (fsync && !(await run('rsync', ['--help'], { timeoutMs: 10_000 })).stdout.includes('--fsync')) {
+      throw new Error('this rsync has no --fsync (it came in rsync 3.2.4)');
+    }
     const root = join(workDir, 'root');
     await mkdir(join(root, 'stage'), { recursive: true });
     const config = join(workDir, 'rsyncd.conf');
