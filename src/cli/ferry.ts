@@ -266,7 +266,8 @@ runMain('ferry', async () => {
     .description('trust the TLS certificate the server shows now, after it was replaced on purpose (asks first on a terminal)')
     .action(async () => {
       const options = connection();
-      const { serverOf, tlsTrust } = await import('./connect.js');
+      const { tlsTrust } = await import('./certificate-trust.js');
+      const { serverOf } = await import('./find-server.js');
       const tls = options.ca === undefined && !options.plain ? await tlsTrust(options, { replace: true }) : undefined;
       if (tls?.kind !== 'pin') throw ferryError('USAGE', 'trust pins a TLS certificate: use it as ferry -s HOST[:PORT] trust (not with --ca or --no-tls)');
       const { FerryClient, serverLabel } = await import('../client/client.js');
