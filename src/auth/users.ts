@@ -21,7 +21,7 @@ import { hashPassword, needsRehash, verifyPassword } from './password.js';
 import { ALL_PERMISSIONS, checkUserName, credentialOf, parseUsersFile, type User, type UserRecord, type UsersFileContent } from './user-records.js';
 
 // The record and its checks live in user-records.ts; they are offered here too, beside the directory that holds them.
-export { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, checkUserName, credentialOf, holdsCredential, type User, type UserRecord } from './user-records.js';
+export { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, checkUserName, credentialOf, holdsCredential, type User } from './user-records.js';
 
 /** How often the file is checked for changes a watcher may have missed. */
 const POLL_MS = 2_000;
