@@ -13,8 +13,10 @@ import { FerryClient, serverLabel, type TlsTrust } from '../client/client.js';
 import { discoverServers, type DiscoveredServer } from '../lan/mdns.js';
 import { FerryError, systemErrorCode } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
-import { tlsTrust, resolvePassword, resolveServer, resolveUser, type ConnectionOptions } from './connect.js';
+import { tlsTrust } from './certificate-trust.js';
+import { resolvePassword, resolveUser, type ConnectionOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
+import { resolveServer } from './find-server.js';
 import type { Output } from './output.js';
 
 const TCP_TIMEOUT_MS = 3_000;

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
  * `ferry`: the client command line described in the README, a thin layer over the
- * client library (src/client) and the shared commands (commands.ts).
+ * client library (src/client) and the shared commands (commands.ts). Its global
+ * options, and the connection they ask for: global-options.ts.
  */
 
 import { Command, Option } from 'commander';
 import { DEFAULT_RETRIES, retryBudgetMs } from '../client/retry-policy.js';
-import type { TypedConnection } from './config-command.js';
 import type { ProfileOptions } from './profiles.js';
 import { STDIO } from './destination.js';
 import { PROGRESS_MODES } from './progress-json.js';
@@ -14,33 +14,14 @@ import { ferryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
 import type { ConnectionOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
+import { connectionOptions, typedConnection, withProfile, type GlobalOptions } from './global-options.js';
 import { endQuietlyOnClosedPipes, parseCommandLine, runMain } from './main.js';
 import { Output } from './output.js';
 import { VERSION } from '../version.js';
 
-interface GlobalOptions {
-  server?: string;
-  user?: string;
-  passwordStdin?: boolean;
-  passwordCommand?: string;
-  tls?: boolean;
-  fingerprint?: string;
-  ca?: string;
-  quiet?: boolean;
-  verbose?: boolean;
-  json?: boolean;
-  progress: string;
-  retries: string;
-}
-
 function retryWindow(retries: number): string {
   const { min, max } = retryBudgetMs(retries);
   return `${Math.round(min / 1000)}-${Math.round(max / 1000)} s`;
-}
-
-/** FERRY_TLS=false turns TLS off here as it does on the server (an explicit --tls wins). */
-function plainByEnvironment(): boolean {
-  return ['false', '0', 'no', 'off'].includes((process.env.FERRY_TLS ?? '').trim().toLowerCase());
 }
 
 /** Commander's way to collect a repeatable option. */
@@ -56,12 +37,6 @@ interface SelectionFlags {
 
 function selection(flags: SelectionFlags): { skipExisting: boolean; excludes: string[]; followSymlinks: boolean } {
   return { skipExisting: flags.skipExisting ?? false, excludes: flags.exclude ?? [], followSymlinks: flags.followSymlinks ?? false };
-}
-
-function parseRetries(value: string): number {
-  const retries = Number(value);
-  if (!Number.isInteger(retries) || retries < 0) throw ferryError('USAGE', `--retries takes a whole number, not "${value}"`);
-  return retries;
 }
 
 endQuietlyOnClosedPipes();
@@ -107,27 +82,7 @@ runMain('ferry', async () => {
       quiet: (program.opts<GlobalOptions>().quiet ?? false) || program.opts<GlobalOptions>().progress === 'none',
       verbose: program.opts<GlobalOptions>().verbose ?? false,
     }));
-  const connection = (): ConnectionOptions => {
-    const options = globals();
-    const plain = options.tls === false || (options.tls === undefined && plainByEnvironment());
-    if (plain && (options.ca !== undefined || options.fingerprint !== undefined)) {
-      throw ferryError('USAGE', `${options.ca !== undefined ? '--ca' : '--fingerprint'} checks a TLS certificate: it cannot go with --no-tls (or FERRY_TLS=false)`);
-    }
-    if (options.ca !== undefined && options.fingerprint !== undefined) throw ferryError('USAGE', 'give either --ca or --fingerprint, not both');
-    const out = output();
-    return {
-      retries: parseRetries(options.retries),
-      onRetry: ({ error, retry, retries, delayMs }) =>
-        out.notice(`retry ${retry} of ${retries} in ${(delayMs / 1000).toFixed(1)} s: ${error.message}`),
-      ...(options.server !== undefined ? { server: options.server } : {}),
-      ...(options.user !== undefined ? { user: options.user } : {}),
-      ...(options.passwordStdin ? { passwordStdin: true } : {}),
-      ...(plain ? { plain: true } : {}),
-      ...(options.fingerprint !== undefined ? { fingerprint: options.fingerprint } : {}),
-      ...(options.passwordCommand !== undefined ? { passwordCommand: options.passwordCommand } : {}),
-      ...(options.ca !== undefined ? { ca: options.ca } : {}),
-    };
-  };
+  const connection = (): ConnectionOptions => connectionOptions(globals(), output());
   const progressJson = (): boolean => program.opts<GlobalOptions>().progress === 'json';
 
   /** Connects, logs in, runs `body`, and says goodbye. */
@@ -266,17 +221,8 @@ runMain('ferry', async () => {
     .description('trust the TLS certificate the server shows now, after it was replaced on purpose (asks first on a terminal)')
     .action(async () => {
       const options = connection();
-      const { serverOf, tlsTrust } = await import('./connect.js');
-      const tls = options.ca === undefined && !options.plain ? await tlsTrust(options, { replace: true }) : undefined;
-      if (tls?.kind !== 'pin') throw ferryError('USAGE', 'trust pins a TLS certificate: use it as ferry -s HOST[:PORT] trust (not with --ca or --no-tls)');
-      const { FerryClient, serverLabel } = await import('../client/client.js');
-      const address = serverOf(options);
-      const client = await FerryClient.connect({ ...address, tls });
-      client.close();
-      const where = serverLabel(address.host, address.port);
-      const fingerprint = await tls.knownHosts.get(where);
-      output().line(`trusted ${where}: certificate ${fingerprint ?? '?'} (recorded in ${tls.knownHosts.file})`);
-      output().json({ server: where, fingerprint, knownHosts: tls.knownHosts.file });
+      const { trustServer } = await import('./server-commands.js');
+      await trustServer(options, output());
     });
 
   program
@@ -284,21 +230,8 @@ runMain('ferry', async () => {
     .description('list Ferry servers on the LAN found by mDNS')
     .option('--timeout <seconds>', 'how long to listen', '2')
     .action(async (options: { timeout: string }) => {
-      const seconds = Number(options.timeout);
-      if (!(seconds > 0)) throw ferryError('USAGE', `--timeout takes a number of seconds, not "${options.timeout}"`);
-      const { discoverServers } = await import('../lan/mdns.js');
-      const servers = await discoverServers(seconds * 1000);
-      const out = output();
-      out.json(servers);
-      if (servers.length === 0) {
-        out.problem(`no Ferry server answered within ${seconds} s; is one running on this network with mDNS on? ("ferry doctor -s HOST" checks a known address)`);
-        exit = ExitCode.NOT_FOUND;
-        return;
-      }
-      for (const server of servers) {
-        const tls = server.tls ? `TLS ${server.fingerprint ?? ''}` : 'plain';
-        out.line(`${server.name}\t${server.addresses[0] ?? server.host}:${server.port}\tprotocol ${server.protocolVersion}\t${tls}`);
-      }
+      const { discover } = await import('./server-commands.js');
+      exit = await discover(options.timeout, output());
     });
 
   program
@@ -379,43 +312,3 @@ runMain('ferry', async () => {
   if (wantsJson && early !== ExitCode.OK) output().finishJson(early ?? exit, usage === undefined ? undefined : ferryError('USAGE', usage));
   return early ?? exit;
 });
-
-/** The options in effect: typed on the command line, else the saved server's, else the environment's or defaults. */
-function withProfile(program: Command, options: GlobalOptions, profile: ProfileOptions | undefined): GlobalOptions {
-  if (profile === undefined) return options;
-  const merged: GlobalOptions = { ...options, server: profile.server };
-  const typed = (key: keyof GlobalOptions): boolean => program.getOptionValueSource(key) === 'cli';
-  const fill = <K extends keyof ProfileOptions & keyof GlobalOptions>(key: K): void => {
-    const value = profile[key];
-    if (value !== undefined && !typed(key)) (merged as unknown as Record<string, unknown>)[key] = value;
-  };
-  fill('user');
-  fill('passwordCommand');
-  // How the server is trusted is one choice (plain, a pinned fingerprint, a CA), made
-  // whole by the command line, else by the profile: a FERRY_FINGERPRINT or FERRY_TLS
-  // meant for another server must not mix with the profile's (or be refused beside it).
-  // (A typed --tls only says TLS, which the profile's pin or CA still refines.)
-  const typedChoice = typed('fingerprint') || typed('ca') || (typed('tls') && options.tls === false);
-  if (!typedChoice && (profile.tls !== undefined || profile.fingerprint !== undefined || profile.ca !== undefined)) {
-    delete merged.fingerprint;
-    delete merged.ca;
-    if (!typed('tls')) merged.tls = profile.tls ?? true;
-    fill('fingerprint');
-    fill('ca');
-  }
-  return merged;
-}
-
-/** The connection options typed on this command line, which `config add` saves. */
-function typedConnection(program: Command): TypedConnection {
-  const options = program.opts<GlobalOptions>();
-  const typed = (key: keyof TypedConnection & keyof GlobalOptions): boolean => program.getOptionValueSource(key) === 'cli' && options[key] !== undefined;
-  return {
-    ...(typed('server') ? { server: options.server as string } : {}),
-    ...(typed('user') ? { user: options.user as string } : {}),
-    ...(typed('fingerprint') ? { fingerprint: options.fingerprint as string } : {}),
-    ...(typed('ca') ? { ca: options.ca as string } : {}),
-    ...(typed('tls') ? { tls: options.tls as boolean } : {}),
-    ...(typed('passwordCommand') ? { passwordCommand: options.passwordCommand as string } : {}),
-  };
-}

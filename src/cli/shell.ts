@@ -7,9 +7,9 @@
  * bash does, and runs the same commands as the one-shot command line.
  */
 
-import { appendFile, mkdir, readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, join, sep } from 'node:path';
+import { sep } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
@@ -17,6 +17,8 @@ import * as commands from './commands.js';
 import { Connection, type ConnectionOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
 import { Output } from './output.js';
+import { HISTORY_LINES, historyFile, loadHistory, remember } from './shell-history.js';
+import { COMMANDS, nearestCommand, quoteForShell, scanWords, splitWords, type ScannedWord } from './shell-words.js';
 
 const HELP = `commands (remote paths are relative to the current folder):
   upload|put <local...> [remote-dest] [-d DIR] [--no-clobber] [-v]   send files and folders
@@ -25,105 +27,6 @@ const HELP = `commands (remote paths are relative to the current folder):
   mkdir <dir>       cd <dir>        pwd                   help      exit|quit
   lcd <dir>         lls [dir]       lpwd                  (the same on this computer)
 keys: Tab completes commands and names, Ctrl-C cancels the running command or clears the line, Ctrl-D exits`;
-
-const HISTORY_LINES = 500;
-
-/** Where the shell keeps its history between sessions: FERRY_HISTORY, else the user's state folder. */
-function historyFile(): string {
-  if (process.env.FERRY_HISTORY) return process.env.FERRY_HISTORY;
-  const base = process.platform === 'win32' ? (process.env.LOCALAPPDATA ?? join(homedir(), 'AppData', 'Local')) : (process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'));
-  return join(base, 'ferry', 'shell_history');
-}
-
-/** Earlier sessions' lines, newest first (readline's order). */
-async function loadHistory(file: string): Promise<string[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').filter((line) => line.trim() !== '').slice(-HISTORY_LINES).reverse();
-}
-
-async function remember(file: string, line: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  await appendFile(file, `${line}\n`, { mode: 0o600 });
-}
-
-const COMMANDS = ['upload', 'put', 'download', 'get', 'ls', 'list', 'stat', 'rm', 'mv', 'mkdir', 'cd', 'pwd', 'lcd', 'lls', 'lpwd', 'help', 'exit', 'quit'];
-
-interface ScannedWord {
-  value: string;
-  /** Where the word starts in the line, as typed (quotes included). */
-  start: number;
-}
-
-/** Words of a command line, honouring quotes; tolerant of an unclosed quote (a word still being typed). */
-function scanWords(line: string): { words: ScannedWord[]; openQuote: '"' | "'" | undefined; inWord: boolean } {
-  const words: ScannedWord[] = [];
-  let word = '';
-  let start = 0;
-  let quote: '"' | "'" | undefined;
-  let inWord = false;
-  let index = 0;
-  for (const char of line) {
-    if (!inWord && !/\s/.test(char)) start = index;
-    if (quote) {
-      if (char === quote) quote = undefined;
-      else word += char;
-    } else if (char === '"' || char === "'") {
-      quote = char;
-      inWord = true;
-    } else if (/\s/.test(char)) {
-      if (inWord) words.push({ value: word, start });
-      word = '';
-      inWord = false;
-    } else {
-      word += char;
-      inWord = true;
-    }
-    index += char.length;
-  }
-  if (inWord) words.push({ value: word, start });
-  return { words, openQuote: quote, inWord };
-}
-
-/** Splits a command line into words, honouring "double" and 'single' quotes. */
-export function splitWords(line: string): string[] {
-  const { words, openQuote } = scanWords(line);
-  if (openQuote) throw ferryError('USAGE', `unclosed ${openQuote} quote`);
-  return words.map((word) => word.value);
-}
-
-/**
- * A completed name as it must be typed: quoted when it holds a space or a quote.
- * A folder's quote is left open, so Tab can go on completing inside it.
- */
-export function quoteForShell(name: string): string {
-  if (!/[\s"']/.test(name)) return name;
-  const quote = name.includes('"') ? "'" : '"';
-  return name.endsWith('/') ? `${quote}${name}` : `${quote}${name}${quote}`;
-}
-
-/** The command nearest to a mistyped one (at most two edits away), for "did you mean". */
-export function nearestCommand(typed: string): string | undefined {
-  let best: { name: string; distance: number } | undefined;
-  for (const name of COMMANDS) {
-    const distance = editDistance(typed, name);
-    if (distance <= Math.min(2, Math.floor(name.length / 2)) && (best === undefined || distance < best.distance)) best = { name, distance };
-  }
-  return best?.name;
-}
-
-/** Levenshtein distance, with a swap of two neighbours counted as one edit (as typos are). */
-function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const row = rows[i] as number[];
-      const above = rows[i - 1] as number[];
-      row[j] = Math.min((above[j] as number) + 1, (row[j - 1] as number) + 1, (above[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j] as number, ((rows[i - 2] as number[])[j - 2] as number) + 1);
-    }
-  }
-  return (rows[a.length] as number[])[b.length] as number;
-}
 
 interface Parsed {
   args: string[];

@@ -4,7 +4,8 @@
  * the login book (one count of failures and bans for both doors), the connection
  * limits (raw connections are counted before their TLS handshake), the storage and
  * the metrics. Like the TCP server it knows nothing of the process model: each
- * cluster worker runs one on the shared port.
+ * cluster worker runs one on the shared port. Its options: options.ts; the page's
+ * files and the headers on every answer: page.ts.
  */
 
 import { once } from 'node:events';
@@ -12,80 +13,27 @@ import { readFile } from 'node:fs/promises';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Logger } from 'pino';
-import type { LoginGuard } from '../auth/bans.js';
+import { join } from 'node:path';
 import { sourceKey } from '../auth/source.js';
-import { credentialOf, type User, type UserDirectory } from '../auth/users.js';
+import { credentialOf, type User } from '../auth/users.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import { RefusalLog } from '../ops/refusal-log.js';
 import { auditLogin } from '../server/audit.js';
 import { authenticate, openHome, revocation } from '../server/authenticate.js';
-import type { ConnectionGate } from '../server/connection-book.js';
-import { endpoint, type TlsMaterial } from '../server/server.js';
-import type { SessionObserver } from '../server/session.js';
-import type { Storage } from '../storage/storage.js';
+import { endpoint } from '../server/server.js';
 import { fileRoutes } from './files-routes.js';
+import type { WebServerOptions } from './options.js';
+import { ASSETS, ASSETS_DIR, CONTENT_TYPES, SECURITY_HEADERS } from './page.js';
 import type { WebRequest } from './request.js';
 import { readJson, sendError, sendJson, stringField } from './replies.js';
-import { CSRF_HEADER, SESSION_COOKIE, SessionSeal, cookieValue, type WebSession } from './session-seal.js';
+import { CSRF_HEADER, SESSION_COOKIE, SessionSeal, clearedCookie, cookieValue, type WebSession } from './session-seal.js';
 import { TUS_PATH, TusUploads } from './tus.js';
-
-/** The page and its two files, shipped in the package's web/ folder; nothing is built. */
-const ASSETS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'web');
-const ASSETS: Record<string, string> = {
-  '/': 'index.html',
-  '/index.html': 'index.html',
-  '/app.js': 'app.js',
-  '/app.css': 'app.css',
-};
-const CONTENT_TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
-
-/** Headers every answer carries: the page runs only its own code and cannot be framed. */
-const SECURITY_HEADERS: Record<string, string> = {
-  'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'X-Frame-Options': 'DENY',
-  'Strict-Transport-Security': 'max-age=31536000',
-};
 
 /** A client must have sent its request's headers within this long. */
 const HEADERS_TIMEOUT_MS = 10_000;
 const HEADERS_CHECK_INTERVAL_MS = 1_000;
-
-export interface WebLimits {
-  authFailureDelayMs: number;
-  idleTimeoutMs: number;
-  handshakeTimeoutMs: number;
-  maxFileSize: number;
-  defaultQuota: number;
-  /** Files and folders a home may hold (0: no limit). */
-  maxEntries: number;
-  /** Refused logins from one address are logged as one line per this interval. */
-  authLogIntervalMs: number;
-}
-
-export interface WebServerOptions {
-  host: string;
-  port: number;
-  tls: TlsMaterial;
-  storage: Storage;
-  users: UserDirectory;
-  guard: LoginGuard;
-  gate: ConnectionGate;
-  logger: Logger;
-  observer: SessionObserver;
-  limits: WebLimits;
-  sessionLifetimeMs: number;
-  /** The refusal log shared with the file service (one line per source for both doors); else its own. */
-  refusals?: RefusalLog;
-  /** Hears of each logout (a cluster worker tells its siblings through the primary). */
-  loggedOut?: (session: string, expires: number) => void;
-}
 
 /** A request being served for a logged-in user: ended at once if that user is revoked. */
 interface LiveRequest {
@@ -338,8 +286,4 @@ export class WebServer {
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function clearedCookie(): string {
-  return `${SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0`;
 }

@@ -93,3 +93,7 @@ export function cookieValue(header: string | undefined, name: string): string | 
   }
   return undefined;
 }
+
+export function clearedCookie(): string {
+  return `${SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0`;
+}

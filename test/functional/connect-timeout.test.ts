@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { FerryClient } from '../../src/client/client.js';
 import { FerryError } from '../../src/protocol/errors.js';
-import { withRetries } from '../../src/cli/connect.js';
+import { withRetries } from '../../src/cli/connect-retries.js';
 import { loopbackAddress } from '../helpers/tls.js';
 
 const FINGERPRINT = `SHA256:${'A'.repeat(43)}`;

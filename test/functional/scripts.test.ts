@@ -10,7 +10,7 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { chmod, copyFile, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { splitWords } from '../../src/cli/shell.js';
+import { splitWords } from '../../src/cli/shell-words.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { twoDevices, type TwoDevices } from '../helpers/netns.js';

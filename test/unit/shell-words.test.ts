@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
-import { nearestCommand, quoteForShell, splitWords } from '../../src/cli/shell.js';
+import { nearestCommand, quoteForShell, splitWords } from '../../src/cli/shell-words.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { holds } from './property.js';
 

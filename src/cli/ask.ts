@@ -1,0 +1,16 @@
+/**
+ * Asking a person one question on the terminal, answered with a visible line.
+ */
+
+import { createInterface } from 'node:readline/promises';
+import { ferryError } from '../protocol/errors.js';
+
+export async function askLine(question: string): Promise<string> {
+  if (!process.stdin.isTTY) throw ferryError('USAGE', 'no user given: use -u NAME or FERRY_USER');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return (await rl.question(question)).trim();
+  } finally {
+    rl.close();
+  }
+}
