@@ -1,6 +1,7 @@
 /**
  * One session per connection: handshake, login, then requests in the order they
- * arrive (a client may pipeline many without waiting). Independent of the process
+ * arrive (a client may pipeline many without waiting), each served to its outcome
+ * (commands.ts) and answered in order (reply.ts). Independent of the process
  * model: the same session runs in a single process or in a cluster worker.
  */
 
@@ -13,15 +14,8 @@ import { credentialOf, type UserDirectory, type User } from '../auth/users.js';
 import { authenticate, openHome, revocation } from './authenticate.js';
 import type { RefusalLog } from '../ops/refusal-log.js';
 import { FerryError, asFerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
-import { FrameType, PRE_AUTH_FRAME_LIMIT, parseJsonPayload } from '../protocol/frames.js';
-import {
-  CAPABILITIES,
-  PROTOCOL_NAME,
-  PROTOCOL_VERSION,
-  parseHello,
-  type LoginResult,
-  type Welcome,
-} from '../protocol/messages.js';
+import { FrameType, PRE_AUTH_FRAME_LIMIT } from '../protocol/frames.js';
+import type { LoginResult } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, Storage } from '../storage/storage.js';
 import { withDeadline } from '../io/deadline.js';
@@ -30,6 +24,7 @@ import { Throttle } from './throttle.js';
 import { auditLogin, type Actor } from './audit.js';
 import { perform } from './commands.js';
 import { CommitQueue } from './commit-queue.js';
+import { welcome } from './handshake.js';
 import { sendError } from './error-reply.js';
 import type { CommandContext, CommandLimits } from './handler.js';
 import { failed, type Outcome } from './outcome.js';
@@ -241,24 +236,7 @@ export class Session {
     const frame = await this.channel.next();
     this.idle = false;
     if (frame === undefined) throw ferryError('CONNECTION_LOST', 'the client left before the handshake');
-    if (frame.type !== FrameType.HELLO) {
-      throw ferryError('BAD_FRAME', 'this is a Ferry server: connect with the ferry client (the first frame must be HELLO)');
-    }
-    const hello = parseHello(parseJsonPayload(frame));
-    if (hello.protocol !== PROTOCOL_NAME || hello.version !== PROTOCOL_VERSION) {
-      throw ferryError(
-        'UNSUPPORTED_VERSION',
-        `this server speaks ${PROTOCOL_NAME} protocol version ${PROTOCOL_VERSION}, the client ${hello.protocol} version ${hello.version}; install a matching ferry client`,
-      );
-    }
-    const welcome: Welcome = {
-      protocol: PROTOCOL_NAME,
-      version: PROTOCOL_VERSION,
-      capabilities: [...CAPABILITIES],
-      agent: this.ctx.agent,
-      maxFrameBytes: this.ctx.limits.maxFrameBytes,
-    };
-    await this.channel.sendJson(FrameType.WELCOME, 0, welcome);
+    await welcome(this.channel, frame, { agent: this.ctx.agent, maxFrameBytes: this.ctx.limits.maxFrameBytes });
   }
 
   /** Serves one request to its end; returns false when the connection should close. */
