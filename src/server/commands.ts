@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { ferryError } from '../protocol/errors.js';
 import { FrameType, SHA256_BYTES } from '../protocol/frames.js';
-import type { Entry, GetHeader, Request, RequestOf, ResumeStatus } from '../protocol/messages.js';
+import type { Entry, GetHeader, RequestOf, ResumeStatus } from '../protocol/messages.js';
 import { parseRemotePath } from '../protocol/paths.js';
 import { requirePermission, type CommandContext, type DataOp, type Handler } from './handler.js';
 import { failed, type Outcome } from './outcome.js';
@@ -115,16 +115,4 @@ export async function perform(ctx: CommandContext, request: RequestOf<DataOp>): 
   } catch (error) {
     return failed(error, ctx.bytes);
   }
-}
-
-export function transferDirection(op: Request['op']): 'upload' | 'download' | undefined {
-  return op === 'put' || op === 'putStream' ? 'upload' : op === 'get' ? 'download' : undefined;
-}
-
-/**
- * The transfer a failed request counts as: its own, or a download that failed
- * before it began when the stat a client sends to plan one fails (a missing name).
- */
-export function failedTransferDirection(request: Request): 'upload' | 'download' | undefined {
-  return transferDirection(request.op) ?? (request.op === 'stat' && request.download ? 'download' : undefined);
 }

@@ -14,7 +14,7 @@
 import { asFerryError, type FerryError } from '../protocol/errors.js';
 
 /** Sends a commit's answer: OK, or `failure` when the commit failed. */
-export type CommitAnswer = (failure: FerryError | undefined) => Promise<void>;
+type CommitAnswer = (failure: FerryError | undefined) => Promise<void>;
 
 export class CommitQueue {
   /** Answers of uploads still committing, chained in request order; never rejects. */

@@ -13,7 +13,6 @@ import type { Request } from '../protocol/messages.js';
 import { clientText } from '../ops/logger.js';
 import type { FrameChannel } from '../transport/channel.js';
 import { auditChange, type Actor } from './audit.js';
-import { failedTransferDirection, transferDirection } from './commands.js';
 import type { CommitQueue } from './commit-queue.js';
 import { sendError } from './error-reply.js';
 import { failed, type Failure, type Outcome } from './outcome.js';
@@ -21,13 +20,25 @@ import type { SessionObserver, TransferResult } from './session.js';
 import { refuseUpload } from './upload.js';
 
 /** What a request is known by in the log once it ends. */
-export interface RequestDone {
+interface RequestDone {
   id: number;
   request: Request;
   /** The canonical path an upload writes, if it parses. */
   uploadPath: string | undefined;
   /** performance.now() when it began. */
   started: number;
+}
+
+function transferDirection(op: Request['op']): 'upload' | 'download' | undefined {
+  return op === 'put' || op === 'putStream' ? 'upload' : op === 'get' ? 'download' : undefined;
+}
+
+/**
+ * The transfer a failed request counts as: its own, or a download that failed
+ * before it began when the stat a client sends to plan one fails (a missing name).
+ */
+function failedTransferDirection(request: Request): 'upload' | 'download' | undefined {
+  return transferDirection(request.op) ?? (request.op === 'stat' && request.download ? 'download' : undefined);
 }
 
 export class Replies {
