@@ -3,7 +3,7 @@
  * docs/protocol.md describes the same shapes for writers of other clients.
  */
 
-import { ERROR_CODES, ferryError, isErrorCode, type ErrorCode } from './errors.js';
+import { ERROR_CODES, ferryError, isErrorCode, type ErrorCode, type FerryError } from './errors.js';
 
 export const PROTOCOL_NAME = 'ferry';
 export const PROTOCOL_VERSION = 1;
@@ -99,6 +99,11 @@ export interface GetHeader {
 export interface ErrorMessage {
   code: ErrorCode;
   message: string;
+}
+
+/** What a peer is told of `error`: its stable code and its message, never its cause. */
+export function errorMessageOf(error: FerryError): ErrorMessage {
+  return { code: error.code, message: error.message };
 }
 
 type Fields = Record<string, unknown>;

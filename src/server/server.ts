@@ -11,8 +11,8 @@ import { sourceKey } from '../auth/source.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { RefusalLog } from '../ops/refusal-log.js';
 import { ferryError, systemErrorCode } from '../protocol/errors.js';
-import { FrameType, encodeJsonFrame } from '../protocol/frames.js';
 import { ConnectionBook, LocalConnectionGate, type ConnectionGate, type ConnectionLimits } from './connection-book.js';
+import { connectionErrorFrame } from './error-reply.js';
 import { Session, type SessionContext } from './session.js';
 
 export type { ConnectionLimits } from './connection-book.js';
@@ -124,7 +124,7 @@ export class FerryServer {
     if (refusal !== undefined) {
       this.refusals.note(source, 'busy');
       if (this.secure) socket.destroy();
-      else socket.end(encodeJsonFrame(FrameType.ERROR, 0, { code: 'BUSY', message: `the server is at its limit of ${refusal}; try again shortly` }));
+      else socket.end(connectionErrorFrame(ferryError('BUSY', `the server is at its limit of ${refusal}; try again shortly`)));
       return;
     }
     socket.once('close', () => this.gate.release(source));

@@ -1,6 +1,7 @@
 /**
  * One session per connection: handshake, login, then requests in the order they
- * arrive (a client may pipeline many without waiting). Independent of the process
+ * arrive (a client may pipeline many without waiting), each served to its outcome
+ * (commands.ts) and answered in order (reply.ts). Independent of the process
  * model: the same session runs in a single process or in a cluster worker.
  */
 
@@ -13,25 +14,22 @@ import { credentialOf, type UserDirectory, type User } from '../auth/users.js';
 import { authenticate, openHome, revocation } from './authenticate.js';
 import type { RefusalLog } from '../ops/refusal-log.js';
 import { FerryError, asFerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
-import { FrameType, PRE_AUTH_FRAME_LIMIT, parseJsonPayload } from '../protocol/frames.js';
-import {
-  CAPABILITIES,
-  PROTOCOL_NAME,
-  PROTOCOL_VERSION,
-  parseHello,
-  parseRequest,
-  type LoginResult,
-  type Request,
-  type Welcome,
-} from '../protocol/messages.js';
+import { FrameType, PRE_AUTH_FRAME_LIMIT } from '../protocol/frames.js';
+import type { LoginResult } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, Storage } from '../storage/storage.js';
 import { withDeadline } from '../io/deadline.js';
-import { clientText } from '../ops/logger.js';
 import { FrameChannel } from '../transport/channel.js';
 import { Throttle } from './throttle.js';
-import { auditChange, auditLogin, type Actor } from './audit.js';
-import { commands, failedTransferDirection, isDataOp, refuseUpload, transferDirection, type CommandContext, type CommandLimits } from './commands.js';
+import { auditLogin, type Actor } from './audit.js';
+import { perform } from './commands.js';
+import { CommitQueue } from './commit-queue.js';
+import { welcome } from './handshake.js';
+import { sendError } from './error-reply.js';
+import type { CommandContext, CommandLimits } from './handler.js';
+import { failed, type Outcome } from './outcome.js';
+import { readRequest, type ParsedRequest } from './request-frame.js';
+import { Replies } from './reply.js';
 
 /** How long a timed-out connection's last words may take to flush before it is closed. */
 const ABORT_FLUSH_MS = 1_000;
@@ -106,11 +104,8 @@ export class Session {
   private requests = 0;
   private failure: FerryError | undefined;
   private readonly throttle: Throttle;
-  /** Answers of uploads still committing, chained in request order. */
-  private commits: Promise<void> = Promise.resolve();
-  private commitsPending = 0;
-  /** Canonical paths of the uploads still committing. */
-  private readonly committingPaths = new Map<string, number>();
+  private readonly commits = new CommitQueue(MAX_PENDING_COMMITS);
+  private readonly replies: Replies;
 
   constructor(
     private readonly socket: Socket,
@@ -120,6 +115,7 @@ export class Session {
     this.channel = new FrameChannel(socket, { maxFrameBytes: Math.min(PRE_AUTH_FRAME_LIMIT, ctx.limits.maxFrameBytes) });
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     this.throttle = new Throttle(ctx.limits.bandwidthLimit);
+    this.replies = new Replies(this.channel, this.commits, ctx.logger, ctx.observer, () => this.actor());
   }
 
   /** Serves the connection until it closes; never throws. */
@@ -145,22 +141,22 @@ export class Session {
         }
         this.requests++;
         await this.followUserChanges();
-        const payload = parseJsonPayload(frame);
+        const parsed = readRequest(frame);
         // Only uploads to unrelated paths overtake earlier commits; anything else sees
         // them done, as if one request ran after the other (read your writes).
-        if (!isPutAttempt(payload) || this.commitsPending >= MAX_PENDING_COMMITS || this.touchesCommitting(payload)) await this.commits;
-        const keepGoing = await this.serve(frame.id, payload);
+        if (!(parsed.request && parsed.carriesData && this.commits.mayOvertake(parsed.uploadPath))) await this.commits.settled();
+        const keepGoing = await this.serve(frame.id, parsed);
         if (this.user) clearTimeout(authTimer);
         if (!keepGoing) break;
       }
-      await this.commits;
+      await this.commits.settled();
       await this.channel.close(LINGER_MS);
     } catch (error) {
-      await this.commits;
+      await this.commits.settled();
       const failure = this.failure ?? asFerryError(error);
       this.failure = failure;
       if (failure.code !== 'CONNECTION_LOST') {
-        await this.channel.sendJson(FrameType.ERROR, 0, { code: failure.code, message: failure.message }).catch(() => undefined);
+        await sendError(this.channel, 0, failure).catch(() => undefined);
         await this.channel.end().catch(() => undefined);
       }
       this.channel.destroy();
@@ -227,7 +223,7 @@ export class Session {
   private abort(error: FerryError): void {
     this.failure = error;
     void (async () => {
-      await this.channel.sendJson(FrameType.ERROR, 0, { code: error.code, message: error.message }).catch(() => undefined);
+      await sendError(this.channel, 0, error).catch(() => undefined);
       // end() lets the error frame reach the peer before the socket goes; a peer that
       // does not read gets a moment, not forever.
       await withDeadline(this.channel.end().catch(() => undefined), ABORT_FLUSH_MS);
@@ -240,197 +236,68 @@ export class Session {
     const frame = await this.channel.next();
     this.idle = false;
     if (frame === undefined) throw ferryError('CONNECTION_LOST', 'the client left before the handshake');
-    if (frame.type !== FrameType.HELLO) {
-      throw ferryError('BAD_FRAME', 'this is a Ferry server: connect with the ferry client (the first frame must be HELLO)');
-    }
-    const hello = parseHello(parseJsonPayload(frame));
-    if (hello.protocol !== PROTOCOL_NAME || hello.version !== PROTOCOL_VERSION) {
-      throw ferryError(
-        'UNSUPPORTED_VERSION',
-        `this server speaks ${PROTOCOL_NAME} protocol version ${PROTOCOL_VERSION}, the client ${hello.protocol} version ${hello.version}; install a matching ferry client`,
-      );
-    }
-    const welcome: Welcome = {
-      protocol: PROTOCOL_NAME,
-      version: PROTOCOL_VERSION,
-      capabilities: [...CAPABILITIES],
-      agent: this.ctx.agent,
-      maxFrameBytes: this.ctx.limits.maxFrameBytes,
-    };
-    await this.channel.sendJson(FrameType.WELCOME, 0, welcome);
+    await welcome(this.channel, frame, { agent: this.ctx.agent, maxFrameBytes: this.ctx.limits.maxFrameBytes });
   }
 
-  /** Answers one request; returns false when the connection should close. */
-  private async serve(id: number, payload: unknown): Promise<boolean> {
-    let request: Request;
-    try {
-      request = parseRequest(payload);
-    } catch (error) {
-      const failure = asFerryError(error);
-      await this.commits;
-      // A malformed put may still be followed by its data: drop it up to END.
-      if (isPutAttempt(payload)) await refuseUpload(this.channel, id, failure);
-      else await this.sendError(id, failure);
+  /** Serves one request to its end; returns false when the connection should close. */
+  private async serve(id: number, parsed: ParsedRequest): Promise<boolean> {
+    if (parsed.request === undefined) {
+      await this.replies.refuseNow(id, parsed.error, parsed.carriesData);
       return true;
     }
+    const { request } = parsed;
     if (request.op === 'quit') {
       await this.channel.sendJson(FrameType.OK, id, {});
       return false;
     }
-    const direction = transferDirection(request.op);
-    const failedAs = failedTransferDirection(request);
     const started = performance.now();
-    const ctx: CommandContext | undefined =
-      this.user && this.home
-        ? {
-            id,
-            channel: this.channel,
-            home: this.home,
-            permissions: this.user.permissions,
-            quota: this.user.quota ?? this.ctx.limits.defaultQuota,
-            limits: this.ctx.limits,
-            throttle: this.throttle,
-            bytes: 0,
-            answered: false,
-            settled: () => this.commits,
-          }
-        : undefined;
-    try {
-      if (request.op === 'login') await this.login(id, request.user, request.password);
-      else if (!ctx) {
-        const refusal = ferryError('AUTH_REQUIRED', 'log in before sending commands');
-        await this.commits;
-        if (request.op === 'put' || request.op === 'putStream') await refuseUpload(this.channel, id, refusal);
-        else await this.sendError(id, refusal);
-        if (failedAs) this.logTransfer(request, failedAs, 'error', 0, started, refusal.code);
-        auditChange(this.ctx.logger, this.actor(), request, refusal.code);
-      } else {
-        if (isDataOp(request.op)) await (commands[request.op] as (c: CommandContext, r: Request) => Promise<void>)(ctx, request);
-        if (ctx.committing) this.answerLater(id, request, ctx, ctx.committing, started);
-        else if (direction) this.logTransfer(request, direction, 'ok', ctx.bytes, started);
-        auditChange(this.ctx.logger, this.actor(), request);
-      }
-    } catch (error) {
-      const failure = asFerryError(error);
-      if (failedAs) {
-        const result = failure.code === 'CONNECTION_LOST' ? 'aborted' : 'error';
-        this.logTransfer(request, failedAs, result, ctx?.bytes ?? 0, started, failure.code);
-      }
-      auditChange(this.ctx.logger, this.actor(), request, failure.code);
-      if (failure.code === 'CONNECTION_LOST' || failure.code === 'BAD_FRAME') throw failure;
-      if (failure.code === 'INTERNAL') this.ctx.logger.error({ err: error, remote: this.remote }, 'request failed');
-      if (!ctx?.answered) {
-        await this.commits;
-        await this.sendError(id, failure);
-      }
-    }
+    let outcome: Outcome;
+    if (request.op === 'login') outcome = await this.login(request.user, request.password);
+    else if (this.user && this.home) outcome = await perform(this.commandContext(id, this.user, this.home), request);
+    else outcome = await this.replies.refused(id, ferryError('AUTH_REQUIRED', 'log in before sending commands'), parsed.carriesData);
+    await this.replies.conclude({ id, request, uploadPath: parsed.uploadPath, started }, outcome);
     return true;
   }
 
-  /** The canonical path a put names, if it is one that parses. */
-  private static putPath(payload: unknown): string | undefined {
-    const path = (payload as { path?: unknown }).path;
-    if (typeof path !== 'string') return undefined;
+  private commandContext(id: number, user: User, home: HomeStorage): CommandContext {
+    return {
+      id,
+      channel: this.channel,
+      home,
+      permissions: user.permissions,
+      quota: user.quota ?? this.ctx.limits.defaultQuota,
+      limits: this.ctx.limits,
+      throttle: this.throttle,
+      bytes: 0,
+      settled: () => this.commits.settled(),
+    };
+  }
+
+  /** Logs the user in: from here on the connection serves their home, with their rights. */
+  private async login(name: string, password: string): Promise<Outcome> {
     try {
-      return formatRemotePath(parseRemotePath(path));
-    } catch {
-      return undefined;
+      if (this.user) {
+        const error = ferryError('BAD_REQUEST', `already logged in as ${this.user.name}; open a new connection to switch users`);
+        return { kind: 'refused', error, answered: false, reason: error, bytes: 0 };
+      }
+      const source = sourceKey(this.socket.remoteAddress ?? '?');
+      const books = { ...this.ctx, failureDelayMs: this.ctx.limits.authFailureDelayMs };
+      const outcome = await authenticate(books, source, name, password);
+      if ('refused' in outcome) return { kind: 'refused', error: outcome.refused, answered: false, reason: outcome.refused, bytes: 0 };
+      const { user } = outcome;
+      this.home = await this.openHome(user);
+      this.user = user;
+      auditLogin(this.ctx.logger, this.actor());
+      this.credential = credentialOf(user);
+      this.channel.setMaxFrameBytes(this.ctx.limits.maxFrameBytes);
+      const answer: LoginResult = { user: user.name, home: formatRemotePath(parseRemotePath(user.home)), permissions: user.permissions };
+      return { kind: 'answer', answer, bytes: 0 };
+    } catch (error) {
+      return failed(error, 0);
     }
-  }
-
-  /** Whether a put names a path that is, contains or lies in one still committing. */
-  private touchesCommitting(payload: unknown): boolean {
-    const path = Session.putPath(payload);
-    if (path === undefined) return false;
-    for (const pending of this.committingPaths.keys()) {
-      if (pending === path || pending.startsWith(`${path}/`) || path.startsWith(`${pending}/`)) return true;
-    }
-    return false;
-  }
-
-  /** Queues the answer of an upload still committing behind the answers before it. */
-  private answerLater(id: number, request: Request, ctx: CommandContext, committing: Promise<void>, started: number): void {
-    const path = Session.putPath(request) ?? '';
-    this.commitsPending++;
-    this.committingPaths.set(path, (this.committingPaths.get(path) ?? 0) + 1);
-    const settled = committing.then(
-      () => undefined,
-      (error: unknown) => asFerryError(error),
-    );
-    this.commits = this.commits.then(async () => {
-      const failure = await settled;
-      this.commitsPending--;
-      const left = (this.committingPaths.get(path) ?? 1) - 1;
-      if (left > 0) this.committingPaths.set(path, left);
-      else this.committingPaths.delete(path);
-      this.logTransfer(request, 'upload', failure ? 'error' : 'ok', ctx.bytes, started, failure?.code);
-      if (failure?.code === 'INTERNAL') this.ctx.logger.error({ err: failure.cause, remote: this.remote }, 'commit failed');
-      const answer = failure ? this.sendError(id, failure) : this.channel.sendJson(FrameType.OK, id, ctx.result);
-      await answer.catch(() => undefined); // A closed connection: the file is in place all the same.
-    });
-  }
-
-  private async login(id: number, name: string, password: string): Promise<void> {
-    if (this.user) {
-      await this.sendError(id, ferryError('BAD_REQUEST', `already logged in as ${this.user.name}; open a new connection to switch users`));
-      return;
-    }
-    const source = sourceKey(this.socket.remoteAddress ?? '?');
-    const books = { ...this.ctx, failureDelayMs: this.ctx.limits.authFailureDelayMs };
-    const outcome = await authenticate(books, source, name, password);
-    if ('refused' in outcome) {
-      await this.sendError(id, outcome.refused);
-      return;
-    }
-    const { user } = outcome;
-    this.home = await this.openHome(user);
-    this.user = user;
-    auditLogin(this.ctx.logger, this.actor());
-    this.credential = credentialOf(user);
-    this.channel.setMaxFrameBytes(this.ctx.limits.maxFrameBytes);
-    const result: LoginResult = { user: user.name, home: formatRemotePath(parseRemotePath(user.home)), permissions: user.permissions };
-    await this.channel.sendJson(FrameType.OK, id, result);
   }
 
   private actor(): Actor {
     return { user: this.user?.name, remote: this.remote };
   }
-
-  private async sendError(id: number, error: FerryError): Promise<void> {
-    await this.channel.sendJson(FrameType.ERROR, id, { code: error.code, message: error.message });
-  }
-
-  private logTransfer(
-    request: Request,
-    direction: 'upload' | 'download',
-    result: TransferResult,
-    bytes: number,
-    started: number,
-    code?: ErrorCode,
-  ): void {
-    const seconds = (performance.now() - started) / 1000;
-    this.ctx.observer.transfer({ direction, result, bytes, seconds, code });
-    this.ctx.logger.info(
-      {
-        event: 'transfer',
-        direction,
-        user: this.user?.name,
-        remote: this.remote,
-        path: 'path' in request ? clientText(request.path) : undefined,
-        bytes,
-        durationMs: Math.round(seconds * 1000),
-        result,
-        code,
-      },
-      `${direction} ${result}`,
-    );
-  }
 }
-
-/** A request whose data follows it (a put, sized or streamed), even one that does not parse. */
-function isPutAttempt(payload: unknown): boolean {
-  if (typeof payload !== 'object' || payload === null) return false;
-  const op = (payload as { op?: unknown }).op;
-  return op === 'put' || op === 'putStream';
-}
-

@@ -14,9 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FerryError, asFerryError, ferryError } from '../protocol/errors.js';
 import { FrameType, parseJsonPayload } from '../protocol/frames.js';
-import { parseStreamTrailer, type RequestOf, type StreamTrailer } from '../protocol/messages.js';
+import { parseStreamTrailer, type StreamTrailer } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
-import { beginUpload, nextUploadFrame, refuse, requirePermission, type CommandContext } from './commands.js';
+import { requirePermission, type CommandContext, type Handler } from './handler.js';
+import { beginUpload, nextUploadFrame, refuse } from './upload.js';
 import { transferred } from './reclaim.js';
 
 /** Reading the spool back into storage moves this many bytes at a time. */
@@ -111,7 +112,7 @@ async function receive(ctx: CommandContext, path: string, spool: Spool): Promise
   }
 }
 
-export async function putStream(ctx: CommandContext, request: RequestOf<'putStream'>): Promise<void> {
+export const putStream: Handler<'putStream'> = async (ctx, request) => {
   let spool: Spool;
   try {
     requirePermission(ctx.permissions, 'write', 'upload');
@@ -133,11 +134,11 @@ export async function putStream(ctx: CommandContext, request: RequestOf<'putStre
       await target.abort();
       throw error;
     }
-    ctx.result = { path: request.path, size, sha256, offset: 0 };
+    const answer = { path: request.path, size, sha256, offset: 0 };
     const committing = target.commit(sha256);
-    ctx.committing = committing.finally(() => spool.remove());
+    return { kind: 'committing', commit: committing.finally(() => spool.remove()), answer };
   } catch (error) {
     await spool.remove();
     throw error;
   }
-}
+};

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { pipeline } from 'node:stream/promises';
 import { asFerryError, ferryError } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
-import { requirePermission } from '../server/commands.js';
+import { requirePermission } from '../server/handler.js';
 import { transferred } from '../server/reclaim.js';
 import { auditChange } from '../server/audit.js';
 import type { Request } from '../protocol/messages.js';

@@ -5,6 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ferryError, type ErrorCode, type FerryError } from '../protocol/errors.js';
+import { errorMessageOf } from '../protocol/messages.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   AUTH_FAILED: 401,
@@ -44,7 +45,7 @@ export function sendError(res: ServerResponse, error: FerryError, headers: Recor
     res.destroy();
     return;
   }
-  sendJson(res, statusOf(error.code), { code: error.code, message: error.message }, headers);
+  sendJson(res, statusOf(error.code), errorMessageOf(error), headers);
 }
 
 /** Largest JSON body a request may send (paths are at most 4 KiB each). */

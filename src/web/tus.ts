@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { createHash } from 'node:crypto';
 import { asFerryError, ferryError } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
-import { requirePermission } from '../server/commands.js';
+import { requirePermission } from '../server/handler.js';
 import { transferred } from '../server/reclaim.js';
 import type { RemotePath, UploadTarget } from '../storage/storage.js';
 import { recordTransfer, type WebRequest } from './request.js';
