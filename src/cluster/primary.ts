@@ -8,7 +8,7 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import type { Config } from '../ops/config.js';
+import type { Config } from '../config/config.js';
 import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';

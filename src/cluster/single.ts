@@ -4,7 +4,7 @@
  */
 
 import type { Logger } from 'pino';
-import type { Config } from '../ops/config.js';
+import type { Config } from '../config/config.js';
 import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer } from '../ops/http.js';
 import { ServiceMetrics, WorkerMetrics } from '../ops/metrics.js';

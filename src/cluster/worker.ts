@@ -5,7 +5,7 @@
 
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import type { Config } from '../ops/config.js';
+import type { Config } from '../config/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
 import { startService, type RunningService } from '../server/service.js';
 import { FerryError } from '../protocol/errors.js';

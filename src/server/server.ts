@@ -9,7 +9,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { once } from 'node:events';
 import { sourceKey } from '../auth/source.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
-import { RefusalLog } from '../ops/refusal-log.js';
+import { RefusalLog } from '../log/refusal-log.js';
 import { ferryError, systemErrorCode } from '../protocol/errors.js';
 import { FrameType, encodeJsonFrame } from '../protocol/frames.js';
 import { ConnectionBook, LocalConnectionGate, type ConnectionGate, type ConnectionLimits } from './connection-book.js';

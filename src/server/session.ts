@@ -11,7 +11,7 @@ import type { LoginGuard } from '../auth/bans.js';
 import { sourceKey } from '../auth/source.js';
 import { credentialOf, type UserDirectory, type User } from '../auth/users.js';
 import { authenticate, openHome, revocation } from './authenticate.js';
-import type { RefusalLog } from '../ops/refusal-log.js';
+import type { RefusalLog } from '../log/refusal-log.js';
 import { FerryError, asFerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
 import { FrameType, PRE_AUTH_FRAME_LIMIT, parseJsonPayload } from '../protocol/frames.js';
 import {
@@ -27,7 +27,7 @@ import {
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, Storage } from '../storage/storage.js';
 import { withDeadline } from '../io/deadline.js';
-import { clientText } from '../ops/logger.js';
+import { clientText } from '../log/logger.js';
 import { FrameChannel } from '../transport/channel.js';
 import { Throttle } from './throttle.js';
 import { auditChange, auditLogin, type Actor } from './audit.js';

@@ -21,7 +21,7 @@ import { credentialOf, type User, type UserDirectory } from '../auth/users.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
-import { RefusalLog } from '../ops/refusal-log.js';
+import { RefusalLog } from '../log/refusal-log.js';
 import { auditLogin } from '../server/audit.js';
 import { authenticate, openHome, revocation } from '../server/authenticate.js';
 import type { ConnectionGate } from '../server/connection-book.js';

@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { environmentVariables, loadConfig, type ConfigSources } from '../../src/ops/config.js';
+import { environmentVariables, loadConfig, type ConfigSources } from '../../src/config/config.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { tempDir } from '../helpers/files.js';
 import { REPO_ROOT } from '../helpers/cli.js';

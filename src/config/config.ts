@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ferryError } from '../protocol/errors.js';
-import { LOG_FORMATS, type LogFormat } from './logger.js';
+import { LOG_FORMATS, type LogFormat } from '../log/logger.js';
 import { MIN_FRAME_LIMIT } from '../protocol/frames.js';
 import { S3_MIN_PART_BYTES } from '../storage/s3-limits.js';
 
