@@ -13,7 +13,7 @@ import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import { BanBook, LoginQueue, type BanPolicy, type LoginGuard, type LoginTicket, type LoginVerdict } from '../auth/bans.js';
 import { ConnectionBook, type ConnectionGate, type ConnectionLimits } from '../server/connection-book.js';
-import { logBan } from '../server/service.js';
+import { logBan } from '../app/policies.js';
 import { ferryError, type FerryError } from '../protocol/errors.js';
 
 type Question = { kind: 'login'; source: string; account: string } | { kind: 'connection'; source: string };

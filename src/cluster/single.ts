@@ -8,7 +8,9 @@ import type { Config } from '../config/config.js';
 import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer } from '../ops/http.js';
 import { ServiceMetrics, WorkerMetrics } from '../ops/metrics.js';
-import { advertise, announce, announceWeb, lanAddresses, localStorageDir, startService, sweepPartialsPeriodically } from '../server/service.js';
+import { advertise, announce, announceWeb, lanAddresses } from '../app/announce.js';
+import { startService } from '../app/service.js';
+import { localStorageDir, sweepPartialsPeriodically } from '../app/storage.js';
 import { hangupSignal, stopSignal } from './signals.js';
 
 export async function runSingleProcess(config: Config, logger: Logger): Promise<number> {

@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
-import { startService, type RunningService } from '../server/service.js';
+import { startService, type RunningService } from '../app/service.js';
 import { FerryError } from '../protocol/errors.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { IpcLedger } from './ledger-ipc.js';

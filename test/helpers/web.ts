@@ -16,7 +16,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createLogger, silentLogger } from '../../src/log/logger.js';
 import { Writable } from 'node:stream';
 import type { Permission } from '../../src/protocol/messages.js';
-import { startService, type RunningService } from '../../src/server/service.js';
+import { startService, type RunningService } from '../../src/app/service.js';
 import type { SessionObserver } from '../../src/server/session.js';
 import { tempDir } from './files.js';
 
