@@ -11,7 +11,7 @@ import { SIZE_UNITS, commandLineFlags, loadConfig, parseWithUnits, type Config }
 import { createLogger } from '../log/logger.js';
 import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import { ferryError } from '../protocol/errors.js';
-import { runService } from '../cluster/run.js';
+import { runService } from '../app/run.js';
 import { ExitCode } from './exit-codes.js';
 import { parseCommandLine, runMain } from './main.js';
 import { promptHidden, readStdin } from './password.js';

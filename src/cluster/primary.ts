@@ -9,12 +9,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
-import { OpsServer, type Readiness } from '../ops/http.js';
+import type { Readiness } from '../ops/http.js';
 import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
-import { advertise, announce, announceWeb, lanAddresses } from '../app/announce.js';
+import { runServing, type ServingProcess } from '../app/lifecycle.js';
 import { banPolicy, connectionLimits } from '../app/policies.js';
-import { localStorageDir, openStorageWithBooks, sweepPartialsPeriodically } from '../app/storage.js';
+import { localStorageDir, openStorageWithBooks } from '../app/storage.js';
 import { loadTls } from '../app/tls.js';
 import { prepareUsers } from '../app/users.js';
 import type { LedgerBooks } from '../storage/ledger.js';
@@ -24,7 +23,6 @@ import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, ferryError, isErrorCode } from '../protocol/errors.js';
 import { isWorkerMessage, type PrimaryMessage } from './messages.js';
 import { PrimaryBooks } from './server-books.js';
-import { hangupSignal, stopSignal } from './signals.js';
 
 const FIRST_RESTART_DELAY_MS = 100;
 const MAX_RESTART_DELAY_MS = 10_000;
@@ -242,6 +240,11 @@ class Primary {
     }
   }
 
+  /** A stop is coming: no longer ready, no crashed worker replaced, no roll begun. */
+  stopping(): void {
+    this.draining = true;
+  }
+
   async drain(): Promise<void> {
     this.draining = true;
     for (const slot of this.slots) clearTimeout(slot.restartTimer);
@@ -310,60 +313,39 @@ class Primary {
   }
 }
 
-export async function runPrimary(config: Config, logger: Logger): Promise<number> {
-  const stopping = stopSignal();
-  const onHangup = hangupSignal(() =>
-    logger.info({ event: 'reload-skipped' }, 'SIGHUP during start-up ignored: the workers being started take up the current code and configuration'),
-  );
-  // First start (admin creation) happens once, here, before any worker could race it.
+/**
+ * The primary's own part of the start: first start (admin creation) happens once,
+ * here, before any worker could race it; the certificate is made (on first start)
+ * and checked here, so workers never race to make it and a bad certificate stops
+ * the start before any worker is forked.
+ */
+async function openPrimary(config: Config, logger: Logger): Promise<ServingProcess> {
   await prepareUsers(config, logger);
-  // Made (on first start) and checked here, so workers never race to make it and a
-  // bad certificate stops the start before any worker is forked.
   const tls = await loadTls(config, logger, { create: true });
   const { storage, books } = await openStorageWithBooks(config, logger);
   const primary = new Primary(config, logger, storage, books);
   const metrics = new ServiceMetrics(localStorageDir(config), () => primary.listeningWorkers, 'primary');
-  const clientDownload = await loadClientDownload(logger);
-  const ops = new OpsServer(
-    { metrics: async () => metrics.exposition(await primary.collect()), readiness: () => primary.readiness(), clientDownload },
-    logger,
-    { metricsToken: config.get('ops.token') },
-  );
-  let opsAddress;
-  try {
-    opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
-  } catch (error) {
-    await storage.close();
-    throw error;
-  }
-  logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
-  onHangup(() => void primary.roll());
+  return {
+    storage,
+    drains: 'workers',
+    metrics: async () => metrics.exposition(await primary.collect()),
+    readiness: () => primary.readiness(),
+    serve: async () => {
+      await primary.start();
+      return { port: primary.servicePort, webPort: primary.webServicePort, fingerprint: tls?.fingerprint };
+    },
+    hangup: () => void primary.roll(),
+    ready: () => logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`),
+    stopping: () => primary.stopping(),
+    drain: () => primary.drain(),
+    close: () => storage.close(),
+  };
+}
 
-  try {
-    await primary.start();
-  } catch (error) {
-    // Nothing can serve: stop at once, with the workers' reason, rather than run empty.
-    await primary.drain();
-    await ops.close();
-    await storage.close();
-    throw error;
-  }
-  const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
-  announce(config, logger, primary.servicePort, tls?.fingerprint);
-  announceWeb(config, logger, primary.webServicePort, tls?.fingerprint);
-  if (clientDownload) announceClientDownload(logger, clientDownload, opsAddress, lanAddresses().map(({ address }) => address));
-  const mdns = await advertise(config, logger, primary.servicePort, tls?.fingerprint, primary.webServicePort);
-  logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`);
-  process.send?.('ready');
-
-  const signal = await stopping;
-  const started = performance.now();
-  logger.info({ event: 'drain', signal }, `${signal}: draining workers`);
-  stopSweeping();
-  await mdns?.stop();
-  await primary.drain();
-  await ops.close();
-  await storage.close();
-  logger.info({ event: 'stopped', drainMs: Math.round(performance.now() - started) }, 'stopped');
-  return 0;
+export function runPrimary(config: Config, logger: Logger): Promise<number> {
+  return runServing(config, logger, {
+    earlyHangup: () =>
+      logger.info({ event: 'reload-skipped' }, 'SIGHUP during start-up ignored: the workers being started take up the current code and configuration'),
+    open: () => openPrimary(config, logger),
+  });
 }
