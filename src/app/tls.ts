@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import { settingAssignment, settingName } from '../config/schema.js';
 import { exists } from '../io/exists.js';
 import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import { ferryError } from '../protocol/errors.js';
@@ -14,7 +15,7 @@ import type { TlsMaterial } from '../server/server.js';
 export type ServiceTls = TlsMaterial & { fingerprint: string };
 
 /**
- * The TLS certificate and key the service uses, or undefined when FERRY_TLS=false.
+ * The TLS certificate and key the service uses, or undefined when TLS is off.
  * Without configured files it uses the pair in `<dataDir>/tls`, making one when
  * `create` allows (the one process that starts first; cluster workers only load).
  */
@@ -22,7 +23,7 @@ export async function loadTls(config: Config, logger: Logger, options: { create:
   if (!config.get('tls.enabled')) return undefined;
   let certFile = config.get('tls.cert');
   let keyFile = config.get('tls.key');
-  if (!certFile !== !keyFile) throw ferryError('USAGE', 'TLS needs both FERRY_TLS_CERT and FERRY_TLS_KEY, or neither (then the server makes its own in the data folder)');
+  if (!certFile !== !keyFile) throw ferryError('CONFIG', `TLS needs both ${settingName('tls.cert')} and ${settingName('tls.key')}, or neither (then the server makes its own in the data folder)`);
   if (!certFile) {
     const dir = resolve(config.get('dataDir'), 'tls');
     ({ certFile, keyFile } = certificateFiles(dir));
@@ -39,6 +40,6 @@ export async function loadTls(config: Config, logger: Logger, options: { create:
     const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
     return { cert, key, fingerprint: certificateFingerprint(new X509Certificate(cert)) };
   } catch (error) {
-    throw ferryError('USAGE', `cannot load the TLS certificate or key: ${(error as Error).message} (make a pair with: ferry-server tls init; or set FERRY_TLS=false for plain TCP)`, error);
+    throw ferryError('CONFIG', `cannot load the TLS certificate or key: ${(error as Error).message} (make a pair with: ferry-server tls init; or set ${settingAssignment('tls.enabled', 'false')} for plain TCP)`, error);
   }
 }

@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory, checkUserName } from '../auth/users.js';
-import { SIZE_UNITS, commandLineFlags, loadConfig, parseWithUnits, type Config } from '../config/config.js';
+import { SIZE_UNITS, commandLineFlags, configWarnings, loadConfig, parseWithUnits, type Config } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import { ferryError } from '../protocol/errors.js';
@@ -38,7 +38,9 @@ function checkPassword(password: string): string {
 
 async function serve(args: string[]): Promise<number> {
   const config = loadConfig({ args });
-  return runService(config, createLogger(config.get('logLevel'), config.get('logFormat')));
+  const logger = createLogger(config.get('logLevel'), config.get('logFormat'));
+  for (const warning of configWarnings(config)) logger.warn({ event: 'deprecated-setting' }, warning);
+  return runService(config, logger);
 }
 
 /** The configuration flags `start` takes, from the config schema, for `ferry-server start --help`. */
