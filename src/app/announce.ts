@@ -4,6 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import { settingAssignment } from '../config/schema.js';
 import type { Announcement } from '../lan/mdns.js';
 import { terminalQrCode } from '../ops/qr-code.js';
 
@@ -29,7 +30,7 @@ export function announce(config: Config, logger: Logger, port: number, fingerpri
     logger.info({ event: 'listening', host, port, tls: false }, `Ferry is listening on ${host}:${port}`);
     logger.warn(
       { event: 'plain', host, port },
-      'TLS is off (FERRY_TLS=false): passwords and files cross the network readable by anyone on it; clients need --no-tls',
+      `TLS is off (${settingAssignment('tls.enabled', 'false')}): passwords and files cross the network readable by anyone on it; clients need --no-tls`,
     );
   }
   if (config.get('storage') === 's3') {
@@ -45,7 +46,7 @@ export function announce(config: Config, logger: Logger, port: number, fingerpri
   }
 }
 
-/** Announces the service over mDNS unless FERRY_MDNS=false; a failure to announce is logged, not fatal. */
+/** Announces the service over mDNS unless that is turned off; a failure to announce is logged, not fatal. */
 export async function advertise(config: Config, logger: Logger, port: number, fingerprint: string | undefined, webPort?: number): Promise<Announcement | undefined> {
   if (!config.get('mdns')) return undefined;
   try {

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { BanBook, LocalLoginGuard, type LoginGuard } from '../auth/bans.js';
 import type { UserDirectory } from '../auth/users.js';
 import type { Config } from '../config/config.js';
+import { settingAssignment } from '../config/schema.js';
 import { RefusalLog } from '../log/refusal-log.js';
 import { ConnectionBook, LocalConnectionGate, type ConnectionGate } from '../server/connection-book.js';
 import { FerryServer } from '../server/server.js';
@@ -120,7 +121,7 @@ export async function startService(config: Config, logger: Logger, hooks: Servic
 }
 
 /**
- * The HTTPS web client, unless FERRY_WEB=false. It needs TLS (its session cookie is
+ * The HTTPS web client, unless turned off. It needs TLS (its session cookie is
  * Secure); without TLS, or when its port cannot be had, the file service runs on
  * and the log says why the web client does not.
  */
@@ -140,7 +141,7 @@ async function startWeb(
 ): Promise<{ server: WebServer; port: number } | undefined> {
   if (!config.get('web.enabled')) return undefined;
   if (!parts.tls) {
-    logger.warn({ event: 'web-off', reason: 'tls-off' }, 'the web client needs TLS and is off while FERRY_TLS=false');
+    logger.warn({ event: 'web-off', reason: 'tls-off' }, `the web client needs TLS and is off while ${settingAssignment('tls.enabled', 'false')}`);
     return undefined;
   }
   const limits = config.get('limits');

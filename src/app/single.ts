@@ -5,6 +5,7 @@
 
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import { settingAssignment } from '../config/schema.js';
 import { runServing, type ProcessModel, type ServingProcess } from './lifecycle.js';
 import { startService } from './service.js';
 import { localStorageDir } from './storage.js';
@@ -40,7 +41,7 @@ async function openSingle(config: Config, logger: Logger): Promise<ServingProces
 
 /** One process has no workers to roll: SIGHUP must not kill it undrained, so it is only noted. */
 function skipHangup(logger: Logger): void {
-  logger.info({ event: 'reload-skipped' }, 'SIGHUP ignored: with FERRY_WORKERS=0 there are no workers to restart; restart the service to take up new code or configuration');
+  logger.info({ event: 'reload-skipped' }, `SIGHUP ignored: with ${settingAssignment('workers', '0')} there are no workers to restart; restart the service to take up new code or configuration`);
 }
 
 export function runSingleProcess(config: Config, logger: Logger): Promise<number> {

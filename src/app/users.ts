@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { UserDirectory } from '../auth/users.js';
 import type { Config } from '../config/config.js';
+import { settingName } from '../config/schema.js';
 import { ConcurrencyLimit } from '../io/concurrency-limit.js';
 
 /** Where the generated first-start admin password is kept: next to the users file. */
@@ -51,11 +52,11 @@ export async function prepareUsers(config: Config, logger: Logger): Promise<User
       `created user "admin"; its password is in ${file} (readable by this user only): read it, then change it with: ferry-server user passwd admin, and delete the file`,
     );
   } else if (first.created) {
-    logger.info({ event: 'first-start', user: 'admin' }, 'created user "admin" with the password from FERRY_ADMIN_PASSWORD');
+    logger.info({ event: 'first-start', user: 'admin' }, `created user "admin" with the password from ${settingName('adminPassword')}`);
   } else if (adminPassword !== undefined) {
     logger.warn(
       { event: 'admin-password-ignored', usersFile },
-      `FERRY_ADMIN_PASSWORD is set but ${usersFile} already exists, so it is not used: change the password with: ferry-server user passwd admin, and unset FERRY_ADMIN_PASSWORD`,
+      `${settingName('adminPassword')} is set but ${usersFile} already exists, so it is not used: change the password with: ferry-server user passwd admin, and unset ${settingName('adminPassword')}`,
     );
   }
   return users;

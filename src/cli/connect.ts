@@ -17,8 +17,14 @@ import type { LoginResult } from '../protocol/messages.js';
 import { promptHidden, readStdin } from './password.js';
 import { passwordFromCommand, passwordFromFile } from './password-sources.js';
 import { formatServerAddress, parseServerAddress } from './server-address.js';
+import { CLIENT_ENV, TLS_OFF } from './environment.js';
 
-export interface ConnectionOptions {
+/**
+ * What a command needs to reach a server and log in, from the command line, the
+ * environment and a profile; the library's ConnectOptions (client/client.ts) is the
+ * socket part of it, resolved.
+ */
+export interface LoginOptions {
   server?: string;
   user?: string;
   passwordStdin?: boolean;
@@ -44,7 +50,7 @@ export interface ConnectionOptions {
 }
 
 /** How the server's certificate is trusted, or undefined for plain TCP. */
-export async function tlsTrust(options: ConnectionOptions, extra: { replace?: boolean } = {}): Promise<TlsTrust | undefined> {
+export async function tlsTrust(options: LoginOptions, extra: { replace?: boolean } = {}): Promise<TlsTrust | undefined> {
   if (options.ca !== undefined) {
     const ca = await readFile(options.ca).catch((error: unknown) => {
       throw ferryError('USAGE', `cannot read the CA certificate ${options.ca}: ${(error as Error).message}`, error);
@@ -100,9 +106,9 @@ async function approveCertificate(question: TrustQuestion, file: string): Promis
 }
 
 /** Says once, on stderr, that a connection is not encrypted. */
-export function warnIfPlain(options: ConnectionOptions): void {
+export function warnIfPlain(options: LoginOptions): void {
   if (options.plain && options.ca === undefined) {
-    process.stderr.write('ferry: warning: TLS is off (--no-tls or FERRY_TLS=false); the password and the files cross the network readable by anyone on it\n');
+    process.stderr.write(`ferry: warning: TLS is off (--no-tls or ${TLS_OFF}); the password and the files cross the network readable by anyone on it\n`);
   }
 }
 
@@ -129,7 +135,7 @@ export async function withRetries<T>(retries: number, attempt: () => Promise<T>,
 }
 
 async function askLine(question: string): Promise<string> {
-  if (!process.stdin.isTTY) throw ferryError('USAGE', 'no user given: use -u NAME or FERRY_USER');
+  if (!process.stdin.isTTY) throw ferryError('USAGE', `no user given: use -u NAME or ${CLIENT_ENV.user}`);
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     return (await rl.question(question)).trim();
@@ -138,30 +144,32 @@ async function askLine(question: string): Promise<string> {
   }
 }
 
-export async function resolveUser(options: ConnectionOptions): Promise<string> {
-  return options.user ?? process.env.FERRY_USER ?? (await askLine('User: '));
+export async function resolveUser(options: LoginOptions): Promise<string> {
+  return options.user ?? process.env[CLIENT_ENV.user] ?? (await askLine('User: '));
 }
 
 /** As ssh does, a password typed at the prompt may be typed again, three tries in all. */
 const PASSWORD_TRIES = 3;
 
-function mayAskAgain(options: ConnectionOptions, error: unknown, tries: number): boolean {
-  const typed = !options.passwordStdin && options.passwordCommand === undefined && process.env.FERRY_PASSWORD === undefined && process.env.FERRY_PASSWORD_FILE === undefined;
+function mayAskAgain(options: LoginOptions, error: unknown, tries: number): boolean {
+  const typed = !options.passwordStdin && options.passwordCommand === undefined && process.env[CLIENT_ENV.password] === undefined && process.env[CLIENT_ENV.passwordFile] === undefined;
   return typed && tries < PASSWORD_TRIES && error instanceof FerryError && error.code === 'AUTH_FAILED';
 }
 
-export async function resolvePassword(options: ConnectionOptions, user: string): Promise<string> {
+export async function resolvePassword(options: LoginOptions, user: string): Promise<string> {
   if (options.passwordStdin) return readStdin();
   if (options.passwordCommand !== undefined) return passwordFromCommand(options.passwordCommand);
-  if (process.env.FERRY_PASSWORD !== undefined) return process.env.FERRY_PASSWORD;
-  if (process.env.FERRY_PASSWORD_FILE !== undefined) return passwordFromFile(process.env.FERRY_PASSWORD_FILE);
+  const password = process.env[CLIENT_ENV.password];
+  if (password !== undefined) return password;
+  const passwordFile = process.env[CLIENT_ENV.passwordFile];
+  if (passwordFile !== undefined) return passwordFromFile(passwordFile);
   return promptHidden(`Password for ${user}: `);
 }
 
 const AUTO_DISCOVERY_MS = 2_000;
 
-export function serverOf(options: ConnectionOptions) {
-  return parseServerAddress(options.server ?? process.env.FERRY_SERVER ?? 'localhost');
+export function serverOf(options: LoginOptions) {
+  return parseServerAddress(options.server ?? process.env[CLIENT_ENV.server] ?? 'localhost');
 }
 
 async function choose(servers: DiscoveredServer[]): Promise<DiscoveredServer> {
@@ -181,8 +189,8 @@ async function choose(servers: DiscoveredServer[]): Promise<DiscoveredServer> {
  * it may add TLS and a fingerprint to check, never take TLS away from a server
  * this device has pinned.
  */
-export async function resolveServer(options: ConnectionOptions): Promise<{ host: string; port: number; options: ConnectionOptions }> {
-  const wanted = options.server ?? process.env.FERRY_SERVER;
+export async function resolveServer(options: LoginOptions): Promise<{ host: string; port: number; options: LoginOptions }> {
+  const wanted = options.server ?? process.env[CLIENT_ENV.server];
   if (wanted?.trim().toLowerCase() !== 'auto') return { ...serverOf(options), options };
   const servers = await discoverServers(AUTO_DISCOVERY_MS);
   if (servers.length === 0) {
@@ -226,7 +234,7 @@ export class Connection {
     private readonly onRetry: RetryNotice | undefined,
   ) {}
 
-  static async open(options: ConnectionOptions): Promise<Connection> {
+  static async open(options: LoginOptions): Promise<Connection> {
     const { host, port, options: effective } = await resolveServer(options);
     warnIfPlain(effective);
     const trust = await tlsTrust(effective);

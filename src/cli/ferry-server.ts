@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory, checkUserName } from '../auth/users.js';
-import { SIZE_UNITS, commandLineFlags, configWarnings, loadConfig, parseWithUnits, type Config } from '../config/config.js';
+import { SIZE_UNITS, commandLineFlags, configWarnings, loadConfig, parseWithUnits, settingAssignment, settingName, type Config } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import { ferryError } from '../protocol/errors.js';
@@ -88,7 +88,7 @@ runMain('ferry-server', async () => {
     .option('--password-stdin', 'read the password from standard input')
     .option('--home <dir>', 'home folder, relative to the storage root (default: /NAME, the user\'s own folder; "/" shares everything)')
     .option('--read-only', 'may list and download only')
-    .option('--quota <size>', 'bytes the home may hold, e.g. 20GiB (default: FERRY_QUOTA)')
+    .option('--quota <size>', `bytes the home may hold, e.g. 20GiB (default: ${settingName('limits.quota')})`)
     .action(async (name: string, options: { passwordStdin?: boolean; home?: string; readOnly?: boolean; quota?: string }) => {
       checkUserName(name);
       // Least privilege: a new user sees their own folder, not everyone's files.
@@ -151,7 +151,7 @@ runMain('ferry-server', async () => {
       }
       const { writeSelfSignedCertificate } = await import('../ops/certificate.js');
       const { certFile, keyFile, fingerprint } = await writeSelfSignedCertificate(dir, days);
-      const where = options.out === undefined ? 'the server uses it at its next start' : `start the server with it:\n  FERRY_TLS_CERT=${certFile} FERRY_TLS_KEY=${keyFile} npm start`;
+      const where = options.out === undefined ? 'the server uses it at its next start' : `start the server with it:\n  ${settingAssignment('tls.cert', certFile)} ${settingAssignment('tls.key', keyFile)} npm start`;
       process.stdout.write(
         `wrote ${certFile} and ${keyFile}\ncertificate fingerprint ${fingerprint}\n${where}\n` +
           `clients check it with: ferry -s HOST --fingerprint ${fingerprint} ...  (or compare it when first asked)\n`,

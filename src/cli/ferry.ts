@@ -12,11 +12,12 @@ import { STDIO } from './destination.js';
 import { PROGRESS_MODES } from './progress-json.js';
 import { ferryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
-import type { ConnectionOptions } from './connect.js';
+import type { LoginOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
 import { endQuietlyOnClosedPipes, parseCommandLine, runMain } from './main.js';
 import { Output } from './output.js';
 import { VERSION } from '../version.js';
+import { CLIENT_ENV, TLS_OFF } from './environment.js';
 
 interface GlobalOptions {
   server?: string;
@@ -38,9 +39,9 @@ function retryWindow(retries: number): string {
   return `${Math.round(min / 1000)}-${Math.round(max / 1000)} s`;
 }
 
-/** FERRY_TLS=false turns TLS off here as it does on the server (an explicit --tls wins). */
+/** FERRY_TLS=false (TLS_OFF) turns TLS off here as it does on the server (an explicit --tls wins). */
 function plainByEnvironment(): boolean {
-  return ['false', '0', 'no', 'off'].includes((process.env.FERRY_TLS ?? '').trim().toLowerCase());
+  return ['false', '0', 'no', 'off'].includes((process.env[CLIENT_ENV.tls] ?? '').trim().toLowerCase());
 }
 
 /** Commander's way to collect a repeatable option. */
@@ -69,15 +70,15 @@ runMain('ferry', async () => {
   const program = new Command('ferry')
     .description('Move files to and from a Ferry server, intact.')
     .version(VERSION, '--version', 'print the version and exit')
-    .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080; "auto" finds it by mDNS)').env('FERRY_SERVER'))
-    .addOption(new Option('-u, --user <name>', 'user name').env('FERRY_USER'))
-    .option('--password-stdin', 'read the password from standard input (else FERRY_PASSWORD, else a prompt)')
-    .addOption(new Option('--fingerprint <SHA256:...>', "pin this certificate fingerprint (as the server's log prints it) instead of asking on first use").env('FERRY_FINGERPRINT'))
+    .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080; "auto" finds it by mDNS)').env(CLIENT_ENV.server))
+    .addOption(new Option('-u, --user <name>', 'user name').env(CLIENT_ENV.user))
+    .option('--password-stdin', `read the password from standard input (else ${CLIENT_ENV.password}, else a prompt)`)
+    .addOption(new Option('--fingerprint <SHA256:...>', "pin this certificate fingerprint (as the server's log prints it) instead of asking on first use").env(CLIENT_ENV.fingerprint))
     .option('--ca <file>', 'verify the server certificate against this CA instead of pinning it')
     // TLS is the default; --tls stays accepted so that older scripts keep working. Declared
     // before --no-tls, so that neither given leaves it unset and FERRY_TLS can decide.
     .addOption(new Option('--tls').hideHelp())
-    .option('--no-tls', 'plain TCP, for a server started with FERRY_TLS=false (also FERRY_TLS=false here); passwords and files travel readable')
+    .option('--no-tls', `plain TCP, for a server started with ${TLS_OFF} (also ${TLS_OFF} here); passwords and files travel readable`)
     .option('--password-command <command>', 'run this command and take its output as the password (a keychain, a password manager)')
     .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'one line per file for folder transfers too')
@@ -85,7 +86,7 @@ runMain('ferry', async () => {
     .addOption(new Option('--progress <mode>', 'progress of transfers: bars (on a terminal), json (JSON lines on stderr) or none').choices(PROGRESS_MODES).default('bars'))
     .addOption(
       new Option('--retries <n>', `times to retry a refused or lost connection, waiting longer each time (${retryWindow(DEFAULT_RETRIES)} in all by default)`)
-        .env('FERRY_RETRIES')
+        .env(CLIENT_ENV.retries)
         .default(String(DEFAULT_RETRIES)),
     )
     .exitOverride()
@@ -107,11 +108,11 @@ runMain('ferry', async () => {
       quiet: (program.opts<GlobalOptions>().quiet ?? false) || program.opts<GlobalOptions>().progress === 'none',
       verbose: program.opts<GlobalOptions>().verbose ?? false,
     }));
-  const connection = (): ConnectionOptions => {
+  const connection = (): LoginOptions => {
     const options = globals();
     const plain = options.tls === false || (options.tls === undefined && plainByEnvironment());
     if (plain && (options.ca !== undefined || options.fingerprint !== undefined)) {
-      throw ferryError('USAGE', `${options.ca !== undefined ? '--ca' : '--fingerprint'} checks a TLS certificate: it cannot go with --no-tls (or FERRY_TLS=false)`);
+      throw ferryError('USAGE', `${options.ca !== undefined ? '--ca' : '--fingerprint'} checks a TLS certificate: it cannot go with --no-tls (or ${TLS_OFF})`);
     }
     if (options.ca !== undefined && options.fingerprint !== undefined) throw ferryError('USAGE', 'give either --ca or --fingerprint, not both');
     const out = output();
@@ -156,7 +157,7 @@ runMain('ferry', async () => {
     .action(async (locals: string[], options: { dest?: string; clobber: boolean } & SelectionFlags) => {
       if (locals[0] === STDIO) {
         if (program.opts<GlobalOptions>().passwordStdin) {
-          throw ferryError('USAGE', 'standard input carries the data of "upload -", so it cannot carry the password too: use FERRY_PASSWORD_FILE, --password-command or FERRY_PASSWORD');
+          throw ferryError('USAGE', `standard input carries the data of "upload -", so it cannot carry the password too: use ${CLIENT_ENV.passwordFile}, --password-command or ${CLIENT_ENV.password}`);
         }
         const { stdinTarget, uploadStdin } = await import('./pipes.js');
         const { jsonProgressSink } = await import('./progress-json.js');

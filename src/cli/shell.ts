@@ -14,9 +14,10 @@ import { createInterface, type Interface } from 'node:readline';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import * as commands from './commands.js';
-import { Connection, type ConnectionOptions } from './connect.js';
+import { Connection, type LoginOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
 import { Output } from './output.js';
+import { CLIENT_ENV } from './environment.js';
 
 const HELP = `commands (remote paths are relative to the current folder):
   upload|put <local...> [remote-dest] [-d DIR] [--no-clobber] [-v]   send files and folders
@@ -30,7 +31,8 @@ const HISTORY_LINES = 500;
 
 /** Where the shell keeps its history between sessions: FERRY_HISTORY, else the user's state folder. */
 function historyFile(): string {
-  if (process.env.FERRY_HISTORY) return process.env.FERRY_HISTORY;
+  const history = process.env[CLIENT_ENV.history];
+  if (history) return history;
   const base = process.platform === 'win32' ? (process.env.LOCALAPPDATA ?? join(homedir(), 'AppData', 'Local')) : (process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'));
   return join(base, 'ferry', 'shell_history');
 }
@@ -328,7 +330,7 @@ class Interrupts {
   }
 }
 
-export async function runShell(options: ConnectionOptions, out: Output): Promise<ExitCode> {
+export async function runShell(options: LoginOptions, out: Output): Promise<ExitCode> {
   const connection = await Connection.open(options);
   const { login, server } = connection;
   const shell = new Shell(connection, out, login.user);

@@ -21,7 +21,7 @@ import type { Storage } from '../storage/storage.js';
 import { serveLedger } from './ledger-ipc.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, ferryError, isErrorCode } from '../protocol/errors.js';
-import { isWorkerMessage, type PrimaryMessage } from './messages.js';
+import { WORKER_SLOT_VARIABLE, isWorkerMessage, type PrimaryMessage } from './messages.js';
 import { PrimaryBooks } from './server-books.js';
 
 const FIRST_RESTART_DELAY_MS = 100;
@@ -93,7 +93,7 @@ class Primary {
    */
   private fork(slot: Slot): Promise<Worker> {
     const worker = cluster.fork({
-      FERRY_WORKER_SLOT: String(slot.index),
+      [WORKER_SLOT_VARIABLE]: String(slot.index),
       // Uploads commit (fsync) many files at once; libuv's default 4 threads would queue them.
       UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(WORKER_THREADPOOL_SIZE),
       // Each login's argon2id works in 19 MiB; mapped outside the heap, it goes back to the
