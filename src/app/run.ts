@@ -6,9 +6,9 @@
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { runPrimary } from '../cluster/primary.js';
+import { runPrimary } from './primary.js';
 import { runSingleProcess } from './single.js';
-import { runWorker } from '../cluster/worker.js';
+import { runWorker } from './worker.js';
 
 export function runService(config: Config, logger: Logger): Promise<number> {
   if (config.get('workers') === 0) return runSingleProcess(config, logger);

@@ -6,7 +6,7 @@
 
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { BanBook, LocalLoginGuard, type LoginGuard } from '../auth/bans.js';
+import { BanBook, LocalLoginGuard, logBan, type LoginGuard } from '../auth/bans.js';
 import type { UserDirectory } from '../auth/users.js';
 import type { Config } from '../config/config.js';
 import { settingAssignment } from '../config/schema.js';
@@ -18,7 +18,7 @@ import type { UploadLedger } from '../storage/ledger.js';
 import type { Storage } from '../storage/storage.js';
 import { VERSION } from '../version.js';
 import type { WebServer } from '../web/server.js';
-import { banPolicy, connectionLimits, logBan } from './policies.js';
+import { banPolicy, connectionLimits } from './policies.js';
 import { openStorage, openStorageWithBooks } from './storage.js';
 import { loadTls, type ServiceTls } from './tls.js';
 import { openUsers, prepareUsers } from './users.js';

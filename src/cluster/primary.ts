@@ -1,21 +1,18 @@
 /**
- * The cluster primary: forks FERRY_WORKERS workers that share the listening
- * socket, replaces a crashed one (with backoff), rolls them one by one on SIGHUP
- * with no moment without a listener, drains them on SIGTERM/SIGINT, and serves
- * the ops HTTP endpoints with every worker's metrics in one scrape. It never
- * handles a transfer itself.
+ * The cluster primary's workers: forks FERRY_WORKERS workers that share the
+ * listening socket, replaces a crashed one (with backoff), rolls them one by one
+ * on SIGHUP with no moment without a listener, drains them on SIGTERM/SIGINT, and
+ * collects every worker's metrics for one scrape. It never handles a transfer
+ * itself; app/primary.ts wires it into the primary process.
  */
 
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import type { Readiness } from '../ops/http.js';
-import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
-import { runServing, type ServingProcess } from '../app/lifecycle.js';
-import { banPolicy, connectionLimits } from '../app/policies.js';
-import { localStorageDir, openStorageWithBooks } from '../app/storage.js';
-import { loadTls } from '../app/tls.js';
-import { prepareUsers } from '../app/users.js';
+import type { MetricsSnapshot } from '../ops/metrics.js';
+import type { BanPolicy } from '../auth/bans.js';
+import type { ConnectionLimits } from '../server/connection-book.js';
 import type { LedgerBooks } from '../storage/ledger.js';
 import type { Storage } from '../storage/storage.js';
 import { serveLedger } from './ledger-ipc.js';
@@ -45,7 +42,7 @@ interface Slot {
   restartTimer: NodeJS.Timeout | undefined;
 }
 
-class Primary {
+export class Primary {
   private readonly slots: Slot[];
   private draining = false;
   private rolling = false;
@@ -65,8 +62,9 @@ class Primary {
     private readonly storage: Storage,
     /** The whole server's quota and upload-lock books: workers ask over IPC. */
     private readonly ledgerBooks: LedgerBooks,
+    policies: { bans: BanPolicy; connections: ConnectionLimits },
   ) {
-    this.books = new PrimaryBooks(banPolicy(config), connectionLimits(config), logger);
+    this.books = new PrimaryBooks(policies.bans, policies.connections, logger);
     this.slots = Array.from({ length: config.get('workers') }, (_, index) => ({
       index,
       worker: undefined,
@@ -311,41 +309,4 @@ class Primary {
   get webServicePort(): number | undefined {
     return this.webPort;
   }
-}
-
-/**
- * The primary's own part of the start: first start (admin creation) happens once,
- * here, before any worker could race it; the certificate is made (on first start)
- * and checked here, so workers never race to make it and a bad certificate stops
- * the start before any worker is forked.
- */
-async function openPrimary(config: Config, logger: Logger): Promise<ServingProcess> {
-  await prepareUsers(config, logger);
-  const tls = await loadTls(config, logger, { create: true });
-  const { storage, books } = await openStorageWithBooks(config, logger);
-  const primary = new Primary(config, logger, storage, books);
-  const metrics = new ServiceMetrics(localStorageDir(config), () => primary.listeningWorkers, 'primary');
-  return {
-    storage,
-    drains: 'workers',
-    metrics: async () => metrics.exposition(await primary.collect()),
-    readiness: () => primary.readiness(),
-    serve: async () => {
-      await primary.start();
-      return { port: primary.servicePort, webPort: primary.webServicePort, fingerprint: tls?.fingerprint };
-    },
-    hangup: () => void primary.roll(),
-    ready: () => logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`),
-    stopping: () => primary.stopping(),
-    drain: () => primary.drain(),
-    close: () => storage.close(),
-  };
-}
-
-export function runPrimary(config: Config, logger: Logger): Promise<number> {
-  return runServing(config, logger, {
-    earlyHangup: () =>
-      logger.info({ event: 'reload-skipped' }, 'SIGHUP during start-up ignored: the workers being started take up the current code and configuration'),
-    open: () => openPrimary(config, logger),
-  });
 }

@@ -7,12 +7,12 @@ import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
-import { startService, type RunningService } from '../app/service.js';
+import { startService, type RunningService } from './service.js';
 import { FerryError } from '../protocol/errors.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
-import { IpcLedger } from './ledger-ipc.js';
-import { WORKER_SLOT_VARIABLE, isPrimaryMessage, type WorkerMessage } from './messages.js';
-import { WorkerBooks } from './server-books.js';
+import { IpcLedger } from '../cluster/ledger-ipc.js';
+import { WORKER_SLOT_VARIABLE, isPrimaryMessage, type WorkerMessage } from '../cluster/messages.js';
+import { WorkerBooks } from '../cluster/server-books.js';
 
 /** A worker that could not start exits with this code; the primary has the reason. */
 const START_FAILED_EXIT_CODE = 1;
