@@ -16,7 +16,7 @@ import { ferryError } from '../protocol/errors.js';
 import { S3_MIN_PART_BYTES } from '../storage/s3-limits.js';
 import { CONFIG_DIR_VARIABLE, CONFIG_FILE_VARIABLE, assertWhole, envNames, schema, withCurrentNames } from './schema.js';
 
-export { commandLineFlags, environmentVariables, settingName, settingAssignment, schema, withCurrentNames, type SettingKey } from './schema.js';
+export { commandLineFlags, environmentVariables, settingName, settingAssignment, schema, withCurrentNames } from './schema.js';
 
 /** What loading found worth a warning (deprecated names), for the caller to log once it has a logger. */
 const loadWarnings = new WeakMap<object, string[]>();

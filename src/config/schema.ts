@@ -14,7 +14,7 @@ export const CONFIG_FILE_VARIABLE = 'FERRY_CONFIG';
 export const CONFIG_DIR_VARIABLE = 'FERRY_CONFIG_DIR';
 
 /** The two shapes of log line (see log/logger.ts). */
-export const LOG_FORMATS = ['json', 'iso'] as const;
+const LOG_FORMATS = ['json', 'iso'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Throws unless `value` is a whole number of at least 0; convict names the key in its message. */
