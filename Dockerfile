@@ -1,4 +1,4 @@
-# Ferry's container image (SPEC section 8).
+# Ferry's container image (README: "Docker").
 #
 #   docker build -t ferry .
 #   docker run -d --name ferry -p 8080:8080 -p 8081:8081 -v ferry-data:/data \

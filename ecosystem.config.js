@@ -7,7 +7,11 @@
 // and clients ride the gap on their retries and resume. For a rolling restart of
 // the workers with no refused connection: `pm2 sendSignal SIGHUP ferry`. The
 // README's pm2 section says what each verb does.
-const drainTimeoutMs = Number(process.env.FERRY_DRAIN_TIMEOUT_MS ?? 30_000);
+import { DURATION_UNITS, parseWithUnits, schema, withCurrentNames } from './dist/src/config/config.js';
+
+// The drain timeout as the server reads it (FERRY_DRAIN_TIMEOUT, or the older
+// FERRY_DRAIN_TIMEOUT_MS), so that pm2 waits longer than the drain before it kills.
+const drainTimeoutMs = Number(parseWithUnits(withCurrentNames(process.env).env.FERRY_DRAIN_TIMEOUT ?? schema.limits.drainTimeout.default, DURATION_UNITS));
 
 // A named export: pm2 require()s this file, and Node returns an ES module's
 // named exports as properties (a default export would hide `apps`).

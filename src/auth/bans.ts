@@ -21,6 +21,8 @@
  * server.
  */
 
+import type { Logger } from 'pino';
+
 export interface BanPolicy {
   /** Failures from one source within `windowMs` that lead to a ban; 0 turns bans off. */
   threshold: number;
@@ -227,4 +229,9 @@ export function describeBan(ban: Ban): string {
   const until = new Date(ban.until).toISOString();
   if (ban.scope === 'source') return `too many failed logins from ${ban.source}; try again after ${until}`;
   return `too many failed logins to this account from ${ban.source}; try again after ${until}, or from another address`;
+}
+
+/** The log line of a ban, the same from every process that decides bans. */
+export function logBan(logger: Logger, ban: Ban): void {
+  logger.warn({ event: 'ban', scope: ban.scope, remote: ban.source, until: new Date(ban.until).toISOString() }, `ban: ${describeBan(ban)}`);
 }

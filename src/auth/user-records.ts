@@ -57,7 +57,7 @@ export function checkUserName(name: string): void {
 
 export function parseUsersFile(text: string, path: string): UsersFileContent {
   const fail = (why: string): never => {
-    throw ferryError('USAGE', `the users file ${path} is invalid: ${why}`);
+    throw ferryError('CONFIG', `the users file ${path} is invalid: ${why}`);
   };
   let data: unknown;
   try {

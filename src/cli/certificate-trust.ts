@@ -10,10 +10,10 @@ import { KnownHosts, defaultKnownHostsFile } from '../client/known-hosts.js';
 import { ferryError } from '../protocol/errors.js';
 import { parseFingerprint } from '../protocol/fingerprint.js';
 import { askLine } from './ask.js';
-import type { ConnectionOptions } from './connect.js';
+import type { LoginOptions } from './connect.js';
 
 /** How the server's certificate is trusted, or undefined for plain TCP. */
-export async function tlsTrust(options: ConnectionOptions, extra: { replace?: boolean } = {}): Promise<TlsTrust | undefined> {
+export async function tlsTrust(options: LoginOptions, extra: { replace?: boolean } = {}): Promise<TlsTrust | undefined> {
   if (options.ca !== undefined) {
     const ca = await readFile(options.ca).catch((error: unknown) => {
       throw ferryError('USAGE', `cannot read the CA certificate ${options.ca}: ${(error as Error).message}`, error);

@@ -15,8 +15,14 @@ import { resolveServer } from './find-server.js';
 import { promptHidden, readStdin } from './password.js';
 import { passwordFromCommand, passwordFromFile } from './password-sources.js';
 import { formatServerAddress } from './server-address.js';
+import { CLIENT_ENV, TLS_OFF } from './environment.js';
 
-export interface ConnectionOptions {
+/**
+ * What a command needs to reach a server and log in, from the command line, the
+ * environment and a profile; the library's ConnectOptions (client/client.ts) is the
+ * socket part of it, resolved.
+ */
+export interface LoginOptions {
   server?: string;
   user?: string;
   passwordStdin?: boolean;
@@ -42,29 +48,31 @@ export interface ConnectionOptions {
 }
 
 /** Says once, on stderr, that a connection is not encrypted. */
-export function warnIfPlain(options: ConnectionOptions): void {
+export function warnIfPlain(options: LoginOptions): void {
   if (options.plain && options.ca === undefined) {
-    process.stderr.write('ferry: warning: TLS is off (--no-tls or FERRY_TLS=false); the password and the files cross the network readable by anyone on it\n');
+    process.stderr.write(`ferry: warning: TLS is off (--no-tls or ${TLS_OFF}); the password and the files cross the network readable by anyone on it\n`);
   }
 }
 
-export async function resolveUser(options: ConnectionOptions): Promise<string> {
-  return options.user ?? process.env.FERRY_USER ?? (await askLine('User: '));
+export async function resolveUser(options: LoginOptions): Promise<string> {
+  return options.user ?? process.env[CLIENT_ENV.user] ?? (await askLine('User: '));
 }
 
 /** As ssh does, a password typed at the prompt may be typed again, three tries in all. */
 const PASSWORD_TRIES = 3;
 
-function mayAskAgain(options: ConnectionOptions, error: unknown, tries: number): boolean {
-  const typed = !options.passwordStdin && options.passwordCommand === undefined && process.env.FERRY_PASSWORD === undefined && process.env.FERRY_PASSWORD_FILE === undefined;
+function mayAskAgain(options: LoginOptions, error: unknown, tries: number): boolean {
+  const typed = !options.passwordStdin && options.passwordCommand === undefined && process.env[CLIENT_ENV.password] === undefined && process.env[CLIENT_ENV.passwordFile] === undefined;
   return typed && tries < PASSWORD_TRIES && error instanceof FerryError && error.code === 'AUTH_FAILED';
 }
 
-export async function resolvePassword(options: ConnectionOptions, user: string): Promise<string> {
+export async function resolvePassword(options: LoginOptions, user: string): Promise<string> {
   if (options.passwordStdin) return readStdin();
   if (options.passwordCommand !== undefined) return passwordFromCommand(options.passwordCommand);
-  if (process.env.FERRY_PASSWORD !== undefined) return process.env.FERRY_PASSWORD;
-  if (process.env.FERRY_PASSWORD_FILE !== undefined) return passwordFromFile(process.env.FERRY_PASSWORD_FILE);
+  const password = process.env[CLIENT_ENV.password];
+  if (password !== undefined) return password;
+  const passwordFile = process.env[CLIENT_ENV.passwordFile];
+  if (passwordFile !== undefined) return passwordFromFile(passwordFile);
   return promptHidden(`Password for ${user}: `);
 }
 
@@ -87,7 +95,7 @@ export class Connection {
     private readonly onRetry: RetryNotice | undefined,
   ) {}
 
-  static async open(options: ConnectionOptions): Promise<Connection> {
+  static async open(options: LoginOptions): Promise<Connection> {
     const { host, port, options: effective } = await resolveServer(options);
     warnIfPlain(effective);
     const trust = await tlsTrust(effective);

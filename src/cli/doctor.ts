@@ -14,10 +14,12 @@ import { discoverServers, type DiscoveredServer } from '../lan/mdns.js';
 import { FerryError, systemErrorCode } from '../protocol/errors.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
 import { tlsTrust } from './certificate-trust.js';
-import { resolvePassword, resolveUser, type ConnectionOptions } from './connect.js';
+import { resolvePassword, resolveUser, type LoginOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
 import { resolveServer } from './find-server.js';
 import type { Output } from './output.js';
+import { settingAssignment, settingName } from '../config/schema.js';
+import { CLIENT_ENV, TLS_OFF } from './environment.js';
 
 const TCP_TIMEOUT_MS = 3_000;
 const MDNS_WAIT_MS = 2_000;
@@ -91,10 +93,10 @@ function openFirewallFix(port: number): string {
   return `on the server run: sudo scripts/open-firewall.sh ${port}   (Windows: scripts\\open-firewall.ps1 -Port ${port})`;
 }
 
-async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boolean> {
+async function diagnose(doctor: Doctor, given: LoginOptions): Promise<boolean> {
   let host: string;
   let port: number;
-  let options: ConnectionOptions;
+  let options: LoginOptions;
   try {
     ({ host, port, options } = await resolveServer(given));
   } catch (error) {
@@ -133,7 +135,7 @@ async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boole
       );
     }
     if (tcp.outcome === 'refused') {
-      return doctor.fail('reach', `${where}: ${tcp.message}`, `nothing listens on port ${port} there (the server is not running, or uses another port), or a firewall rejects it`, `start the server (npm start) and check FERRY_PORT; if it runs, ${openFirewallFix(port)}`);
+      return doctor.fail('reach', `${where}: ${tcp.message}`, `nothing listens on port ${port} there (the server is not running, or uses another port), or a firewall rejects it`, `start the server (npm start) and check ${settingName('server.port')}; if it runs, ${openFirewallFix(port)}`);
     }
     if (tcp.outcome === 'timeout' && seen) {
       return doctor.fail(
@@ -169,8 +171,8 @@ async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boole
     return doctor.fail(
       'handshake',
       (error as Error).message,
-      trust ? 'the server may not use TLS (started with FERRY_TLS=false)' : 'the port may belong to another program, or the server uses TLS (the default)',
-      trust ? 'if it really is a plain server on a network you trust, add --no-tls; better, turn TLS back on at the server' : 'drop --no-tls (and FERRY_TLS=false), or check the port',
+      trust ? `the server may not use TLS (started with ${TLS_OFF})` : 'the port may belong to another program, or the server uses TLS (the default)',
+      trust ? 'if it really is a plain server on a network you trust, add --no-tls; better, turn TLS back on at the server' : `drop --no-tls (and ${TLS_OFF}), or check the port`,
     );
   }
   doctor.pass('handshake', `Ferry protocol version ${client.welcome.version} (this client speaks ${PROTOCOL_VERSION})`);
@@ -178,8 +180,8 @@ async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boole
     doctor.warn(
       'tls',
       'off: the password and files cross the network readable by anyone on it',
-      'the server runs with FERRY_TLS=false and this client with --no-tls',
-      'turn TLS back on: remove FERRY_TLS=false from the server and restart it, then drop --no-tls here',
+      `the server runs with ${TLS_OFF} and this client with --no-tls`,
+      `turn TLS back on: remove ${TLS_OFF} from the server and restart it, then drop --no-tls here`,
     );
   } else {
     const pinned = trust.kind === 'pin' ? await trust.knownHosts.get(where) : undefined;
@@ -205,7 +207,7 @@ async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boole
   } catch (error) {
     const failure = error instanceof FerryError ? error : undefined;
     if (failure?.code === 'AUTH_FAILED' || failure?.code === 'BANNED' || failure?.code === 'USAGE') {
-      return doctor.fail('login', failure.message, 'the user name or password is wrong, or missing', 'give -u NAME and the password (FERRY_PASSWORD, --password-stdin or the prompt)');
+      return doctor.fail('login', failure.message, 'the user name or password is wrong, or missing', `give -u NAME and the password (${CLIENT_ENV.password}, --password-stdin or the prompt)`);
     }
     return doctor.fail('round trip', (error as Error).message, 'the server cannot store files', 'check free space and permissions of the data folder on the server');
   } finally {
@@ -214,11 +216,11 @@ async function diagnose(doctor: Doctor, given: ConnectionOptions): Promise<boole
 
   const seen = (await mdns).some((server) => server.port === port && (server.addresses.includes(address) || loopback));
   if (seen) doctor.pass('mdns', 'the server announces itself: "ferry discover" and "-s auto" find it');
-  else doctor.warn('mdns', 'no mDNS announcement seen for this server', 'mDNS is off on the server (FERRY_MDNS=false) or multicast does not pass', 'use the address directly; discovery is optional');
+  else doctor.warn('mdns', 'no mDNS announcement seen for this server', `mDNS is off on the server (${settingAssignment('mdns', 'false')}) or multicast does not pass`, 'use the address directly; discovery is optional');
   return true;
 }
 
-export async function runDoctor(options: ConnectionOptions, out: Output): Promise<ExitCode> {
+export async function runDoctor(options: LoginOptions, out: Output): Promise<ExitCode> {
   const doctor = new Doctor();
   const ok = await diagnose(doctor, options);
   for (const check of doctor.checks) {

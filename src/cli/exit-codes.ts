@@ -1,6 +1,6 @@
 /**
  * The one place where error codes become process exit codes (the table in the
- * README): 0 ok, 1 other, 2 usage, 3 authentication, 4 not found, 5 connection,
+ * README): 0 ok, 1 other, 2 usage (or the server's configuration), 3 authentication, 4 not found, 5 connection,
  * 6 integrity, 7 permission or quota, 8 some files of a multi-file command
  * failed while others succeeded.
  */
@@ -24,6 +24,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 const BY_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   USAGE: ExitCode.USAGE,
+  // A server that cannot start for its configuration was started wrongly: a usage error.
+  CONFIG: ExitCode.USAGE,
   AUTH_FAILED: ExitCode.AUTH,
   AUTH_REQUIRED: ExitCode.AUTH,
   BANNED: ExitCode.AUTH,

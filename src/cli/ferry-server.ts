@@ -7,11 +7,11 @@ import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory, checkUserName } from '../auth/users.js';
-import { SIZE_UNITS, commandLineFlags, loadConfig, parseWithUnits, type Config } from '../ops/config.js';
-import { createLogger } from '../ops/logger.js';
+import { SIZE_UNITS, commandLineFlags, configWarnings, loadConfig, parseWithUnits, settingAssignment, settingName, type Config } from '../config/config.js';
+import { createLogger } from '../log/logger.js';
 import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import { ferryError } from '../protocol/errors.js';
-import { runService } from '../cluster/run.js';
+import { runService } from '../app/run.js';
 import { ExitCode } from './exit-codes.js';
 import { parseCommandLine, runMain } from './main.js';
 import { promptHidden, readStdin } from './password.js';
@@ -38,7 +38,9 @@ function checkPassword(password: string): string {
 
 async function serve(args: string[]): Promise<number> {
   const config = loadConfig({ args });
-  return runService(config, createLogger(config.get('logLevel'), config.get('logFormat')));
+  const logger = createLogger(config.get('logLevel'), config.get('logFormat'));
+  for (const warning of configWarnings(config)) logger.warn({ event: 'deprecated-setting' }, warning);
+  return runService(config, logger);
 }
 
 /** The configuration flags `start` takes, from the config schema, for `ferry-server start --help`. */
@@ -86,7 +88,7 @@ runMain('ferry-server', async () => {
     .option('--password-stdin', 'read the password from standard input')
     .option('--home <dir>', 'home folder, relative to the storage root (default: /NAME, the user\'s own folder; "/" shares everything)')
     .option('--read-only', 'may list and download only')
-    .option('--quota <size>', 'bytes the home may hold, e.g. 20GiB (default: FERRY_QUOTA)')
+    .option('--quota <size>', `bytes the home may hold, e.g. 20GiB (default: ${settingName('limits.quota')})`)
     .action(async (name: string, options: { passwordStdin?: boolean; home?: string; readOnly?: boolean; quota?: string }) => {
       checkUserName(name);
       // Least privilege: a new user sees their own folder, not everyone's files.
@@ -149,7 +151,7 @@ runMain('ferry-server', async () => {
       }
       const { writeSelfSignedCertificate } = await import('../ops/certificate.js');
       const { certFile, keyFile, fingerprint } = await writeSelfSignedCertificate(dir, days);
-      const where = options.out === undefined ? 'the server uses it at its next start' : `start the server with it:\n  FERRY_TLS_CERT=${certFile} FERRY_TLS_KEY=${keyFile} npm start`;
+      const where = options.out === undefined ? 'the server uses it at its next start' : `start the server with it:\n  ${settingAssignment('tls.cert', certFile)} ${settingAssignment('tls.key', keyFile)} npm start`;
       process.stdout.write(
         `wrote ${certFile} and ${keyFile}\ncertificate fingerprint ${fingerprint}\n${where}\n` +
           `clients check it with: ferry -s HOST --fingerprint ${fingerprint} ...  (or compare it when first asked)\n`,

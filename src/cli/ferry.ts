@@ -12,12 +12,13 @@ import { STDIO } from './destination.js';
 import { PROGRESS_MODES } from './progress-json.js';
 import { ferryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
-import type { ConnectionOptions } from './connect.js';
+import type { LoginOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
 import { connectionOptions, typedConnection, withProfile, type GlobalOptions } from './global-options.js';
 import { endQuietlyOnClosedPipes, parseCommandLine, runMain } from './main.js';
 import { Output } from './output.js';
 import { VERSION } from '../version.js';
+import { CLIENT_ENV, TLS_OFF } from './environment.js';
 
 function retryWindow(retries: number): string {
   const { min, max } = retryBudgetMs(retries);
@@ -44,15 +45,15 @@ runMain('ferry', async () => {
   const program = new Command('ferry')
     .description('Move files to and from a Ferry server, intact.')
     .version(VERSION, '--version', 'print the version and exit')
-    .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080; "auto" finds it by mDNS)').env('FERRY_SERVER'))
-    .addOption(new Option('-u, --user <name>', 'user name').env('FERRY_USER'))
-    .option('--password-stdin', 'read the password from standard input (else FERRY_PASSWORD, else a prompt)')
-    .addOption(new Option('--fingerprint <SHA256:...>', "pin this certificate fingerprint (as the server's log prints it) instead of asking on first use").env('FERRY_FINGERPRINT'))
+    .addOption(new Option('-s, --server <host[:port]>', 'server address (default localhost:8080; "auto" finds it by mDNS)').env(CLIENT_ENV.server))
+    .addOption(new Option('-u, --user <name>', 'user name').env(CLIENT_ENV.user))
+    .option('--password-stdin', `read the password from standard input (else ${CLIENT_ENV.password}, else a prompt)`)
+    .addOption(new Option('--fingerprint <SHA256:...>', "pin this certificate fingerprint (as the server's log prints it) instead of asking on first use").env(CLIENT_ENV.fingerprint))
     .option('--ca <file>', 'verify the server certificate against this CA instead of pinning it')
     // TLS is the default; --tls stays accepted so that older scripts keep working. Declared
     // before --no-tls, so that neither given leaves it unset and FERRY_TLS can decide.
     .addOption(new Option('--tls').hideHelp())
-    .option('--no-tls', 'plain TCP, for a server started with FERRY_TLS=false (also FERRY_TLS=false here); passwords and files travel readable')
+    .option('--no-tls', `plain TCP, for a server started with ${TLS_OFF} (also ${TLS_OFF} here); passwords and files travel readable`)
     .option('--password-command <command>', 'run this command and take its output as the password (a keychain, a password manager)')
     .option('-q, --quiet', 'no progress output')
     .option('-v, --verbose', 'one line per file for folder transfers too')
@@ -60,7 +61,7 @@ runMain('ferry', async () => {
     .addOption(new Option('--progress <mode>', 'progress of transfers: bars (on a terminal), json (JSON lines on stderr) or none').choices(PROGRESS_MODES).default('bars'))
     .addOption(
       new Option('--retries <n>', `times to retry a refused or lost connection, waiting longer each time (${retryWindow(DEFAULT_RETRIES)} in all by default)`)
-        .env('FERRY_RETRIES')
+        .env(CLIENT_ENV.retries)
         .default(String(DEFAULT_RETRIES)),
     )
     .exitOverride()
@@ -82,7 +83,7 @@ runMain('ferry', async () => {
       quiet: (program.opts<GlobalOptions>().quiet ?? false) || program.opts<GlobalOptions>().progress === 'none',
       verbose: program.opts<GlobalOptions>().verbose ?? false,
     }));
-  const connection = (): ConnectionOptions => connectionOptions(globals(), output());
+  const connection = (): LoginOptions => connectionOptions(globals(), output());
   const progressJson = (): boolean => program.opts<GlobalOptions>().progress === 'json';
 
   /** Connects, logs in, runs `body`, and says goodbye. */
@@ -111,7 +112,7 @@ runMain('ferry', async () => {
     .action(async (locals: string[], options: { dest?: string; clobber: boolean } & SelectionFlags) => {
       if (locals[0] === STDIO) {
         if (program.opts<GlobalOptions>().passwordStdin) {
-          throw ferryError('USAGE', 'standard input carries the data of "upload -", so it cannot carry the password too: use FERRY_PASSWORD_FILE, --password-command or FERRY_PASSWORD');
+          throw ferryError('USAGE', `standard input carries the data of "upload -", so it cannot carry the password too: use ${CLIENT_ENV.passwordFile}, --password-command or ${CLIENT_ENV.password}`);
         }
         const { stdinTarget, uploadStdin } = await import('./pipes.js');
         const { jsonProgressSink } = await import('./progress-json.js');

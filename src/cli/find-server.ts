@@ -9,13 +9,14 @@ import { KnownHosts, defaultKnownHostsFile } from '../client/known-hosts.js';
 import { discoverServers, type DiscoveredServer } from '../lan/mdns.js';
 import { ferryError } from '../protocol/errors.js';
 import { askLine } from './ask.js';
-import type { ConnectionOptions } from './connect.js';
+import type { LoginOptions } from './connect.js';
 import { parseServerAddress } from './server-address.js';
+import { CLIENT_ENV } from './environment.js';
 
 const AUTO_DISCOVERY_MS = 2_000;
 
-export function serverOf(options: ConnectionOptions) {
-  return parseServerAddress(options.server ?? process.env.FERRY_SERVER ?? 'localhost');
+export function serverOf(options: LoginOptions) {
+  return parseServerAddress(options.server ?? process.env[CLIENT_ENV.server] ?? 'localhost');
 }
 
 async function choose(servers: DiscoveredServer[]): Promise<DiscoveredServer> {
@@ -35,8 +36,8 @@ async function choose(servers: DiscoveredServer[]): Promise<DiscoveredServer> {
  * it may add TLS and a fingerprint to check, never take TLS away from a server
  * this device has pinned.
  */
-export async function resolveServer(options: ConnectionOptions): Promise<{ host: string; port: number; options: ConnectionOptions }> {
-  const wanted = options.server ?? process.env.FERRY_SERVER;
+export async function resolveServer(options: LoginOptions): Promise<{ host: string; port: number; options: LoginOptions }> {
+  const wanted = options.server ?? process.env[CLIENT_ENV.server];
   if (wanted?.trim().toLowerCase() !== 'auto') return { ...serverOf(options), options };
   const servers = await discoverServers(AUTO_DISCOVERY_MS);
   if (servers.length === 0) {

@@ -7,9 +7,10 @@
 import type { Command } from 'commander';
 import { ferryError } from '../protocol/errors.js';
 import type { TypedConnection } from './config-command.js';
-import type { ConnectionOptions } from './connect.js';
+import type { LoginOptions } from './connect.js';
 import type { Output } from './output.js';
 import type { ProfileOptions } from './profiles.js';
+import { CLIENT_ENV, TLS_OFF } from './environment.js';
 
 export interface GlobalOptions {
   server?: string;
@@ -26,9 +27,9 @@ export interface GlobalOptions {
   retries: string;
 }
 
-/** FERRY_TLS=false turns TLS off here as it does on the server (an explicit --tls wins). */
+/** FERRY_TLS=false (TLS_OFF) turns TLS off here as it does on the server (an explicit --tls wins). */
 function plainByEnvironment(): boolean {
-  return ['false', '0', 'no', 'off'].includes((process.env.FERRY_TLS ?? '').trim().toLowerCase());
+  return ['false', '0', 'no', 'off'].includes((process.env[CLIENT_ENV.tls] ?? '').trim().toLowerCase());
 }
 
 function parseRetries(value: string): number {
@@ -38,10 +39,10 @@ function parseRetries(value: string): number {
 }
 
 /** The connection options the global options ask for (refusing the combinations that contradict each other). */
-export function connectionOptions(options: GlobalOptions, out: Output): ConnectionOptions {
+export function connectionOptions(options: GlobalOptions, out: Output): LoginOptions {
   const plain = options.tls === false || (options.tls === undefined && plainByEnvironment());
   if (plain && (options.ca !== undefined || options.fingerprint !== undefined)) {
-    throw ferryError('USAGE', `${options.ca !== undefined ? '--ca' : '--fingerprint'} checks a TLS certificate: it cannot go with --no-tls (or FERRY_TLS=false)`);
+    throw ferryError('USAGE', `${options.ca !== undefined ? '--ca' : '--fingerprint'} checks a TLS certificate: it cannot go with --no-tls (or ${TLS_OFF})`);
   }
   if (options.ca !== undefined && options.fingerprint !== undefined) throw ferryError('USAGE', 'give either --ca or --fingerprint, not both');
   return {

@@ -6,6 +6,7 @@
 import { CommanderError, type Command } from 'commander';
 import { FerryError, systemErrorCode } from '../protocol/errors.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { CLIENT_ENV } from './environment.js';
 
 export function reportFailure(program: string, error: unknown): ExitCode {
   if (error instanceof FerryError) {
@@ -13,7 +14,7 @@ export function reportFailure(program: string, error: unknown): ExitCode {
     return exitCodeFor(error.code);
   }
   // A stack trace helps whoever fixes the bug, not whoever meets it: it is shown on request.
-  const detail = process.env.FERRY_DEBUG ? ((error as Error).stack ?? String(error)) : `${(error as Error).message ?? String(error)} (FERRY_DEBUG=1 shows the details)`;
+  const detail = process.env[CLIENT_ENV.debug] ? ((error as Error).stack ?? String(error)) : `${(error as Error).message ?? String(error)} (${CLIENT_ENV.debug}=1 shows the details)`;
   process.stderr.write(`${program}: unexpected error: ${detail}\n`);
   return ExitCode.OTHER;
 }

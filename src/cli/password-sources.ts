@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { ferryError } from '../protocol/errors.js';
+import { CLIENT_ENV } from './environment.js';
 
 /** Only the one trailing line break an editor or `echo` adds is not part of the password. */
 function withoutLineEnd(text: string): string {
@@ -17,7 +18,7 @@ function withoutLineEnd(text: string): string {
 
 export async function passwordFromFile(file: string): Promise<string> {
   const text = await readFile(file, 'utf8').catch((error: unknown) => {
-    throw ferryError('USAGE', `cannot read the password file ${file} (FERRY_PASSWORD_FILE): ${(error as Error).message}`, error);
+    throw ferryError('USAGE', `cannot read the password file ${file} (${CLIENT_ENV.passwordFile}): ${(error as Error).message}`, error);
   });
   if (process.platform !== 'win32') {
     const mode = (await stat(file)).mode;

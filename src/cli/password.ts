@@ -4,6 +4,7 @@
  */
 
 import { ferryError } from '../protocol/errors.js';
+import { CLIENT_ENV } from './environment.js';
 
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -15,7 +16,7 @@ export async function readStdin(): Promise<string> {
 export function promptHidden(question: string): Promise<string> {
   const input = process.stdin;
   if (!input.isTTY) {
-    return Promise.reject(ferryError('USAGE', 'no password given: use --password-stdin, FERRY_PASSWORD, FERRY_PASSWORD_FILE or --password-command, or run on a terminal to be asked'));
+    return Promise.reject(ferryError('USAGE', `no password given: use --password-stdin, ${CLIENT_ENV.password}, ${CLIENT_ENV.passwordFile} or --password-command, or run on a terminal to be asked`));
   }
   process.stderr.write(question);
   input.setRawMode(true);

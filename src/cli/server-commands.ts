@@ -8,12 +8,12 @@ import { FerryClient, serverLabel } from '../client/client.js';
 import { discoverServers } from '../lan/mdns.js';
 import { ferryError } from '../protocol/errors.js';
 import { tlsTrust } from './certificate-trust.js';
-import type { ConnectionOptions } from './connect.js';
+import type { LoginOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
 import { serverOf } from './find-server.js';
 import type { Output } from './output.js';
 
-export async function trustServer(options: ConnectionOptions, out: Output): Promise<void> {
+export async function trustServer(options: LoginOptions, out: Output): Promise<void> {
   const tls = options.ca === undefined && !options.plain ? await tlsTrust(options, { replace: true }) : undefined;
   if (tls?.kind !== 'pin') throw ferryError('USAGE', 'trust pins a TLS certificate: use it as ferry -s HOST[:PORT] trust (not with --ca or --no-tls)');
   const address = serverOf(options);

@@ -6,12 +6,14 @@
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { CLIENT_ENV } from './environment.js';
 
 export const HISTORY_LINES = 500;
 
 /** Where the shell keeps its history between sessions: FERRY_HISTORY, else the user's state folder. */
 export function historyFile(): string {
-  if (process.env.FERRY_HISTORY) return process.env.FERRY_HISTORY;
+  const history = process.env[CLIENT_ENV.history];
+  if (history) return history;
   const base = process.platform === 'win32' ? (process.env.LOCALAPPDATA ?? join(homedir(), 'AppData', 'Local')) : (process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'));
   return join(base, 'ferry', 'shell_history');
 }

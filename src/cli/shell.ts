@@ -14,7 +14,7 @@ import { createInterface, type Interface } from 'node:readline';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import * as commands from './commands.js';
-import { Connection, type ConnectionOptions } from './connect.js';
+import { Connection, type LoginOptions } from './connect.js';
 import { ExitCode } from './exit-codes.js';
 import { Output } from './output.js';
 import { HISTORY_LINES, historyFile, loadHistory, remember } from './shell-history.js';
@@ -231,7 +231,7 @@ class Interrupts {
   }
 }
 
-export async function runShell(options: ConnectionOptions, out: Output): Promise<ExitCode> {
+export async function runShell(options: LoginOptions, out: Output): Promise<ExitCode> {
   const connection = await Connection.open(options);
   const { login, server } = connection;
   const shell = new Shell(connection, out, login.user);

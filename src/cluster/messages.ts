@@ -4,6 +4,9 @@
 
 import type { MetricsSnapshot } from '../ops/metrics.js';
 
+/** The environment variable through which the primary names each worker's slot; a worker without it has a foreign primary (pm2). */
+export const WORKER_SLOT_VARIABLE = 'FERRY_WORKER_SLOT';
+
 export type WorkerMessage =
   | { type: 'ferry:listening'; port: number; webPort?: number | undefined }
   | { type: 'ferry:start-failed'; code: string; reason: string }

@@ -1,26 +1,25 @@
 /**
- * The cluster primary: forks FERRY_WORKERS workers that share the listening
- * socket, replaces a crashed one (with backoff), rolls them one by one on SIGHUP
- * with no moment without a listener, drains them on SIGTERM/SIGINT, and serves
- * the ops HTTP endpoints with every worker's metrics in one scrape. It never
- * handles a transfer itself.
+ * The cluster primary's workers: forks FERRY_WORKERS workers that share the
+ * listening socket, replaces a crashed one (with backoff), rolls them one by one
+ * on SIGHUP with no moment without a listener, drains them on SIGTERM/SIGINT, and
+ * collects every worker's metrics for one scrape. It never handles a transfer
+ * itself; app/primary.ts wires it into the primary process.
  */
 
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import type { Config } from '../ops/config.js';
-import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
-import { OpsServer, type Readiness } from '../ops/http.js';
-import { ServiceMetrics, type MetricsSnapshot } from '../ops/metrics.js';
-import { advertise, announce, announceWeb, localStorageDir, banPolicy, connectionLimits, lanAddresses, loadTls, openStorageWithBooks, prepareUsers, sweepPartialsPeriodically } from '../server/service.js';
+import type { Config } from '../config/config.js';
+import type { Readiness } from '../ops/http.js';
+import type { MetricsSnapshot } from '../ops/metrics.js';
+import type { BanPolicy } from '../auth/bans.js';
+import type { ConnectionLimits } from '../server/connection-book.js';
 import type { LedgerBooks } from '../storage/ledger.js';
 import type { Storage } from '../storage/storage.js';
 import { serveLedger } from './ledger-ipc.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { FerryError, ferryError, isErrorCode } from '../protocol/errors.js';
-import { isWorkerMessage, type PrimaryMessage } from './messages.js';
+import { WORKER_SLOT_VARIABLE, isWorkerMessage, type PrimaryMessage } from './messages.js';
 import { PrimaryBooks } from './server-books.js';
-import { hangupSignal, stopSignal } from './signals.js';
 
 const FIRST_RESTART_DELAY_MS = 100;
 const MAX_RESTART_DELAY_MS = 10_000;
@@ -43,7 +42,7 @@ interface Slot {
   restartTimer: NodeJS.Timeout | undefined;
 }
 
-class Primary {
+export class Primary {
   private readonly slots: Slot[];
   private draining = false;
   private rolling = false;
@@ -63,8 +62,9 @@ class Primary {
     private readonly storage: Storage,
     /** The whole server's quota and upload-lock books: workers ask over IPC. */
     private readonly ledgerBooks: LedgerBooks,
+    policies: { bans: BanPolicy; connections: ConnectionLimits },
   ) {
-    this.books = new PrimaryBooks(banPolicy(config), connectionLimits(config), logger);
+    this.books = new PrimaryBooks(policies.bans, policies.connections, logger);
     this.slots = Array.from({ length: config.get('workers') }, (_, index) => ({
       index,
       worker: undefined,
@@ -91,7 +91,7 @@ class Primary {
    */
   private fork(slot: Slot): Promise<Worker> {
     const worker = cluster.fork({
-      FERRY_WORKER_SLOT: String(slot.index),
+      [WORKER_SLOT_VARIABLE]: String(slot.index),
       // Uploads commit (fsync) many files at once; libuv's default 4 threads would queue them.
       UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(WORKER_THREADPOOL_SIZE),
       // Each login's argon2id works in 19 MiB; mapped outside the heap, it goes back to the
@@ -238,6 +238,11 @@ class Primary {
     }
   }
 
+  /** A stop is coming: no longer ready, no crashed worker replaced, no roll begun. */
+  stopping(): void {
+    this.draining = true;
+  }
+
   async drain(): Promise<void> {
     this.draining = true;
     for (const slot of this.slots) clearTimeout(slot.restartTimer);
@@ -304,62 +309,4 @@ class Primary {
   get webServicePort(): number | undefined {
     return this.webPort;
   }
-}
-
-export async function runPrimary(config: Config, logger: Logger): Promise<number> {
-  const stopping = stopSignal();
-  const onHangup = hangupSignal(() =>
-    logger.info({ event: 'reload-skipped' }, 'SIGHUP during start-up ignored: the workers being started take up the current code and configuration'),
-  );
-  // First start (admin creation) happens once, here, before any worker could race it.
-  await prepareUsers(config, logger);
-  // Made (on first start) and checked here, so workers never race to make it and a
-  // bad certificate stops the start before any worker is forked.
-  const tls = await loadTls(config, logger, { create: true });
-  const { storage, books } = await openStorageWithBooks(config, logger);
-  const primary = new Primary(config, logger, storage, books);
-  const metrics = new ServiceMetrics(localStorageDir(config), () => primary.listeningWorkers, 'primary');
-  const clientDownload = await loadClientDownload(logger);
-  const ops = new OpsServer(
-    { metrics: async () => metrics.exposition(await primary.collect()), readiness: () => primary.readiness(), clientDownload },
-    logger,
-    { metricsToken: config.get('ops.token') },
-  );
-  let opsAddress;
-  try {
-    opsAddress = await ops.listen(config.get('ops.host'), config.get('ops.port'));
-  } catch (error) {
-    await storage.close();
-    throw error;
-  }
-  logger.info({ event: 'ops-listening', host: opsAddress.address, port: opsAddress.port }, `metrics and health on http://${opsAddress.address}:${opsAddress.port}/metrics`);
-  onHangup(() => void primary.roll());
-
-  try {
-    await primary.start();
-  } catch (error) {
-    // Nothing can serve: stop at once, with the workers' reason, rather than run empty.
-    await primary.drain();
-    await ops.close();
-    await storage.close();
-    throw error;
-  }
-  const stopSweeping = sweepPartialsPeriodically(storage, config.get('limits.partialMaxAge'), logger);
-  announce(config, logger, primary.servicePort, tls?.fingerprint);
-  announceWeb(config, logger, primary.webServicePort, tls?.fingerprint);
-  if (clientDownload) announceClientDownload(logger, clientDownload, opsAddress, lanAddresses().map(({ address }) => address));
-  const mdns = await advertise(config, logger, primary.servicePort, tls?.fingerprint, primary.webServicePort);
-  logger.info({ event: 'workers-ready', workers: primary.listeningWorkers }, `${primary.listeningWorkers} workers ready`);
-  process.send?.('ready');
-
-  const signal = await stopping;
-  const started = performance.now();
-  logger.info({ event: 'drain', signal }, `${signal}: draining workers`);
-  stopSweeping();
-  await mdns?.stop();
-  await primary.drain();
-  await ops.close();
-  await storage.close();
-  logger.info({ event: 'stopped', drainMs: Math.round(performance.now() - started) }, 'stopped');
-  return 0;
 }

@@ -11,9 +11,8 @@
 
 import type { Worker } from 'node:cluster';
 import type { Logger } from 'pino';
-import { BanBook, LoginQueue, type BanPolicy, type LoginGuard, type LoginTicket, type LoginVerdict } from '../auth/bans.js';
+import { BanBook, LoginQueue, logBan, type BanPolicy, type LoginGuard, type LoginTicket, type LoginVerdict } from '../auth/bans.js';
 import { ConnectionBook, type ConnectionGate, type ConnectionLimits } from '../server/connection-book.js';
-import { logBan } from '../server/service.js';
 import { ferryError, type FerryError } from '../protocol/errors.js';
 
 type Question = { kind: 'login'; source: string; account: string } | { kind: 'connection'; source: string };

@@ -15,6 +15,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { settingName } from '../config/schema.js';
 import { ferryError } from '../protocol/errors.js';
 import type { ClientDownload } from './client-download.js';
 
@@ -71,7 +72,7 @@ export class OpsServer {
       const path = (request.url ?? '/').split('?')[0] ?? '/';
       const answer =
         path === '/metrics' && !this.authorized(request.headers.authorization)
-          ? Promise.resolve({ status: 401, type: 'text/plain', body: 'send the ops token: Authorization: Bearer <FERRY_OPS_TOKEN>\n', challenge: true })
+          ? Promise.resolve({ status: 401, type: 'text/plain', body: `send the ops token: Authorization: Bearer <${settingName('ops.token')}>\n`, challenge: true })
           : this.route(request.method ?? 'GET', path);
       void answer.then(
         ({ status, type, body, challenge }) => {
@@ -117,7 +118,7 @@ export class OpsServer {
     try {
       await once(this.server, 'listening'); // Rejects with the listen error, if there is one.
     } catch (error) {
-      throw ferryError('USAGE', `cannot listen for ops HTTP on ${host}:${port}: ${(error as Error).message}; set FERRY_OPS_PORT to a free port`, error);
+      throw ferryError('CONFIG', `cannot listen for ops HTTP on ${host}:${port}: ${(error as Error).message}; set ${settingName('ops.port')} to a free port`, error);
     }
     return this.server.address() as AddressInfo;
   }

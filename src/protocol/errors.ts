@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   CANCELLED: 'cancelled by the user (Ctrl-C)',
   USAGE: 'the command was used wrongly',
   PARTIAL: 'some files failed while others succeeded',
+  // Raised by the server process itself when it cannot start; it never crosses the wire.
+  CONFIG: "the server's configuration is invalid or cannot be used",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

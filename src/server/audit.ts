@@ -42,7 +42,7 @@ export function auditChange(logger: Logger, actor: Actor, request: Request, code
 
 /**
  * Logs a successful login. Refused ones are logged by the refusal log
- * (ops/refusal-log.ts), summed per source and interval, so that a guessing storm
+ * (log/refusal-log.ts), summed per source and interval, so that a guessing storm
  * cannot flood the log; those lines carry `"audit":true` too.
  */
 export function auditLogin(logger: Logger, actor: Actor): void {

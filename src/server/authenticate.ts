@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeBan, type LoginGuard } from '../auth/bans.js';
 import { holdsCredential, type User, type UserDirectory } from '../auth/users.js';
-import type { RefusalLog } from '../ops/refusal-log.js';
+import type { RefusalLog } from '../log/refusal-log.js';
 import { ferryError, type FerryError } from '../protocol/errors.js';
 import { parseRemotePath } from '../protocol/paths.js';
 import type { HomeStorage, Storage } from '../storage/storage.js';

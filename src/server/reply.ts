@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { ErrorCode, FerryError } from '../protocol/errors.js';
 import { FrameType } from '../protocol/frames.js';
 import type { Request } from '../protocol/messages.js';
-import { clientText } from '../ops/logger.js';
+import { clientText } from '../log/logger.js';
 import type { FrameChannel } from '../transport/channel.js';
 import { auditChange, type Actor } from './audit.js';
 import type { CommitQueue } from './commit-queue.js';

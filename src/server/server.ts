@@ -9,7 +9,8 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { once } from 'node:events';
 import { sourceKey } from '../auth/source.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
-import { RefusalLog } from '../ops/refusal-log.js';
+import { RefusalLog } from '../log/refusal-log.js';
+import { settingName } from '../config/schema.js';
 import { ferryError, systemErrorCode } from '../protocol/errors.js';
 import { ConnectionBook, LocalConnectionGate, type ConnectionGate, type ConnectionLimits } from './connection-book.js';
 import { connectionErrorFrame } from './error-reply.js';
@@ -98,8 +99,8 @@ export class FerryServer {
     try {
       await once(this.server, 'listening'); // Rejects with the listen error, if there is one.
     } catch (error) {
-      const hint = systemErrorCode(error) === 'EADDRINUSE' ? `; another program (or Ferry) already uses port ${this.options.port}: stop it or set FERRY_PORT` : '';
-      throw ferryError('USAGE', `cannot listen on ${this.options.host}:${this.options.port}: ${(error as Error).message}${hint}`, error);
+      const hint = systemErrorCode(error) === 'EADDRINUSE' ? `; another program (or Ferry) already uses port ${this.options.port}: stop it or set ${settingName('server.port')}` : '';
+      throw ferryError('CONFIG', `cannot listen on ${this.options.host}:${this.options.port}: ${(error as Error).message}${hint}`, error);
     }
     // Only now: a failure to listen is the start's own error, reported once by whoever started us.
     this.server.on('error', (error) => this.options.logger.error({ err: error }, 'listener error'));

@@ -6,6 +6,7 @@
  */
 
 import { S3ServiceException } from '@aws-sdk/client-s3';
+import { settingName } from '../config/schema.js';
 import { ferryError, FerryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath } from '../protocol/paths.js';
 import type { RemotePath } from './storage.js';
@@ -56,11 +57,11 @@ export function s3StartupError(error: unknown, bucket: string, endpoint: string)
   const where = `bucket "${bucket}" at ${endpoint || 'AWS S3'}`;
   const status = s3Status(error);
   if (status === 404 || (error instanceof S3ServiceException && error.name === 'NoSuchBucket')) {
-    return ferryError('USAGE', `the ${where} does not exist; create it, or set FERRY_S3_BUCKET to one that does`, error);
+    return ferryError('CONFIG', `the ${where} does not exist; create it, or set ${settingName('s3.bucket')} to one that does`, error);
   }
   if (status === 403 || status === 401) {
-    return ferryError('USAGE', `the ${where} refuses these credentials; check FERRY_S3_ACCESS_KEY_ID and FERRY_S3_SECRET_ACCESS_KEY`, error);
+    return ferryError('CONFIG', `the ${where} refuses these credentials; check ${settingName('s3.accessKeyId')} and ${settingName('s3.secretAccessKey')}`, error);
   }
   const detail = error instanceof Error ? error.message : String(error);
-  return ferryError('USAGE', `cannot reach the ${where} (${detail}); check FERRY_S3_ENDPOINT and that the store is running`, error);
+  return ferryError('CONFIG', `cannot reach the ${where} (${detail}); check ${settingName('s3.endpoint')} and that the store is running`, error);
 }

@@ -30,6 +30,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
+import { settingAssignment, settingName } from '../config/schema.js';
 import { ferryError } from '../protocol/errors.js';
 import type { Entry, ResumeStatus } from '../protocol/messages.js';
 import { formatRemotePath, isNameable } from '../protocol/paths.js';
@@ -161,7 +162,7 @@ export class S3Storage implements Storage {
   }
 
   async open(): Promise<void> {
-    if (this.options.bucket === '') throw ferryError('USAGE', 'FERRY_STORAGE=s3 needs a bucket: set FERRY_S3_BUCKET');
+    if (this.options.bucket === '') throw ferryError('CONFIG', `${settingAssignment('storage', 's3')} needs a bucket: set ${settingName('s3.bucket')}`);
     try {
       await this.context.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
     } catch (error) {

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { LoginGuard } from '../auth/bans.js';
 import type { UserDirectory } from '../auth/users.js';
-import type { RefusalLog } from '../ops/refusal-log.js';
+import type { RefusalLog } from '../log/refusal-log.js';
 import type { ConnectionGate } from '../server/connection-book.js';
 import type { TlsMaterial } from '../server/server.js';
 import type { SessionObserver } from '../server/session.js';

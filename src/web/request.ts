@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { User } from '../auth/users.js';
 import { performance } from 'node:perf_hooks';
-import { clientText } from '../ops/logger.js';
+import { clientText } from '../log/logger.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { SessionObserver, TransferResult } from '../server/session.js';
 import type { HomeStorage } from '../storage/storage.js';

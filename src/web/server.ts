@@ -17,9 +17,10 @@ import { join } from 'node:path';
 import { sourceKey } from '../auth/source.js';
 import { credentialOf, type User } from '../auth/users.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
+import { settingAssignment, settingName } from '../config/schema.js';
 import { FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
-import { RefusalLog } from '../ops/refusal-log.js';
+import { RefusalLog } from '../log/refusal-log.js';
 import { auditLogin } from '../server/audit.js';
 import { authenticate, openHome, revocation } from '../server/authenticate.js';
 import { endpoint } from '../server/server.js';
@@ -97,8 +98,8 @@ export class WebServer {
     try {
       await once(this.raw, 'listening');
     } catch (error) {
-      const hint = systemErrorCode(error) === 'EADDRINUSE' ? `; another program already uses port ${this.options.port}: stop it, set FERRY_WEB_PORT, or FERRY_WEB=false` : '';
-      throw ferryError('USAGE', `cannot listen on ${this.options.host}:${this.options.port} for the web client: ${(error as Error).message}${hint}`, error);
+      const hint = systemErrorCode(error) === 'EADDRINUSE' ? `; another program already uses port ${this.options.port}: stop it, set ${settingName('web.port')}, or ${settingAssignment('web.enabled', 'false')}` : '';
+      throw ferryError('CONFIG', `cannot listen on ${this.options.host}:${this.options.port} for the web client: ${(error as Error).message}${hint}`, error);
     }
     this.raw.on('error', (error) => this.options.logger.error({ err: error }, 'web listener error'));
     // The HTTPS server is fed sockets by hand and never listens itself, but Node starts

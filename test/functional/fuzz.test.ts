@@ -56,7 +56,7 @@ const FUZZER = { user: 'fuzzer', password: 'fuzzer-password', home: '/fuzz' };
 
 /** Frame types a server may send. */
 const SERVER_TYPES = new Set<number>([FrameType.WELCOME, FrameType.OK, FrameType.ERROR, FrameType.PART, FrameType.DATA, FrameType.END]);
-const CLIENT_ONLY_CODES = new Set(['CONNECT_FAILED', 'CONNECTION_LOST', 'LOCAL_IO', 'USAGE']);
+const CLIENT_ONLY_CODES = new Set(['CONNECT_FAILED', 'CONNECTION_LOST', 'LOCAL_IO', 'USAGE', 'CONFIG']);
 /** Codes that are only ever about the connection, never the answer to a request. */
 const CONNECTION_CODES = new Set(['BAD_FRAME', 'UNSUPPORTED_VERSION', 'TIMEOUT', 'BUSY']);
 const FRAME_NAMES = new Map<number, string>(Object.entries(FrameType).map(([name, code]) => [code, name]));

@@ -40,7 +40,7 @@ async function underLoad(t: ExecutionContext, phases: Phase[], minRoundTrips: nu
     FERRY_WORKERS: '2',
     FERRY_MDNS: 'false',
     FERRY_ADMIN_PASSWORD: ADMIN.password,
-    FERRY_DRAIN_TIMEOUT_MS: '10000',
+    FERRY_DRAIN_TIMEOUT: '10s',
   };
   const pm2 = (...args: string[]) => run(process.execPath, [PM2, ...args], { env, cwd: REPO_ROOT, timeout: 90_000 });
   t.teardown(async () => {

@@ -825,7 +825,7 @@ test('requests that arrive in the same packet before a malformed frame are answe
   ]);
 });
 
-/** A streamed upload (section 5.6): REQUEST, DATA..., PART {size}, END; each part may lie or be left out. */
+/** A streamed upload (docs/protocol.md, section 5.7): REQUEST, DATA..., PART {size}, END; each part may lie or be left out. */
 function streamUpload(id: number, path: string, data: Buffer, lie: { size?: number | null; digest?: Buffer; trailers?: number } = {}): Buffer[] {
   const trailer = encodeJsonFrame(FrameType.PART, id, { size: lie.size ?? data.length });
   return [

@@ -56,6 +56,20 @@ for (const workers of [2, 0]) {
   });
 }
 
+test('a start with FERRY_DRAIN_TIMEOUT_MS, the older name of FERRY_DRAIN_TIMEOUT, logs that it is deprecated and what to set instead', async (t) => {
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => squatter.close());
+  const { port } = squatter.address() as AddressInfo;
+  // The port in use ends the start at once, after the configuration has been read.
+  const env = { ...serverEnv(await tempDir(t), port, 0), FERRY_DRAIN_TIMEOUT_MS: '5000' };
+  const result = await ferryServer(['start'], { env, timeoutMs: GIVE_UP_MS });
+  t.is(result.code, 2, result.stderr);
+  const warning = result.stdout.split('\n').find((line) => line.includes('"event":"deprecated-setting"'));
+  t.truthy(warning, result.stdout);
+  t.regex(warning ?? '', /FERRY_DRAIN_TIMEOUT_MS is deprecated: set FERRY_DRAIN_TIMEOUT=5000ms instead/);
+});
+
 test('FERRY_WORKERS=0: SIGHUP neither stops nor drains the one process; it says it is ignored, and SIGTERM still drains', async (t) => {
   const server = await spawnServer(t, { FERRY_DATA_DIR: await tempDir(t), FERRY_ADMIN_PASSWORD: 'admin-password' });
   server.child.kill('SIGHUP');

@@ -9,7 +9,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { sha256, tempDir } from '../helpers/files.js';
 import { spawnServer } from '../helpers/server.js';
-import { lanAddresses } from '../../src/server/service.js';
+import { lanAddresses } from '../../src/app/announce.js';
 import { eventually } from '../helpers/tools.js';
 import { webLogin } from '../helpers/web.js';
 

@@ -8,7 +8,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
-import { lanAddresses } from '../../src/server/service.js';
+import { lanAddresses } from '../../src/app/announce.js';
 import { SERVER_BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { spawnServer } from '../helpers/server.js';

@@ -13,7 +13,7 @@ import { BanBook, LocalLoginGuard, type BanPolicy } from '../../src/auth/bans.js
 import { ALL_PERMISSIONS, READ_ONLY_PERMISSIONS, UserDirectory } from '../../src/auth/users.js';
 import { FerryClient, type ConnectOptions } from '../../src/client/client.js';
 import { ConcurrencyLimit } from '../../src/io/concurrency-limit.js';
-import { silentLogger } from '../../src/ops/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { certificateFingerprint } from '../../src/protocol/fingerprint.js';
 import type { Permission } from '../../src/protocol/messages.js';
 import type { ConnectionGate } from '../../src/server/connection-book.js';

@@ -12,11 +12,11 @@ import { readFile } from 'node:fs/promises';
 import { request, type RequestOptions } from 'node:https';
 import { join } from 'node:path';
 import { ALL_PERMISSIONS, UserDirectory } from '../../src/auth/users.js';
-import { loadConfig } from '../../src/ops/config.js';
-import { createLogger, silentLogger } from '../../src/ops/logger.js';
+import { loadConfig } from '../../src/config/config.js';
+import { createLogger, silentLogger } from '../../src/log/logger.js';
 import { Writable } from 'node:stream';
 import type { Permission } from '../../src/protocol/messages.js';
-import { startService, type RunningService } from '../../src/server/service.js';
+import { startService, type RunningService } from '../../src/app/service.js';
 import type { SessionObserver } from '../../src/server/session.js';
 import { tempDir } from './files.js';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Writable } from 'node:stream';
 import { announceClientDownload, loadClientDownload, type ClientDownload } from '../../src/ops/client-download.js';
-import { createLogger } from '../../src/ops/logger.js';
+import { createLogger } from '../../src/log/logger.js';
 
 function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];

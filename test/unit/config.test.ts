@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { environmentVariables, loadConfig, type ConfigSources } from '../../src/ops/config.js';
+import { DURATION_UNITS, SIZE_UNITS, configWarnings, environmentVariables, loadConfig, parseWithUnits, schema, settingName, type ConfigSources } from '../../src/config/config.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { tempDir } from '../helpers/files.js';
 import { REPO_ROOT } from '../helpers/cli.js';
@@ -41,7 +41,7 @@ async function load(t: ExecutionContext, env: NodeJS.ProcessEnv, rest: Omit<Conf
 async function invalid(t: ExecutionContext, env: NodeJS.ProcessEnv, files: Sources = {}): Promise<string> {
   const base = await sources(t, files);
   const error = t.throws(() => loadConfig({ cwd: base.cwd, args: [], env: { ...base.env, ...env } }), { instanceOf: FerryError });
-  t.is(error?.code, 'USAGE');
+  t.is(error?.code, 'CONFIG');
   return error?.message ?? '';
 }
 
@@ -116,42 +116,42 @@ test('a flag overrides the environment', async (t) => {
   t.is(config.get('mdns'), false);
 });
 
-test('a port out of range is refused with USAGE naming the key and its environment variable', async (t) => {
+test('a port out of range is refused with CONFIG naming the key and its environment variable', async (t) => {
   const message = await invalid(t, { FERRY_PORT: '99999' });
   t.regex(message, /server\.port/);
   t.regex(message, /FERRY_PORT/);
 });
 
-test('a size that is not a size is refused with USAGE naming the key and its environment variable', async (t) => {
+test('a size that is not a size is refused with CONFIG naming the key and its environment variable', async (t) => {
   const message = await invalid(t, { FERRY_MAX_FILE_SIZE: 'lots' });
   t.regex(message, /limits\.maxFileSize/);
   t.regex(message, /FERRY_MAX_FILE_SIZE/);
 });
 
-test('a duration that is not a duration is refused with USAGE naming the key and its environment variable', async (t) => {
+test('a duration that is not a duration is refused with CONFIG naming the key and its environment variable', async (t) => {
   const message = await invalid(t, { FERRY_IDLE_TIMEOUT: 'soon' });
   t.regex(message, /limits\.idleTimeout/);
   t.regex(message, /FERRY_IDLE_TIMEOUT/);
 });
 
-test('a flag value that is not true or false is refused with USAGE naming the key and its environment variable', async (t) => {
+test('a flag value that is not true or false is refused with CONFIG naming the key and its environment variable', async (t) => {
   const message = await invalid(t, { FERRY_MDNS: 'maybe' });
   t.regex(message, /\bmdns\b/);
   t.regex(message, /FERRY_MDNS/);
 });
 
-test('a bad value in a config file is refused with USAGE naming the key and its environment variable', async (t) => {
+test('a bad value in a config file is refused with CONFIG naming the key and its environment variable', async (t) => {
   const message = await invalid(t, {}, { defaultJson: { limits: { maxFrameSize: 10 } } });
   t.regex(message, /limits\.maxFrameSize/);
   t.regex(message, /FERRY_MAX_FRAME_SIZE/);
 });
 
-test('an unknown key in a config file is refused with USAGE naming the key', async (t) => {
+test('an unknown key in a config file is refused with CONFIG naming the key', async (t) => {
   t.regex(await invalid(t, {}, { defaultJson: { limits: { maxFileSise: 1 } } }), /limits\.maxFileSise/);
   t.regex(await invalid(t, {}, { named: { colour: 'blue' } }), /colour/);
 });
 
-test('FERRY_CONFIG naming a missing file is refused with USAGE naming the file', async (t) => {
+test('FERRY_CONFIG naming a missing file is refused with CONFIG naming the file', async (t) => {
   const message = await invalid(t, { FERRY_CONFIG: 'no-such-ferry.json' });
   t.regex(message, /no-such-ferry\.json/);
 });
@@ -230,4 +230,106 @@ test("README's configuration section names every environment variable the server
   t.true(names.length > 40);
   const missing = names.filter((name) => !new RegExp(`\\b${name}\\b(?!_)`).test(section));
   t.deepEqual(missing, [], 'named in the configuration section of README.md');
+});
+
+interface SchemaSetting {
+  env: string;
+  format: unknown;
+  default: unknown;
+}
+
+/** Every setting of the schema that has an environment variable, by that variable. */
+function schemaSettings(node: object = schema): Map<string, SchemaSetting> {
+  const found = new Map<string, SchemaSetting>();
+  for (const value of Object.values(node) as unknown[]) {
+    if (!value || typeof value !== 'object') continue;
+    if (!('doc' in value)) {
+      for (const [env, setting] of schemaSettings(value)) found.set(env, setting);
+      continue;
+    }
+    const setting = value as unknown as { env?: string; format: unknown; default: unknown };
+    if (setting.env !== undefined) found.set(setting.env, { env: setting.env, format: setting.format, default: setting.default });
+  }
+  return found;
+}
+
+/** Words the README's table uses for a default that is empty or decided at start. */
+const DEFAULT_WORDS: Record<string, unknown> = {
+  none: '',
+  random: '',
+  AWS: '',
+  'AWS chain': '',
+  "''": '',
+  '<data dir>/users.json': '',
+  '<data dir>/tls/cert.pem': '',
+  'key.pem': '',
+  'CPU count': availableParallelism(),
+};
+
+/** A default as the README writes it, read the way the schema reads a value of that setting. */
+function readDefault(text: string, setting: SchemaSetting): unknown {
+  if (Object.hasOwn(DEFAULT_WORDS, text)) return DEFAULT_WORDS[text];
+  if (typeof setting.default === 'boolean') return text === 'true' ? true : text === 'false' ? false : text;
+  if (typeof setting.default === 'number') {
+    const number = text.replace(/ \(none\)$/, '');
+    return parseWithUnits(number, setting.format === 'ms' ? DURATION_UNITS : SIZE_UNITS);
+  }
+  return text;
+}
+
+/** The rows of README's configuration table: each variable with the default written beside it. */
+function readmeDefaults(readme: string): Map<string, string> {
+  const section = /^## Configuration\n([\s\S]*?)^## /m.exec(readme)?.[1] ?? '';
+  const defaults = new Map<string, string>();
+  for (const line of section.split('\n').filter((row) => row.startsWith('| `FERRY_'))) {
+    const [names = '', cell = ''] = line.split(' | ');
+    const variables = [...names.matchAll(/`(FERRY_\w+)`/g)].map((match) => match[1] as string);
+    const values = cell.split(/,\s+/).map((value) => value.replace(/`/g, '').trim());
+    // One default for several variables is the default of each.
+    const written = (index: number): string => (values.length === 1 ? (values[0] as string) : values.length === variables.length ? (values[index] as string) : `(${values.length} defaults for ${variables.length} variables)`);
+    variables.forEach((name, index) => defaults.set(name, written(index)));
+  }
+  return defaults;
+}
+
+test("README's configuration table has a row for every setting of the schema, with the schema's default", async (t) => {
+  const table = readmeDefaults(await readFile(join(REPO_ROOT, 'README.md'), 'utf8'));
+  const settings = schemaSettings();
+  t.true(settings.size > 40);
+  const missing = [...settings.keys()].filter((name) => !table.has(name));
+  t.deepEqual(missing, [], 'variables of the schema with no row in the table');
+  const wrong = [...settings.values()].flatMap((setting) => {
+    const written = table.get(setting.env);
+    if (written === undefined) return [];
+    const read = readDefault(written, setting);
+    return read === setting.default ? [] : [`${setting.env}: README says ${written} (${JSON.stringify(read)}), the schema ${JSON.stringify(setting.default)}`];
+  });
+  t.deepEqual(wrong, [], 'defaults in the table that differ from the schema');
+});
+
+test('the table check would catch a missing row or a changed default', (t) => {
+  const settings = schemaSettings();
+  const drain = settings.get('FERRY_DRAIN_TIMEOUT') as SchemaSetting;
+  t.is(readDefault('30s', drain), drain.default);
+  t.not(readDefault('60s', drain), drain.default);
+  const table = readmeDefaults('## Configuration\n| `FERRY_HOST`, `FERRY_PORT` | `0.0.0.0`, `8080` | x |\n## Next\n');
+  t.deepEqual([...table], [['FERRY_HOST', '0.0.0.0'], ['FERRY_PORT', '8080']]);
+  t.false(table.has('FERRY_DRAIN_TIMEOUT'));
+});
+
+test('FERRY_DRAIN_TIMEOUT_MS, the older name, still sets the drain timeout in milliseconds, with a warning', async (t) => {
+  const config = await load(t, { FERRY_DRAIN_TIMEOUT_MS: '10000' });
+  t.is(config.get('limits.drainTimeout'), 10_000);
+  t.regex(configWarnings(config).join('\n'), /FERRY_DRAIN_TIMEOUT_MS is deprecated: set FERRY_DRAIN_TIMEOUT=10000ms/);
+  const both = await load(t, { FERRY_DRAIN_TIMEOUT_MS: '10000', FERRY_DRAIN_TIMEOUT: '5s' });
+  t.is(both.get('limits.drainTimeout'), 5_000, 'the current name wins');
+  t.regex(configWarnings(both).join('\n'), /FERRY_DRAIN_TIMEOUT_MS is deprecated and ignored/);
+  t.deepEqual(configWarnings(await load(t, {})), []);
+});
+
+test('settingName gives the environment variable the schema names for a setting', (t) => {
+  t.is(settingName('tls.enabled'), 'FERRY_TLS');
+  t.is(settingName('limits.drainTimeout'), 'FERRY_DRAIN_TIMEOUT');
+  t.is(settingName('s3.bucket'), 'FERRY_S3_BUCKET');
+  t.true(environmentVariables().includes(settingName('ops.port')));
 });

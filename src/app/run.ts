@@ -5,7 +5,7 @@
 
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import type { Config } from '../ops/config.js';
+import type { Config } from '../config/config.js';
 import { runPrimary } from './primary.js';
 import { runSingleProcess } from './single.js';
 import { runWorker } from './worker.js';

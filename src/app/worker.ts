@@ -5,14 +5,14 @@
 
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import type { Config } from '../ops/config.js';
+import type { Config } from '../config/config.js';
 import { WorkerMetrics } from '../ops/metrics.js';
-import { startService, type RunningService } from '../server/service.js';
+import { startService, type RunningService } from './service.js';
 import { FerryError } from '../protocol/errors.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
-import { IpcLedger } from './ledger-ipc.js';
-import { isPrimaryMessage, type WorkerMessage } from './messages.js';
-import { WorkerBooks } from './server-books.js';
+import { IpcLedger } from '../cluster/ledger-ipc.js';
+import { WORKER_SLOT_VARIABLE, isPrimaryMessage, type WorkerMessage } from '../cluster/messages.js';
+import { WorkerBooks } from '../cluster/server-books.js';
 
 /** A worker that could not start exits with this code; the primary has the reason. */
 const START_FAILED_EXIT_CODE = 1;
@@ -36,8 +36,8 @@ async function sendLast(message: WorkerMessage): Promise<void> {
 
 export async function runWorker(config: Config, baseLogger: Logger): Promise<number> {
   // Our own primary names the slot; a foreign one (pm2 in cluster mode) answers none of our questions.
-  const ownPrimary = process.env.FERRY_WORKER_SLOT !== undefined;
-  const slot = process.env.FERRY_WORKER_SLOT ?? '0';
+  const ownPrimary = process.env[WORKER_SLOT_VARIABLE] !== undefined;
+  const slot = process.env[WORKER_SLOT_VARIABLE] ?? '0';
   const logger = baseLogger.child({ worker: slot });
   const metrics = new WorkerMetrics(slot);
   // Logins and connections are counted by the primary, for the whole server, and it

@@ -9,11 +9,9 @@
  */
 
 import { pino, stdTimeFunctions, type Logger, type LoggerOptions } from 'pino';
+import type { LogFormat } from '../config/schema.js';
 
 export type { Logger };
-
-export const LOG_FORMATS = ['json', 'iso'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
 
 const SHAPES: Record<LogFormat, LoggerOptions> = {
   json: {},

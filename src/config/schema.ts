@@ -1,78 +1,30 @@
 /**
- * The server's configuration: one convict schema with every key, its environment
- * variable, command-line flag, default and doc.
- *
- * Sources, lowest priority first: schema defaults, config/default.json,
- * config/$NODE_ENV.json, the file named by FERRY_CONFIG, .env, environment
- * variables, command-line flags.
+ * Every server setting in one schema: its key, environment variable, command-line
+ * flag, default and doc. Messages that tell an operator to set something name it
+ * through settingName, so a renamed variable changes everywhere at once. Light on
+ * imports, so the client may name server settings too.
  */
 
-import convict from 'convict';
-import dotenv from 'dotenv';
-import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ferryError } from '../protocol/errors.js';
-import { LOG_FORMATS, type LogFormat } from './logger.js';
 import { MIN_FRAME_LIMIT } from '../protocol/frames.js';
-import { S3_MIN_PART_BYTES } from '../storage/s3-limits.js';
 
-export const SIZE_UNITS: Record<string, number> = {
-  '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
-  kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
-};
-const DURATION_UNITS: Record<string, number> = { '': 1, ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 };
+/** The environment variable naming one more configuration file to load. */
+export const CONFIG_FILE_VARIABLE = 'FERRY_CONFIG';
+/** Where config/default.json and config/$NODE_ENV.json are looked for (tests point it elsewhere). */
+export const CONFIG_DIR_VARIABLE = 'FERRY_CONFIG_DIR';
 
-/**
- * "10GiB" or "30s" as a number; anything else is returned as it is, for `validate`
- * to refuse with a message that names the key (convict names keys only there).
- */
-export function parseWithUnits(value: unknown, units: Record<string, number>): unknown {
-  if (typeof value === 'number') return value;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(value));
-  const factor = match ? units[(match[2] as string).toLowerCase()] : undefined;
-  return match && factor !== undefined ? Math.round(Number(match[1]) * factor) : value;
-}
+/** The two shapes of log line (see log/logger.ts). */
+const LOG_FORMATS = ['json', 'iso'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
-function assertWhole(value: unknown, what: string): void {
+/** Throws unless `value` is a whole number of at least 0; convict names the key in its message. */
+export function assertWhole(value: unknown, what: string): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new Error(`must be ${what}, got ${JSON.stringify(value)}`);
   }
 }
 
-convict.addFormat({
-  name: 'bytes',
-  validate: (value: unknown) => assertWhole(value, 'a size in bytes such as 1048576 or "10GiB"'),
-  coerce: (value: unknown) => parseWithUnits(value, SIZE_UNITS),
-});
-convict.addFormat({
-  name: 'partSize',
-  validate: (value: unknown) => {
-    assertWhole(value, 'a size in bytes such as 8388608 or "8MiB"');
-    if ((value as number) < S3_MIN_PART_BYTES) throw new Error(`must be at least 5MiB (the smallest part S3 accepts), got ${String(value)}`);
-  },
-  coerce: (value: unknown) => parseWithUnits(value, SIZE_UNITS),
-});
-convict.addFormat({
-  name: 'ms',
-  validate: (value: unknown) => assertWhole(value, 'a duration such as 30000 (ms) or "30s", "5m", "24h"'),
-  coerce: (value: unknown) => parseWithUnits(value, DURATION_UNITS),
-});
-convict.addFormat({
-  name: 'flag',
-  validate: (value: unknown) => {
-    if (typeof value !== 'boolean') throw new Error(`must be true or false, got ${JSON.stringify(value)}`);
-  },
-  coerce: (value: unknown) => {
-    const text = String(value).toLowerCase();
-    if (['true', '1', 'yes', 'on'].includes(text)) return true;
-    if (['false', '0', 'no', 'off'].includes(text)) return false;
-    return value;
-  },
-});
-
-const schema = {
+export const schema = {
   server: {
     host: { doc: 'Address the file service listens on.', format: String, default: '0.0.0.0', env: 'FERRY_HOST', arg: 'host' },
     port: { doc: 'TCP port of the file service (0 picks a free one).', format: 'port', default: 8080, env: 'FERRY_PORT', arg: 'port' },
@@ -217,17 +169,28 @@ const schema = {
   },
 };
 
-export interface ConfigSources {
-  env?: NodeJS.ProcessEnv;
-  /** Command-line flags, e.g. ['--port', '9000']. */
-  args?: string[];
-  cwd?: string;
+type Setting = { doc: string; env?: string; arg?: string; default: unknown; sensitive?: boolean };
+type SettingKeys<T, P extends string = ''> = {
+  [K in keyof T & string]: T[K] extends { doc: string } ? `${P}${K}` : SettingKeys<T[K], `${P}${K}.`>;
+}[keyof T & string];
+
+/** A setting's key in the schema, e.g. "tls.enabled" or "limits.drainTimeout". */
+export type SettingKey = SettingKeys<typeof schema>;
+
+/** The environment variable of a setting, e.g. settingName('tls.enabled') is "FERRY_TLS". */
+export function settingName(key: SettingKey): string {
+  const setting = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], schema) as Setting;
+  if (setting.env === undefined) throw new Error(`the setting ${key} has no environment variable`);
+  return setting.env;
 }
 
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** A setting as an operator writes it in the environment, e.g. "FERRY_TLS=false". */
+export function settingAssignment(key: SettingKey, value: string): string {
+  return `${settingName(key)}=${value}`;
+}
 
 /** Maps each schema key to its environment variable, to name both in messages. */
-function envNames(node: object, prefix = ''): Map<string, string> {
+export function envNames(node: object, prefix = ''): Map<string, string> {
   const names = new Map<string, string>();
   for (const [key, value] of Object.entries(node)) {
     const path = prefix + key;
@@ -256,43 +219,27 @@ export function commandLineFlags(node: object = schema): { flag: string; env: st
   });
 }
 
-function explain(error: unknown): never {
-  const names = envNames(schema);
-  const lines = String((error as Error).message)
-    .split('\n')
-    .map((line) => {
-      const key = /^([\w.]+):/.exec(line)?.[1];
-      const env = key ? names.get(key) : undefined;
-      return env ? `${line} (config key "${key}", environment variable ${env})` : line;
-    });
-  throw ferryError('USAGE', `invalid configuration:\n  ${lines.join('\n  ')}`);
-}
+/**
+ * Environment variables that older releases or their process files used for a
+ * setting: still read, with a warning, when the current name is unset. `suffix`
+ * turns the old value into one the current name takes.
+ */
+const DEPRECATED_NAMES: readonly { name: string; key: SettingKey; suffix: string }[] = [{ name: 'FERRY_DRAIN_TIMEOUT_MS', key: 'limits.drainTimeout', suffix: 'ms' }];
 
-export function loadConfig(sources: ConfigSources = {}) {
-  const cwd = sources.cwd ?? process.cwd();
-  const baseEnv = sources.env ?? process.env;
-  const dotenvFile = join(cwd, '.env');
-  // .env fills in what the real environment leaves unset, never more.
-  const fromDotenv = existsSync(dotenvFile) ? dotenv.parse(readFileSync(dotenvFile)) : {};
-  const env = { ...fromDotenv, ...baseEnv };
-  const configDir = env.FERRY_CONFIG_DIR ?? join(PACKAGE_ROOT, 'config');
-  try {
-    const config = convict(schema, { env, args: sources.args ?? [] });
-    const files = [join(configDir, 'default.json')];
-    if (env.NODE_ENV) files.push(join(configDir, `${env.NODE_ENV}.json`));
-    const named = env.FERRY_CONFIG;
-    if (named) {
-      const path = resolve(cwd, named);
-      if (!existsSync(path)) throw new Error(`FERRY_CONFIG names ${path}, which does not exist`);
-      files.push(path);
+/** `env` with each deprecated name in use moved to its current name, and a warning for each. */
+export function withCurrentNames(env: NodeJS.ProcessEnv): { env: NodeJS.ProcessEnv; warnings: string[] } {
+  const current = { ...env };
+  const warnings: string[] = [];
+  for (const { name, key, suffix } of DEPRECATED_NAMES) {
+    const value = env[name];
+    if (value === undefined) continue;
+    const now = settingName(key);
+    if (current[now] === undefined) {
+      current[now] = `${value.trim()}${suffix}`;
+      warnings.push(`${name} is deprecated: set ${now}=${current[now]} instead (it takes units such as 30s)`);
+    } else {
+      warnings.push(`${name} is deprecated and ignored, since ${now} is set: unset ${name}`);
     }
-    for (const file of files) if (existsSync(file)) config.loadFile(file);
-    config.validate({ allowed: 'strict' });
-    if (config.get('usersFile') === '') config.set('usersFile', join(config.get('dataDir'), 'users.json'));
-    return config;
-  } catch (error) {
-    return explain(error);
   }
+  return { env: current, warnings };
 }
-
-export type Config = ReturnType<typeof loadConfig>;
