@@ -11,6 +11,7 @@ import { link, mkdir, open, rename, stat, unlink, utimes, type FileHandle } from
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { BatchedFileWriter } from '../io/batched-writer.js';
+import { DirectFileWriter, openDirect } from '../io/direct-file-writer.js';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { joinRemote, remoteBaseName } from '../protocol/paths.js';
 import type { FerryClient } from './client.js';
@@ -26,6 +27,8 @@ const PIPELINE_WINDOW = 64;
 /** Files from this size on are sent resumably (one extra round trip buys not re-sending them). */
 export const RESUMABLE_MIN_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
+/** Downloads from this size on are written with direct I/O (smaller ones are not worth two extra buffers). */
+const DIRECT_MIN_BYTES = 8 * 1024 * 1024;
 export const PART_SUFFIX = '.ferry-part';
 
 export interface FileJob {
@@ -320,6 +323,7 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDE
 
 /** A part file open for writing; `fresh` when it was just created, so it holds nothing to continue from. */
 interface OpenPart {
+  path: string;
   handle: FileHandle;
   fresh: boolean;
 }
@@ -332,15 +336,15 @@ interface OpenPart {
  */
 async function openPart(part: string, local: string): Promise<OpenPart> {
   try {
-    return { handle: await open(part, 'wx'), fresh: true };
+    return { path: part, handle: await open(part, 'wx'), fresh: true };
   } catch (error) {
     try {
       const code = systemErrorCode(error);
       if (code === 'ENOENT') {
         await mkdir(dirname(local), { recursive: true });
-        return { handle: await open(part, 'wx'), fresh: true };
+        return { path: part, handle: await open(part, 'wx'), fresh: true };
       }
-      if (code === 'EEXIST') return { handle: await open(part, 'a+'), fresh: false };
+      if (code === 'EEXIST') return { path: part, handle: await open(part, 'a+'), fresh: false };
       throw error;
     } catch (failure) {
       throw localError(failure, local, 'write');
@@ -360,9 +364,16 @@ async function receive(client: FerryClient, job: FileJob, part: OpenPart, fsync:
   if (offset > 0) {
     for await (const chunk of handle.createReadStream({ start: 0, end: offset - 1, autoClose: false })) prefix.update(chunk as Buffer);
   }
-  const writer = new BatchedFileWriter(handle);
-  const result = await client.download(job.remote, writer, { offset, prefixDigest: prefix, onProgress: progress });
-  await writer.flush();
+  // A large file received afresh bypasses the page cache (see io/direct-file-writer.ts).
+  const direct = offset === 0 && job.size >= DIRECT_MIN_BYTES ? await openDirect(part.path) : undefined;
+  let result;
+  try {
+    const writer = direct ? new DirectFileWriter(direct, handle) : new BatchedFileWriter(handle);
+    result = await client.download(job.remote, writer, { offset, prefixDigest: prefix, onProgress: progress });
+    await writer.flush();
+  } finally {
+    await direct?.close();
+  }
   // The file keeps the server's time, set before it takes its name so it never shows another.
   if (result.mtime > 0) await handle.utimes(new Date(), new Date(result.mtime));
   if (fsync) await handle.sync();
