@@ -371,7 +371,14 @@ async function receive(client: FerryClient, job: FileJob, part: OpenPart, fsync:
   let result;
   try {
     const writer = direct ? new DirectFileWriter(direct, handle) : new BatchedFileWriter(handle);
-    result = await client.download(job.remote, writer, { offset, prefixDigest: prefix, onProgress: progress });
+    try {
+      result = await client.download(job.remote, writer, { offset, prefixDigest: prefix, onProgress: progress });
+    } catch (error) {
+      // What arrived before a lost connection is kept for the next attempt to continue
+      // from (it is verified then, with the rest): write out what still waits in memory.
+      if (error instanceof FerryError && error.code === 'CONNECTION_LOST') await writer.flush().catch(() => undefined);
+      throw error;
+    }
     await writer.flush();
   } finally {
     await direct?.close();
