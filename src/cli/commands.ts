@@ -143,7 +143,11 @@ export async function upload(env: CommandEnv, args: string[], options: { dest?: 
   return reportTransfers(env, 'upload', plan, outcomes, started);
 }
 
-export async function download(env: CommandEnv, args: string[], options: { dest?: string; noClobber: boolean; output?: string } & SelectionOptions): Promise<ExitCode> {
+export async function download(
+  env: CommandEnv,
+  args: string[],
+  options: { dest?: string; noClobber: boolean; output?: string; fsync?: boolean } & SelectionOptions,
+): Promise<ExitCode> {
   const started = performance.now();
   const remote = remotePathIn(env);
   // -o FILE names the local file outright, whatever exists under that name on either side.
@@ -160,7 +164,7 @@ export async function download(env: CommandEnv, args: string[], options: { dest?
   const remotes = sources.map(remote);
   const plan = await env.connection.recovering((client) => planDownloadTo(client, remotes, destination));
   const outcomes = await runWithRetries(env, plan, (client, pending, reporter) =>
-    downloadPlan(client, pending, { reporter, noClobber: options.noClobber, skipExisting: options.skipExisting ?? false }),
+    downloadPlan(client, pending, { reporter, noClobber: options.noClobber, skipExisting: options.skipExisting ?? false, fsync: options.fsync ?? false }),
   );
   return reportTransfers(env, 'download', plan, outcomes, started);
 }

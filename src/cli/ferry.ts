@@ -135,7 +135,8 @@ runMain('ferry', async () => {
     .option('--no-clobber', 'never replace an existing local file (by default it is replaced, as scp does, and reported)')
     .option('--skip-existing', 'leave out files already here with the same size and SHA-256')
     .option('-o, --output <file>', 'save the one remote file as this local file; "-o -" writes it to standard output')
-    .action(async (remotes: string[], options: { dest?: string; clobber: boolean; skipExisting?: boolean; output?: string }) => {
+    .option('--fsync', 'sync each file to the disk before it is reported, so it survives a power loss too (slower; by default, as rsync and scp, the system writes it out later)')
+    .action(async (remotes: string[], options: { dest?: string; clobber: boolean; skipExisting?: boolean; output?: string; fsync?: boolean }) => {
       if (options.output !== undefined && (remotes.length !== 1 || options.dest !== undefined)) {
         throw ferryError('USAGE', '-o names where one remote file goes: give exactly one remote file, and no -d');
       }
@@ -148,7 +149,9 @@ runMain('ferry', async () => {
       }
       const { download } = await commands();
       const where = options.output !== undefined ? { output: options.output } : options.dest !== undefined ? { dest: options.dest } : {};
-      await withClient((env) => download(env, remotes, { ...where, noClobber: !options.clobber, skipExisting: options.skipExisting ?? false }));
+      await withClient((env) =>
+        download(env, remotes, { ...where, noClobber: !options.clobber, skipExisting: options.skipExisting ?? false, fsync: options.fsync ?? false }),
+      );
     });
 
   program

@@ -91,6 +91,11 @@ export interface UploadSource {
   size: number;
   /** A fresh stream of the bytes from `start` (default 0) up to `end` (exclusive; default size). */
   open(start?: number, end?: number): Readable;
+  /**
+   * For a small source: its bytes in one piece, read at once. It reads up to one byte
+   * more than `size`, so a source that grew or shrank since it was sized is caught.
+   */
+  readAll?(): Buffer;
 }
 
 export interface UploadOptions {
@@ -153,6 +158,12 @@ function localReadFailure(error: unknown): FerryError {
 /** Reads a small source whole, checking that it holds exactly the bytes it announced. */
 function readWhole(source: UploadSource): Promise<Buffer[]> {
   const reading = (async () => {
+    if (source.readAll) {
+      const bytes = source.readAll();
+      if (bytes.length > source.size) throw grewError();
+      if (bytes.length < source.size) throw shrankError();
+      return [bytes];
+    }
     const chunks: Buffer[] = [];
     let bytes = 0;
     for await (const chunk of source.open(0) as AsyncIterable<Buffer>) {
