@@ -6,23 +6,19 @@
  */
 
 import type { ExecutionContext } from 'ava';
-import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync, watch } from 'node:fs';
-import { mkdtemp, open, readFile, readdir, rm, statfs, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createReadStream, watch } from 'node:fs';
+import { open, readFile, readdir, statfs, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { FerryClient, type UploadSource } from '../../src/client/client.js';
 import { FerryError, systemErrorCode } from '../../src/protocol/errors.js';
 import { ferry, jsonData } from '../helpers/cli.js';
 import { sha256, tempDir } from '../helpers/files.js';
 import { scrape, sumSamples } from '../helpers/metrics.js';
 import { spawnServer, type SpawnedServer } from '../helpers/server.js';
+import { cannotMountTmpfs, mountTmpfs } from '../helpers/tmpfs.js';
 import { eventually, runnableIf } from '../helpers/tools.js';
-
-const run = promisify(execFile);
 
 const MiB = 1024 * 1024;
 const VOLUME_BYTES = 24 * MiB;
@@ -46,41 +42,7 @@ interface FullServer {
   connect(): Promise<FerryClient>;
 }
 
-/**
- * Why no tmpfs can be mounted here, or undefined when one can: decided once, when
- * the tests are registered, by mounting a tiny one.
- */
-function cannotMount(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root to mount a tmpfs';
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-disk-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'pipe' });
-    execFileSync('umount', [dir], { stdio: 'ignore' });
-    return undefined;
-  } catch (error) {
-    return `cannot mount a tmpfs: ${(error as Error).message.trim()}`;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const diskTest = runnableIf(cannotMount());
-
-/** Mounts a tmpfs of `bytes` for this test. */
-async function mountTmpfs(t: ExecutionContext, bytes: number): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-disk-full-'));
-  try {
-    await run('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir]);
-  } catch (error) {
-    await rm(dir, { recursive: true, force: true });
-    throw error;
-  }
-  t.teardown(async () => {
-    await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-  });
-  return dir;
-}
+const diskTest = runnableIf(cannotMountTmpfs());
 
 /** A real ferry-server child whose data folder is a fresh tmpfs. */
 async function serverOnSmallDisk(t: ExecutionContext): Promise<FullServer> {
