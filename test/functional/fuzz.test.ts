@@ -17,7 +17,7 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import { createHash, randomBytes, scryptSync } from 'node:crypto';
+import { randomBytes, scryptSync } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ import { EXPIRED, withDeadline } from '../../src/io/deadline.js';
 import { FerryError, isErrorCode } from '../../src/protocol/errors.js';
 import { DATA_CHUNK_BYTES, FrameType, HEADER_BYTES, PRE_AUTH_FRAME_LIMIT, SHA256_BYTES } from '../../src/protocol/frames.js';
 import { CAPABILITIES } from '../../src/protocol/messages.js';
-import { tempDir } from '../helpers/files.js';
+import { sha256, sha256Bytes, tempDir } from '../helpers/files.js';
 import { spawnServer, startServer } from '../helpers/server.js';
 
 const SEED = 0x5eed_f3e2;
@@ -81,10 +81,6 @@ function jsonFrame(type: number, id: number, message: unknown): Buffer {
 
 function request(id: number, message: unknown): Buffer {
   return jsonFrame(FrameType.REQUEST, id, message);
-}
-
-function digestOf(data: Buffer): Buffer {
-  return createHash('sha256').update(data).digest();
 }
 
 function dataFrames(id: number, data: Buffer, chunk: number): Buffer[] {
@@ -293,7 +289,7 @@ const putStep: fc.Arbitrary<Step> = fc
     frames: (id: number) => [
       request(id, { op: 'put', path, size: data.length, noClobber, resumable }),
       ...dataFrames(id, data, chunk),
-      frame(FrameType.END, id, digestOf(data)),
+      frame(FrameType.END, id, sha256Bytes(data)),
     ],
   }));
 
@@ -306,7 +302,7 @@ const putStreamStep: fc.Arbitrary<Step> = fc
       request(id, { op: 'putStream', path, noClobber }),
       ...dataFrames(id, data, chunk),
       jsonFrame(FrameType.PART, id, { size: data.length + lie }),
-      frame(FrameType.END, id, digestOf(data)),
+      frame(FrameType.END, id, sha256Bytes(data)),
     ],
   }));
 
@@ -338,7 +334,7 @@ const randomRequestStep: fc.Arbitrary<Step> = fc
     const op = typeof payload === 'object' && payload !== null && !Array.isArray(payload) && typeof payload.op === 'string' ? payload.op : 'invalid';
     return {
       op,
-      frames: (id: number) => (op === 'put' ? [request(id, payload), frame(FrameType.END, id, digestOf(Buffer.alloc(0)))] : [request(id, payload)]),
+      frames: (id: number) => (op === 'put' ? [request(id, payload), frame(FrameType.END, id, sha256Bytes(Buffer.alloc(0)))] : [request(id, payload)]),
     };
   });
 
@@ -574,7 +570,7 @@ const lyingPut: fc.Arbitrary<BaseCase> = fc
   })
   .map(({ name, data, chunk, size, wrongDigest }) => {
     const announced: unknown = size.lie === 'delta' ? Math.max(0, data.length + size.delta) : size.value;
-    const digest = wrongDigest ? digestOf(Buffer.concat([data, Buffer.from('x')])) : digestOf(data);
+    const digest = wrongDigest ? sha256Bytes(Buffer.concat([data, Buffer.from('x')])) : sha256Bytes(data);
     const truthful = announced === data.length && !wrongDigest;
     const expected = size.lie === 'invalid' ? 'BAD_REQUEST' : 'INTEGRITY';
     const requests: Sent[] = [
@@ -919,7 +915,7 @@ async function keepRoundTripping(address: ConnectOptions, label: string, running
         },
       });
       const back = Buffer.concat(chunks);
-      const expected = createHash('sha256').update(data).digest('hex');
+      const expected = sha256(data);
       if (!back.equals(data) || got.sha256 !== expected || stored.sha256 !== expected) {
         tally.failures.push(`${path}: ${size} bytes came back as ${back.length} bytes (sha256 ${got.sha256} vs ${expected})`);
       } else {
@@ -1108,12 +1104,12 @@ test('pipelined uploads to one name are answered in request order, and the later
       [first, false],
       [second, noClobber],
     ] as const) {
-      frames.push(request(id, { op: 'put', path, size: data.length, noClobber: flag }), ...dataFrames(id, data, DATA_CHUNK_BYTES), frame(FrameType.END, id, digestOf(data)));
+      frames.push(request(id, { op: 'put', path, size: data.length, noClobber: flag }), ...dataFrames(id, data, DATA_CHUNK_BYTES), frame(FrameType.END, id, sha256Bytes(data)));
       expectedAnswer.set(id, flag ? `ERROR id ${id} EXISTS` : `OK id ${id}`);
       requests.push({ id: id++, op: 'put' });
     }
     frames.push(request(id, { op: 'stat', path }));
-    expectedDigest.set(id, digestOf(noClobber ? first : second).toString('hex'));
+    expectedDigest.set(id, sha256Bytes(noClobber ? first : second).toString('hex'));
     requests.push({ id: id++, op: 'stat' });
   }
   const results = (answers: ServerFrame[]): string | undefined => {

@@ -28,7 +28,7 @@ import {
   type PutResult,
   type Welcome,
 } from '../../src/protocol/messages.js';
-import { sha256 } from '../helpers/files.js';
+import { sha256, sha256Bytes } from '../helpers/files.js';
 import { ADMIN, READER, startServer, type TestServer } from '../helpers/server.js';
 import { BACKENDS } from '../helpers/stored.js';
 
@@ -173,10 +173,6 @@ function okBody<T>(frame: Frame, id: number): T {
   return json<T>(frame);
 }
 
-function digestOf(data: Buffer): Buffer {
-  return Buffer.from(sha256(data), 'hex');
-}
-
 function hello(overrides: Partial<Record<keyof Hello, unknown>> = {}): Buffer {
   const message = { protocol: PROTOCOL_NAME, version: PROTOCOL_VERSION, capabilities: [...CAPABILITIES], agent: 'raw-test/1', ...overrides };
   return encodeJsonFrame(FrameType.HELLO, 0, message);
@@ -204,7 +200,7 @@ function upload(id: number, path: string, data: Buffer, lie: { size?: number; di
   return [
     request(id, { op: 'put', path, size: lie.size ?? data.length, noClobber: false }),
     ...dataFrames(id, data),
-    endFrame(id, lie.digest ?? digestOf(data)),
+    endFrame(id, lie.digest ?? sha256Bytes(data)),
   ];
 }
 
@@ -393,7 +389,7 @@ test('a HELLO with an empty capability list is valid: the server welcomes it and
 test('size is required in put: a put without it gets BAD_REQUEST, and its END is discarded', async (t) => {
   const server = await startServer(t, { tls: false });
   const { connection } = await loggedIn(t, server);
-  connection.send(request(2, { op: 'put', path: '/no-size.txt' }), encodeFrame(FrameType.END, 2, digestOf(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
+  connection.send(request(2, { op: 'put', path: '/no-size.txt' }), encodeFrame(FrameType.END, 2, sha256Bytes(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
   const answer = summary(await connection.next('the answer to the put'));
   t.like(answer, { type: 'ERROR', id: 2, code: 'BAD_REQUEST' });
   t.regex(answer.message ?? '', /"size" must be a whole number/);
@@ -672,7 +668,7 @@ for (const backend of BACKENDS) {
     okBody<PutResult>(await connection.next('the first put'), 2);
 
     const replacement = randomBytes(DATA_CHUNK_BYTES + 1);
-    const wrong = digestOf(Buffer.from('something else'));
+    const wrong = sha256Bytes(Buffer.from('something else'));
     connection.send(
       ...upload(3, '/kept.txt', replacement, { digest: wrong }),
       ...upload(4, '/fresh.bin', replacement, { digest: wrong }),
@@ -711,7 +707,7 @@ for (const backend of BACKENDS) {
       encodeFrame(FrameType.DATA, 2, data.subarray(0, 8)),
       encodeFrame(FrameType.DATA, 2, data.subarray(8, 16)),
       encodeFrame(FrameType.DATA, 2, data.subarray(16)),
-      endFrame(2, digestOf(data)),
+      endFrame(2, sha256Bytes(data)),
       request(3, { op: 'stat', path: '/long.bin' }),
     );
     const answer = summary(await connection.next('the answer to the put'));
@@ -741,7 +737,7 @@ for (const backend of BACKENDS) {
     // A sender that had to push the whole gigabyte first would learn of the refusal far too late.
     const answer = summary(await connection.next('the refusal, before the data is complete'));
     t.like(answer, { type: 'ERROR', id: 2, code: 'PERMISSION_DENIED' });
-    connection.send(endFrame(2, digestOf(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
+    connection.send(endFrame(2, sha256Bytes(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
     t.like(okBody<Entry>(await connection.next('the stat answer'), 3), { type: 'dir' });
   });
 
@@ -765,7 +761,7 @@ for (const backend of BACKENDS) {
         `DATA sizes: ${download.dataFrames.map((payload) => payload.length).join(', ')}`,
       );
       t.true(Buffer.concat(download.dataFrames).equals(data.subarray(offset)), `the bytes from offset ${offset}`);
-      t.true(download.digest.equals(digestOf(data)), `END holds the digest of the whole file (offset ${offset})`);
+      t.true(download.digest.equals(sha256Bytes(data)), `END holds the digest of the whole file (offset ${offset})`);
     }
   });
 
@@ -832,7 +828,7 @@ function streamUpload(id: number, path: string, data: Buffer, lie: { size?: numb
     request(id, { op: 'putStream', path }),
     ...dataFrames(id, data),
     ...(lie.size === null ? [] : Array.from({ length: lie.trailers ?? 1 }, () => trailer)),
-    endFrame(id, lie.digest ?? digestOf(data)),
+    endFrame(id, lie.digest ?? sha256Bytes(data)),
   ];
 }
 
@@ -850,11 +846,11 @@ test('putStream stores data whose size is stated after it; a wrong stated size, 
     [streamUpload(5, '/no-size.bin', data, { size: null }), 'BAD_REQUEST', /without stating its size/],
     [streamUpload(6, '/two-sizes.bin', data, { trailers: 2 }), 'BAD_REQUEST', /states its size once/],
     [
-      [request(7, { op: 'putStream', path: '/late-data.bin' }), encodeJsonFrame(FrameType.PART, 7, { size: 0 }), ...dataFrames(7, data), endFrame(7, digestOf(data))],
+      [request(7, { op: 'putStream', path: '/late-data.bin' }), encodeJsonFrame(FrameType.PART, 7, { size: 0 }), ...dataFrames(7, data), endFrame(7, sha256Bytes(data))],
       'BAD_REQUEST',
       /data came after the size/,
     ],
-    [[request(8, { op: 'putStream', path: '/bad-trailer.bin' }), encodeJsonFrame(FrameType.PART, 8, { size: -1 }), endFrame(8, digestOf(Buffer.alloc(0)))], 'BAD_REQUEST', /"size"/],
+    [[request(8, { op: 'putStream', path: '/bad-trailer.bin' }), encodeJsonFrame(FrameType.PART, 8, { size: -1 }), endFrame(8, sha256Bytes(Buffer.alloc(0)))], 'BAD_REQUEST', /"size"/],
     [streamUpload(9, '/../escape.bin', data), 'BAD_PATH', /climbs out/],
   ];
   for (const [frames, code, message] of cases) {

@@ -7,7 +7,7 @@
  */
 
 import test, { type ExecutionContext } from 'ava';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -16,7 +16,7 @@ import { FerryClient } from '../../src/client/client.js';
 import { EXPIRED, withDeadline } from '../../src/io/deadline.js';
 import { FrameDecoder, FrameType, encodeJsonFrame, type Frame } from '../../src/protocol/frames.js';
 import { CAPABILITIES, PROTOCOL_NAME, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
-import { tempDir } from '../helpers/files.js';
+import { sha256, tempDir } from '../helpers/files.js';
 import { ADMIN, spawnServer, startServer } from '../helpers/server.js';
 import { eventually } from '../helpers/tools.js';
 
@@ -190,7 +190,7 @@ async function keepTransferring(client: FerryClient, running: () => boolean): Pr
         },
       });
       const back = Buffer.concat(chunks);
-      if (!back.equals(data) || got.sha256 !== createHash('sha256').update(data).digest('hex')) failures.push(`${path} came back different`);
+      if (!back.equals(data) || got.sha256 !== sha256(data)) failures.push(`${path} came back different`);
       else trips++;
     } catch (error) {
       failures.push(`${path}: ${(error as Error).message}`);
