@@ -29,6 +29,7 @@ import { FerryError, isErrorCode } from '../../src/protocol/errors.js';
 import { DATA_CHUNK_BYTES, FrameType, HEADER_BYTES, PRE_AUTH_FRAME_LIMIT, SHA256_BYTES } from '../../src/protocol/frames.js';
 import { CAPABILITIES } from '../../src/protocol/messages.js';
 import { sha256, sha256Bytes, tempDir } from '../helpers/files.js';
+import { sampleMemory } from '../helpers/memory.js';
 import { spawnServer, startServer } from '../helpers/server.js';
 
 const SEED = 0x5eed_f3e2;
@@ -885,7 +886,7 @@ async function fuzz(port: number): Promise<FuzzTally> {
   return tally;
 }
 
-// --- The well-behaved clients and the memory sampler -------------------------------------
+// --- The well-behaved clients --------------------------------------------------------------
 
 interface RoundTrips {
   count: number;
@@ -932,37 +933,6 @@ async function keepRoundTripping(address: ConnectOptions, label: string, running
   return tally;
 }
 
-interface MemoryPeak {
-  sampledBytes: number;
-  /** The kernel's high-water mark of the resident set (VmHWM). */
-  highWaterBytes: number;
-  samples: number;
-}
-
-async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  return { rss: field('VmRSS'), hwm: field('VmHWM') };
-}
-
-function sampleMemory(pid: number): { stop(): Promise<MemoryPeak> } {
-  const peak: MemoryPeak = { sampledBytes: 0, highWaterBytes: 0, samples: 0 };
-  const sample = async (): Promise<void> => {
-    const { rss, hwm } = await memoryOf(pid);
-    peak.sampledBytes = Math.max(peak.sampledBytes, rss);
-    peak.highWaterBytes = Math.max(peak.highWaterBytes, hwm);
-    peak.samples++;
-  };
-  const timer = setInterval(() => void sample().catch(() => undefined), RSS_SAMPLE_MS);
-  return {
-    async stop() {
-      clearInterval(timer);
-      await sample().catch(() => undefined);
-      return peak;
-    },
-  };
-}
-
 /** The fuzzer's password hash with a tiny scrypt cost (the cost travels with the hash), so thousands of logins exercise the protocol, not the key derivation. */
 function cheapHash(password: string): string {
   const salt = randomBytes(16);
@@ -1005,7 +975,7 @@ test('thousands of random, mutated and abruptly closed connections never crash t
   const exit = server.exited.then((code) => `ferry-server exited (code ${code}, signal ${server.child.signalCode}); stderr: ${stderr}`);
   await addFuzzer(join(dataDir, 'users.json'));
 
-  const memory = sampleMemory(pid);
+  const memory = sampleMemory(pid, RSS_SAMPLE_MS);
   let fuzzing = true;
   const keepers = Array.from({ length: WELL_BEHAVED_CLIENTS }, (_, i) => keepRoundTripping(server.address, `keeper${i}`, () => fuzzing));
   const tally = await fuzz(server.port).finally(() => {
