@@ -6,10 +6,8 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
 import {
   DATA_CHUNK_BYTES,
-  FrameDecoder,
   FrameType,
   encodeFrame,
   encodeHeader,
@@ -29,121 +27,12 @@ import {
   type Welcome,
 } from '../../src/protocol/messages.js';
 import { sha256, sha256Bytes } from '../helpers/files.js';
+import { RawConnection, frameName } from '../helpers/raw-connection.js';
 import { ADMIN, READER, startServer, type TestServer } from '../helpers/server.js';
 import { BACKENDS } from '../helpers/stored.js';
 
-/** Every wait in this file is bounded by this. */
-const WAIT_MS = 30_000;
-/** What this raw client accepts from the server (the library client's limit). */
-const CLIENT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
-
-const FRAME_NAMES = new Map<number, string>(Object.entries(FrameType).map(([name, code]) => [code, name]));
-
-function frameName(type: number): string {
-  return FRAME_NAMES.get(type) ?? `0x${type.toString(16).padStart(2, '0')}`;
-}
-
-async function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * One raw connection: a FrameDecoder over the socket that collects whole frames
- * (DATA slices joined back into the frame the server sent), and waits that end
- * on an event or a deadline, never on a fixed sleep.
- */
-class RawConnection {
-  private readonly decoder = new FrameDecoder({ maxFrameBytes: CLIENT_MAX_FRAME_BYTES });
-  private readonly frames: Frame[] = [];
-  private dataSlices: Buffer[] = [];
-  private waiters: (() => void)[] = [];
-  private failure: Error | undefined;
-  private closed = false;
-
-  constructor(private readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('error', (error) => {
-      this.failure ??= error;
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-  }
-
-  /** Writes all frames with ONE socket write, the way a pipelining client would. */
-  send(...frames: Buffer[]): void {
-    this.socket.write(Buffer.concat(frames));
-  }
-
-  /** The next frame from the server; fails when none comes in time or the connection ends. */
-  async next(what = 'the next frame'): Promise<Frame> {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      const frame = this.frames.shift();
-      if (frame) return frame;
-      if (this.failure) throw new Error(`the connection failed while waiting for ${what}: ${this.failure.message}`);
-      if (this.closed) throw new Error(`the server closed the connection instead of sending ${what}`);
-      await within(this.changed(), what, Math.max(1, deadline - Date.now()));
-    }
-  }
-
-  /** Waits for the server to close the connection; returns any frames not yet taken. */
-  async untilClosed(): Promise<Frame[]> {
-    const deadline = Date.now() + WAIT_MS;
-    while (!this.closed) await within(this.changed(), 'the server to close the connection', Math.max(1, deadline - Date.now()));
-    return this.frames.splice(0);
-  }
-
-  private receive(chunk: Buffer): void {
-    try {
-      for (const frame of this.decoder.push(chunk)) {
-        if (frame.type !== FrameType.DATA) {
-          this.frames.push(frame);
-          continue;
-        }
-        // The decoder hands out DATA in slices; it is back on a boundary when the frame is whole.
-        this.dataSlices.push(frame.payload);
-        if (!this.decoder.atBoundary) continue;
-        this.frames.push({ ...frame, payload: Buffer.concat(this.dataSlices) });
-        this.dataSlices = [];
-      }
-    } catch (error) {
-      this.failure ??= error as Error;
-      this.socket.destroy();
-    }
-    this.wake();
-  }
-
-  private changed(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private wake(): void {
-    for (const resolve of this.waiters.splice(0)) resolve();
-  }
-}
-
-async function rawConnect(t: ExecutionContext, server: TestServer): Promise<RawConnection> {
-  const socket = connect({ host: '127.0.0.1', port: server.port });
-  t.teardown(() => socket.destroy());
-  const connection = new RawConnection(socket);
-  await within(
-    new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    }),
-    'the TCP connection',
-  );
-  return connection;
+function rawConnect(t: ExecutionContext, server: TestServer): Promise<RawConnection> {
+  return RawConnection.open(t, server.port);
 }
 
 function json<T>(frame: Frame): T {
