@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export interface ResidentMemory {
+interface ResidentMemory {
   /** Resident now (VmRSS). */
   rss: number;
   /** The kernel's high-water mark of the resident set so far (VmHWM). */
@@ -20,7 +20,7 @@ export async function residentMemory(pid: number): Promise<ResidentMemory> {
   return { rss: field('VmRSS'), highWater: field('VmHWM') };
 }
 
-export interface MemoryPeak {
+interface MemoryPeak {
   /** The largest VmRSS seen by a sample. */
   sampledBytes: number;
   /** The largest VmHWM seen, which also covers peaks between samples. */

@@ -22,7 +22,7 @@ export function frameName(type: number): string {
   return FRAME_NAMES.get(type) ?? `0x${type.toString(16).padStart(2, '0')}`;
 }
 
-export function errorCode(frame: Frame): string | undefined {
+function errorCode(frame: Frame): string | undefined {
   if (frame.type !== FrameType.ERROR) return undefined;
   return (JSON.parse(frame.payload.toString('utf8')) as { code?: string }).code;
 }
@@ -33,7 +33,7 @@ export function describeFrame(frame: Frame): string {
   return `${frameName(frame.type)} id ${frame.id}${code ? ` ${code}` : ''}`;
 }
 
-export interface RawOpenOptions {
+interface RawOpenOptions {
   /** The address to connect from (127.0.0.0/8 gives a test many sources). */
   localAddress?: string;
   connectMs?: number;

@@ -41,7 +41,7 @@ export function missingTools(...names: string[]): string | undefined {
 type Body = (t: ExecutionContext) => Promise<void> | void;
 
 /** Registers tests the way ava's `test` and `test.serial` do, for tests with a precondition. */
-export interface Register {
+interface Register {
   (title: string, body: Body): void;
   serial(title: string, body: Body): void;
 }
