@@ -1,4 +1,4 @@
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ferry } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { spawnServer } from '../helpers/server.js';
-import { eventually, requireTools } from '../helpers/tools.js';
+import { eventually, withTools } from '../helpers/tools.js';
 
 const CAPTURE_START_MS = 20_000;
 const PCAP_HEADER_BYTES = 24;
@@ -61,8 +61,7 @@ for (const mode of ['default', 'plain'] as const) {
     mode === 'default'
       ? 'a packet capture of a default login, upload and download shows neither the password nor the file contents'
       : 'control: the same capture with TLS switched off shows both the password and the file contents';
-  test.serial(title, async (t) => {
-    if (!requireTools(t, 'tcpdump')) return;
+  withTools('tcpdump').serial(title, async (t) => {
     const password = `pw-${randomBytes(12).toString('hex')}`;
     const marker = `MARKER-${randomBytes(12).toString('hex')}`;
     const server = await spawnServer(t, { FERRY_DATA_DIR: await tempDir(t), FERRY_ADMIN_PASSWORD: password, ...(mode === 'plain' ? { FERRY_TLS: 'false' } : {}) });

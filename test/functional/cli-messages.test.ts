@@ -16,7 +16,7 @@ import { tempDir } from '../helpers/files.js';
 import { twoDevices } from '../helpers/netns.js';
 import { startProxy } from '../helpers/proxy.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { preferSystemTools, requireTools } from '../helpers/tools.js';
+import { preferSystemTools, withTools } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 preferSystemTools();
@@ -154,8 +154,7 @@ test('when the retries run out on a lost connection the CLI says that the same c
   t.true(((jsonData(again.stdout) as { files: { resumedFrom: number }[] }).files[0]?.resumedFrom ?? 0) > 0, 'the second run continued the first');
 });
 
-test('a server behind a firewall that drops packets fails within about 10 s, with the ferry doctor hint and exit code 5', async (t) => {
-  if (!requireTools(t, 'ip', 'nft')) return;
+withTools('ip', 'nft')('a server behind a firewall that drops packets fails within about 10 s, with the ferry doctor hint and exit code 5', async (t) => {
   const devices = await twoDevices(t);
   const port = 18000 + (process.pid % 1000);
   // The server side drops every SYN to the port, as a host firewall does: no answer at all, not a refusal.

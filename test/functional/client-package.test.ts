@@ -19,7 +19,7 @@ import { VERSION } from '../../src/version.js';
 import { randomFile, sha256, sha256File, tempDir } from '../helpers/files.js';
 import { twoDevices } from '../helpers/netns.js';
 import { ADMIN, startServer, spawnServer, type TestServer } from '../helpers/server.js';
-import { requireTools } from '../helpers/tools.js';
+import { withTools } from '../helpers/tools.js';
 
 const execute = promisify(execFile);
 const INSTALLED_SIZE_LIMIT = 40 * 1024 * 1024;
@@ -150,8 +150,7 @@ test('the single executable runs with no node on PATH, prints its version, and r
   await roundTrip(t, server, (args, cwd) => runClient(executable, args, cwd, [nothing], server.env), folder);
 });
 
-test.serial('another device fetches the client from the address in the start-up lines, its digest matches, and the command they suggest works as printed', async (t) => {
-  if (!requireTools(t, 'ip')) return;
+withTools('ip').serial('another device fetches the client from the address in the start-up lines, its digest matches, and the command they suggest works as printed', async (t) => {
   const lan = await twoDevices(t);
   const server = await spawnServer(
     t,

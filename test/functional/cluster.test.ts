@@ -10,7 +10,7 @@ import { ferry } from '../helpers/cli.js';
 import { sha256, sha256File, tempDir } from '../helpers/files.js';
 import { scrape, sumSamples } from '../helpers/metrics.js';
 import { ADMIN, spawnServer } from '../helpers/server.js';
-import { eventually, requireTools } from '../helpers/tools.js';
+import { eventually, withTools } from '../helpers/tools.js';
 
 async function clusterOf(t: Parameters<typeof tempDir>[0], workers: number) {
   const dataDir = await tempDir(t);
@@ -116,8 +116,7 @@ test.serial('SIGTERM drains: an upload of hundreds of MB in flight completes int
   t.log(`drain took ${String(stopped?.drainMs)} ms`);
 });
 
-test.serial('promtool accepts a live scrape of the cluster', async (t) => {
-  if (!requireTools(t, 'promtool')) return;
+withTools('promtool').serial('promtool accepts a live scrape of the cluster', async (t) => {
   const { server, env } = await clusterOf(t, 2);
   const local = await tempDir(t);
   await mkdir(join(local, 'one'));

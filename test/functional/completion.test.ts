@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { FERRY_BIN, ferry } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { requireTools } from '../helpers/tools.js';
+import { withTools } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 
@@ -40,8 +40,7 @@ async function shellSetup(t: ExecutionContext, server: TestServer): Promise<{ en
   return { env, dir };
 }
 
-test('bash: the script registers _ferry for ferry and completes commands, options, saved servers and remote names', async (t) => {
-  if (!requireTools(t, 'bash')) return;
+withTools('bash')('bash: the script registers _ferry for ferry and completes commands, options, saved servers and remote names', async (t) => {
   const server = await startServer(t);
   const { env } = await shellSetup(t, server);
   const complete = async (...words: string[]): Promise<string[]> => {
@@ -67,8 +66,7 @@ test('bash: the script registers _ferry for ferry and completes commands, option
   t.deepEqual(await complete('ferry', '-s', '127.0.0.1:1', '--retries', '0', 'ls', 'do'), []);
 });
 
-test('zsh: the script loads after compinit and registers _ferry', async (t) => {
-  if (!requireTools(t, 'zsh')) return;
+withTools('zsh')('zsh: the script loads after compinit and registers _ferry', async (t) => {
   const server = await startServer(t);
   const { env, dir } = await shellSetup(t, server);
   const script = join(dir, '_ferry');
@@ -78,8 +76,7 @@ test('zsh: the script loads after compinit and registers _ferry', async (t) => {
   t.is(stdout.trim(), '_ferry');
 });
 
-test('fish: the script parses, and fish offers commands, saved servers and remote names from it', async (t) => {
-  if (!requireTools(t, 'fish')) return;
+withTools('fish')('fish: the script parses, and fish offers commands, saved servers and remote names from it', async (t) => {
   const server = await startServer(t);
   const { env, dir } = await shellSetup(t, server);
   const script = join(dir, 'ferry.fish');

@@ -1,7 +1,8 @@
 import test from 'ava';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FerryClient } from '../../src/client/client.js';
+import { sha256, sha256Sink } from '../helpers/files.js';
 import { startServer } from '../helpers/server.js';
 import { BACKENDS } from '../helpers/stored.js';
 
@@ -11,19 +12,17 @@ function source(data: Buffer) {
 
 /** Downloads into memory-free hashing; returns the SHA-256 of what arrived. */
 async function downloadDigest(client: FerryClient, path: string): Promise<string> {
-  const hash = createHash('sha256');
-  await client.download(path, { write: async (chunk) => void hash.update(chunk) });
-  return hash.digest('hex');
+  const sink = sha256Sink();
+  await client.download(path, sink);
+  return sink.hex();
 }
-
-const digest = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 // Local disk only: s3rver, the S3 test server, rewrites an object in place, where a real
 // store (S3, MinIO, Ceph) replaces it atomically; the S3 backend relies on the store for this.
 test('a reader downloading while a writer replaces the file always sees the old or the new version whole', async (t) => {
   const server = await startServer(t);
   const versions = [randomBytes(6 * 1024 * 1024), randomBytes(3 * 1024 * 1024 + 17)];
-  const known = new Set(versions.map(digest));
+  const known = new Set(versions.map((version) => sha256(version)));
   const writer = await server.connect();
   const reader = await server.connect();
   await writer.upload('/contested.bin', source(versions[0] as Buffer));
@@ -43,7 +42,7 @@ test('a reader downloading while a writer replaces the file always sees the old 
   }
   await writes;
   t.true(reads >= 10);
-  t.is((await reader.stat('/contested.bin')).sha256, digest(versions[0] as Buffer), 'the last write (round 30) wins');
+  t.is((await reader.stat('/contested.bin')).sha256, sha256(versions[0] as Buffer), 'the last write (round 30) wins');
   t.deepEqual(await server.stored.leftovers(), [], 'no temporary files are left');
 });
 
@@ -57,7 +56,7 @@ for (const backend of BACKENDS) {
         const files = [randomBytes(256 * 1024 + index), randomBytes(index * 1000), randomBytes(1024 * 1024)];
         await Promise.all(files.map((data, n) => client.upload(`/client-${index}/file-${n}.bin`, source(data))));
         for (const [n, data] of files.entries()) {
-          t.is(await downloadDigest(client, `/client-${index}/file-${n}.bin`), digest(data), `client ${index} file ${n}`);
+          t.is(await downloadDigest(client, `/client-${index}/file-${n}.bin`), sha256(data), `client ${index} file ${n}`);
         }
         await client.quit();
       }),
@@ -73,7 +72,7 @@ for (const backend of BACKENDS) {
     const results = await Promise.all(files.map((data, n) => client.upload(`/many/f${n}.bin`, source(data))));
     t.deepEqual(
       results.map((r) => r.sha256),
-      files.map(digest),
+      files.map((file) => sha256(file)),
     );
     const listed = await client.list('/many');
     t.is(listed.length, 300);
@@ -85,9 +84,9 @@ for (const backend of BACKENDS) {
     await client.upload('/keep.txt', source(Buffer.from('first')));
     const error = await t.throwsAsync(client.upload('/keep.txt', source(Buffer.from('second')), { noClobber: true }));
     t.is((error as { code?: string }).code, 'EXISTS');
-    t.is(await downloadDigest(client, '/keep.txt'), digest(Buffer.from('first')));
+    t.is(await downloadDigest(client, '/keep.txt'), sha256(Buffer.from('first')));
     await client.upload('/keep.txt', source(Buffer.from('third')));
-    t.is(await downloadDigest(client, '/keep.txt'), digest(Buffer.from('third')));
+    t.is(await downloadDigest(client, '/keep.txt'), sha256(Buffer.from('third')));
     t.is((await client.list('/')).length, 1, 'the connection still works and nothing else appeared');
   });
 }

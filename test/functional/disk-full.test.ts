@@ -1,28 +1,24 @@
 /**
  * A server whose disk fills up: the data folder is a small tmpfs, so the real
  * ENOSPC of a real file system reaches the real server process. Mounting needs
- * root; under CI=true a missing capability is a failure, elsewhere the test says
- * why it did not run and passes.
+ * root; under CI=true a missing capability is a failure, elsewhere the tests are
+ * registered skipped, saying why.
  */
 
-import test, { type ExecutionContext } from 'ava';
-import { execFile } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, watch } from 'node:fs';
-import { mkdtemp, open, readFile, readdir, rm, statfs, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, readFile, readdir, statfs, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { FerryClient, type UploadSource } from '../../src/client/client.js';
 import { FerryError, systemErrorCode } from '../../src/protocol/errors.js';
 import { ferry, jsonData } from '../helpers/cli.js';
 import { sha256, tempDir } from '../helpers/files.js';
 import { scrape, sumSamples } from '../helpers/metrics.js';
 import { spawnServer, type SpawnedServer } from '../helpers/server.js';
-import { eventually } from '../helpers/tools.js';
-
-const run = promisify(execFile);
+import { cannotMountTmpfs, mountTmpfs } from '../helpers/tmpfs.js';
+import { eventually, runnableIf } from '../helpers/tools.js';
 
 const MiB = 1024 * 1024;
 const VOLUME_BYTES = 24 * MiB;
@@ -46,36 +42,11 @@ interface FullServer {
   connect(): Promise<FerryClient>;
 }
 
-/** Mounts a tmpfs of `bytes` for this test, or returns undefined after failing (CI) or logging why. */
-async function mountTmpfs(t: ExecutionContext, bytes: number): Promise<string | undefined> {
-  const unable = (why: string): undefined => {
-    const message = `not run here: a disk-full test needs to mount a tmpfs, and ${why}`;
-    if (process.env.CI) t.fail(message);
-    else {
-      t.log(message);
-      t.pass();
-    }
-    return undefined;
-  };
-  if (process.getuid?.() !== 0) return unable('mounting needs root');
-  const dir = await mkdtemp(join(tmpdir(), 'ferry-disk-full-'));
-  try {
-    await run('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir]);
-  } catch (error) {
-    await rm(dir, { recursive: true, force: true });
-    return unable(`mount failed: ${(error as Error).message.trim()}`);
-  }
-  t.teardown(async () => {
-    await run('umount', [dir]).catch(() => run('umount', ['-l', dir]));
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-  });
-  return dir;
-}
+const diskTest = runnableIf(cannotMountTmpfs());
 
-/** A real ferry-server child whose data folder is a fresh tmpfs; undefined when none can be mounted. */
-async function serverOnSmallDisk(t: ExecutionContext): Promise<FullServer | undefined> {
+/** A real ferry-server child whose data folder is a fresh tmpfs. */
+async function serverOnSmallDisk(t: ExecutionContext): Promise<FullServer> {
   const mountDir = await mountTmpfs(t, VOLUME_BYTES);
-  if (mountDir === undefined) return undefined;
   const server = await spawnServer(t, { FERRY_DATA_DIR: mountDir, FERRY_ADMIN_PASSWORD: ADMIN_PASSWORD, FERRY_WORKERS: '0' });
   // Teardowns run last-first: this one ends the server before the tmpfs is unmounted.
   t.teardown(async () => {
@@ -212,10 +183,9 @@ async function assertStillServing(t: ExecutionContext, full: FullServer, client:
   t.true(isAlive(full.server), 'the server process is still running');
 }
 
-test.serial('replacing a file with one larger than the free space fails promptly with NO_SPACE, removes the partial and leaves the original intact', async (t) => {
+diskTest.serial('replacing a file with one larger than the free space fails promptly with NO_SPACE, removes the partial and leaves the original intact', async (t) => {
   t.timeout(60_000);
   const full = await serverOnSmallDisk(t);
-  if (!full) return;
   const client = await full.connect();
   const precious = randomBytes(PRECIOUS_BYTES);
   await client.upload('/precious.bin', bufferSource(precious));
@@ -235,10 +205,9 @@ test.serial('replacing a file with one larger than the free space fails promptly
   await assertStillServing(t, full, client);
 });
 
-test.serial('a new file larger than the free space is refused by the CLI with exit code 1 and a message about disk space', async (t) => {
+diskTest.serial('a new file larger than the free space is refused by the CLI with exit code 1 and a message about disk space', async (t) => {
   t.timeout(60_000);
   const full = await serverOnSmallDisk(t);
-  if (!full) return;
   const big = await sparseFile(t, HUGE_BYTES);
   const freeBefore = await freeBytes(full.mountDir);
 
@@ -268,10 +237,9 @@ test.serial('a new file larger than the free space is refused by the CLI with ex
   t.true(isAlive(full.server));
 });
 
-test.serial('while the disk is completely full downloads still work, uploads fail with NO_SPACE, and uploads work again once space is freed', async (t) => {
+diskTest.serial('while the disk is completely full downloads still work, uploads fail with NO_SPACE, and uploads work again once space is freed', async (t) => {
   t.timeout(60_000);
   const full = await serverOnSmallDisk(t);
-  if (!full) return;
   const client = await full.connect();
   const precious = randomBytes(PRECIOUS_BYTES);
   await client.upload('/precious.bin', bufferSource(precious));
@@ -309,10 +277,9 @@ test.serial('while the disk is completely full downloads still work, uploads fai
   t.true((await downloadBytes(client, '/precious.bin')).equals(precious));
 });
 
-test.serial('a refused upload gives its disk space back at once, even while its sender has not finished sending', async (t) => {
+diskTest.serial('a refused upload gives its disk space back at once, even while its sender has not finished sending', async (t) => {
   t.timeout(60_000);
   const full = await serverOnSmallDisk(t);
-  if (!full) return;
   const freeBefore = await freeBytes(full.mountDir);
   // The partial may live only for moments (as it should): watch for it rather than poll.
   const watcher = watch(full.tmpDir);

@@ -17,7 +17,7 @@
 
 import test from 'ava';
 import fc from 'fast-check';
-import { createHash, randomBytes, scryptSync } from 'node:crypto';
+import { randomBytes, scryptSync } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -28,7 +28,8 @@ import { EXPIRED, withDeadline } from '../../src/io/deadline.js';
 import { FerryError, isErrorCode } from '../../src/protocol/errors.js';
 import { DATA_CHUNK_BYTES, FrameType, HEADER_BYTES, PRE_AUTH_FRAME_LIMIT, SHA256_BYTES } from '../../src/protocol/frames.js';
 import { CAPABILITIES } from '../../src/protocol/messages.js';
-import { tempDir } from '../helpers/files.js';
+import { sha256, sha256Bytes, tempDir } from '../helpers/files.js';
+import { sampleMemory } from '../helpers/memory.js';
 import { spawnServer, startServer } from '../helpers/server.js';
 
 const SEED = 0x5eed_f3e2;
@@ -81,10 +82,6 @@ function jsonFrame(type: number, id: number, message: unknown): Buffer {
 
 function request(id: number, message: unknown): Buffer {
   return jsonFrame(FrameType.REQUEST, id, message);
-}
-
-function digestOf(data: Buffer): Buffer {
-  return createHash('sha256').update(data).digest();
 }
 
 function dataFrames(id: number, data: Buffer, chunk: number): Buffer[] {
@@ -293,7 +290,7 @@ const putStep: fc.Arbitrary<Step> = fc
     frames: (id: number) => [
       request(id, { op: 'put', path, size: data.length, noClobber, resumable }),
       ...dataFrames(id, data, chunk),
-      frame(FrameType.END, id, digestOf(data)),
+      frame(FrameType.END, id, sha256Bytes(data)),
     ],
   }));
 
@@ -306,7 +303,7 @@ const putStreamStep: fc.Arbitrary<Step> = fc
       request(id, { op: 'putStream', path, noClobber }),
       ...dataFrames(id, data, chunk),
       jsonFrame(FrameType.PART, id, { size: data.length + lie }),
-      frame(FrameType.END, id, digestOf(data)),
+      frame(FrameType.END, id, sha256Bytes(data)),
     ],
   }));
 
@@ -338,7 +335,7 @@ const randomRequestStep: fc.Arbitrary<Step> = fc
     const op = typeof payload === 'object' && payload !== null && !Array.isArray(payload) && typeof payload.op === 'string' ? payload.op : 'invalid';
     return {
       op,
-      frames: (id: number) => (op === 'put' ? [request(id, payload), frame(FrameType.END, id, digestOf(Buffer.alloc(0)))] : [request(id, payload)]),
+      frames: (id: number) => (op === 'put' ? [request(id, payload), frame(FrameType.END, id, sha256Bytes(Buffer.alloc(0)))] : [request(id, payload)]),
     };
   });
 
@@ -574,7 +571,7 @@ const lyingPut: fc.Arbitrary<BaseCase> = fc
   })
   .map(({ name, data, chunk, size, wrongDigest }) => {
     const announced: unknown = size.lie === 'delta' ? Math.max(0, data.length + size.delta) : size.value;
-    const digest = wrongDigest ? digestOf(Buffer.concat([data, Buffer.from('x')])) : digestOf(data);
+    const digest = wrongDigest ? sha256Bytes(Buffer.concat([data, Buffer.from('x')])) : sha256Bytes(data);
     const truthful = announced === data.length && !wrongDigest;
     const expected = size.lie === 'invalid' ? 'BAD_REQUEST' : 'INTEGRITY';
     const requests: Sent[] = [
@@ -889,7 +886,7 @@ async function fuzz(port: number): Promise<FuzzTally> {
   return tally;
 }
 
-// --- The well-behaved clients and the memory sampler -------------------------------------
+// --- The well-behaved clients --------------------------------------------------------------
 
 interface RoundTrips {
   count: number;
@@ -919,7 +916,7 @@ async function keepRoundTripping(address: ConnectOptions, label: string, running
         },
       });
       const back = Buffer.concat(chunks);
-      const expected = createHash('sha256').update(data).digest('hex');
+      const expected = sha256(data);
       if (!back.equals(data) || got.sha256 !== expected || stored.sha256 !== expected) {
         tally.failures.push(`${path}: ${size} bytes came back as ${back.length} bytes (sha256 ${got.sha256} vs ${expected})`);
       } else {
@@ -934,37 +931,6 @@ async function keepRoundTripping(address: ConnectOptions, label: string, running
   }
   await client?.quit();
   return tally;
-}
-
-interface MemoryPeak {
-  sampledBytes: number;
-  /** The kernel's high-water mark of the resident set (VmHWM). */
-  highWaterBytes: number;
-  samples: number;
-}
-
-async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  return { rss: field('VmRSS'), hwm: field('VmHWM') };
-}
-
-function sampleMemory(pid: number): { stop(): Promise<MemoryPeak> } {
-  const peak: MemoryPeak = { sampledBytes: 0, highWaterBytes: 0, samples: 0 };
-  const sample = async (): Promise<void> => {
-    const { rss, hwm } = await memoryOf(pid);
-    peak.sampledBytes = Math.max(peak.sampledBytes, rss);
-    peak.highWaterBytes = Math.max(peak.highWaterBytes, hwm);
-    peak.samples++;
-  };
-  const timer = setInterval(() => void sample().catch(() => undefined), RSS_SAMPLE_MS);
-  return {
-    async stop() {
-      clearInterval(timer);
-      await sample().catch(() => undefined);
-      return peak;
-    },
-  };
 }
 
 /** The fuzzer's password hash with a tiny scrypt cost (the cost travels with the hash), so thousands of logins exercise the protocol, not the key derivation. */
@@ -1009,7 +975,7 @@ test('thousands of random, mutated and abruptly closed connections never crash t
   const exit = server.exited.then((code) => `ferry-server exited (code ${code}, signal ${server.child.signalCode}); stderr: ${stderr}`);
   await addFuzzer(join(dataDir, 'users.json'));
 
-  const memory = sampleMemory(pid);
+  const memory = sampleMemory(pid, RSS_SAMPLE_MS);
   let fuzzing = true;
   const keepers = Array.from({ length: WELL_BEHAVED_CLIENTS }, (_, i) => keepRoundTripping(server.address, `keeper${i}`, () => fuzzing));
   const tally = await fuzz(server.port).finally(() => {
@@ -1108,12 +1074,12 @@ test('pipelined uploads to one name are answered in request order, and the later
       [first, false],
       [second, noClobber],
     ] as const) {
-      frames.push(request(id, { op: 'put', path, size: data.length, noClobber: flag }), ...dataFrames(id, data, DATA_CHUNK_BYTES), frame(FrameType.END, id, digestOf(data)));
+      frames.push(request(id, { op: 'put', path, size: data.length, noClobber: flag }), ...dataFrames(id, data, DATA_CHUNK_BYTES), frame(FrameType.END, id, sha256Bytes(data)));
       expectedAnswer.set(id, flag ? `ERROR id ${id} EXISTS` : `OK id ${id}`);
       requests.push({ id: id++, op: 'put' });
     }
     frames.push(request(id, { op: 'stat', path }));
-    expectedDigest.set(id, digestOf(noClobber ? first : second).toString('hex'));
+    expectedDigest.set(id, sha256Bytes(noClobber ? first : second).toString('hex'));
     requests.push({ id: id++, op: 'stat' });
   }
   const results = (answers: ServerFrame[]): string | undefined => {

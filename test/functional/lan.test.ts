@@ -1,4 +1,3 @@
-import test from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { access, readFile } from 'node:fs/promises';
@@ -7,7 +6,7 @@ import { REPO_ROOT, ferry, jsonData } from '../helpers/cli.js';
 import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { twoDevices } from '../helpers/netns.js';
 import { ADMIN, spawnServer } from '../helpers/server.js';
-import { eventually, requireTools } from '../helpers/tools.js';
+import { eventually, withTools } from '../helpers/tools.js';
 
 interface Found {
   name: string;
@@ -18,8 +17,7 @@ interface Found {
   fingerprint?: string;
 }
 
-test.serial('on two devices: discover finds the server by mDNS, -s auto moves files, doctor passes, names a blocking firewall, and open-firewall.sh fixes it', async (t) => {
-  if (!requireTools(t, 'ip', 'iptables')) return;
+withTools('ip', 'iptables').serial('on two devices: discover finds the server by mDNS, -s auto moves files, doctor passes, names a blocking firewall, and open-firewall.sh fixes it', async (t) => {
   const lan = await twoDevices(t);
   const server = await spawnServer(
     t,
@@ -88,8 +86,7 @@ test.serial('on two devices: discover finds the server by mDNS, -s auto moves fi
   t.is(await server.exited, 0);
 });
 
-test.serial('an mDNS record cannot lower security: a wrong fingerprint is refused on first use, the right one is pinned, and "no TLS" for a pinned server is refused', async (t) => {
-  if (!requireTools(t, 'ip')) return;
+withTools('ip').serial('an mDNS record cannot lower security: a wrong fingerprint is refused on first use, the right one is pinned, and "no TLS" for a pinned server is refused', async (t) => {
   const lan = await twoDevices(t);
   // The real server does not announce itself; the test's announcer plays both it and the attacker.
   const server = await spawnServer(

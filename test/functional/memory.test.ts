@@ -1,35 +1,18 @@
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes, scryptSync } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FerryClient } from '../../src/client/client.js';
 import { tempDir } from '../helpers/files.js';
+import { sampleMemory } from '../helpers/memory.js';
 import { startS3 } from '../helpers/s3.js';
 import { ADMIN, spawnServer } from '../helpers/server.js';
 
 const MB = 1024 * 1024;
 
-/** Samples a process's resident memory from /proc until stopped; returns the peak in bytes. */
-function sampleRss(pid: number): { stop(): Promise<number> } {
-  let peak = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-      const kib = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
-      peak = Math.max(peak, kib * 1024);
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      await loop;
-      return peak;
-    },
-  };
-}
+/** How often the server's memory is sampled. */
+const SAMPLE_MS = 25;
 
 /** A users file entry with a cheap scrypt cost, so a thousand logins take moments. */
 function cheapHash(password: string): string {
@@ -50,7 +33,7 @@ async function gigabyteRoundTrip(t: ExecutionContext, env: Record<string, string
   await client.login(ADMIN.user, ADMIN.password);
   const block = randomBytes(MB);
   const blocks = 1024;
-  const rss = sampleRss(pid);
+  const memory = sampleMemory(pid, SAMPLE_MS);
   let started = performance.now();
   const stored = await client.upload('/gigabyte.bin', { size: blocks * MB, open: () => Readable.from(Array.from({ length: blocks }, () => block)) }, { resumable: true });
   const upMBps = blocks / ((performance.now() - started) / 1000);
@@ -58,7 +41,7 @@ async function gigabyteRoundTrip(t: ExecutionContext, env: Record<string, string
   started = performance.now();
   const fetched = await client.download('/gigabyte.bin', { write: async (chunk) => void (received += chunk.length) });
   const downMBps = blocks / ((performance.now() - started) / 1000);
-  const peak = await rss.stop();
+  const peak = (await memory.stop()).sampledBytes;
   t.is(received, blocks * MB);
   t.is(fetched.sha256, stored.sha256);
   server.child.kill('SIGTERM');
@@ -92,7 +75,7 @@ test.serial('1,000 open, logged-in connections keep the server under 300 MB of m
     // Keep the cheap fixture hash: an argon2id upgrade would make each of the 1,000 logins cost 100 ms.
     FERRY_REHASH_PASSWORDS: 'false',
   });
-  const rss = sampleRss(server.child.pid as number);
+  const memory = sampleMemory(server.child.pid as number, SAMPLE_MS);
   const clients: FerryClient[] = [];
   t.teardown(() => {
     for (const client of clients) client.close();
@@ -109,7 +92,7 @@ test.serial('1,000 open, logged-in connections keep the server under 300 MB of m
     );
   }
   const answers = await Promise.all(clients.map((client) => client.stat('/').then((entry) => entry.type)));
-  const peak = await rss.stop();
+  const peak = (await memory.stop()).sampledBytes;
   t.is(answers.filter((type) => type === 'dir').length, 1000, 'every connection is served');
   t.log(`peak server RSS with 1,000 logged-in connections: ${(peak / MB).toFixed(1)} MB`);
   t.true(peak < 300 * MB, `peak RSS ${(peak / MB).toFixed(1)} MB`);

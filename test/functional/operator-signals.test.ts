@@ -16,7 +16,7 @@ import { REPO_ROOT, ferry } from '../helpers/cli.js';
 import { randomFile, tempDir } from '../helpers/files.js';
 import { scrape } from '../helpers/metrics.js';
 import { ADMIN, spawnServer, type SpawnedServer } from '../helpers/server.js';
-import { eventually, freePort, requireTools } from '../helpers/tools.js';
+import { eventually, freePort, withTools } from '../helpers/tools.js';
 
 interface QueryAnswer {
   status: string;
@@ -57,8 +57,7 @@ function shortSource(announced: number, actual: number): { size: number; open():
   return { size: announced, open: () => Readable.from([Buffer.alloc(actual, 7)]) };
 }
 
-test('Prometheus reads why transfers failed (quota apart from integrity, missing downloads counted), build info, the primary process and the storage size', async (t) => {
-  if (!requireTools(t, 'prometheus')) return;
+withTools('prometheus')('Prometheus reads why transfers failed (quota apart from integrity, missing downloads counted), build info, the primary process and the storage size', async (t) => {
   const dataDir = await tempDir(t);
   const server = await spawnServer(t, { ...PATIENT, FERRY_DATA_DIR: dataDir, FERRY_WORKERS: '2', FERRY_QUOTA: '1MiB' });
   await server.waitForLog((line) => line.event === 'workers-ready');
@@ -183,8 +182,7 @@ function failingSeries(instance: string, code: string): string[] {
   ];
 }
 
-test("promtool: the README's FerryTransfersFailing alert ignores full quotas and missing names, and fires on integrity and storage failures", async (t) => {
-  if (!requireTools(t, 'promtool')) return;
+withTools('promtool')("promtool: the README's FerryTransfersFailing alert ignores full quotas and missing names, and fires on integrity and storage failures", async (t) => {
   const dir = await tempDir(t);
   await writeFile(join(dir, 'rules.yml'), await readmeAlertRules());
   const quiet = (code: string, instance: string) => [

@@ -20,7 +20,7 @@ import { randomFile, sha256, sha256File, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { BACKENDS } from '../helpers/stored.js';
-import { eventually, requireTools } from '../helpers/tools.js';
+import { eventually, withTools } from '../helpers/tools.js';
 
 /** Runs a shell pipeline in which `ferry` is the built CLI. */
 function pipeline(script: string, env: Record<string, string>, cwd: string): Promise<RunResult> {
@@ -54,8 +54,7 @@ async function spooled(server: TestServer): Promise<string[]> {
 }
 
 for (const backend of BACKENDS) {
-  test(`${backend}: tar c | ferry upload - NAME, then ferry download NAME -o - | tar x, gives back the same tree`, async (t) => {
-    if (!requireTools(t, 'tar')) return;
+  withTools('tar')(`${backend}: tar c | ferry upload - NAME, then ferry download NAME -o - | tar x, gives back the same tree`, async (t) => {
     const server = await startServer(t, { backend });
     const work = await tempDir(t);
     await makeTree(join(work, 'src'));
@@ -71,8 +70,7 @@ for (const backend of BACKENDS) {
     t.deepEqual(await spooled(server), [], 'the spool holds nothing once the upload is stored');
   });
 
-  test(`${backend}: a connection cut in the middle of standard input leaves the name as it was (the old file, whole), and ferry exits 5 saying stdin cannot be replayed`, async (t) => {
-    if (!requireTools(t, 'tar')) return;
+  withTools('tar')(`${backend}: a connection cut in the middle of standard input leaves the name as it was (the old file, whole), and ferry exits 5 saying stdin cannot be replayed`, async (t) => {
     const server = await startServer(t, { backend });
     const proxy = await startProxy(t, server.port, { cuts: [600_000] });
     const work = await tempDir(t);

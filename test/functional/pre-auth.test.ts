@@ -5,7 +5,7 @@
 
 import test from 'ava';
 import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -15,16 +15,12 @@ import { FrameType, encodeHeader, encodeJsonFrame } from '../../src/protocol/fra
 import { CAPABILITIES, PROTOCOL_NAME, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
 import { FrameChannel } from '../../src/transport/channel.js';
 import { tempDir } from '../helpers/files.js';
+import { residentMemory } from '../helpers/memory.js';
 import { ADMIN, spawnServer } from '../helpers/server.js';
 import { eventually } from '../helpers/tools.js';
 
 const HELLO = encodeJsonFrame(FrameType.HELLO, 0, { protocol: PROTOCOL_NAME, version: PROTOCOL_VERSION, capabilities: [...CAPABILITIES], agent: 'pre-auth-test' });
 const MiB = 1024 * 1024;
-
-async function rssBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]) * 1024;
-}
 
 function openSocket(port: number, from = '127.0.0.1'): Promise<Socket> {
   const socket = connect({ host: '127.0.0.1', port, localAddress: from });
@@ -50,7 +46,7 @@ function settled(socket: Socket): Promise<void> {
 test('200 connections announcing 4 MiB frames before login are refused at the header, and the server RSS stays bounded', async (t) => {
   const server = await spawnServer(t, { FERRY_DATA_DIR: await tempDir(t), FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_AUTH_TIMEOUT: '60s', FERRY_TLS: 'false' });
   const pid = server.child.pid as number;
-  const before = await rssBytes(pid);
+  const before = (await residentMemory(pid)).rss;
   const sockets = await Promise.all(Array.from({ length: 200 }, () => openSocket(server.port)));
   t.teardown(() => sockets.forEach((socket) => socket.destroy()));
   sockets.forEach(discardReplies);
@@ -58,7 +54,7 @@ test('200 connections announcing 4 MiB frames before login are refused at the he
   const payload = Buffer.alloc(MiB, 0x41);
   for (const socket of sockets) socket.write(Buffer.concat([HELLO, encodeHeader(FrameType.REQUEST, 1, 4 * MiB), payload]));
   await Promise.all(sockets.map(settled));
-  const during = await rssBytes(pid);
+  const during = (await residentMemory(pid)).rss;
   const growth = during - before;
   t.log(`server RSS ${(before / MiB).toFixed(0)} MiB before, ${(during / MiB).toFixed(0)} MiB with 200 connections announcing 4 MiB frames (+${(growth / MiB).toFixed(1)} MiB)`);
   t.true(growth < 48 * MiB, `RSS grew by ${(growth / MiB).toFixed(1)} MiB`);

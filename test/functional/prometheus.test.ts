@@ -1,19 +1,17 @@
-import test from 'ava';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ferry } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { ADMIN, spawnServer } from '../helpers/server.js';
-import { eventually, freePort, requireTools } from '../helpers/tools.js';
+import { eventually, freePort, withTools } from '../helpers/tools.js';
 
 interface QueryAnswer {
   status: string;
   data: { result: { metric: Record<string, string>; value: [number, string] }[] };
 }
 
-test('a real Prometheus server scrapes Ferry with the ops token and reads ferry_transfers_total back through its query API', async (t) => {
-  if (!requireTools(t, 'prometheus')) return;
+withTools('prometheus')('a real Prometheus server scrapes Ferry with the ops token and reads ferry_transfers_total back through its query API', async (t) => {
   const dataDir = await tempDir(t);
   const token = `ops-token-${process.pid}`;
   const server = await spawnServer(t, { FERRY_DATA_DIR: dataDir, FERRY_WORKERS: '2', FERRY_ADMIN_PASSWORD: ADMIN.password, FERRY_OPS_TOKEN: token });

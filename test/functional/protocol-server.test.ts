@@ -6,10 +6,8 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
 import {
   DATA_CHUNK_BYTES,
-  FrameDecoder,
   FrameType,
   encodeFrame,
   encodeHeader,
@@ -28,122 +26,13 @@ import {
   type PutResult,
   type Welcome,
 } from '../../src/protocol/messages.js';
-import { sha256 } from '../helpers/files.js';
+import { sha256, sha256Bytes } from '../helpers/files.js';
+import { RawConnection, frameName } from '../helpers/raw-connection.js';
 import { ADMIN, READER, startServer, type TestServer } from '../helpers/server.js';
 import { BACKENDS } from '../helpers/stored.js';
 
-/** Every wait in this file is bounded by this. */
-const WAIT_MS = 30_000;
-/** What this raw client accepts from the server (the library client's limit). */
-const CLIENT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
-
-const FRAME_NAMES = new Map<number, string>(Object.entries(FrameType).map(([name, code]) => [code, name]));
-
-function frameName(type: number): string {
-  return FRAME_NAMES.get(type) ?? `0x${type.toString(16).padStart(2, '0')}`;
-}
-
-async function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * One raw connection: a FrameDecoder over the socket that collects whole frames
- * (DATA slices joined back into the frame the server sent), and waits that end
- * on an event or a deadline, never on a fixed sleep.
- */
-class RawConnection {
-  private readonly decoder = new FrameDecoder({ maxFrameBytes: CLIENT_MAX_FRAME_BYTES });
-  private readonly frames: Frame[] = [];
-  private dataSlices: Buffer[] = [];
-  private waiters: (() => void)[] = [];
-  private failure: Error | undefined;
-  private closed = false;
-
-  constructor(private readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('error', (error) => {
-      this.failure ??= error;
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-  }
-
-  /** Writes all frames with ONE socket write, the way a pipelining client would. */
-  send(...frames: Buffer[]): void {
-    this.socket.write(Buffer.concat(frames));
-  }
-
-  /** The next frame from the server; fails when none comes in time or the connection ends. */
-  async next(what = 'the next frame'): Promise<Frame> {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      const frame = this.frames.shift();
-      if (frame) return frame;
-      if (this.failure) throw new Error(`the connection failed while waiting for ${what}: ${this.failure.message}`);
-      if (this.closed) throw new Error(`the server closed the connection instead of sending ${what}`);
-      await within(this.changed(), what, Math.max(1, deadline - Date.now()));
-    }
-  }
-
-  /** Waits for the server to close the connection; returns any frames not yet taken. */
-  async untilClosed(): Promise<Frame[]> {
-    const deadline = Date.now() + WAIT_MS;
-    while (!this.closed) await within(this.changed(), 'the server to close the connection', Math.max(1, deadline - Date.now()));
-    return this.frames.splice(0);
-  }
-
-  private receive(chunk: Buffer): void {
-    try {
-      for (const frame of this.decoder.push(chunk)) {
-        if (frame.type !== FrameType.DATA) {
-          this.frames.push(frame);
-          continue;
-        }
-        // The decoder hands out DATA in slices; it is back on a boundary when the frame is whole.
-        this.dataSlices.push(frame.payload);
-        if (!this.decoder.atBoundary) continue;
-        this.frames.push({ ...frame, payload: Buffer.concat(this.dataSlices) });
-        this.dataSlices = [];
-      }
-    } catch (error) {
-      this.failure ??= error as Error;
-      this.socket.destroy();
-    }
-    this.wake();
-  }
-
-  private changed(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private wake(): void {
-    for (const resolve of this.waiters.splice(0)) resolve();
-  }
-}
-
-async function rawConnect(t: ExecutionContext, server: TestServer): Promise<RawConnection> {
-  const socket = connect({ host: '127.0.0.1', port: server.port });
-  t.teardown(() => socket.destroy());
-  const connection = new RawConnection(socket);
-  await within(
-    new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    }),
-    'the TCP connection',
-  );
-  return connection;
+function rawConnect(t: ExecutionContext, server: TestServer): Promise<RawConnection> {
+  return RawConnection.open(t, server.port);
 }
 
 function json<T>(frame: Frame): T {
@@ -173,10 +62,6 @@ function okBody<T>(frame: Frame, id: number): T {
   return json<T>(frame);
 }
 
-function digestOf(data: Buffer): Buffer {
-  return Buffer.from(sha256(data), 'hex');
-}
-
 function hello(overrides: Partial<Record<keyof Hello, unknown>> = {}): Buffer {
   const message = { protocol: PROTOCOL_NAME, version: PROTOCOL_VERSION, capabilities: [...CAPABILITIES], agent: 'raw-test/1', ...overrides };
   return encodeJsonFrame(FrameType.HELLO, 0, message);
@@ -204,7 +89,7 @@ function upload(id: number, path: string, data: Buffer, lie: { size?: number; di
   return [
     request(id, { op: 'put', path, size: lie.size ?? data.length, noClobber: false }),
     ...dataFrames(id, data),
-    endFrame(id, lie.digest ?? digestOf(data)),
+    endFrame(id, lie.digest ?? sha256Bytes(data)),
   ];
 }
 
@@ -393,7 +278,7 @@ test('a HELLO with an empty capability list is valid: the server welcomes it and
 test('size is required in put: a put without it gets BAD_REQUEST, and its END is discarded', async (t) => {
   const server = await startServer(t, { tls: false });
   const { connection } = await loggedIn(t, server);
-  connection.send(request(2, { op: 'put', path: '/no-size.txt' }), encodeFrame(FrameType.END, 2, digestOf(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
+  connection.send(request(2, { op: 'put', path: '/no-size.txt' }), encodeFrame(FrameType.END, 2, sha256Bytes(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
   const answer = summary(await connection.next('the answer to the put'));
   t.like(answer, { type: 'ERROR', id: 2, code: 'BAD_REQUEST' });
   t.regex(answer.message ?? '', /"size" must be a whole number/);
@@ -672,7 +557,7 @@ for (const backend of BACKENDS) {
     okBody<PutResult>(await connection.next('the first put'), 2);
 
     const replacement = randomBytes(DATA_CHUNK_BYTES + 1);
-    const wrong = digestOf(Buffer.from('something else'));
+    const wrong = sha256Bytes(Buffer.from('something else'));
     connection.send(
       ...upload(3, '/kept.txt', replacement, { digest: wrong }),
       ...upload(4, '/fresh.bin', replacement, { digest: wrong }),
@@ -711,7 +596,7 @@ for (const backend of BACKENDS) {
       encodeFrame(FrameType.DATA, 2, data.subarray(0, 8)),
       encodeFrame(FrameType.DATA, 2, data.subarray(8, 16)),
       encodeFrame(FrameType.DATA, 2, data.subarray(16)),
-      endFrame(2, digestOf(data)),
+      endFrame(2, sha256Bytes(data)),
       request(3, { op: 'stat', path: '/long.bin' }),
     );
     const answer = summary(await connection.next('the answer to the put'));
@@ -741,7 +626,7 @@ for (const backend of BACKENDS) {
     // A sender that had to push the whole gigabyte first would learn of the refusal far too late.
     const answer = summary(await connection.next('the refusal, before the data is complete'));
     t.like(answer, { type: 'ERROR', id: 2, code: 'PERMISSION_DENIED' });
-    connection.send(endFrame(2, digestOf(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
+    connection.send(endFrame(2, sha256Bytes(Buffer.alloc(0))), request(3, { op: 'stat', path: '/' }));
     t.like(okBody<Entry>(await connection.next('the stat answer'), 3), { type: 'dir' });
   });
 
@@ -765,7 +650,7 @@ for (const backend of BACKENDS) {
         `DATA sizes: ${download.dataFrames.map((payload) => payload.length).join(', ')}`,
       );
       t.true(Buffer.concat(download.dataFrames).equals(data.subarray(offset)), `the bytes from offset ${offset}`);
-      t.true(download.digest.equals(digestOf(data)), `END holds the digest of the whole file (offset ${offset})`);
+      t.true(download.digest.equals(sha256Bytes(data)), `END holds the digest of the whole file (offset ${offset})`);
     }
   });
 
@@ -832,7 +717,7 @@ function streamUpload(id: number, path: string, data: Buffer, lie: { size?: numb
     request(id, { op: 'putStream', path }),
     ...dataFrames(id, data),
     ...(lie.size === null ? [] : Array.from({ length: lie.trailers ?? 1 }, () => trailer)),
-    endFrame(id, lie.digest ?? digestOf(data)),
+    endFrame(id, lie.digest ?? sha256Bytes(data)),
   ];
 }
 
@@ -850,11 +735,11 @@ test('putStream stores data whose size is stated after it; a wrong stated size, 
     [streamUpload(5, '/no-size.bin', data, { size: null }), 'BAD_REQUEST', /without stating its size/],
     [streamUpload(6, '/two-sizes.bin', data, { trailers: 2 }), 'BAD_REQUEST', /states its size once/],
     [
-      [request(7, { op: 'putStream', path: '/late-data.bin' }), encodeJsonFrame(FrameType.PART, 7, { size: 0 }), ...dataFrames(7, data), endFrame(7, digestOf(data))],
+      [request(7, { op: 'putStream', path: '/late-data.bin' }), encodeJsonFrame(FrameType.PART, 7, { size: 0 }), ...dataFrames(7, data), endFrame(7, sha256Bytes(data))],
       'BAD_REQUEST',
       /data came after the size/,
     ],
-    [[request(8, { op: 'putStream', path: '/bad-trailer.bin' }), encodeJsonFrame(FrameType.PART, 8, { size: -1 }), endFrame(8, digestOf(Buffer.alloc(0)))], 'BAD_REQUEST', /"size"/],
+    [[request(8, { op: 'putStream', path: '/bad-trailer.bin' }), encodeJsonFrame(FrameType.PART, 8, { size: -1 }), endFrame(8, sha256Bytes(Buffer.alloc(0)))], 'BAD_REQUEST', /"size"/],
     [streamUpload(9, '/../escape.bin', data), 'BAD_PATH', /climbs out/],
   ];
   for (const [frames, code, message] of cases) {

@@ -12,7 +12,7 @@ import { startProxy } from '../helpers/proxy.js';
 import { ADMIN, spawnServer, type SpawnedServer } from '../helpers/server.js';
 import { partialBytes } from '../helpers/stored.js';
 import { loopbackAddress } from '../helpers/tls.js';
-import { eventually, requireTools } from '../helpers/tools.js';
+import { eventually, withTools } from '../helpers/tools.js';
 
 const FILE_BYTES = 12 * 1024 * 1024;
 
@@ -42,8 +42,7 @@ async function killMidUpload(t: ExecutionContext, server: SpawnedServer, dataDir
   return partialBytes(dataDir);
 }
 
-test.serial('a server killed while writing a partial, restarted as the same PID (PID 1, as in a container): the upload resumes from the bytes held, and a stale partial is swept', async (t) => {
-  if (!requireTools(t, 'unshare')) return;
+withTools('unshare').serial('a server killed while writing a partial, restarted as the same PID (PID 1, as in a container): the upload resumes from the bytes held, and a stale partial is swept', async (t) => {
   const dataDir = await tempDir(t);
   const local = await tempDir(t);
   await randomFile(join(local, 'first.bin'), FILE_BYTES);

@@ -4,7 +4,7 @@
  * loopback. Clients reach either host through the balancer, or one host directly.
  */
 
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { startS3, type TestS3 } from '../helpers/s3.js';
 import { writeSelfSignedCertificate } from '../../src/ops/certificate.js';
 import { ADMIN, spawnServer, type SpawnedServer } from '../helpers/server.js';
 import { s3Files, type StoredFiles } from '../helpers/stored.js';
-import { eventually, freePort, requireTools } from '../helpers/tools.js';
+import { eventually, freePort, withTools } from '../helpers/tools.js';
 
 interface Cluster {
   s3: TestS3;
@@ -35,8 +35,10 @@ interface Report {
 
 const credentials = { FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
 
-async function startCluster(t: ExecutionContext, env: Record<string, string> = {}): Promise<Cluster | undefined> {
-  if (!requireTools(t, 'haproxy')) return undefined;
+/** Every test here runs behind HAProxy. */
+const balancedTest = withTools('haproxy');
+
+async function startCluster(t: ExecutionContext, env: Record<string, string> = {}): Promise<Cluster> {
   const s3 = await startS3(t);
   // Hosts behind one address show one certificate, or clients would see it change between connections.
   const { certFile, keyFile, fingerprint } = await writeSelfSignedCertificate(await tempDir(t, 'ferry-lb-tls-'), 30);
@@ -88,9 +90,8 @@ function uploadsOn(host: SpawnedServer, result?: string): Record<string, unknown
   return host.logs.filter((line) => line.event === 'transfer' && line.direction === 'upload' && (result === undefined || line.result === result));
 }
 
-test('uploads through the balancer land on both hosts, and a file uploaded through one downloads intact through the other', async (t) => {
+balancedTest('uploads through the balancer land on both hosts, and a file uploaded through one downloads intact through the other', async (t) => {
   const cluster = await startCluster(t);
-  if (!cluster) return;
   const [a, b] = cluster.hosts;
   const local = await tempDir(t);
   for (let i = 0; i < 6; i++) {
@@ -114,9 +115,8 @@ test('uploads through the balancer land on both hosts, and a file uploaded throu
   t.like((jsonData(listed.stdout) as { name: string; size: number }[])[0], { name: 'shared.bin', size: 13 * 1024 * 1024 + 7 });
 });
 
-test('an upload interrupted on one host is resumed through the other from the parts already in the bucket', async (t) => {
+balancedTest('an upload interrupted on one host is resumed through the other from the parts already in the bucket', async (t) => {
   const cluster = await startCluster(t);
-  if (!cluster) return;
   const [a, b] = cluster.hosts;
   const local = await tempDir(t);
   const file = join(local, 'big.bin');
@@ -135,10 +135,9 @@ test('an upload interrupted on one host is resumed through the other from the pa
   t.deepEqual(await cluster.stored.leftovers(), [], 'the upload record is gone once the file is complete');
 });
 
-test('stopping a host mid-session sends new connections to the other, and no transfer fails after the client retries', async (t) => {
+balancedTest('stopping a host mid-session sends new connections to the other, and no transfer fails after the client retries', async (t) => {
   // Slow transfers (4 MiB/s per connection) so that A is stopped with uploads in flight; a short drain cuts them.
   const cluster = await startCluster(t, { FERRY_BANDWIDTH_LIMIT: '4MiB', FERRY_DRAIN_TIMEOUT: '1s' });
-  if (!cluster) return;
   const [a, b] = cluster.hosts;
   const local = await tempDir(t);
   const names = ['one.bin', 'two.bin', 'three.bin', 'four.bin'];

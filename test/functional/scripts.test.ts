@@ -14,7 +14,7 @@ import { splitWords } from '../../src/cli/shell-words.js';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { twoDevices, type TwoDevices } from '../helpers/netns.js';
-import { hasTool, preferSystemTools, requireTools } from '../helpers/tools.js';
+import { hasTool, preferSystemTools, withTools } from '../helpers/tools.js';
 
 preferSystemTools();
 
@@ -112,8 +112,7 @@ async function lanNamespace(t: ExecutionContext): Promise<Namespace> {
   return ns;
 }
 
-test('lan-address.sh prints each connected address with its interface, leaving out loopback, link-local, down, unplugged and container interfaces', async (t) => {
-  if (!requireTools(t, 'ip')) return;
+withTools('ip')('lan-address.sh prints each connected address with its interface, leaving out loopback, link-local, down, unplugged and container interfaces', async (t) => {
   const ns = await lanNamespace(t);
   const result = await ns.exec('sh', [LAN_ADDRESS]);
   t.is(result.code, 0, result.stderr);
@@ -121,8 +120,7 @@ test('lan-address.sh prints each connected address with its interface, leaving o
   t.is(result.stderr, '');
 });
 
-test('lan-address.sh reads ifconfig where ip is missing, and finds the same addresses', async (t) => {
-  if (!requireTools(t, 'ip', 'ifconfig')) return;
+withTools('ip', 'ifconfig')('lan-address.sh reads ifconfig where ip is missing, and finds the same addresses', async (t) => {
   const ns = await lanNamespace(t);
   const path = await toolbox(t, ['sh', 'awk', 'ifconfig']);
   const result = await ns.exec('env', [`PATH=${path}`, 'sh', LAN_ADDRESS]);
@@ -130,8 +128,7 @@ test('lan-address.sh reads ifconfig where ip is missing, and finds the same addr
   t.deepEqual(lines(result.stdout).sort(), LAN_ADDRESSES);
 });
 
-test('lan-address.sh fails with a clear message on a host that no other device can reach', async (t) => {
-  if (!requireTools(t, 'ip')) return;
+withTools('ip')('lan-address.sh fails with a clear message on a host that no other device can reach', async (t) => {
   const ns = await namespace(t);
   const result = await ns.exec('sh', [LAN_ADDRESS]);
   t.is(result.code, 1);
@@ -385,8 +382,7 @@ test('open-firewall.sh rejects a port outside 1-65535 and says what a port is, b
   t.regex(missing.stderr, /--backend nftables needs `nft`, which is not installed/);
 });
 
-test('open-firewall.sh refuses to change the firewall without root, yet shows the commands with --dry-run', async (t) => {
-  if (!requireTools(t, 'setpriv')) return;
+withTools('setpriv')('open-firewall.sh refuses to change the firewall without root, yet shows the commands with --dry-run', async (t) => {
   const refused = await openFirewall(t, EVERY_FIREWALL, [], { asNobody: true });
   t.is(refused.code, 1);
   t.regex(refused.stderr, /changing the firewall needs root: run it with sudo \(or add --dry-run to see the commands\)/);
@@ -462,8 +458,7 @@ const REAL_FIREWALLS = [
 ];
 
 for (const firewall of REAL_FIREWALLS) {
-  test(`on a device whose ${firewall.backend} rules drop port ${PORT}, open-firewall.sh lets connections in and --close shuts them out again`, async (t) => {
-    if (!requireTools(t, 'ip', firewall.tool)) return;
+  withTools('ip', firewall.tool)(`on a device whose ${firewall.backend} rules drop port ${PORT}, open-firewall.sh lets connections in and --close shuts them out again`, async (t) => {
     const lan = await twoDevices(t);
     await listenOnServer(t, lan);
     const onServer = async (command: string[]) => (await lan.exec(lan.server.ns, command[0] ?? '', command.slice(1))).stdout;
@@ -486,8 +481,7 @@ for (const firewall of REAL_FIREWALLS) {
   });
 }
 
-test('where no nftables chain filters input, open-firewall.sh keeps its rules in an inet ferry table, once each, and --close removes the table', async (t) => {
-  if (!requireTools(t, 'ip', 'nft')) return;
+withTools('ip', 'nft')('where no nftables chain filters input, open-firewall.sh keeps its rules in an inet ferry table, once each, and --close removes the table', async (t) => {
   const ns = await namespace(t);
   const inNamespace = async (command: string, args: string[]) => {
     const result = await ns.exec(command, args);
@@ -511,7 +505,7 @@ test('where no nftables chain filters input, open-firewall.sh keeps its rules in
 
 // --- the shell and PowerShell sources -----------------------------------------
 
-test('the shell scripts are executable, valid for sh and bash, and clean under shellcheck', async (t) => {
+test('the shell scripts are executable and valid for sh and bash', async (t) => {
   for (const script of [LAN_ADDRESS, OPEN_FIREWALL]) {
     t.not((await stat(script)).mode & 0o111, 0, `${script} is executable`);
     for (const shell of ['sh', 'bash']) {
@@ -519,7 +513,9 @@ test('the shell scripts are executable, valid for sh and bash, and clean under s
       t.is(result.code, 0, `${shell} -n ${script}: ${result.stderr}`);
     }
   }
-  if (!requireTools(t, 'shellcheck')) return;
+});
+
+withTools('shellcheck')('the shell scripts are clean under shellcheck', async (t) => {
   const result = await runCommand('shellcheck', ['--shell=sh', LAN_ADDRESS, OPEN_FIREWALL]);
   t.is(result.code, 0, result.stdout);
 });

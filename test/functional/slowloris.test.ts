@@ -7,16 +7,14 @@
  */
 
 import test, { type ExecutionContext } from 'ava';
-import { createHash, randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryClient } from '../../src/client/client.js';
-import { EXPIRED, withDeadline } from '../../src/io/deadline.js';
-import { FrameDecoder, FrameType, encodeJsonFrame, type Frame } from '../../src/protocol/frames.js';
+import { FrameType, encodeJsonFrame } from '../../src/protocol/frames.js';
 import { CAPABILITIES, PROTOCOL_NAME, PROTOCOL_VERSION } from '../../src/protocol/messages.js';
-import { tempDir } from '../helpers/files.js';
+import { sha256, tempDir } from '../helpers/files.js';
+import { RawConnection, describeFrame } from '../helpers/raw-connection.js';
 import { ADMIN, spawnServer, startServer } from '../helpers/server.js';
 import { eventually } from '../helpers/tools.js';
 
@@ -49,106 +47,10 @@ function loginFrame(id: number, password = ADMIN.password): Buffer {
   return encodeJsonFrame(FrameType.REQUEST, id, { op: 'login', user: ADMIN.user, password });
 }
 
-function errorCode(frame: Frame): string | undefined {
-  if (frame.type !== FrameType.ERROR) return undefined;
-  return (JSON.parse(frame.payload.toString('utf8')) as { code?: string }).code;
-}
-
-/** A frame as assertions print it: `WELCOME id 0`, `ERROR id 0 TIMEOUT`. */
-function describe(frame: Frame): string {
-  const name = Object.entries(FrameType).find(([, code]) => code === frame.type)?.[0] ?? `0x${frame.type.toString(16)}`;
-  const code = errorCode(frame);
-  return `${name} id ${frame.id}${code ? ` ${code}` : ''}`;
-}
-
-/**
- * One raw connection that records the server's frames with the time each arrived
- * and the time the connection closed, so a test can say which timeout closed it.
- */
-class SlowConnection {
-  readonly frames: Frame[] = [];
-  /** performance.now() when the TCP connection was up. */
-  openedAt = 0;
-  closedAt: number | undefined;
-  /** performance.now() of the last write: the server cannot have heard from this client later. */
-  lastSentAt = 0;
-  bytesSent = 0;
-  readonly closed: Promise<void>;
-  private readonly decoder = new FrameDecoder({ maxFrameBytes: 16 * 1024 * 1024 });
-  private waiters: (() => void)[] = [];
-
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      for (const frame of this.decoder.push(chunk)) this.frames.push({ ...frame, payload: Buffer.from(frame.payload) });
-      this.wake();
-    });
-    socket.on('error', () => undefined); // A reset shows as the close it causes.
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.closedAt = performance.now();
-        this.wake();
-        resolve();
-      }),
-    );
-  }
-
-  static async open(t: ExecutionContext, port: number, localAddress?: string): Promise<SlowConnection> {
-    const socket = connect({ host: '127.0.0.1', port, ...(localAddress ? { localAddress } : {}) });
-    t.teardown(() => socket.destroy());
-    const connection = new SlowConnection(socket);
-    const up = new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-    if ((await withDeadline(up, 10_000)) === EXPIRED) throw new Error(`no TCP connection to port ${port} within 10 s`);
-    connection.openedAt = performance.now();
-    return connection;
-  }
-
-  get isClosed(): boolean {
-    return this.closedAt !== undefined;
-  }
-
-  write(bytes: Buffer): void {
-    if (this.isClosed) return;
-    this.socket.write(bytes);
-    this.bytesSent += bytes.length;
-    this.lastSentAt = performance.now();
-  }
-
-  /** Waits until `count` frames arrived; fails if the connection closes first or time runs out. */
-  async frameCount(count: number, what: string, ms = 10_000): Promise<Frame> {
-    const deadline = performance.now() + ms;
-    while (this.frames.length < count) {
-      if (this.isClosed) throw new Error(`the server closed the connection before ${what}; got ${this.summary()}`);
-      const left = deadline - performance.now();
-      if (left <= 0 || (await withDeadline(this.changed(), left)) === EXPIRED) throw new Error(`no ${what} within ${ms} ms; got ${this.summary()}`);
-    }
-    return this.frames[count - 1] as Frame;
-  }
-
-  /** Waits for the close, at most `ms`; true when it came. */
-  async closeWithin(ms: number): Promise<boolean> {
-    return (await withDeadline(this.closed, ms)) !== EXPIRED;
-  }
-
-  summary(): string {
-    return `[${this.frames.map(describe).join(', ')}]`;
-  }
-
-  private changed(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private wake(): void {
-    for (const resolve of this.waiters.splice(0)) resolve();
-  }
-}
-
 /** A raw connection past HELLO and login (request id 1); returns when the login is answered. */
-async function loggedIn(t: ExecutionContext, port: number, localAddress?: string): Promise<SlowConnection> {
-  const connection = await SlowConnection.open(t, port, localAddress);
-  connection.write(Buffer.concat([HELLO, loginFrame(1)]));
+async function loggedIn(t: ExecutionContext, port: number, localAddress?: string): Promise<RawConnection> {
+  const connection = await RawConnection.open(t, port, { localAddress: localAddress, connectMs: 10_000 });
+  connection.send(Buffer.concat([HELLO, loginFrame(1)]));
   const answer = await connection.frameCount(2, 'the answer to login');
   if (answer.type !== FrameType.OK || answer.id !== 1) throw new Error(`login failed: ${connection.summary()}`);
   return connection;
@@ -190,7 +92,7 @@ async function keepTransferring(client: FerryClient, running: () => boolean): Pr
         },
       });
       const back = Buffer.concat(chunks);
-      if (!back.equals(data) || got.sha256 !== createHash('sha256').update(data).digest('hex')) failures.push(`${path} came back different`);
+      if (!back.equals(data) || got.sha256 !== sha256(data)) failures.push(`${path} came back different`);
       else trips++;
     } catch (error) {
       failures.push(`${path}: ${(error as Error).message}`);
@@ -207,25 +109,25 @@ test('hundreds of silent, trickling and idle connections are each closed by the 
   const fail = (group: string, problem: string): void => void verdicts.push({ group, problem });
 
   /** Before login: closed by the auth timeout, with `before` and then ERROR id 0 TIMEOUT. */
-  const closedByAuthTimeout = async (group: string, connection: SlowConnection, before: string[]): Promise<void> => {
+  const closedByAuthTimeout = async (group: string, connection: RawConnection, before: string[]): Promise<void> => {
     if (!(await connection.closeWithin(AUTH_TIMEOUT_MS + LATE_MS))) return fail(group, `still open ${AUTH_TIMEOUT_MS + LATE_MS} ms after connecting; got ${connection.summary()}`);
     const lived = (connection.closedAt as number) - connection.openedAt;
     if (lived < AUTH_TIMEOUT_MS - EARLY_MS) fail(group, `closed after ${Math.round(lived)} ms, before the ${AUTH_TIMEOUT_MS} ms auth timeout`);
-    const got = connection.frames.map(describe);
+    const got = connection.frames.map(describeFrame);
     const want = [...before, 'ERROR id 0 TIMEOUT'];
     if (JSON.stringify(got) !== JSON.stringify(want)) fail(group, `answered ${JSON.stringify(got)}, not ${JSON.stringify(want)}`);
   };
 
   const silent = async (): Promise<void> => {
-    const connection = await SlowConnection.open(t, server.port);
+    const connection = await RawConnection.open(t, server.port, { connectMs: 10_000 });
     await closedByAuthTimeout('never sends a byte', connection, []);
   };
 
   const trickler = async (): Promise<void> => {
-    const connection = await SlowConnection.open(t, server.port);
+    const connection = await RawConnection.open(t, server.port, { connectMs: 10_000 });
     // One byte of HELLO every TRICKLE_EVERY_MS: never idle, never finished before the auth timeout.
     for (let offset = 0; offset < HELLO.length && !connection.isClosed; offset++) {
-      connection.write(HELLO.subarray(offset, offset + 1));
+      connection.send(HELLO.subarray(offset, offset + 1));
       await sleep(TRICKLE_EVERY_MS);
     }
     if (connection.bytesSent >= HELLO.length) fail('trickles a HELLO', `the whole ${HELLO.length}-byte HELLO went through before the auth timeout closed the connection`);
@@ -233,8 +135,8 @@ test('hundreds of silent, trickling and idle connections are each closed by the 
   };
 
   const helloOnly = async (): Promise<void> => {
-    const connection = await SlowConnection.open(t, server.port);
-    connection.write(HELLO);
+    const connection = await RawConnection.open(t, server.port, { connectMs: 10_000 });
+    connection.send(HELLO);
     await closedByAuthTimeout('says HELLO and never logs in', connection, ['WELCOME id 0']);
   };
 
@@ -243,14 +145,14 @@ test('hundreds of silent, trickling and idle connections are each closed by the 
    * connection `IDLE_TIMEOUT_MS` after the server last heard from it (no sooner than
    * after the client's last write; the server's own answer may come a little later).
    */
-  const closedByIdleTimeout = async (group: string, connection: SlowConnection, answers: number): Promise<void> => {
+  const closedByIdleTimeout = async (group: string, connection: RawConnection, answers: number): Promise<void> => {
     if (!(await connection.closeWithin(IDLE_TIMEOUT_MS + LATE_MS + ACTIVE_PINGS * PING_EVERY_MS))) {
       return fail(group, `still open long after going silent; got ${connection.summary()}`);
     }
     const silentFor = (connection.closedAt as number) - connection.lastSentAt;
     if (silentFor < IDLE_TIMEOUT_MS - EARLY_MS) fail(group, `closed ${Math.round(silentFor)} ms after its last request, before the ${IDLE_TIMEOUT_MS} ms idle timeout`);
     if (silentFor > IDLE_TIMEOUT_MS + LATE_MS) fail(group, `closed only ${Math.round(silentFor)} ms after its last request`);
-    const got = connection.frames.map(describe);
+    const got = connection.frames.map(describeFrame);
     if (got.length !== answers + 1 || got[answers] !== 'ERROR id 0 TIMEOUT') fail(group, `answered ${JSON.stringify(got)}: the last frame is not ERROR id 0 TIMEOUT`);
   };
 
@@ -265,7 +167,7 @@ test('hundreds of silent, trickling and idle connections are each closed by the 
     const pingThenGoSilent = async (): Promise<void> => {
       for (let ping = 0; ping < ACTIVE_PINGS; ping++) {
         await sleep(PING_EVERY_MS);
-        connection.write(encodeJsonFrame(FrameType.REQUEST, ping + 2, { op: 'stat', path: '/' }));
+        connection.send(encodeJsonFrame(FrameType.REQUEST, ping + 2, { op: 'stat', path: '/' }));
         const answer = await connection.frameCount(ping + 3, `the answer to ping ${ping + 1}`).catch((error: Error) => error);
         if (answer instanceof Error) return fail('stays active past the idle timeout', answer.message);
       }
@@ -324,18 +226,18 @@ test('connections over the per-IP or the total limit get BUSY on id 0 and a clos
   await steady.login(ADMIN.user, password);
 
   /** A connection the server took: it answers HELLO with WELCOME. */
-  const admitted = async (from: string): Promise<SlowConnection> => {
-    const connection = await SlowConnection.open(t, server.port, from);
-    connection.write(HELLO);
+  const admitted = async (from: string): Promise<RawConnection> => {
+    const connection = await RawConnection.open(t, server.port, { localAddress: from, connectMs: 10_000 });
+    connection.send(HELLO);
     const welcome = await connection.frameCount(1, `WELCOME for a connection from ${from}`);
-    t.is(describe(welcome), 'WELCOME id 0', `a connection from ${from} within the limits is welcomed`);
+    t.is(describeFrame(welcome), 'WELCOME id 0', `a connection from ${from} within the limits is welcomed`);
     return connection;
   };
   /** A connection over a limit: ERROR id 0 BUSY straight away, then the close, without a HELLO. */
   const turnedAway = async (from: string, why: string): Promise<void> => {
-    const connection = await SlowConnection.open(t, server.port, from);
+    const connection = await RawConnection.open(t, server.port, { localAddress: from, connectMs: 10_000 });
     t.true(await connection.closeWithin(10_000), `a connection from ${from} over ${why} is closed`);
-    t.deepEqual(connection.frames.map(describe), ['ERROR id 0 BUSY'], `a connection from ${from} over ${why} gets only ERROR id 0 BUSY`);
+    t.deepEqual(connection.frames.map(describeFrame), ['ERROR id 0 BUSY'], `a connection from ${from} over ${why} gets only ERROR id 0 BUSY`);
   };
 
   const fromFirst = [await admitted('127.0.0.1'), await admitted('127.0.0.1')];
@@ -355,13 +257,13 @@ test('connections over the per-IP or the total limit get BUSY on id 0 and a clos
   });
   t.true(Buffer.concat(chunks).equals(data), 'the real client round-trips a file intact at the limit');
   for (const [index, connection] of [...fromFirst, ...fromSecond].entries()) {
-    connection.write(loginFrame(1, password));
-    t.is(describe(await connection.frameCount(2, 'the answer to login')), 'OK id 1', `admitted connection ${index + 1} logs in`);
+    connection.send(loginFrame(1, password));
+    t.is(describeFrame(await connection.frameCount(2, 'the answer to login')), 'OK id 1', `admitted connection ${index + 1} logs in`);
   }
   t.true([...fromFirst, ...fromSecond].every((connection) => !connection.isClosed), 'no admitted connection was closed');
 
   // A freed slot is taken again: close one from 127.0.0.1, wait for the server to log its end.
-  const leaving = fromFirst[0] as SlowConnection;
+  const leaving = fromFirst[0] as RawConnection;
   const port = leaving.socket.localPort;
   leaving.socket.end();
   await server.waitForLog((line) => line.event === 'connection' && line.remote === `127.0.0.1:${port}`);

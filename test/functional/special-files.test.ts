@@ -5,14 +5,13 @@
  * of the server shares, so a handful of requests would stall every user.
  */
 
-import test from 'ava';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError } from '../../src/protocol/errors.js';
 import { downloadBytes } from '../helpers/buffers.js';
 import { startServer } from '../helpers/server.js';
-import { requireTools } from '../helpers/tools.js';
+import { withTools } from '../helpers/tools.js';
 
 const ALICE = { user: 'alice', password: 'alice-password' };
 const BOB = { user: 'bob', password: 'bob-password' };
@@ -27,8 +26,7 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-test('stat and get of a FIFO in a home are refused at once, many at a time, and other users are still served meanwhile', async (t) => {
-  if (!requireTools(t, 'mkfifo', 'python3')) return;
+withTools('mkfifo', 'python3')('stat and get of a FIFO in a home are refused at once, many at a time, and other users are still served meanwhile', async (t) => {
   t.timeout(90_000);
   const server = await startServer(t);
   await server.addUser(ALICE.user, ALICE.password, { home: '/alice' });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT, ferryServer } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
-import { requireTools } from '../helpers/tools.js';
+import { withTools } from '../helpers/tools.js';
 
 const UNIT = join(REPO_ROOT, 'deploy', 'ferry.service');
 /** How long the primary waits past the drain timeout before it kills a busy worker. */
@@ -46,15 +46,13 @@ async function installedCopy(t: Parameters<typeof tempDir>[0]): Promise<string> 
   return copy;
 }
 
-test('systemd-analyze verify accepts deploy/ferry.service without a warning', async (t) => {
-  if (!requireTools(t, 'systemd-analyze')) return;
+withTools('systemd-analyze')('systemd-analyze verify accepts deploy/ferry.service without a warning', async (t) => {
   const verified = await run('systemd-analyze', ['verify', await installedCopy(t)]);
   t.is(verified.code, 0, verified.output);
   t.is(verified.output.trim(), '', 'no warning about the unit');
 });
 
-test('systemd-analyze rates the exposure of ferry.service as OK (2.5 or less of 10)', async (t) => {
-  if (!requireTools(t, 'systemd-analyze')) return;
+withTools('systemd-analyze')('systemd-analyze rates the exposure of ferry.service as OK (2.5 or less of 10)', async (t) => {
   const rated = await run('systemd-analyze', ['security', '--offline=true', '--threshold=25', await installedCopy(t)]);
   t.is(rated.code, 0, rated.output);
   const level = /Overall exposure level for ferry\.service: (\d+(?:\.\d+)?)/.exec(rated.output)?.[1];

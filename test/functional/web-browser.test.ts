@@ -7,13 +7,13 @@
  * test-artifacts/ (FERRY_TEST_ARTIFACTS elsewhere).
  */
 
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { sha256, tempDir } from '../helpers/files.js';
-import { eventually, requireTools } from '../helpers/tools.js';
+import { eventually, withTools } from '../helpers/tools.js';
 import { startProxy } from '../helpers/proxy.js';
 import { WEB_ADMIN, startWebServer, type WebTestServer } from '../helpers/web.js';
 
@@ -61,8 +61,7 @@ async function loginMessage(page: Page, previous = ''): Promise<string> {
   return page.$eval('#login-error', (node) => node.textContent ?? '');
 }
 
-test('in Chromium at phone size: log in, upload through the file input, a folder and a drop, see them listed with their SHA-256, download intact, make, rename and delete', async (t) => {
-  if (!requireTools(t, 'chromium')) return;
+withTools('chromium')('in Chromium at phone size: log in, upload through the file input, a folder and a drop, see them listed with their SHA-256, download intact, make, rename and delete', async (t) => {
   const server = await startWebServer(t);
   const browser = await launch(t, server);
   const page = await openPage(browser, server);
@@ -138,8 +137,7 @@ test('in Chromium at phone size: log in, upload through the file input, a folder
   t.deepEqual((await readdir(server.filesDir)).sort(), ['Album', 'Camera', 'Trips', 'holiday photo.jpg', 'packing.txt']);
 });
 
-test('in Chromium a wrong password says so, and a banned address is told it is banned', async (t) => {
-  if (!requireTools(t, 'chromium')) return;
+withTools('chromium')('in Chromium a wrong password says so, and a banned address is told it is banned', async (t) => {
   const server = await startWebServer(t, { FERRY_BAN_THRESHOLD: '2', FERRY_ACCOUNT_BAN_THRESHOLD: '2' });
   const browser = await launch(t, server);
   const page = await openPage(browser, server);
@@ -157,8 +155,7 @@ test('in Chromium a wrong password says so, and a banned address is told it is b
   t.true(await page.evaluate("document.getElementById('files').hidden"));
 });
 
-test('in Chromium an upload whose connection drops resumes from what the server holds and ends verified', async (t) => {
-  if (!requireTools(t, 'chromium')) return;
+withTools('chromium')('in Chromium an upload whose connection drops resumes from what the server holds and ends verified', async (t) => {
   const lines: Record<string, unknown>[] = [];
   const server = await startWebServer(t, {}, undefined, lines);
   // Every connection the browser opens is cut once 6 MiB crossed it, as a flaky Wi-Fi would.

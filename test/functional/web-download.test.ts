@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import type { TransferRecord } from '../../src/server/session.js';
 import { sha256, tempDir } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';
-import { requireTools } from '../helpers/tools.js';
+import { withTools } from '../helpers/tools.js';
 import { startWebServer, webLogin } from '../helpers/web.js';
 
 const run = promisify(execFile);
@@ -29,8 +29,7 @@ async function exitCode(command: string, args: string[]): Promise<number> {
   }
 }
 
-test('curl -C - resumes a download a cut connection broke off, and the file is intact', async (t) => {
-  if (!requireTools(t, 'curl')) return;
+withTools('curl')('curl -C - resumes a download a cut connection broke off, and the file is intact', async (t) => {
   const server = await startWebServer(t);
   const data = randomBytes(24 * MiB + 7);
   await writeFile(join(server.filesDir, 'movie.bin'), data);
@@ -48,8 +47,7 @@ test('curl -C - resumes a download a cut connection broke off, and the file is i
   t.is(proxy.connections(), 2);
 });
 
-test('wget -c resumes a cut download', async (t) => {
-  if (!requireTools(t, 'wget')) return;
+withTools('wget')('wget -c resumes a cut download', async (t) => {
   const server = await startWebServer(t);
   const data = randomBytes(16 * MiB + 3);
   await writeFile(join(server.filesDir, 'disk.img'), data);

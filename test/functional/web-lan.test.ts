@@ -5,13 +5,12 @@
  * address with the certificate the start-up lines name.
  */
 
-import test from 'ava';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/files.js';
 import { twoDevices } from '../helpers/netns.js';
 import { spawnServer } from '../helpers/server.js';
-import { requireTools } from '../helpers/tools.js';
+import { withTools } from '../helpers/tools.js';
 
 interface Announced {
   name: string;
@@ -20,8 +19,7 @@ interface Announced {
   txt: Record<string, string>;
 }
 
-test.serial('another device finds the web client over mDNS and opens the page at the announced address', async (t) => {
-  if (!requireTools(t, 'ip', 'curl', 'openssl')) return;
+withTools('ip', 'curl', 'openssl').serial('another device finds the web client over mDNS and opens the page at the announced address', async (t) => {
   const lan = await twoDevices(t);
   const dataDir = await tempDir(t, 'ferry-web-lan-');
   const server = await spawnServer(

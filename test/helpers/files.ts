@@ -38,3 +38,17 @@ export async function sha256File(path: string): Promise<string> {
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
+
+/** The SHA-256 of `data` as the 32 bytes an END frame carries. */
+export function sha256Bytes(data: Buffer | string): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+/** Hashes what `write` is given, for a download kept out of memory. */
+export function sha256Sink(): { write(chunk: Buffer): Promise<void>; hex(): string } {
+  const hash = createHash('sha256');
+  return {
+    write: async (chunk) => void hash.update(chunk),
+    hex: () => hash.digest('hex'),
+  };
+}

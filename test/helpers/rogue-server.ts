@@ -7,7 +7,7 @@
  */
 
 import type { ExecutionContext } from 'ava';
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer } from 'node:tls';
@@ -15,6 +15,7 @@ import { FrameType, parseJsonPayload } from '../../src/protocol/frames.js';
 import { certificateFingerprint } from '../../src/protocol/fingerprint.js';
 import { CAPABILITIES, PROTOCOL_NAME, PROTOCOL_VERSION, type Entry, type Request } from '../../src/protocol/messages.js';
 import { FrameChannel } from '../../src/transport/channel.js';
+import { sha256Bytes } from './files.js';
 import { testCertificate } from './tls.js';
 
 export const ROGUE_BYTES = Buffer.from('planted by a rogue server\n');
@@ -59,7 +60,7 @@ async function serve(socket: Socket, script: RogueScript, fetched: string[]): Pr
         fetched.push(request.path);
         await channel.sendJson(FrameType.OK, id, { size: ROGUE_BYTES.length, offset: 0, mtime: Date.now() });
         await channel.sendData(id, ROGUE_BYTES);
-        await channel.sendEnd(id, createHash('sha256').update(ROGUE_BYTES).digest());
+        await channel.sendEnd(id, sha256Bytes(ROGUE_BYTES));
         break;
       case 'quit':
         await channel.sendJson(FrameType.OK, id, {});

@@ -5,11 +5,11 @@
  */
 
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { randomFile, sha256File } from './files.js';
+import { randomFile, sha256, sha256File } from './files.js';
 
 export const BACKENDS = ['local', 's3'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -103,7 +103,7 @@ export function s3Files(client: S3Client, bucket: string, prefix = ''): StoredFi
   return {
     async sha256(path) {
       const data = await read(path);
-      return data && createHash('sha256').update(data).digest('hex');
+      return data && sha256(data);
     },
     read,
     async mtime(path) {

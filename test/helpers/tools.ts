@@ -1,9 +1,12 @@
 /**
- * System tools some tests need (promtool, prometheus, ...). Under CI=true a
- * missing tool is a failure; elsewhere the test says what is missing and passes.
+ * System tools and capabilities some tests need (promtool, prometheus, root, ...).
+ * A test that cannot run never reports a pass: whether it can is decided when it
+ * is registered, because ava has no skip at run time. Under CI=true a missing tool
+ * is a failing test; elsewhere the test is registered skipped, so ava counts it
+ * and lists it (with what is missing in its title).
  */
 
-import type { ExecutionContext } from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import { delimiter, sep } from 'node:path';
@@ -29,17 +32,38 @@ export function hasTool(name: string): boolean {
   }
 }
 
-/** True when the tools are present; otherwise fails (CI) or logs why and passes. */
-export function requireTools(t: ExecutionContext, ...names: string[]): boolean {
+/** What keeps `names` from running here, or undefined when all are installed. */
+export function missingTools(...names: string[]): string | undefined {
   const missing = names.filter((name) => !hasTool(name));
-  if (missing.length === 0) return true;
-  const why = `needs ${missing.join(', ')} (installed by .ci/run)`;
-  if (process.env.CI) t.fail(why);
-  else {
-    t.log(`not run here: ${why}`);
-    t.pass();
-  }
-  return false;
+  return missing.length === 0 ? undefined : `needs ${missing.join(', ')} (installed by .ci/run)`;
+}
+
+type Body = (t: ExecutionContext) => Promise<void> | void;
+
+/** Registers tests the way ava's `test` and `test.serial` do, for tests with a precondition. */
+interface Register {
+  (title: string, body: Body): void;
+  serial(title: string, body: Body): void;
+}
+
+/**
+ * Registers tests that can run only when `unmet` is undefined. Otherwise, under
+ * CI=true, each registers as a test that fails saying what is missing; elsewhere
+ * it registers skipped, with the reason in its title.
+ */
+export function runnableIf(unmet: string | undefined): Register {
+  const register = (serial: boolean) => (title: string, body: Body) => {
+    const ordinary = serial ? test.serial : test;
+    if (unmet === undefined) ordinary(title, body);
+    else if (process.env.CI) ordinary(title, (t) => t.fail(`not run: ${unmet}`));
+    else (serial ? test.serial.skip : test.skip)(`${title} (skipped here: ${unmet})`, body);
+  };
+  return Object.assign(register(false), { serial: register(true) });
+}
+
+/** Registers tests that need the system tools `names`; see runnableIf. */
+export function withTools(...names: string[]): Register {
+  return runnableIf(missingTools(...names));
 }
 
 /** A port that was free a moment ago on 127.0.0.1, for programs that cannot take port 0. */
