@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { settledTreeCpu, treeCpu } from '../../bench/lib/proc.js';
 import { run, start } from '../../bench/lib/processes.js';
 import { REPO_ROOT } from '../helpers/cli.js';
-import { eventually, requireTools } from '../helpers/tools.js';
+import { eventually, withTools } from '../helpers/tools.js';
 
 const execute = promisify(execFile);
 
@@ -16,8 +16,7 @@ function burn(ms: number): string {
   return `${JSON.stringify(process.execPath)} -e "const s = process.cpuUsage(); while (process.cpuUsage(s).user < ${ms * 1000});"`;
 }
 
-test('a process started with cpu reports the user + system time of its whole run, the children it reaped included', async (t) => {
-  if (!requireTools(t, 'time')) return;
+withTools('time')('a process started with cpu reports the user + system time of its whole run, the children it reaped included', async (t) => {
   const result = await run('bash', ['-c', burn(300)], { cpu: true, timeoutMs: 60_000 });
   t.true(result.cpuSeconds !== undefined && result.cpuSeconds >= 0.28, `cpuSeconds ${result.cpuSeconds}`);
 });

@@ -1,4 +1,3 @@
-import test from 'ava';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
@@ -7,7 +6,7 @@ import { FERRY_BIN } from '../helpers/cli.js';
 import { randomFile, sha256File, tempDir } from '../helpers/files.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { freshKnownHostsFile } from '../helpers/tls.js';
-import { requireTools } from '../helpers/tools.js';
+import { withTools } from '../helpers/tools.js';
 
 const FILES = ['a.bin', 'b.bin', 'c.bin'];
 
@@ -35,8 +34,7 @@ async function fsyncsOfDownload(server: TestServer, dest: string, extra: string[
   return lines.filter((line) => /\b(fsync|fdatasync)\(/.test(line)).length;
 }
 
-test('a download is verified and renamed into place without an fsync per file; --fsync syncs each file and its folder before it is reported', async (t) => {
-  if (!requireTools(t, 'strace')) return;
+withTools('strace')('a download is verified and renamed into place without an fsync per file; --fsync syncs each file and its folder before it is reported', async (t) => {
   const server = await startServer(t);
   await mkdir(join(server.filesDir, 'set'));
   for (const name of FILES) await randomFile(join(server.filesDir, 'set', name), 256 * 1024);
@@ -55,8 +53,7 @@ test('a download is verified and renamed into place without an fsync per file; -
   }
 });
 
-test('a large download is written with direct I/O and lands intact, its unaligned tail included', async (t) => {
-  if (!requireTools(t, 'strace')) return;
+withTools('strace')('a large download is written with direct I/O and lands intact, its unaligned tail included', async (t) => {
   const server = await startServer(t);
   // Past the direct-I/O threshold, and not a whole number of pages.
   await randomFile(join(server.filesDir, 'big.bin'), 9 * 1024 * 1024 + 1234);
