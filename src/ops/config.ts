@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { ferryError } from '../protocol/errors.js';
 import { LOG_FORMATS, type LogFormat } from './logger.js';
 import { MIN_FRAME_LIMIT } from '../protocol/frames.js';
-import { S3_MIN_PART_BYTES } from '../storage/s3-limits.js';
+import { S3_MIN_PART_BYTES } from '../storage/s3/limits.js';
 
 export const SIZE_UNITS: Record<string, number> = {
   '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,

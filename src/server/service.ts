@@ -48,7 +48,7 @@ export interface RunningService {
 async function createStorage(config: Config, ledger: UploadLedger): Promise<Storage> {
   if (config.get('storage') === 's3') {
     // Loaded only when used: the AWS SDK is large, and most hosts keep files on local disk.
-    const { S3Storage } = await import('../storage/s3.js');
+    const { S3Storage } = await import('../storage/s3/index.js');
     return new S3Storage(config.get('s3'), ledger);
   }
   // Secrets the server keeps on disk stay out of every home, even when configured inside one.
