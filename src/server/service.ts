@@ -19,6 +19,7 @@ import { certificateFingerprint } from '../protocol/fingerprint.js';
 import { DEFAULT_CERTIFICATE_DAYS, certificateFiles } from '../ops/certificate-files.js';
 import type { Config } from '../ops/config.js';
 import { LedgerBooks, type UploadLedger } from '../storage/ledger.js';
+import { loadS3Storage } from '../storage/index.js';
 import { LocalStorage } from '../storage/local.js';
 import type { Storage } from '../storage/storage.js';
 import { FerryServer, type TlsMaterial } from './server.js';
@@ -48,7 +49,7 @@ export interface RunningService {
 async function createStorage(config: Config, ledger: UploadLedger): Promise<Storage> {
   if (config.get('storage') === 's3') {
     // Loaded only when used: the AWS SDK is large, and most hosts keep files on local disk.
-    const { S3Storage } = await import('../storage/s3/index.js');
+    const S3Storage = await loadS3Storage();
     return new S3Storage(config.get('s3'), ledger);
   }
   // Secrets the server keeps on disk stay out of every home, even when configured inside one.
