@@ -15,7 +15,7 @@ import type { RemotePath, UploadOptions, UploadTarget } from '../storage.js';
 import { s3Error } from './errors.js';
 import type { HomeTree } from './home-tree.js';
 import { S3_MAX_PARTS } from './limits.js';
-import { S3Upload } from './multipart-upload.js';
+import { S3Upload, type S3UploadOptions } from './multipart-upload.js';
 import { leaseActive, type UploadRecord } from './records.js';
 import { digestOfState, plainHash, resumableHash } from './upload-hash.js';
 
@@ -83,7 +83,7 @@ async function continueUpload(
   tree: HomeTree,
   recordKey: string,
   record: UploadRecord | undefined,
-  plan: Omit<ConstructorParameters<typeof S3Upload>[0], 'hash'>,
+  plan: Omit<S3UploadOptions, 'hash'>,
   options: UploadOptions,
 ): Promise<UploadTarget> {
   const held = record !== undefined && record.held === options.offset && record.key === plan.key && record.hashState !== '';

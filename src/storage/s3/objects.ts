@@ -15,13 +15,13 @@ import { isS3NotFound, isS3PreconditionFailed, s3Error } from './errors.js';
 import { S3_MAX_DELETE_BATCH } from './limits.js';
 
 /** The object metadata key (x-amz-meta-sha256) that carries a file's SHA-256. */
-export const SHA256_METADATA = 'sha256';
+const SHA256_METADATA = 'sha256';
 /**
  * The object metadata key (x-amz-meta-mtime) that carries a file's own
  * modification time, in ms since the epoch: S3's LastModified is the time the
  * object was written, and cannot be set.
  */
-export const MTIME_METADATA = 'mtime';
+const MTIME_METADATA = 'mtime';
 
 /** The metadata Ferry stores with an object. */
 export function objectMetadata(sha256: string | undefined, mtime: number | undefined): Record<string, string> {
