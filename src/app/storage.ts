@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { certificateFiles } from '../ops/certificate-files.js';
+import { loadS3Storage } from '../storage/index.js';
 import { LedgerBooks, type UploadLedger } from '../storage/ledger.js';
 import { LocalStorage } from '../storage/local.js';
 import type { Storage } from '../storage/storage.js';
@@ -15,7 +16,7 @@ import { adminPasswordFile } from './users.js';
 async function createStorage(config: Config, ledger: UploadLedger): Promise<Storage> {
   if (config.get('storage') === 's3') {
     // Loaded only when used: the AWS SDK is large, and most hosts keep files on local disk.
-    const { S3Storage } = await import('../storage/s3.js');
+    const S3Storage = await loadS3Storage();
     return new S3Storage(config.get('s3'), ledger);
   }
   // Secrets the server keeps on disk stay out of every home, even when configured inside one.

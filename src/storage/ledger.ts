@@ -147,6 +147,15 @@ export class UploadHold {
   }
 }
 
+/**
+ * Books folders made at once (mkdir): the `entries` new ones at `location` count
+ * against the home's entry limit before they are made, or QUOTA_EXCEEDED.
+ */
+export function bookFolders(ledger: UploadLedger, folders: Omit<UploadBooking, 'size' | 'replaced'>): Promise<void> {
+  const { root, limits, path, location, entries } = folders;
+  return ledger.add({ id: randomUUID(), root, location, bytes: 0, entries, limits, what: formatRemotePath(path) });
+}
+
 /** Refuses a continuation that another upload is writing. */
 export function busyUpload(what: string): FerryError {
   return ferryError('BUSY', `another upload of ${what} is in progress; try again when it ends`);

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError } from '../../src/protocol/errors.js';
-import { S3Storage } from '../../src/storage/s3.js';
+import { S3Storage } from '../../src/storage/s3/index.js';
 import { ferry } from '../helpers/cli.js';
 import { sha256, tempDir } from '../helpers/files.js';
 import { startS3 } from '../helpers/s3.js';

@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { S3StorageOptions } from '../../src/storage/s3.js';
+import type { S3StorageOptions } from '../../src/storage/s3/index.js';
 import { tempDir } from './files.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), 's3rver-main.js');

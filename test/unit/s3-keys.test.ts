@@ -2,7 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { parseRemotePath } from '../../src/protocol/paths.js';
-import { homeRoot, objectKey, relativeSegments } from '../../src/storage/s3.js';
+import { homeRoot, objectKey, relativeSegments } from '../../src/storage/s3/keys.js';
 import { holds } from './property.js';
 
 // Remote paths as the server receives them: parsed and checked segments.

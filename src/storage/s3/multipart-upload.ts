@@ -5,214 +5,30 @@
  * small pool (memory per upload is about (queueSize + 1) x partSize, whatever the
  * file size). Nothing is visible under the name until CompleteMultipartUpload.
  *
- * A resumable upload keeps a record in the bucket (see UploadRecords) after every
+ * A resumable upload keeps a record in the bucket (see records.ts) after every
  * part: the multipart upload id, the parts in order, and the SHA-256 state after
  * them, so that any Ferry host can continue it where the last whole part ended.
  */
 
 import {
-  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { createSHA256, type IHasher } from 'hash-wasm';
-import { ferryError } from '../protocol/errors.js';
-import { formatRemotePath } from '../protocol/paths.js';
-import { isS3NotFound, s3Error } from './s3-errors.js';
-import { S3_MAX_COPY_BYTES, S3_MIN_PART_BYTES } from './s3-limits.js';
-import type { UploadHold } from './ledger.js';
-import type { RemotePath, UploadTarget } from './storage.js';
-
-/** The object metadata key (x-amz-meta-sha256) that carries a file's SHA-256. */
-export const SHA256_METADATA = 'sha256';
-/**
- * The object metadata key (x-amz-meta-mtime) that carries a file's own
- * modification time, in ms since the epoch: S3's LastModified is the time the
- * object was written, and cannot be set.
- */
-export const MTIME_METADATA = 'mtime';
-
-/** The metadata Ferry stores with an object. */
-export function objectMetadata(sha256: string | undefined, mtime: number | undefined): Record<string, string> {
-  return { ...(sha256 !== undefined ? { [SHA256_METADATA]: sha256 } : {}), ...(mtime !== undefined ? { [MTIME_METADATA]: String(mtime) } : {}) };
-}
-
-/** A file's time: the one stored with it, else when the object was written. */
-function storedMtime(metadata: Record<string, string> | undefined, lastModified: Date | undefined): number {
-  const stored = Number(metadata?.[MTIME_METADATA]);
-  return metadata?.[MTIME_METADATA] !== undefined && Number.isSafeInteger(stored) && stored >= 0 ? stored : (lastModified?.getTime() ?? 0);
-}
-
-/** How long a host's claim on a resumable upload lasts without being renewed. */
-export const LEASE_MS = 30_000;
-const RECORD_VERSION = 1;
-
-export interface PartRecord {
-  number: number;
-  etag: string;
-  size: number;
-}
-
-/** What the bucket remembers of an interrupted upload, for any host to continue. */
-export interface UploadRecord {
-  version: typeof RECORD_VERSION;
-  key: string;
-  uploadId: string;
-  size: number;
-  partSize: number;
-  /** Parts 1..n, in order, all uploaded. */
-  parts: PartRecord[];
-  /** Bytes those parts hold. */
-  held: number;
-  /** SHA-256 state (hash-wasm) after those bytes, base64. */
-  hashState: string;
-  /** Who is writing it, until when (ms since the epoch); 0: nobody. */
-  lease: { holder: string; until: number };
-  updated: number;
-}
-
-function isPartRecord(value: unknown): value is PartRecord {
-  if (typeof value !== 'object' || value === null) return false;
-  const part = value as Record<string, unknown>;
-  return typeof part.number === 'number' && typeof part.etag === 'string' && typeof part.size === 'number';
-}
-
-function isUploadRecord(value: unknown): value is UploadRecord {
-  if (typeof value !== 'object' || value === null) return false;
-  const record = value as Record<string, unknown>;
-  const lease = record.lease as Record<string, unknown> | null | undefined;
-  return (
-    record.version === RECORD_VERSION &&
-    typeof record.key === 'string' &&
-    typeof record.uploadId === 'string' &&
-    typeof record.size === 'number' &&
-    typeof record.held === 'number' &&
-    typeof record.hashState === 'string' &&
-    Array.isArray(record.parts) &&
-    record.parts.every(isPartRecord) &&
-    typeof lease === 'object' &&
-    lease !== null &&
-    typeof lease.holder === 'string' &&
-    typeof lease.until === 'number'
-  );
-}
-
-export function leaseActive(record: UploadRecord, now = Date.now()): boolean {
-  return record.lease.until > now;
-}
-
-/** Resumable-upload records, kept in the bucket under `<prefix>uploads/`. */
-export class UploadRecords {
-  readonly prefix: string;
-
-  constructor(
-    private readonly client: S3Client,
-    private readonly bucket: string,
-    keyPrefix: string,
-  ) {
-    this.prefix = `${keyPrefix}uploads/`;
-  }
-
-  keyFor(user: string, home: string, path: string, size: number): string {
-    return `${this.prefix}${createHash('sha256').update(`${user}\0${home}\0${path}\0${size}`).digest('hex')}.json`;
-  }
-
-  async read(recordKey: string): Promise<UploadRecord | undefined> {
-    try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: recordKey }));
-      const parsed: unknown = JSON.parse((await out.Body?.transformToString('utf8')) ?? '');
-      return isUploadRecord(parsed) ? parsed : undefined;
-    } catch (error) {
-      if (isS3NotFound(error) || error instanceof SyntaxError) return undefined;
-      throw error;
-    }
-  }
-
-  async write(recordKey: string, record: UploadRecord): Promise<void> {
-    const body = JSON.stringify(record);
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: recordKey, Body: body, ContentType: 'application/json' }));
-  }
-
-  async remove(recordKey: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: recordKey }));
-  }
-
-  /** Gives up the multipart upload a record names (a store without AbortMultipartUpload keeps the parts) and the record. */
-  async discard(recordKey: string, record: UploadRecord): Promise<void> {
-    await abortMultipart(this.client, this.bucket, record.key, record.uploadId);
-    await this.remove(recordKey).catch(() => undefined);
-  }
-}
-
-/** Aborts a multipart upload; a store that lacks the call, or has forgotten the upload, is not an error. */
-export async function abortMultipart(client: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
-  await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
-}
-
-/** A running SHA-256; the resumable kind can save its state after any byte. */
-export interface UploadHash {
-  update(chunk: Buffer): void;
-  digest(): Buffer;
-  /** The state so far, or undefined for a hash that cannot be saved. */
-  save(): Uint8Array | undefined;
-}
-
-export function plainHash(): UploadHash {
-  const hash: Hash = createHash('sha256');
-  return { update: (chunk) => hash.update(chunk), digest: () => hash.digest(), save: () => undefined };
-}
-
-/** A SHA-256 whose state survives the process (hash-wasm), continued from `state` when given. */
-export async function resumableHash(state?: string): Promise<UploadHash> {
-  const hasher: IHasher = await createSHA256();
-  if (state === undefined) hasher.init();
-  else hasher.load(Buffer.from(state, 'base64'));
-  return {
-    update: (chunk) => void hasher.update(chunk),
-    digest: () => Buffer.from(hasher.digest('binary')),
-    save: () => hasher.save(),
-  };
-}
-
-/** The hex SHA-256 of the bytes a saved state covers. */
-export async function digestOfState(state: string): Promise<string> {
-  const hasher = await createSHA256();
-  hasher.load(Buffer.from(state, 'base64'));
-  return hasher.digest('hex');
-}
-
-/** What HeadObject tells of a stored file. */
-export interface ObjectInfo {
-  size: number;
-  mtime: number;
-  etag: string;
-  /** From the metadata; undefined for an object stored without it (by other tools, or over 5 GiB). */
-  sha256: string | undefined;
-}
-
-/** HEAD of one key; undefined when there is no such object. */
-export async function headObject(client: S3Client, bucket: string, key: string): Promise<ObjectInfo | undefined> {
-  try {
-    const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    return { size: out.ContentLength ?? 0, mtime: storedMtime(out.Metadata, out.LastModified), etag: out.ETag ?? '', sha256: out.Metadata?.[SHA256_METADATA] };
-  } catch (error) {
-    if (isS3NotFound(error)) return undefined;
-    throw error;
-  }
-}
-
-/** `bucket/key` for CopySource, each segment URL-encoded. */
-export function copySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
-}
+import { randomUUID } from 'node:crypto';
+import { ferryError } from '../../protocol/errors.js';
+import { formatRemotePath } from '../../protocol/paths.js';
+import type { UploadHold } from '../ledger.js';
+import { existsNoClobber } from '../refusals.js';
+import type { RemotePath, UploadTarget } from '../storage.js';
+import { s3Error } from './errors.js';
+import { S3_MAX_COPY_BYTES, S3_MIN_PART_BYTES } from './limits.js';
+import { abortMultipart, copySource, headObject, objectMetadata } from './objects.js';
+import { LEASE_MS, RECORD_VERSION, type PartRecord, type UploadRecord, type UploadRecords } from './records.js';
+import type { UploadHash } from './upload-hash.js';
 
 export interface S3UploadOptions {
   client: S3Client;
@@ -298,7 +114,7 @@ export class S3Upload implements UploadTarget {
     const { client, bucket, key, path, noClobber } = this.options;
     try {
       if (noClobber && (await headObject(client, bucket, key)) !== undefined) {
-        throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
+        throw existsNoClobber(path);
       }
       const condition = noClobber ? { IfNoneMatch: '*' } : {};
       if (this.uploadId === undefined) {

@@ -6,10 +6,10 @@
  */
 
 import { S3ServiceException } from '@aws-sdk/client-s3';
-import { settingName } from '../config/schema.js';
-import { ferryError, FerryError, systemErrorCode } from '../protocol/errors.js';
-import { formatRemotePath } from '../protocol/paths.js';
-import type { RemotePath } from './storage.js';
+import { settingName } from '../../config/schema.js';
+import { ferryError, FerryError, systemErrorCode } from '../../protocol/errors.js';
+import { formatRemotePath } from '../../protocol/paths.js';
+import type { RemotePath } from '../storage.js';
 
 const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 

@@ -1,0 +1,19 @@
+/**
+ * The storage room as the rest of the server sees it: the interface the command
+ * handlers use, the two backends, and the ledger the cluster shares. Other rooms
+ * import storage from here only.
+ *
+ * The S3 backend is not exported as a value: it brings in the AWS SDK, which a
+ * host keeping files on local disk never needs, so it is loaded on first use.
+ */
+
+export type { HomeStorage, RemotePath, Storage, UploadTarget } from './storage.js';
+export { LedgerBooks, type UploadLedger } from './ledger.js';
+export { LocalStorage } from './local.js';
+export { S3_MIN_PART_BYTES } from './s3/limits.js';
+export type { S3StorageOptions } from './s3/index.js';
+
+/** The S3 backend's Storage, loaded (with the AWS SDK) on the first call. */
+export async function loadS3Storage(): Promise<typeof import('./s3/index.js').S3Storage> {
+  return (await import('./s3/index.js')).S3Storage;
+}
