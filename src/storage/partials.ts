@@ -16,7 +16,7 @@
  */
 
 import { createHash, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { uptime } from 'node:os';
 import { join } from 'node:path';
 import type { UploadStatus } from './storage.js';
@@ -67,7 +67,11 @@ export class PartialUploads {
   /** Records that the first `length` bytes of the partial for `key` are durable. */
   async checkpoint(key: string, length: number): Promise<void> {
     const record: HeldRecord = { length, boot: await bootId() };
-    await writeFile(this.recordPath(key), JSON.stringify(record));
+    // Replaced in one step: a process killed while it writes leaves the old record or the new, never a torn one.
+    // One writer per partial at a time (it is locked), so one name for the new record is enough.
+    const next = `${this.recordPath(key)}.new`;
+    await writeFile(next, JSON.stringify(record));
+    await rename(next, this.recordPath(key));
   }
 
   async record(key: string): Promise<HeldRecord | undefined> {
@@ -84,6 +88,8 @@ export class PartialUploads {
 
   async forget(key: string): Promise<void> {
     await unlink(this.recordPath(key)).catch(() => undefined);
+    // Left by a process killed while it replaced the record.
+    await unlink(`${this.recordPath(key)}.new`).catch(() => undefined);
   }
 
   /**
@@ -130,7 +136,8 @@ export class PartialUploads {
     const present = new Set(names);
     for (const name of names) {
       // A record outlives its partial only when a process died between a commit and its removal.
-      if (name.endsWith('.held') && !present.has(`${name.slice(0, -'.held'.length)}.part`)) await unlink(join(this.dir, name)).catch(() => undefined);
+      const recordOf = /^(.*)\.held(\.new)?$/.exec(name)?.[1];
+      if (recordOf !== undefined && !present.has(`${recordOf}.part`)) await unlink(join(this.dir, name)).catch(() => undefined);
       if (!name.endsWith('.part')) continue;
       const key = name.slice(0, -'.part'.length);
       const stats = await stat(join(this.dir, name)).catch(() => undefined);
