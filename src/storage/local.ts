@@ -683,10 +683,11 @@ class LocalUpload implements UploadTarget {
     const { handle, held } = this.parts;
     this.checkpointing = handle
       .datasync()
-      .then(() => held?.record(held.offset + upTo))
       .then(
-        () => {
+        async () => {
           this.checkpointed = upTo;
+          // A record not written only leaves an older one, which claims less: a crash then costs more to resume, nothing else.
+          await held?.record(held.offset + upTo).catch(() => undefined);
         },
         (error: unknown) => {
           // After a failed fsync the kernel may drop the data it could not write: the upload cannot end well.
