@@ -26,6 +26,8 @@ export class BatchedFileWriter {
   private failed = false;
   private idleTimer: NodeJS.Timeout | undefined;
   private lastQueued = 0;
+  /** Bytes the file system has taken so far, in order from the first. */
+  private writtenBytes = 0;
 
   constructor(readonly handle: FileHandle) {}
 
@@ -39,6 +41,10 @@ export class BatchedFileWriter {
     // The batch before this one must be done first: writes land in order, and memory stays bounded.
     await this.settle();
     this.writeNext();
+  }
+
+  get written(): number {
+    return this.writtenBytes;
   }
 
   /** Writes everything queued and waits for every write to be done. */
@@ -92,5 +98,6 @@ export class BatchedFileWriter {
       const written = await this.handle.write(rest);
       rest = rest.subarray(written.bytesWritten);
     }
+    this.writtenBytes += total;
   }
 }

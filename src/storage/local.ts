@@ -425,10 +425,18 @@ class LocalHome implements HomeStorage {
         throw ferryError('INTEGRITY', `the server no longer holds those first ${options.offset} bytes of ${formatRemotePath(parts.path)}; upload it from the start`);
       }
     }
+    // A checkpoint past the verified prefix no longer describes what the partial will hold.
+    const record = await this.partials.record(key);
+    if (record !== undefined && record.length > options.offset) await this.partials.checkpoint(key, options.offset);
     // Appending after a truncate to the verified prefix (or to nothing) continues the data.
     const handle = await open(data, 'a');
     await handle.truncate(options.offset);
-    return new LocalUpload({ ...parts, handle, temp: data, resumable: true, prefixHash });
+    const held = {
+      offset: options.offset,
+      record: (length: number) => this.partials.checkpoint(key, length),
+      forget: () => this.partials.forget(key),
+    };
+    return new LocalUpload({ ...parts, handle, temp: data, resumable: true, prefixHash, held });
   }
 
   async resumeStatus(path: RemotePath, size: number): Promise<UploadStatus> {
@@ -625,7 +633,16 @@ interface LocalUploadParts {
   /** The data is a partial, kept on suspend for a later upload to continue. */
   resumable: boolean;
   prefixHash?: Hash | undefined;
+  /** For a partial: where this upload began in it, and its record of the bytes made durable. */
+  held?: { offset: number; record(length: number): Promise<void>; forget(): Promise<void> };
 }
+
+/**
+ * An upload's data is made durable every this many bytes while it arrives: the
+ * fsync before the OK then only has the last few megabytes to write, and a partial
+ * keeps its checkpointed bytes even through a crash of the machine.
+ */
+export const CHECKPOINT_BYTES = 4 * 1024 * 1024;
 
 /** An upload's temp file (or partial); it becomes the final name on commit. */
 class LocalUpload implements UploadTarget {
@@ -634,6 +651,10 @@ class LocalUpload implements UploadTarget {
   private closed = false;
   /** The folder held open: the planned one, then the one the file lands in. */
   private folder: Folder;
+  /** Bytes of this upload covered by the last checkpoint, the one running, and its first failure. */
+  private checkpointed = 0;
+  private checkpointing: Promise<void> | undefined;
+  private checkpointFailure: { error: unknown } | undefined;
 
   constructor(private readonly parts: LocalUploadParts) {
     this.writer = new BatchedFileWriter(parts.handle);
@@ -649,9 +670,39 @@ class LocalUpload implements UploadTarget {
     this.hash.update(chunk);
     try {
       await this.writer.write(chunk);
+      if (this.checkpointFailure) throw this.checkpointFailure.error;
     } catch (error) {
       throw storageError(error, this.parts.path);
     }
+    if (this.checkpointing === undefined && this.writer.written - this.checkpointed >= CHECKPOINT_BYTES) this.checkpoint();
+  }
+
+  /** Makes what the file system has taken so far durable, behind the writes that go on meanwhile. */
+  private checkpoint(): void {
+    const upTo = this.writer.written;
+    const { handle, held } = this.parts;
+    this.checkpointing = handle
+      .datasync()
+      .then(
+        async () => {
+          this.checkpointed = upTo;
+          // A record not written only leaves an older one, which claims less: a crash then costs more to resume, nothing else.
+          await held?.record(held.offset + upTo).catch(() => undefined);
+        },
+        (error: unknown) => {
+          // After a failed fsync the kernel may drop the data it could not write: the upload cannot end well.
+          this.checkpointFailure ??= { error };
+        },
+      )
+      .finally(() => {
+        this.checkpointing = undefined;
+      });
+  }
+
+  /** Waits for the checkpoint in progress; throws if any failed. */
+  private async checkpointsDone(): Promise<void> {
+    await this.checkpointing;
+    if (this.checkpointFailure) throw this.checkpointFailure.error;
   }
 
   private async close(): Promise<void> {
@@ -665,6 +716,7 @@ class LocalUpload implements UploadTarget {
     const { handle, temp, jail, planned } = this.parts;
     try {
       await this.writer.flush();
+      await this.checkpointsDone();
       // Set before the rename, so that no reader sees the file with another time.
       if (this.parts.mtime !== undefined) await handle.utimes(new Date(), new Date(this.parts.mtime));
       await handle.sync();
@@ -687,6 +739,7 @@ class LocalUpload implements UploadTarget {
         await rename(temp, place.folder.at(place.name));
       }
       await this.close();
+      await this.parts.held?.forget();
       await folderSyncs.sync(folder);
       await this.parts.hold.commit();
       this.parts.digests.set(stats, sha256);
@@ -697,15 +750,20 @@ class LocalUpload implements UploadTarget {
   }
 
   async abort(): Promise<void> {
+    await this.checkpointing;
     await this.close();
     await unlink(this.parts.temp).catch(() => undefined);
+    await this.parts.held?.forget();
     await this.parts.hold.abort();
   }
 
   async suspend(): Promise<void> {
     if (!this.parts.resumable) return this.abort();
     await this.writer.flush().catch(() => undefined);
-    await this.parts.handle.sync().catch(() => undefined);
+    await this.checkpointing;
+    // Everything written is durable once the fsync succeeds: the record says so, for a crash of the machine.
+    const synced = !this.checkpointFailure && (await this.parts.handle.sync().then(() => true, () => false));
+    if (synced) await this.parts.held?.record(this.parts.held.offset + this.writer.written).catch(() => undefined);
     await this.close();
     await this.parts.hold.suspend();
   }

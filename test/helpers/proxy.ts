@@ -21,6 +21,8 @@ export interface ProxyOptions {
   pauseUpstreamAfter?: number;
   /** Stop forwarding server-to-client bytes after this many. */
   pauseDownstreamAfter?: number;
+  /** Forward client-to-server bytes at most this fast (bytes per second), as a slower network would. */
+  upstreamBytesPerSecond?: number;
 }
 
 export interface Proxy {
@@ -29,6 +31,27 @@ export interface Proxy {
   connections(): number;
   /** Resolves once a pause limit has been reached. */
   paused: Promise<void>;
+  /** Client-to-server bytes handed to the server's connections so far. */
+  upstreamBytes(): number;
+  /** Sockets (client and server sides) still open. */
+  openSockets(): number;
+}
+
+/** Lets bytes through no faster than `bytesPerSecond`, measured from the first one. */
+class Pacer extends Transform {
+  private passed = 0;
+  private started = 0;
+
+  constructor(private readonly bytesPerSecond: number) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.started === 0) this.started = performance.now();
+    this.passed += chunk.length;
+    const due = this.started + (this.passed / this.bytesPerSecond) * 1000;
+    setTimeout(() => done(null, chunk), Math.max(due - performance.now(), 0));
+  }
 }
 
 /** Forwards bytes, flipping the one at `flipAt` and dropping everything after `pauseAfter`. */
@@ -69,6 +92,7 @@ class Meddler extends Transform {
 export async function startProxy(t: ExecutionContext, targetPort: number, options: ProxyOptions): Promise<Proxy> {
   const sockets = new Set<Socket>();
   let accepted = 0;
+  let upstreamBytes = 0;
   let onPause = (): void => undefined;
   const paused = new Promise<void>((resolve) => {
     onPause = resolve;
@@ -101,7 +125,10 @@ export async function startProxy(t: ExecutionContext, targetPort: number, option
         both();
       });
     }
-    client.pipe(new Meddler(options.corruptUpstreamAt, options.pauseUpstreamAfter, onPause)).pipe(upstream);
+    const meddled = client.pipe(new Meddler(options.corruptUpstreamAt, options.pauseUpstreamAfter, onPause));
+    const paced = options.upstreamBytesPerSecond === undefined ? meddled : meddled.pipe(new Pacer(options.upstreamBytesPerSecond));
+    paced.on('data', (chunk: Buffer) => (upstreamBytes += chunk.length));
+    paced.pipe(upstream);
     upstream.pipe(new Meddler(options.corruptDownstreamAt, options.pauseDownstreamAfter, onPause)).pipe(client);
   });
   server.listen(0, '127.0.0.1');
@@ -110,5 +137,5 @@ export async function startProxy(t: ExecutionContext, targetPort: number, option
     for (const socket of sockets) socket.destroy();
     server.close();
   });
-  return { port: (server.address() as AddressInfo).port, connections: () => accepted, paused };
+  return { port: (server.address() as AddressInfo).port, connections: () => accepted, paused, upstreamBytes: () => upstreamBytes, openSockets: () => sockets.size };
 }
