@@ -16,7 +16,7 @@ import { BatchedFileWriter } from '../io/batched-writer.js';
 import { ferryError, systemErrorCode, FerryError } from '../protocol/errors.js';
 import type { Entry } from '../protocol/messages.js';
 import { formatRemotePath, MAX_PATH_BYTES } from '../protocol/paths.js';
-import { canVerifyDescriptors, isInside, Jail, type Folder, type Opened, type Place, type Planned, type SymlinkPolicy } from './jail.js';
+import { canVerifyDescriptors, FolderCache, isInside, Jail, type Folder, type Opened, type Place, type Planned, type SymlinkPolicy } from './jail.js';
 import { busyUpload, LedgerBooks, UploadHold, type UploadLedger } from './ledger.js';
 import { PartialUploads } from './partials.js';
 import { NO_LIMITS, type HomeLimits, type Usage } from './quota.js';
@@ -177,6 +177,8 @@ export class LocalStorage implements Storage {
   private readonly symlinks: SymlinkPolicy;
   private readonly guarded: readonly string[];
   private readonly digests = new DigestCache();
+  /** Folders kept open between requests, for every home of this storage. */
+  private readonly folders = new FolderCache();
   private readonly ledger: UploadLedger;
 
   /** Without a `ledger`, this storage keeps its own books (a server of one process). */
@@ -252,7 +254,7 @@ export class LocalStorage implements Storage {
       if (!isInside(this.filesRoot, root)) {
         throw ferryError('BAD_PATH', `the home folder ${formatRemotePath(home)} leads outside the storage root`);
       }
-      const jail = new Jail({ root, protectedPaths: this.protectedPaths, symlinks: this.symlinks, verifiable: this.verifiable });
+      const jail = new Jail({ root, protectedPaths: this.protectedPaths, symlinks: this.symlinks, verifiable: this.verifiable, folders: this.folders });
       return new LocalHome(root, jail, this.tmpDir, this.digests, { ledger: this.ledger, limits }, this.partials, (path, size) =>
         this.partials.key(user, formatRemotePath(home), formatRemotePath(path), size),
       );
@@ -261,7 +263,9 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.folders.clear();
+  }
 }
 
 class LocalHome implements HomeStorage {
