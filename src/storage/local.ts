@@ -144,8 +144,12 @@ export class FolderSyncs {
   /** Per folder: the fsync in progress. */
   private readonly running = new Map<string, Promise<void>>();
 
-  /** Resolves after an fsync of `dir` that began after this call. */
-  sync(dir: string): Promise<void> {
+  /**
+   * Resolves after an fsync of `dir` that began after this call. `viaHandle` (a
+   * descriptor of that folder the caller holds open until this resolves) spares
+   * opening the folder by its path again when this call's fsync is the one run.
+   */
+  sync(dir: string, viaHandle?: () => Promise<void>): Promise<void> {
     const waiting = this.queued.get(dir);
     if (waiting) return waiting;
     const before = this.running.get(dir) ?? Promise.resolve();
@@ -154,7 +158,7 @@ export class FolderSyncs {
       .then(() => {
         this.queued.delete(dir); // From here on, newcomers need the fsync after this one.
         this.running.set(dir, mine);
-        return this.fsync(dir);
+        return viaHandle ? viaHandle() : this.fsync(dir);
       })
       .finally(() => {
         if (this.running.get(dir) === mine) this.running.delete(dir);
@@ -690,8 +694,9 @@ class LocalUpload implements UploadTarget {
       } else {
         await rename(temp, place.folder.at(place.name));
       }
+      // Through the folder held open, which stays open until the fsync is done.
+      await folderSyncs.sync(folder, () => place.folder.handle.sync());
       await this.close();
-      await folderSyncs.sync(folder);
       await this.parts.hold.commit();
       this.parts.digests.set(stats, sha256);
     } catch (error) {
