@@ -48,6 +48,8 @@ export interface JailOptions {
   symlinks: SymlinkPolicy;
   /** True when a descriptor's real path can be read back (Linux /proc). */
   verifiable: boolean;
+  /** Folders kept open between requests (only used when `verifiable`). */
+  folders?: FolderCache | undefined;
 }
 
 /** True when `/proc/self/fd/N` names what descriptor N has open, so the jail can verify descriptors. */
@@ -83,6 +85,89 @@ const specialFile = (path: readonly string[]): FerryError =>
 const homeItself = (): FerryError => ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
 const notFound = (path: readonly string[], cause?: unknown): FerryError => ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`, cause);
 
+/** A folder descriptor the cache holds, lent to any number of requests at once. */
+interface HeldFolder {
+  handle: FileHandle;
+  leases: number;
+  usedAt: number;
+  /** Out of the cache: closed once the last lease ends. */
+  dropped: boolean;
+}
+
+/**
+ * Folders recently walked to, kept open by the path that named them, so that a burst
+ * of requests in one folder (a thousand small uploads) does not open every folder on
+ * the way and check it again for each file. A kept descriptor is the same folder
+ * whatever happens to its path later, so it is lent out only after `readlink` of
+ * `/proc/self/fd/N` still gives exactly the path it is kept under: a folder has one
+ * name, so that proves the path names this folder now, with no symlink on the way
+ * (a moved or deleted folder reads differently and is dropped). Every request
+ * still checks its folder again immediately before it commits, renames or deletes.
+ * Bounded in count, and a folder unused for `idleMs` is closed.
+ */
+export class FolderCache {
+  private readonly held = new Map<string, HeldFolder>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly capacity = 64,
+    private readonly idleMs = 2000,
+  ) {}
+
+  /** The folder kept under `key`, lent until `release`; undefined when none is kept. */
+  lease(key: string): { handle: FileHandle; release: () => void } | undefined {
+    const entry = this.held.get(key);
+    if (!entry) return undefined;
+    entry.leases++;
+    entry.usedAt = Date.now();
+    let released = false;
+    return {
+      handle: entry.handle,
+      release: () => {
+        if (released) return;
+        released = true;
+        entry.leases--;
+        if (entry.dropped && entry.leases === 0) void entry.handle.close().catch(() => undefined);
+      },
+    };
+  }
+
+  /** Takes `handle` over under `key`; false (the caller keeps it) when a folder is kept there already. */
+  keep(key: string, handle: FileHandle): boolean {
+    // The kernel marks a deleted folder's path with this suffix: such a key could be taken for a deleted folder.
+    if (this.held.has(key) || key.endsWith(' (deleted)')) return false;
+    if (this.held.size >= this.capacity) {
+      const oldest = this.held.keys().next().value;
+      if (oldest !== undefined) this.drop(oldest);
+    }
+    this.held.set(key, { handle, leases: 0, usedAt: Date.now(), dropped: false });
+    this.sweeper ??= setInterval(() => this.sweep(), this.idleMs).unref();
+    return true;
+  }
+
+  /** Forgets the folder kept under `key` (if it is still `handle`, when given). */
+  drop(key: string, handle?: FileHandle): void {
+    const entry = this.held.get(key);
+    if (!entry || (handle && entry.handle !== handle)) return;
+    this.held.delete(key);
+    entry.dropped = true;
+    if (entry.leases === 0) void entry.handle.close().catch(() => undefined);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [key, entry] of this.held) if (entry.leases === 0 && now - entry.usedAt >= this.idleMs) this.drop(key);
+    if (this.held.size === 0) this.clear();
+  }
+
+  /** Closes every kept folder (those lent out once their requests end). */
+  clear(): void {
+    for (const key of [...this.held.keys()]) this.drop(key);
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+}
+
 /** An entry opened and checked: its descriptor, where it really is, and its fstat. */
 export interface Opened {
   handle: FileHandle;
@@ -92,10 +177,19 @@ export interface Opened {
 
 /** A folder inside the home, held open: names in it are used through it, not through a path string. */
 export class Folder {
+  private closed = false;
+
+  /**
+   * `key` is where the folder is when reached by its path with no symlink on the
+   * way (it may then be kept open for later requests); `release` ends a lease of a
+   * kept folder instead of closing it.
+   */
   constructor(
     private readonly jail: Jail,
     readonly handle: FileHandle,
     private location: string,
+    private readonly key?: string,
+    private readonly release?: () => void,
   ) {}
 
   /** Where the folder was when last checked (before its first check: where the walk expects it). */
@@ -119,6 +213,10 @@ export class Folder {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.release) return this.release();
+    if (this.key !== undefined && this.location === this.key && this.jail.keepOpen(this.key, this.handle)) return;
     await this.handle.close().catch(() => undefined);
   }
 }
@@ -143,12 +241,46 @@ export class Jail {
   readonly verifiable: boolean;
   private readonly protectedPaths: readonly string[];
   private readonly followLinks: boolean;
+  private readonly folders: FolderCache | undefined;
 
   constructor(options: JailOptions) {
     this.root = options.root;
     this.verifiable = options.verifiable;
     this.protectedPaths = options.protectedPaths;
     this.followLinks = options.symlinks === 'inside' && options.verifiable;
+    // Only a descriptor whose location can be read back can be trusted again later.
+    this.folders = options.verifiable ? options.folders : undefined;
+  }
+
+  /** Hands a folder no longer used to the cache; false when it is not kept (the caller closes it). */
+  keepOpen(key: string, handle: FileHandle): boolean {
+    return this.folders?.keep(key, handle) ?? false;
+  }
+
+  /** Where the folder `path` is when no symlink is on the way: the key it is kept under. */
+  private keyOf(path: readonly string[]): string {
+    return join(this.root, ...path);
+  }
+
+  /**
+   * The deepest folder on `path` kept open, with how many names of `path` it covers,
+   * once checked: it must still be exactly where its path says, inside the home, not
+   * protected. Anything else drops it, and the walk starts from the home.
+   */
+  private async cached(path: readonly string[]): Promise<{ folder: Folder; depth: number } | undefined> {
+    if (!this.folders) return undefined;
+    for (let depth = path.length; depth >= 0; depth--) {
+      const key = this.keyOf(path.slice(0, depth));
+      const lease = this.folders.lease(key);
+      if (!lease) continue;
+      const folder = new Folder(this, lease.handle, key, key, lease.release);
+      const now = await readlink(`${FD_DIR}/${lease.handle.fd}`).catch(() => undefined);
+      if (now === key && isInside(this.root, now) && !this.isProtected(now)) return { folder, depth };
+      this.folders.drop(key, lease.handle);
+      await folder.close();
+      return undefined;
+    }
+    return undefined;
   }
 
   isProtected(real: string): boolean {
@@ -190,7 +322,7 @@ export class Jail {
   private async openRoot(path: readonly string[]): Promise<Folder> {
     const handle = await open(this.root, this.verifiable ? OPEN_FOLDER : OPEN_FOLDER | constants.O_NOFOLLOW);
     try {
-      return new Folder(this, handle, await this.locate(handle, path.slice(0, 0), this.root));
+      return new Folder(this, handle, await this.locate(handle, path.slice(0, 0), this.root), this.root);
     } catch (error) {
       await handle.close();
       throw error;
@@ -246,26 +378,30 @@ export class Jail {
   }
 
   /**
-   * Opens the folder `path` one name at a time; also returns the names at its end
-   * that do not exist. The folder it ends at is not checked yet: callers check it,
-   * or what they open in it, before they use either.
+   * Opens the folder `path` one name at a time (from the deepest folder on it kept
+   * open, if any); also returns the names at its end that do not exist. The folder
+   * it ends at is not checked yet (`checked` false): callers check it, or what they
+   * open in it, before they use either. A kept folder it ends at was just checked.
    */
-  private async walk(path: readonly string[]): Promise<{ folder: Folder; missing: string[] }> {
-    let folder = await this.openRoot(path);
+  private async walk(path: readonly string[]): Promise<{ folder: Folder; missing: string[]; checked: boolean }> {
+    const kept = await this.cached(path);
+    if (kept?.depth === path.length) return { folder: kept.folder, missing: [], checked: true };
+    let folder = kept?.folder ?? (await this.openRoot(path));
     try {
       for (const [index, name] of path.entries()) {
+        if (index < (kept?.depth ?? 0)) continue;
         let next: Folder;
         try {
           next = await this.step(folder, name, path.slice(0, index + 1));
         } catch (error) {
-          if (systemErrorCode(error) === 'ENOENT') return { folder, missing: path.slice(index) };
+          if (systemErrorCode(error) === 'ENOENT') return { folder, missing: path.slice(index), checked: false };
           throw error;
         }
         // Not awaited: nothing uses the folder behind any more, and the walk need not wait for its close.
         void folder.close();
         folder = next;
       }
-      return { folder, missing: [] };
+      return { folder, missing: [], checked: false };
     } catch (error) {
       await folder.close();
       throw error;
@@ -283,7 +419,7 @@ export class Jail {
     if (this.verifiable) {
       try {
         const handle = await open(folder.at(name), OPEN_NOFOLLOW | constants.O_DIRECTORY);
-        return new Folder(this, handle, join(folder.real, name));
+        return new Folder(this, handle, join(folder.real, name), this.keyOf(here));
       } catch (error) {
         if (systemErrorCode(error) !== 'ENOTDIR') throw error;
       }
@@ -299,10 +435,10 @@ export class Jail {
 
   /** Opens the existing folder `path`, checked. */
   async folder(path: readonly string[]): Promise<Folder> {
-    const { folder, missing } = await this.walk(path);
+    const { folder, missing, checked } = await this.walk(path);
     try {
       if (missing.length > 0) throw notFound(path);
-      await folder.recheck(path);
+      if (!checked) await folder.recheck(path);
       return folder;
     } catch (error) {
       await folder.close();
@@ -334,10 +470,10 @@ export class Jail {
     if (create) return this.build(await this.plan(path));
     const name = path.at(-1);
     if (name === undefined) throw homeItself();
-    const { folder, missing } = await this.walk(path.slice(0, -1));
+    const { folder, missing, checked } = await this.walk(path.slice(0, -1));
     try {
       if (missing.length > 0) throw notFound(path.slice(0, path.length - missing.length));
-      await folder.recheck(path.slice(0, -1));
+      if (!checked) await folder.recheck(path.slice(0, -1));
       this.refuseKeptName(folder, [name], path);
       return { folder, name };
     } catch (error) {
@@ -356,9 +492,9 @@ export class Jail {
     const name = path.at(-1);
     if (name === undefined) throw homeItself();
     this.refuseBeyondLimits(path);
-    const { folder, missing } = await this.walk(path.slice(0, -1));
+    const { folder, missing, checked } = await this.walk(path.slice(0, -1));
     try {
-      await folder.recheck(path.slice(0, path.length - 1 - missing.length));
+      if (!checked) await folder.recheck(path.slice(0, path.length - 1 - missing.length));
       this.refuseKeptName(folder, [...missing, name], path);
       return { folder, missing, name, path };
     } catch (error) {

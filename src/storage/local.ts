@@ -16,7 +16,7 @@ import { BatchedFileWriter } from '../io/batched-writer.js';
 import { ferryError, systemErrorCode, FerryError } from '../protocol/errors.js';
 import type { Entry } from '../protocol/messages.js';
 import { formatRemotePath, MAX_PATH_BYTES } from '../protocol/paths.js';
-import { canVerifyDescriptors, isInside, Jail, type Folder, type Opened, type Place, type Planned, type SymlinkPolicy } from './jail.js';
+import { canVerifyDescriptors, FolderCache, isInside, Jail, type Folder, type Opened, type Place, type Planned, type SymlinkPolicy } from './jail.js';
 import { busyUpload, LedgerBooks, UploadHold, type UploadLedger } from './ledger.js';
 import { PartialUploads } from './partials.js';
 import { NO_LIMITS, type HomeLimits, type Usage } from './quota.js';
@@ -144,8 +144,12 @@ export class FolderSyncs {
   /** Per folder: the fsync in progress. */
   private readonly running = new Map<string, Promise<void>>();
 
-  /** Resolves after an fsync of `dir` that began after this call. */
-  sync(dir: string): Promise<void> {
+  /**
+   * Resolves after an fsync of `dir` that began after this call. `viaHandle` (a
+   * descriptor of that folder the caller holds open until this resolves) spares
+   * opening the folder by its path again when this call's fsync is the one run.
+   */
+  sync(dir: string, viaHandle?: () => Promise<void>): Promise<void> {
     const waiting = this.queued.get(dir);
     if (waiting) return waiting;
     const before = this.running.get(dir) ?? Promise.resolve();
@@ -154,7 +158,7 @@ export class FolderSyncs {
       .then(() => {
         this.queued.delete(dir); // From here on, newcomers need the fsync after this one.
         this.running.set(dir, mine);
-        return this.fsync(dir);
+        return viaHandle ? viaHandle() : this.fsync(dir);
       })
       .finally(() => {
         if (this.running.get(dir) === mine) this.running.delete(dir);
@@ -177,6 +181,8 @@ export class LocalStorage implements Storage {
   private readonly symlinks: SymlinkPolicy;
   private readonly guarded: readonly string[];
   private readonly digests = new DigestCache();
+  /** Folders kept open between requests, for every home of this storage. */
+  private readonly folders = new FolderCache();
   private readonly ledger: UploadLedger;
 
   /** Without a `ledger`, this storage keeps its own books (a server of one process). */
@@ -252,7 +258,7 @@ export class LocalStorage implements Storage {
       if (!isInside(this.filesRoot, root)) {
         throw ferryError('BAD_PATH', `the home folder ${formatRemotePath(home)} leads outside the storage root`);
       }
-      const jail = new Jail({ root, protectedPaths: this.protectedPaths, symlinks: this.symlinks, verifiable: this.verifiable });
+      const jail = new Jail({ root, protectedPaths: this.protectedPaths, symlinks: this.symlinks, verifiable: this.verifiable, folders: this.folders });
       return new LocalHome(root, jail, this.tmpDir, this.digests, { ledger: this.ledger, limits }, this.partials, (path, size) =>
         this.partials.key(user, formatRemotePath(home), formatRemotePath(path), size),
       );
@@ -261,7 +267,9 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.folders.clear();
+  }
 }
 
 class LocalHome implements HomeStorage {
@@ -738,9 +746,10 @@ class LocalUpload implements UploadTarget {
       } else {
         await rename(temp, place.folder.at(place.name));
       }
+      // Through the folder held open, which stays open until the fsync is done.
+      await folderSyncs.sync(folder, () => place.folder.handle.sync());
       await this.close();
       await this.parts.held?.forget();
-      await folderSyncs.sync(folder);
       await this.parts.hold.commit();
       this.parts.digests.set(stats, sha256);
     } catch (error) {

@@ -79,3 +79,20 @@ test('callers that arrive while an fsync waits to begin share it', async (t) => 
   fake.syncs[1]?.finish();
   await Promise.all(waiting);
 });
+
+test('an fsync begun for a caller that holds the folder open goes through that descriptor, and later callers share it', async (t) => {
+  const fake = fakeFsyncs();
+  const folders = new FolderSyncs(fake.fsync);
+  let viaHandle = 0;
+  let finishHandle = (): void => undefined;
+  const first = folders.sync('a', () => {
+    viaHandle++;
+    return new Promise<void>((resolve) => (finishHandle = resolve));
+  });
+  const second = folders.sync('a', () => Promise.reject(new Error('not the one run')));
+  await settle();
+  t.is(viaHandle, 1);
+  t.is(fake.syncs.length, 0, 'no fsync by path');
+  finishHandle();
+  await Promise.all([first, second]);
+});

@@ -6,10 +6,10 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { link, mkdir, readdir, readFile, realpath, rename, stat, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError } from '../../src/protocol/errors.js';
-import { canVerifyDescriptors, Jail, type SymlinkPolicy } from '../../src/storage/jail.js';
+import { canVerifyDescriptors, FolderCache, Jail, type SymlinkPolicy } from '../../src/storage/jail.js';
 import { MAX_DISK_PATH_BYTES, MAX_TREE_DEPTH } from '../../src/storage/tree-limits.js';
 import { tempDir } from '../helpers/files.js';
 
@@ -20,7 +20,10 @@ interface Tree {
 }
 
 /** A home with a file, a folder and links in and out, and a folder outside it with a secret. */
-async function tree(t: ExecutionContext, options: { symlinks?: SymlinkPolicy; protect?: (home: string) => string[] } = {}): Promise<Tree> {
+async function tree(
+  t: ExecutionContext,
+  options: { symlinks?: SymlinkPolicy; protect?: (home: string) => string[]; folders?: FolderCache } = {},
+): Promise<Tree> {
   const base = await realpath(await tempDir(t, 'ferry-jail-'));
   const home = join(base, 'home');
   const outside = join(base, 'outside');
@@ -32,7 +35,8 @@ async function tree(t: ExecutionContext, options: { symlinks?: SymlinkPolicy; pr
   await symlink(outside, join(home, 'link-out'));
   const verifiable = await canVerifyDescriptors(home);
   t.true(verifiable, 'this Linux host has /proc/self/fd');
-  const jail = new Jail({ root: home, protectedPaths: options.protect?.(home) ?? [], symlinks: options.symlinks ?? 'inside', verifiable });
+  const jail = new Jail({ root: home, protectedPaths: options.protect?.(home) ?? [], symlinks: options.symlinks ?? 'inside', verifiable, folders: options.folders });
+  if (options.folders) t.teardown(() => options.folders?.clear());
   return { home, outside, jail };
 }
 
@@ -189,4 +193,76 @@ test('where descriptors cannot be verified, no symlink is followed whatever the 
   await symlink(outside, join(home, 'docs'));
   await t.throwsAsync(place.folder.recheck(['docs']), { instanceOf: FerryError, message: /changed while in use/ });
   await place.folder.close();
+});
+
+/** Uses the folder of `path` once and lets it go, so that the cache keeps it open. */
+async function visit(jail: Jail, path: string[]): Promise<number> {
+  const place = await jail.place(path, true);
+  const fd = place.folder.handle.fd;
+  await place.folder.close();
+  return fd;
+}
+
+test('a kept folder is lent again only while its path still names it: moved away and replaced by a link to outside, the path is refused', async (t) => {
+  const { home, outside, jail } = await tree(t, { folders: new FolderCache() });
+  const kept = await visit(jail, ['docs', 'deep', 'a.txt']);
+  t.is(await visit(jail, ['docs', 'deep', 'b.txt']), kept, 'the folder was kept open and lent again');
+  await rename(join(home, 'docs'), join(home, 'docs-away'));
+  await symlink(outside, join(home, 'docs'));
+  t.is(await codeOf(jail.place(['docs', 'deep', 'c.txt'], true)), 'BAD_PATH');
+  t.is(await codeOf(jail.open(['docs', 'deep'])), 'BAD_PATH');
+  t.is(await codeOf(jail.folder(['docs', 'deep'])), 'BAD_PATH');
+  t.deepEqual((await readdir(outside)).sort(), ['note.txt'], 'nothing was made outside');
+});
+
+test('a kept folder moved within the home, or deleted and made again, is not used for its old path: the folder now there is', async (t) => {
+  const { home, jail } = await tree(t, { folders: new FolderCache() });
+  await visit(jail, ['docs', 'deep', 'a.txt']);
+  await rename(join(home, 'docs', 'deep'), join(home, 'docs', 'moved'));
+  await mkdir(join(home, 'docs', 'deep'));
+  let place = await jail.place(['docs', 'deep', 'b.txt'], true);
+  await writeFile(place.folder.at(place.name), 'new folder');
+  await place.folder.close();
+  t.deepEqual(await readdir(join(home, 'docs', 'deep')), ['b.txt']);
+  t.deepEqual(await readdir(join(home, 'docs', 'moved')), [], 'the moved folder got nothing');
+  await rm(join(home, 'docs', 'deep'), { recursive: true });
+  await mkdir(join(home, 'docs', 'deep'));
+  place = await jail.place(['docs', 'deep', 'c.txt'], true);
+  t.is(place.folder.real, join(home, 'docs', 'deep'));
+  await writeFile(place.folder.at(place.name), 'made again');
+  await place.folder.close();
+  t.deepEqual(await readdir(join(home, 'docs', 'deep')), ['c.txt']);
+  await rm(join(home, 'docs', 'deep'), { recursive: true });
+  t.is(await codeOf(jail.folder(['docs', 'deep'])), 'NOT_FOUND', 'a deleted folder is not found through its kept descriptor');
+});
+
+test('a folder reached through a link inside the home is not kept under the link path, and a protected folder is never lent, however often asked', async (t) => {
+  const folders = new FolderCache();
+  const { home, jail } = await tree(t, { folders, protect: (root) => [join(root, 'docs', 'deep')] });
+  const viaLink = await jail.place(['link-in', 'x.txt'], true);
+  t.is(viaLink.folder.real, join(home, 'docs'));
+  await viaLink.folder.close();
+  t.is(folders.lease(join(home, 'link-in')), undefined, 'nothing kept under the link path');
+  for (let round = 0; round < 2; round++) t.is(await codeOf(jail.place(['docs', 'deep', 'y.txt'], true)), 'NOT_FOUND', `round ${round}`);
+  t.is(await codeOf(jail.folder(['docs', 'deep'])), 'NOT_FOUND');
+});
+
+test('the folder cache lends one descriptor to requests at once, closes a dropped one only after its last lease, and keeps at most its capacity', async (t) => {
+  const folders = new FolderCache(1, 60_000);
+  const { home, jail } = await tree(t, { folders });
+  await visit(jail, ['docs', 'a.txt']);
+  const [first, second] = await Promise.all([jail.place(['docs', 'b.txt']), jail.place(['docs', 'c.txt'])]);
+  t.is(first.folder.handle, second.folder.handle, 'one descriptor lent twice');
+  folders.clear();
+  await writeFile(first.folder.at('b.txt'), 'still open while lent');
+  await first.folder.close();
+  await second.folder.close();
+  await first.folder.close(); // A second close must not end another lease or close the descriptor twice.
+  t.is((await readFile(join(home, 'docs', 'b.txt'))).toString(), 'still open while lent');
+  await visit(jail, ['docs', 'a.txt']);
+  await visit(jail, ['docs', 'deep', 'a.txt']);
+  t.is(folders.lease(join(home, 'docs')), undefined, 'the older folder made room');
+  const lease = folders.lease(join(home, 'docs', 'deep'));
+  t.truthy(lease);
+  lease?.release();
 });
