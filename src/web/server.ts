@@ -19,7 +19,7 @@ import type { LoginGuard } from '../auth/bans.js';
 import { sourceKey } from '../auth/source.js';
 import { credentialOf, type User, type UserDirectory } from '../auth/users.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
-import { FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
+import { type FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import { RefusalLog } from '../ops/refusal-log.js';
 import { auditLogin } from '../server/audit.js';
