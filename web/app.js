@@ -269,7 +269,9 @@ async function tusUpload(file, folder, onProgress) {
       let body = {};
       try {
         body = JSON.parse(result.body);
-      } catch {}
+      } catch {
+        // not JSON (a proxy's page): the status alone says what happened
+      }
       throw new ApiError(result.status, body.code, body.message || 'the upload failed (' + result.status + ')');
     }
     failures = 0;

@@ -17,7 +17,7 @@ import { downloadPlan, uploadPlan, type FileJob, type FileOutcome, type Transfer
 import { FerryError, ferryError } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import { remoteFrom, runWithRetries, type CommandEnv } from './commands.js';
-import { ExitCode, exitCodeForAll } from './exit-codes.js';
+import { type ExitCode, exitCodeForAll } from './exit-codes.js';
 import { formatBytes } from './format.js';
 import { errorJson } from './output.js';
 

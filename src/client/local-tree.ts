@@ -9,7 +9,7 @@ import { lstat, opendir, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
-import { Excludes, NO_EXCLUDES } from './excludes.js';
+import { type Excludes, NO_EXCLUDES } from './excludes.js';
 
 /** Local stats in flight while walking a folder. */
 const STAT_WINDOW = 32;

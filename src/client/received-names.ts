@@ -9,7 +9,7 @@
  */
 
 import { posix, win32 } from 'node:path';
-import { FerryError, ferryError } from '../protocol/errors.js';
+import { type FerryError, ferryError } from '../protocol/errors.js';
 import { parseRemotePath } from '../protocol/paths.js';
 
 /** How a name is shown in a message: quoted, with control characters escaped. */

@@ -17,7 +17,7 @@ import type { LedgerBooks } from '../storage/ledger.js';
 import type { Storage } from '../storage/storage.js';
 import { serveLedger } from './ledger-ipc.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
-import { FerryError, ferryError, isErrorCode } from '../protocol/errors.js';
+import { type FerryError, ferryError, isErrorCode } from '../protocol/errors.js';
 import { WORKER_SLOT_VARIABLE, isWorkerMessage, type PrimaryMessage } from './messages.js';
 import { PrimaryBooks } from './server-books.js';
 

@@ -13,7 +13,7 @@ import { sourceKey } from '../auth/source.js';
 import { credentialOf, type UserDirectory, type User } from '../auth/users.js';
 import { authenticate, openHome, revocation } from './authenticate.js';
 import type { RefusalLog } from '../log/refusal-log.js';
-import { FerryError, asFerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
+import { type FerryError, asFerryError, ferryError, type ErrorCode } from '../protocol/errors.js';
 import { FrameType, PRE_AUTH_FRAME_LIMIT } from '../protocol/frames.js';
 import type { LoginResult } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';

@@ -12,7 +12,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FerryError, asFerryError, ferryError } from '../protocol/errors.js';
+import { type FerryError, asFerryError, ferryError } from '../protocol/errors.js';
 import { FrameType, parseJsonPayload } from '../protocol/frames.js';
 import { parseStreamTrailer, type StreamTrailer } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';

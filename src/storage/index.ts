@@ -7,6 +7,9 @@
  * host keeping files on local disk never needs, so it is loaded on first use.
  */
 
+// A type only: erased from the output, so the SDK is not loaded with this module.
+import type { S3Storage } from './s3/index.js';
+
 export type { HomeStorage, RemotePath, Storage, UploadTarget } from './storage.js';
 export { LedgerBooks, type UploadLedger } from './ledger.js';
 export { LocalStorage } from './local.js';
@@ -14,6 +17,6 @@ export { S3_MIN_PART_BYTES } from './s3/limits.js';
 export type { S3StorageOptions } from './s3/index.js';
 
 /** The S3 backend's Storage, loaded (with the AWS SDK) on the first call. */
-export async function loadS3Storage(): Promise<typeof import('./s3/index.js').S3Storage> {
+export async function loadS3Storage(): Promise<typeof S3Storage> {
   return (await import('./s3/index.js')).S3Storage;
 }

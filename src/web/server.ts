@@ -18,7 +18,7 @@ import { sourceKey } from '../auth/source.js';
 import { credentialOf, type User } from '../auth/users.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
 import { settingAssignment, settingName } from '../config/schema.js';
-import { FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
+import { type FerryError, asFerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import { RefusalLog } from '../log/refusal-log.js';
 import { auditLogin } from '../server/audit.js';

@@ -6,7 +6,7 @@
  * capability is refused by the client with a clear message.
  */
 
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -167,7 +167,7 @@ test('download -o - of a missing file exits 4 and writes nothing to standard out
 });
 
 /** A server of the protocol before streamed uploads (plain TCP, as such servers ran): it logs anyone in and lists no "put-stream". */
-async function startOldServer(t: import('ava').ExecutionContext): Promise<number> {
+async function startOldServer(t: ExecutionContext): Promise<number> {
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);

@@ -101,8 +101,8 @@ test('sync of a tree with additions, changes, deletions and excludes follows its
   );
   t.is(planned.skipped, 2); // keep.txt and .ferryignore
   const human = await ferry([...args, '--dry-run'], { env });
-  t.regex(human.stdout, /^delete  old\/$/m);
-  t.regex(human.stdout, /^send    sub\/new\.txt \(5 B, new\)$/m);
+  t.regex(human.stdout, /^delete {2}old\/$/m);
+  t.regex(human.stdout, /^send {4}sub\/new\.txt \(5 B, new\)$/m);
   t.regex(human.stdout, /dry run: would send 3 files .* set 1 time, skip 2, delete 2; nothing was changed/);
   const untouched = await ferry(['stat', '/mirror/gone.txt'], { env });
   t.is(untouched.code, 0, 'a dry run changes nothing');

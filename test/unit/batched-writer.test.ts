@@ -77,7 +77,7 @@ function stopShort(handle: FileHandle, most: number): ShortWrites {
   };
   type WriteOptions = { offset?: number; length?: number; position?: number | null };
   const cappedWrite = async (buffer: NodeJS.ArrayBufferView, offsetOrOptions?: number | null | WriteOptions, length?: number | null, position?: number | null) => {
-    const options: WriteOptions = typeof offsetOrOptions === 'object' && offsetOrOptions !== null ? offsetOrOptions : { offset: offsetOrOptions ?? 0, ...(length == null ? {} : { length }), position: position ?? null };
+    const options: WriteOptions = typeof offsetOrOptions === 'object' && offsetOrOptions !== null ? offsetOrOptions : { offset: offsetOrOptions ?? 0, ...(length === undefined || length === null ? {} : { length }), position: position ?? null };
     const offset = options.offset ?? 0;
     const asked = options.length ?? buffer.byteLength - offset;
     const { bytesWritten } = await write(buffer, offset, Math.min(asked, most), options.position ?? null);

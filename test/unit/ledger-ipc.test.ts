@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import test from 'ava';
 import { IpcLedger } from '../../src/cluster/ledger-ipc.js';
-import { FerryError } from '../../src/protocol/errors.js';
+import { type FerryError } from '../../src/protocol/errors.js';
 import { LedgerBooks, type BeginRequest, type UploadLedger } from '../../src/storage/ledger.js';
 
 const ROOT = '/data/files/dana/';
