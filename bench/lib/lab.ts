@@ -33,7 +33,7 @@ const BASELINES: Record<BaselineKey, { programs: string[]; start: (dir: string, 
 };
 
 /** Generous: a transfer slower than 4 MB/s on loopback has hung. */
-export function transferTimeoutMs(bytes: number): number {
+function transferTimeoutMs(bytes: number): number {
   return 120_000 + bytes / 4000;
 }
 

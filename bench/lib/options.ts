@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 
 const MIB = 1024 * 1024;
 
-export interface Sizes {
+interface Sizes {
   /** W1, W2: the one big file. */
   bigFileBytes: number;
   /** W3, W4: files in the folder and the size of each. */
@@ -33,7 +33,7 @@ export interface Sizes {
   lsEntries: number;
 }
 
-export const FULL_SIZES: Sizes = {
+const FULL_SIZES: Sizes = {
   bigFileBytes: 1024 * MIB,
   folderFiles: 1000,
   folderFileBytes: 4096,
@@ -46,7 +46,7 @@ export const FULL_SIZES: Sizes = {
   lsEntries: 10,
 };
 
-export const QUICK_SIZES: Sizes = {
+const QUICK_SIZES: Sizes = {
   bigFileBytes: 16 * MIB,
   folderFiles: 100,
   folderFileBytes: 4096,
@@ -59,7 +59,7 @@ export const QUICK_SIZES: Sizes = {
   lsEntries: 10,
 };
 
-export const BASELINE_KEYS = ['rsync', 'rsync-fsync', 'ftp', 'sftp', 'nc', 'node'] as const;
+const BASELINE_KEYS = ['rsync', 'rsync-fsync', 'ftp', 'sftp', 'nc', 'node'] as const;
 export type BaselineKey = (typeof BASELINE_KEYS)[number];
 
 /** What the tables call each baseline. */

@@ -26,7 +26,7 @@ export function rssBytes(pid: number): number {
 }
 
 /** CPU time (user + system) a process has used so far, in seconds. */
-export function cpuSeconds(pid: number): number {
+function cpuSeconds(pid: number): number {
   const fields = statFields(pid);
   // utime and stime are fields 14 and 15 of /proc/<pid>/stat; here they sit at 11 and 12.
   return fields ? (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND : 0;

@@ -165,7 +165,7 @@ export class CommandFailed extends Error {
   }
 }
 
-export function tail(text: string, lines = 8): string {
+function tail(text: string, lines = 8): string {
   return text.trim().split('\n').slice(-lines).join('\n');
 }
 

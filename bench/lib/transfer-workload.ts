@@ -19,7 +19,7 @@ import { settledTreeCpu, treeCpu } from './proc.js';
 import { figure, metText, ratio, spreadText, table, type BarCheck, type Section, type Workload } from './report.js';
 import { pairedRatios, spread } from './statistics.js';
 
-export interface RatioBar {
+interface RatioBar {
   /** Baseline key (rsync, sftp, node...). */
   peer: string;
   /** Ferry / baseline must be at least this. */

@@ -15,7 +15,7 @@ import { advertise, announce, announceWeb, lanAddresses } from './announce.js';
 import { sweepPartialsPeriodically } from './storage.js';
 
 /** Where the service listens once it serves. */
-export interface ServiceAddresses {
+interface ServiceAddresses {
   port: number;
   /** The web client's port; undefined when it is off. */
   webPort: number | undefined;

@@ -23,7 +23,7 @@ import { openStorage, openStorageWithBooks } from './storage.js';
 import { loadTls, type ServiceTls } from './tls.js';
 import { openUsers, prepareUsers } from './users.js';
 
-export const SERVER_AGENT = `ferry-server/${VERSION}`;
+const SERVER_AGENT = `ferry-server/${VERSION}`;
 
 export interface RunningService {
   server: FerryServer;

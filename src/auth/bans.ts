@@ -39,7 +39,7 @@ export interface LoginTicket {
   account: string;
 }
 
-export type BanScope = 'source' | 'account';
+type BanScope = 'source' | 'account';
 
 export interface Ban {
   scope: BanScope;

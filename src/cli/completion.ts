@@ -15,7 +15,7 @@ import type { Command } from 'commander';
 import { ferryError } from '../protocol/errors.js';
 import type { FerryClient } from '../client/client.js';
 
-export const SHELLS = ['bash', 'zsh', 'fish', 'powershell'] as const;
+const SHELLS = ['bash', 'zsh', 'fish', 'powershell'] as const;
 export type Shell = (typeof SHELLS)[number];
 
 /** Commands whose arguments are remote paths. */

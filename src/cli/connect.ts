@@ -48,7 +48,7 @@ export interface LoginOptions {
 }
 
 /** Says once, on stderr, that a connection is not encrypted. */
-export function warnIfPlain(options: LoginOptions): void {
+function warnIfPlain(options: LoginOptions): void {
   if (options.plain && options.ca === undefined) {
     process.stderr.write(`ferry: warning: TLS is off (--no-tls or ${TLS_OFF}); the password and the files cross the network readable by anyone on it\n`);
   }

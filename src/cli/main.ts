@@ -8,7 +8,7 @@ import { FerryError, systemErrorCode } from '../protocol/errors.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { CLIENT_ENV } from './environment.js';
 
-export function reportFailure(program: string, error: unknown): ExitCode {
+function reportFailure(program: string, error: unknown): ExitCode {
   if (error instanceof FerryError) {
     process.stderr.write(`${program}: ${error.message}\n`);
     return exitCodeFor(error.code);

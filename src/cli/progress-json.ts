@@ -15,7 +15,7 @@
 
 import type { FileJob, FileOutcome, TransferReporter } from '../client/transfers.js';
 
-export const PROGRESS_INTERVAL_MS = 200;
+const PROGRESS_INTERVAL_MS = 200;
 
 /** The values of --progress: bars on a terminal (the default), these JSON lines, or nothing. */
 export const PROGRESS_MODES = ['bars', 'json', 'none'];

@@ -37,7 +37,7 @@ export function silentLogger(): Logger {
 }
 
 /** Characters of a client-supplied string (a user name, a path) that reach the log. */
-export const CLIENT_TEXT_LOG_CHARS = 128;
+const CLIENT_TEXT_LOG_CHARS = 128;
 
 /**
  * A client-supplied string cut to a size fit for a log line, saying how much was

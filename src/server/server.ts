@@ -16,7 +16,6 @@ import { ConnectionBook, LocalConnectionGate, type ConnectionGate, type Connecti
 import { connectionErrorFrame } from './error-reply.js';
 import { Session, type SessionContext } from './session.js';
 
-export type { ConnectionLimits } from './connection-book.js';
 
 export interface TlsMaterial {
   cert: Buffer;

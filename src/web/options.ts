@@ -12,7 +12,7 @@ import type { TlsMaterial } from '../server/server.js';
 import type { SessionObserver } from '../server/session.js';
 import type { Storage } from '../storage/storage.js';
 
-export interface WebLimits {
+interface WebLimits {
   authFailureDelayMs: number;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;

@@ -18,7 +18,7 @@ import { FrameChannel } from '../../src/transport/channel.js';
 import { sha256Bytes } from './files.js';
 import { testCertificate } from './tls.js';
 
-export const ROGUE_BYTES = Buffer.from('planted by a rogue server\n');
+const ROGUE_BYTES = Buffer.from('planted by a rogue server\n');
 
 export interface RogueScript {
   stat(path: string): Entry;

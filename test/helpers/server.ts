@@ -66,7 +66,7 @@ async function loggedIn(t: ExecutionContext, address: ConnectOptions, credential
   return client;
 }
 
-export const TEST_LIMITS: SessionLimits = {
+const TEST_LIMITS: SessionLimits = {
   authTimeoutMs: 30_000,
   authFailureDelayMs: 0,
   defaultQuota: 0,

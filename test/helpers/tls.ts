@@ -38,7 +38,7 @@ export function testCertificate(): Promise<Certificate> {
 }
 
 /** Trust that accepts exactly `fingerprint`, as `--fingerprint` does. */
-export function pinnedTrust(fingerprint: string): TlsTrust {
+function pinnedTrust(fingerprint: string): TlsTrust {
   return {
     kind: 'pin',
     knownHosts: new KnownHosts(freshKnownHostsFile()),

@@ -14,7 +14,7 @@ import type { RemotePath } from '../storage.js';
 const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
 /** The HTTP status of a service error, if the store answered at all. */
-export function s3Status(error: unknown): number | undefined {
+function s3Status(error: unknown): number | undefined {
   return error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
 }
 
