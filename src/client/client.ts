@@ -18,7 +18,7 @@ import {
   type Welcome,
 } from '../protocol/messages.js';
 import { connectAndGreet, type ConnectOptions } from './connect.js';
-import { download, type DownloadOptions, type DownloadResult, type DownloadSink } from './download.js';
+import { download, type ReceiveOptions, type DownloadResult, type DownloadSink } from './download.js';
 import { Multiplexer } from './multiplexer.js';
 import { receivedName, receivedRelativePath, receivedStatName } from './received-names.js';
 import { Uploads, type UploadOptions, type UploadSource } from './upload.js';
@@ -122,7 +122,7 @@ export class FerryClient {
    * Receives `path` into `sink`, from `offset` on. `prefixDigest` must already hold
    * the first `offset` bytes, so the whole file is verified end to end.
    */
-  download(path: string, sink: DownloadSink, options: DownloadOptions = {}): Promise<DownloadResult> {
+  download(path: string, sink: DownloadSink, options: ReceiveOptions = {}): Promise<DownloadResult> {
     return download(this.mux, path, sink, options);
   }
 

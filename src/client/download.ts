@@ -23,7 +23,7 @@ export interface DownloadResult {
   received: number;
 }
 
-export interface DownloadOptions {
+export interface ReceiveOptions {
   /** Where to start; `prefixDigest` must already hold the bytes before it. */
   offset?: number;
   prefixDigest?: Hash;
@@ -31,7 +31,7 @@ export interface DownloadOptions {
 }
 
 /** Receives `path` into `sink` over `mux`, from `options.offset` on. */
-export async function download(mux: Multiplexer, path: string, sink: DownloadSink, options: DownloadOptions = {}): Promise<DownloadResult> {
+export async function download(mux: Multiplexer, path: string, sink: DownloadSink, options: ReceiveOptions = {}): Promise<DownloadResult> {
   const offset = options.offset ?? 0;
   const hash = options.prefixDigest ?? createHash('sha256');
   const answer = deferred<DownloadResult>();
