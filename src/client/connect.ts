@@ -146,7 +146,7 @@ async function openSocket(options: ConnectOptions): Promise<Socket> {
 }
 
 /** A connection that finished the handshake: its frames, and what the server said of itself. */
-export interface Greeted {
+interface Greeted {
   channel: FrameChannel;
   welcome: Welcome;
   /** The server as `HOST:PORT`, for messages. */

@@ -11,7 +11,7 @@ import { parseErrorMessage, type Request } from '../protocol/messages.js';
 import type { FrameChannel } from '../transport/channel.js';
 
 /** How one request reacts to the frames answering it; true when it is complete. */
-export type FrameHandler = (frame: Frame) => Promise<boolean> | boolean;
+type FrameHandler = (frame: Frame) => Promise<boolean> | boolean;
 
 interface Pending {
   handle: FrameHandler;

@@ -8,7 +8,8 @@ import { closeSync, existsSync, futimesSync, mkdirSync, openSync, renameSync, un
 import { dirname } from 'node:path';
 import { exists } from '../io/exists.js';
 import { systemErrorCode } from '../protocol/errors.js';
-import type { DownloadSink, FerryClient } from './client.js';
+import type { FerryClient } from './client.js';
+import type { DownloadSink } from './download.js';
 import { keptError, landPart, partPathOf } from './part-file.js';
 import { localError, type FileJob, type FileOutcome } from './transfer-plan.js';
 

@@ -35,7 +35,7 @@ export type TlsTrust =
     }
   | { kind: 'ca'; ca: string | Buffer };
 
-export type PinTrust = Extract<TlsTrust, { kind: 'pin' }>;
+type PinTrust = Extract<TlsTrust, { kind: 'pin' }>;
 
 /** Whether the certificate `actual` of `where` is trusted already, or what to ask the user. */
 export async function judgeCertificate(actual: string, trust: PinTrust, where: string): Promise<'trusted' | TrustQuestion> {
