@@ -4,16 +4,9 @@
  * result, and returns the exit code.
  */
 
-import {
-  downloadPlan,
-  planDownload,
-  planUpload,
-  uploadPlan,
-  SILENT_REPORTER,
-  type FileOutcome,
-  type TransferPlan,
-  type TransferReporter,
-} from '../client/transfers.js';
+import { downloadPlan, planDownload } from '../client/download-plan.js';
+import { SILENT_REPORTER, type FileOutcome, type TransferPlan, type TransferReporter } from '../client/transfer-plan.js';
+import { planUpload, uploadPlan } from '../client/upload-plan.js';
 import { readdir, stat as localStat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import type { FerryClient } from '../client/client.js';

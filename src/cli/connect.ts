@@ -19,7 +19,7 @@ import { CLIENT_ENV, TLS_OFF } from './environment.js';
 
 /**
  * What a command needs to reach a server and log in, from the command line, the
- * environment and a profile; the library's ConnectOptions (client/client.ts) is the
+ * environment and a profile; the library's ConnectOptions (client/connect.ts) is the
  * socket part of it, resolved.
  */
 export interface LoginOptions {

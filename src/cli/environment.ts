@@ -4,7 +4,8 @@
  * that one environment serves both.
  */
 
-import { settingAssignment, settingName } from '../config/schema.js';
+import { settingName } from '../config/schema.js';
+import { KNOWN_HOSTS_ENV } from '../client/environment.js';
 
 export const CLIENT_ENV = {
   server: 'FERRY_SERVER',
@@ -15,8 +16,8 @@ export const CLIENT_ENV = {
   retries: 'FERRY_RETRIES',
   history: 'FERRY_HISTORY',
   debug: 'FERRY_DEBUG',
+  knownHosts: KNOWN_HOSTS_ENV,
   tls: settingName('tls.enabled'),
 } as const;
 
-/** TLS turned off, as the server is started and as the client may be told. */
-export const TLS_OFF = settingAssignment('tls.enabled', 'false');
+export { TLS_OFF } from '../client/environment.js';

@@ -13,7 +13,7 @@
  *   {"event":"end","files":N,"bytes":N,"seconds":S}
  */
 
-import type { FileJob, FileOutcome, TransferReporter } from '../client/transfers.js';
+import type { FileJob, FileOutcome, TransferReporter } from '../client/transfer-plan.js';
 
 const PROGRESS_INTERVAL_MS = 200;
 

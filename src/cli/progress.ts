@@ -3,7 +3,7 @@
  * rate and ETA. Drawn on stderr so stdout carries only results.
  */
 
-import type { FileJob, FileOutcome, TransferReporter } from '../client/transfers.js';
+import type { FileJob, FileOutcome, TransferReporter } from '../client/transfer-plan.js';
 import { formatBytes, formatRate } from './format.js';
 
 const FORMAT = '{name} |{bar}| {percentage}% {done}/{size} {rate} ETA {eta_formatted}';

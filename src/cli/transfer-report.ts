@@ -4,7 +4,7 @@
  * for the whole transfer.
  */
 
-import { displayPath, type FileOutcome, type TransferPlan } from '../client/transfers.js';
+import { displayPath, type FileOutcome, type TransferPlan } from '../client/transfer-plan.js';
 import type { FerryError } from '../protocol/errors.js';
 import type { CommandEnv } from './commands.js';
 import { isLost } from './connect.js';

@@ -10,13 +10,15 @@ import { homedir } from 'node:os';
 import { dirname, posix } from 'node:path';
 import { exists } from '../io/exists.js';
 import { clientConfigFolder, pathsOf, type Place } from './config-folder.js';
+import { KNOWN_HOSTS_ENV } from './environment.js';
 import { systemErrorCode } from '../protocol/errors.js';
 import { canonicalFingerprint } from '../protocol/fingerprint.js';
 
 /** Where the known hosts live: FERRY_KNOWN_HOSTS, else the client's config folder (beside config.json). */
 export async function defaultKnownHostsFile(place: Place = {}): Promise<string> {
   const env = place.env ?? process.env;
-  if (env.FERRY_KNOWN_HOSTS) return env.FERRY_KNOWN_HOSTS;
+  const chosen = env[KNOWN_HOSTS_ENV];
+  if (chosen) return chosen;
   const platform = place.platform ?? process.platform;
   const file = pathsOf(platform).join(clientConfigFolder(place), 'known_hosts');
   if (platform === 'win32') return file;

@@ -10,7 +10,7 @@ import type { FerryClient } from './client.js';
 import type { Excludes } from './excludes.js';
 import { inWindow, walkLocalTree, type LocalTree } from './local-tree.js';
 import { localSha256 } from './same-content.js';
-import { PART_SUFFIX } from './transfers.js';
+import { PART_SUFFIX } from './part-file.js';
 import type { SyncFile, Tree, TreeEntry } from './sync-plan.js';
 
 /** Local files hashed at once while comparing digests. */

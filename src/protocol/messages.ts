@@ -3,7 +3,7 @@
  * docs/protocol.md describes the same shapes for writers of other clients.
  */
 
-import { ERROR_CODES, ferryError, isErrorCode, type ErrorCode, type FerryError } from './errors.js';
+import { ERROR_CODES, FerryError, ferryError, isErrorCode, type ErrorCode } from './errors.js';
 
 export const PROTOCOL_NAME = 'ferry';
 export const PROTOCOL_VERSION = 1;
@@ -218,4 +218,91 @@ export function parseErrorMessage(value: unknown): ErrorMessage {
   const code = isErrorCode(fields.code) ? fields.code : 'INTERNAL';
   const message = typeof fields.message === 'string' ? fields.message : ERROR_CODES[code];
   return { code, message };
+}
+
+/*
+ * The server's answers, read as strictly as its requests are: a field a client
+ * cannot use is a server breaking the protocol (BAD_FRAME), never a cast that
+ * fails later. Fields the protocol does not name are left out.
+ */
+
+/** Times in answers may lie before 1970 (a server's own files can), which requests never set. */
+function answerTime(fields: Fields, key: string): number {
+  const value = fields[key];
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || Math.abs(value) > MAX_TIME_MS) {
+    throw ferryError('BAD_REQUEST', `"${key}" must be a time in whole milliseconds`);
+  }
+  return value;
+}
+
+function sha256Hex(fields: Fields, key: string): string {
+  const value = fields[key];
+  if (typeof value !== 'string' || !SHA256_HEX.test(value)) throw ferryError('BAD_REQUEST', `"${key}" must be a hex SHA-256`);
+  return value;
+}
+
+function notUnderstood(what: string, why: string): FerryError {
+  return ferryError('BAD_FRAME', `the server sent ${what} that Ferry does not understand (${why}); it is not a Ferry server, or a broken one: check the address, or tell its admin`);
+}
+
+/** Reads an answer with `read`; what the field readers refuse is the server's fault, told as such. */
+function answer<T>(value: unknown, what: string, read: (fields: Fields) => T): T {
+  try {
+    return read(asObject(value, what));
+  } catch (error) {
+    if (!(error instanceof FerryError) || error.code !== 'BAD_REQUEST') throw error;
+    throw notUnderstood(what, error.message);
+  }
+}
+
+function entryOf(fields: Fields): Entry {
+  const type = fields.type;
+  if (type !== 'file' && type !== 'dir') throw ferryError('BAD_REQUEST', '"type" must be "file" or "dir"');
+  return {
+    name: text(fields, 'name'),
+    type,
+    size: count(fields, 'size'),
+    mtime: answerTime(fields, 'mtime'),
+    ...(fields.sha256 === undefined ? {} : { sha256: sha256Hex(fields, 'sha256') }),
+  };
+}
+
+/** The entry a `stat` answers. */
+export function parseEntry(value: unknown): Entry {
+  return answer(value, 'an entry', entryOf);
+}
+
+/** One PART of a listing: a list of entries. */
+export function parseEntries(value: unknown): Entry[] {
+  if (!Array.isArray(value)) throw notUnderstood('a part of a listing', 'it must be a list of entries');
+  return value.map((item) => parseEntry(item));
+}
+
+export function parseLoginResult(value: unknown): LoginResult {
+  return answer(value, 'the answer to a login', (fields) => {
+    const permissions = fields.permissions;
+    if (!Array.isArray(permissions) || !permissions.every((p) => typeof p === 'string')) {
+      throw ferryError('BAD_REQUEST', '"permissions" must be a list of strings');
+    }
+    // A newer server may grant more than this client knows of; those mean nothing here.
+    const known = permissions.filter((p): p is Permission => (PERMISSIONS as readonly string[]).includes(p));
+    return { user: text(fields, 'user'), home: text(fields, 'home'), permissions: known };
+  });
+}
+
+export function parsePutResult(value: unknown): PutResult {
+  return answer(value, 'the answer to an upload', (fields) => ({
+    path: text(fields, 'path'),
+    size: count(fields, 'size'),
+    sha256: sha256Hex(fields, 'sha256'),
+    offset: count(fields, 'offset'),
+  }));
+}
+
+export function parseResumeStatus(value: unknown): ResumeStatus {
+  return answer(value, 'the state of an interrupted upload', (fields) => ({ offset: count(fields, 'offset'), prefixSha256: sha256Hex(fields, 'prefixSha256') }));
+}
+
+export function parseGetHeader(value: unknown): GetHeader {
+  return answer(value, 'the header of a download', (fields) => ({ size: count(fields, 'size'), offset: count(fields, 'offset'), mtime: answerTime(fields, 'mtime') }));
 }

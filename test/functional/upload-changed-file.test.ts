@@ -1,7 +1,7 @@
 import test from 'ava';
 import { appendFile, mkdir, readdir, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { planUpload, uploadPlan } from '../../src/client/transfers.js';
+import { planUpload, uploadPlan } from '../../src/client/upload-plan.js';
 import { tempDir } from '../helpers/files.js';
 import { startServer } from '../helpers/server.js';
 

@@ -13,16 +13,17 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createServer } from 'node:tls';
 import { FrameType, parseJsonPayload } from '../../src/protocol/frames.js';
 import { certificateFingerprint } from '../../src/protocol/fingerprint.js';
-import { CAPABILITIES, PROTOCOL_NAME, PROTOCOL_VERSION, type Entry, type Request } from '../../src/protocol/messages.js';
+import { CAPABILITIES, PROTOCOL_NAME, PROTOCOL_VERSION, type Request } from '../../src/protocol/messages.js';
 import { FrameChannel } from '../../src/transport/channel.js';
 import { sha256Bytes } from './files.js';
 import { testCertificate } from './tls.js';
 
 const ROGUE_BYTES = Buffer.from('planted by a rogue server\n');
 
+/** What the server answers; a hostile answer need not even be an entry (or a list of them). */
 export interface RogueScript {
-  stat(path: string): Entry;
-  list(path: string, recursive: boolean): Entry[];
+  stat(path: string): unknown;
+  list(path: string, recursive: boolean): unknown;
 }
 
 export interface RogueServer {
@@ -53,7 +54,7 @@ async function serve(socket: Socket, script: RogueScript, fetched: string[]): Pr
       case 'list': {
         const entries = script.list(request.path, request.recursive);
         await channel.sendJson(FrameType.PART, id, entries);
-        await channel.sendJson(FrameType.OK, id, { count: entries.length });
+        await channel.sendJson(FrameType.OK, id, { count: Array.isArray(entries) ? entries.length : 0 });
         break;
       }
       case 'get':
