@@ -29,6 +29,7 @@ import { lstat, mkdir, open, opendir, readdir, readlink, rmdir, unlink, type Fil
 import { join, resolve } from 'node:path';
 import { ferryError, FerryError, systemErrorCode } from '../protocol/errors.js';
 import { formatRemotePath, isNameable, MAX_PATH_BYTES } from '../protocol/paths.js';
+import { homeFolderItself } from './refusals.js';
 import { MAX_DISK_PATH_BYTES, MAX_TREE_DEPTH, refuseBeyondLimits, stoppedTooDeep, type TreeExtent } from './tree-limits.js';
 
 /** Whether symlinks in a home are followed (when they lead inside it) or refused outright. */
@@ -82,7 +83,6 @@ const refusedLink = (path: readonly string[]): FerryError =>
   ferryError('BAD_PATH', `${formatRemotePath(path)} goes through a symlink, and this server follows no symlinks in homes; ask its admin to replace the link`);
 const specialFile = (path: readonly string[]): FerryError =>
   ferryError('BAD_PATH', `${formatRemotePath(path)} is a FIFO, socket or device, not a file or folder; Ferry serves only regular files and folders`);
-const homeItself = (): FerryError => ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
 const notFound = (path: readonly string[], cause?: unknown): FerryError => ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`, cause);
 
 /** A folder descriptor the cache holds, lent to any number of requests at once. */
@@ -469,7 +469,7 @@ export class Jail {
   async place(path: readonly string[], create = false): Promise<Place> {
     if (create) return this.build(await this.plan(path));
     const name = path.at(-1);
-    if (name === undefined) throw homeItself();
+    if (name === undefined) throw homeFolderItself();
     const { folder, missing, checked } = await this.walk(path.slice(0, -1));
     try {
       if (missing.length > 0) throw notFound(path.slice(0, path.length - missing.length));
@@ -490,7 +490,7 @@ export class Jail {
    */
   async plan(path: readonly string[]): Promise<Planned> {
     const name = path.at(-1);
-    if (name === undefined) throw homeItself();
+    if (name === undefined) throw homeFolderItself();
     this.refuseBeyondLimits(path);
     const { folder, missing, checked } = await this.walk(path.slice(0, -1));
     try {

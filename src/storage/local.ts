@@ -17,15 +17,16 @@ import { ferryError, systemErrorCode, FerryError } from '../protocol/errors.js';
 import type { Entry } from '../protocol/messages.js';
 import { formatRemotePath, MAX_PATH_BYTES } from '../protocol/paths.js';
 import { canVerifyDescriptors, FolderCache, isInside, Jail, type Folder, type Opened, type Place, type Planned, type SymlinkPolicy } from './jail.js';
-import { busyUpload, LedgerBooks, UploadHold, type UploadLedger } from './ledger.js';
+import { DigestCache } from './digest-cache.js';
+import { bookFolders, busyUpload, LedgerBooks, UploadHold, type UploadLedger } from './ledger.js';
 import { PartialUploads } from './partials.js';
 import { NO_LIMITS, type HomeLimits, type Usage } from './quota.js';
+import { existsNoClobber } from './refusals.js';
 import type { HomeStorage, ReadableFile, RemotePath, Storage, UploadOptions, UploadStatus, UploadTarget } from './storage.js';
 import { MAX_TREE_DEPTH, NO_EXTENT, stoppedTooDeep } from './tree-limits.js';
 
 /** Reads and writes move this many bytes per system call. */
 const IO_CHUNK_BYTES = 1024 * 1024;
-const DIGEST_CACHE_ENTRIES = 10_000;
 
 export interface LocalStorageOptions {
   dataDir: string;
@@ -100,25 +101,11 @@ async function addTreeUsage(jail: Jail, folder: Folder, path: RemotePath, usage:
   }
 }
 
-/** Remembers SHA-256 digests of files by identity, so `stat` does not re-read. */
-class DigestCache {
-  private readonly digests = new Map<string, string>();
+/** Digests by file identity (device, inode, size, time), unlike an object store's by key and ETag. */
+type FileDigestCache = DigestCache<Stats>;
 
-  static key(stats: Stats): string {
-    return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}`;
-  }
-
-  get(stats: Stats): string | undefined {
-    return this.digests.get(DigestCache.key(stats));
-  }
-
-  set(stats: Stats, digest: string): void {
-    if (this.digests.size >= DIGEST_CACHE_ENTRIES) {
-      const oldest = this.digests.keys().next().value;
-      if (oldest !== undefined) this.digests.delete(oldest);
-    }
-    this.digests.set(DigestCache.key(stats), digest);
-  }
+function fileDigestCache(): FileDigestCache {
+  return new DigestCache((stats) => `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}`);
 }
 
 async function fsyncDir(dir: string): Promise<void> {
@@ -180,7 +167,7 @@ export class LocalStorage implements Storage {
   private verifiable = false;
   private readonly symlinks: SymlinkPolicy;
   private readonly guarded: readonly string[];
-  private readonly digests = new DigestCache();
+  private readonly digests = fileDigestCache();
   /** Folders kept open between requests, for every home of this storage. */
   private readonly folders = new FolderCache();
   private readonly ledger: UploadLedger;
@@ -277,7 +264,7 @@ class LocalHome implements HomeStorage {
     private readonly root: string,
     private readonly jail: Jail,
     private readonly tmpDir: string,
-    private readonly digests: DigestCache,
+    private readonly digests: FileDigestCache,
     private readonly quota: { ledger: UploadLedger; limits: HomeLimits },
     private readonly partials: PartialUploads,
     private readonly partialKey: (path: RemotePath, size: number) => string,
@@ -392,9 +379,7 @@ class LocalHome implements HomeStorage {
               throw error;
             });
       if (existing?.isDirectory()) throw ferryError('IS_A_DIRECTORY', `${formatRemotePath(path)} is a folder`);
-      if (existing && options.noClobber) {
-        throw ferryError('EXISTS', `${formatRemotePath(path)} already exists and no-clobber was asked for`);
-      }
+      if (existing && options.noClobber) throw existsNoClobber(path);
       const key = this.partialKey(path, options.size);
       const booking = {
         root: this.bookRoot,
@@ -553,15 +538,7 @@ class LocalHome implements HomeStorage {
       }
       const location = join(folder.real, ...missing, name);
       // The folders are booked before they are made, so that the entry limit holds under concurrency.
-      await this.quota.ledger.add({
-        id: randomUUID(),
-        root: this.bookRoot,
-        location,
-        bytes: 0,
-        entries: missing.length + 1,
-        limits: this.quota.limits,
-        what: formatRemotePath(path),
-      });
+      await bookFolders(this.quota.ledger, { root: this.bookRoot, limits: this.quota.limits, path, location, entries: missing.length + 1 });
       place = await this.jail.build(planned);
       planned = undefined;
       const made = place;
@@ -635,7 +612,7 @@ interface LocalUploadParts {
   noClobber: boolean;
   /** The modification time the file keeps (the commit's time when undefined). */
   mtime: number | undefined;
-  digests: DigestCache;
+  digests: FileDigestCache;
   /** Its room in the quota book and, when resumable, the lock on its partial. */
   hold: UploadHold;
   /** The data is a partial, kept on suspend for a later upload to continue. */
