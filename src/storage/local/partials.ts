@@ -19,8 +19,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { uptime } from 'node:os';
 import { join } from 'node:path';
-import type { UploadStatus } from './storage.js';
-import type { UploadLedger } from './ledger.js';
+import type { UploadStatus } from '../storage.js';
+import type { UploadLedger } from '../ledger.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
