@@ -17,7 +17,7 @@ import { asFerryError, ferryError } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import { requirePermission } from '../server/handler.js';
 import { transferred } from '../server/reclaim.js';
-import type { RemotePath, UploadTarget } from '../storage/storage.js';
+import type { RemotePath, UploadTarget } from '../storage/index.js';
 import { recordTransfer, type WebRequest } from './request.js';
 
 export const TUS_PATH = '/api/tus';
