@@ -25,7 +25,7 @@ import { storageError } from './errors.js';
 import type { Folder, Jail, Opened, Place, Planned } from './jail/index.js';
 import { moveFolderNoClobber, moveNoClobber } from './moves.js';
 import type { PartialUploads } from './partials.js';
-import { LocalUpload, type LocalUploadParts } from './upload.js';
+import { LocalUpload, type LocalUploadSetup } from './upload.js';
 
 /** Reads and writes move this many bytes per system call. */
 const IO_CHUNK_BYTES = 1024 * 1024;
@@ -164,12 +164,12 @@ export class LocalHome implements HomeStorage {
       const taken = await UploadHold.take(this.quota.ledger, booking, options.resumable ? key : undefined);
       hold = taken.hold;
       resumable = taken.resumable;
-      const parts = { jail: this.jail, planned, path, noClobber: options.noClobber, mtime: options.mtime, digests: this.digests, hold };
-      if (resumable) return await this.continuePartial(key, parts, options);
+      const setup = { jail: this.jail, planned, path, noClobber: options.noClobber, mtime: options.mtime, digests: this.digests, hold };
+      if (resumable) return await this.continuePartial(key, setup, options);
       if (options.offset > 0) throw busyUpload(formatRemotePath(path));
       const temp = join(this.tmpDir, `${hold.id}.part`);
       const handle = await open(temp, 'wx');
-      return new LocalUpload({ ...parts, handle, temp, resumable: false });
+      return new LocalUpload({ ...setup, handle, temp, resumable: false });
     } catch (error) {
       await planned?.folder.close();
       // A partial that could not be continued is still on disk: it keeps its room.
@@ -179,14 +179,14 @@ export class LocalHome implements HomeStorage {
   }
 
   /** Opens the partial for `key` (held locked), continuing it at `offset` once its prefix checks out. */
-  private async continuePartial(key: string, parts: Omit<LocalUploadParts, 'handle' | 'temp' | 'resumable'>, options: UploadOptions): Promise<UploadTarget> {
+  private async continuePartial(key: string, setup: Omit<LocalUploadSetup, 'handle' | 'temp' | 'resumable'>, options: UploadOptions): Promise<UploadTarget> {
     const data = this.partials.dataPath(key);
     let prefixHash: Hash | undefined;
     if (options.offset > 0) {
-      const held = await stat(data).then((stats) => stats.size, () => 0);
-      prefixHash = held >= options.offset ? await this.partials.prefixHash(key, options.offset) : undefined;
+      const kept = await stat(data).then((stats) => stats.size, () => 0);
+      prefixHash = kept >= options.offset ? await this.partials.prefixHash(key, options.offset) : undefined;
       if (prefixHash?.copy().digest('hex') !== options.prefixSha256) {
-        throw ferryError('INTEGRITY', `the server no longer holds those first ${options.offset} bytes of ${formatRemotePath(parts.path)}; upload it from the start`);
+        throw ferryError('INTEGRITY', `the server no longer holds those first ${options.offset} bytes of ${formatRemotePath(setup.path)}; upload it from the start`);
       }
     }
     // A checkpoint past the verified prefix no longer describes what the partial will hold.
@@ -195,12 +195,12 @@ export class LocalHome implements HomeStorage {
     // Appending after a truncate to the verified prefix (or to nothing) continues the data.
     const handle = await open(data, 'a');
     await handle.truncate(options.offset);
-    const held = {
+    const partial = {
       offset: options.offset,
-      record: (length: number) => this.partials.checkpoint(key, length),
+      checkpoint: (length: number) => this.partials.checkpoint(key, length),
       forget: () => this.partials.forget(key),
     };
-    return new LocalUpload({ ...parts, handle, temp: data, resumable: true, prefixHash, held });
+    return new LocalUpload({ ...setup, handle, temp: data, resumable: true, prefixHash, partial });
   }
 
   async resumeStatus(path: RemotePath, size: number): Promise<UploadStatus> {

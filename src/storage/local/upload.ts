@@ -15,7 +15,7 @@ import { storageError } from './errors.js';
 import { folderSyncs } from './folder-syncs.js';
 import type { Folder, Jail, Planned } from './jail/index.js';
 
-export interface LocalUploadParts {
+export interface LocalUploadSetup {
   handle: FileHandle;
   /** Where the data is written: a temp file, or a resumable partial. */
   temp: string;
@@ -35,8 +35,8 @@ export interface LocalUploadParts {
   /** The data is a partial, kept on suspend for a later upload to continue. */
   resumable: boolean;
   prefixHash?: Hash | undefined;
-  /** For a partial: where this upload began in it, and its record of the bytes made durable. */
-  held?: { offset: number; record(length: number): Promise<void>; forget(): Promise<void> };
+  /** For a partial: where this upload began in it, and the checkpoint that records the bytes made durable. */
+  partial?: { offset: number; checkpoint(length: number): Promise<void>; forget(): Promise<void> };
 }
 
 /**
@@ -58,10 +58,10 @@ export class LocalUpload implements UploadTarget {
   private checkpointing: Promise<void> | undefined;
   private checkpointFailure: { error: unknown } | undefined;
 
-  constructor(private readonly parts: LocalUploadParts) {
-    this.writer = new BatchedFileWriter(parts.handle);
-    this.hash = parts.prefixHash ?? createHash('sha256');
-    this.folder = parts.planned.folder;
+  constructor(private readonly setup: LocalUploadSetup) {
+    this.writer = new BatchedFileWriter(setup.handle);
+    this.hash = setup.prefixHash ?? createHash('sha256');
+    this.folder = setup.planned.folder;
   }
 
   digest(): Buffer {
@@ -74,7 +74,7 @@ export class LocalUpload implements UploadTarget {
       await this.writer.write(chunk);
       if (this.checkpointFailure) throw this.checkpointFailure.error;
     } catch (error) {
-      throw storageError(error, this.parts.path);
+      throw storageError(error, this.setup.path);
     }
     if (this.checkpointing === undefined && this.writer.written - this.checkpointed >= CHECKPOINT_BYTES) this.checkpoint();
   }
@@ -82,14 +82,14 @@ export class LocalUpload implements UploadTarget {
   /** Makes what the file system has taken so far durable, behind the writes that go on meanwhile. */
   private checkpoint(): void {
     const upTo = this.writer.written;
-    const { handle, held } = this.parts;
+    const { handle, partial } = this.setup;
     this.checkpointing = handle
       .datasync()
       .then(
         async () => {
           this.checkpointed = upTo;
           // A record not written only leaves an older one, which claims less: a crash then costs more to resume, nothing else.
-          await held?.record(held.offset + upTo).catch(() => undefined);
+          await partial?.checkpoint(partial.offset + upTo).catch(() => undefined);
         },
         (error: unknown) => {
           // After a failed fsync the kernel may drop the data it could not write: the upload cannot end well.
@@ -110,17 +110,17 @@ export class LocalUpload implements UploadTarget {
   private async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.parts.handle.close().catch(() => undefined);
+    await this.setup.handle.close().catch(() => undefined);
     await this.folder.close();
   }
 
   async commit(sha256: string): Promise<void> {
-    const { handle, temp, jail, planned } = this.parts;
+    const { handle, temp, jail, planned } = this.setup;
     try {
       await this.writer.flush();
       await this.checkpointsDone();
       // Set before the rename, so that no reader sees the file with another time.
-      if (this.parts.mtime !== undefined) await handle.utimes(new Date(), new Date(this.parts.mtime));
+      if (this.setup.mtime !== undefined) await handle.utimes(new Date(), new Date(this.setup.mtime));
       await handle.sync();
       // The same inode, size and mtime after the rename: the digest cache's key.
       const stats = await handle.stat();
@@ -134,7 +134,7 @@ export class LocalUpload implements UploadTarget {
         parent = dirname(parent);
         await folderSyncs.sync(parent);
       }
-      if (this.parts.noClobber) {
+      if (this.setup.noClobber) {
         await link(temp, place.folder.at(place.name));
         await unlink(temp);
       } else {
@@ -143,31 +143,31 @@ export class LocalUpload implements UploadTarget {
       // Through the folder held open, which stays open until the fsync is done.
       await folderSyncs.sync(folder, () => place.folder.handle.sync());
       await this.close();
-      await this.parts.held?.forget();
-      await this.parts.hold.commit();
-      this.parts.digests.set(stats, sha256);
+      await this.setup.partial?.forget();
+      await this.setup.hold.commit();
+      this.setup.digests.set(stats, sha256);
     } catch (error) {
       await this.abort();
-      throw storageError(error, this.parts.path);
+      throw storageError(error, this.setup.path);
     }
   }
 
   async abort(): Promise<void> {
     await this.checkpointing;
     await this.close();
-    await unlink(this.parts.temp).catch(() => undefined);
-    await this.parts.held?.forget();
-    await this.parts.hold.abort();
+    await unlink(this.setup.temp).catch(() => undefined);
+    await this.setup.partial?.forget();
+    await this.setup.hold.abort();
   }
 
   async suspend(): Promise<void> {
-    if (!this.parts.resumable) return this.abort();
+    if (!this.setup.resumable) return this.abort();
     await this.writer.flush().catch(() => undefined);
     await this.checkpointing;
     // Everything written is durable once the fsync succeeds: the record says so, for a crash of the machine.
-    const synced = !this.checkpointFailure && (await this.parts.handle.sync().then(() => true, () => false));
-    if (synced) await this.parts.held?.record(this.parts.held.offset + this.writer.written).catch(() => undefined);
+    const synced = !this.checkpointFailure && (await this.setup.handle.sync().then(() => true, () => false));
+    if (synced) await this.setup.partial?.checkpoint(this.setup.partial.offset + this.writer.written).catch(() => undefined);
     await this.close();
-    await this.parts.hold.suspend();
+    await this.setup.hold.suspend();
   }
 }
