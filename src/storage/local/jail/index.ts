@@ -3,5 +3,5 @@
 export { canVerifyDescriptors, isInside } from './descriptors.js';
 export { FolderCache } from './folder-cache.js';
 export type { Folder, Opened, Place, Planned } from './folder.js';
-export type { JailOptions, SymlinkPolicy } from './core.js';
+export type { SymlinkPolicy } from './core.js';
 export { Jail } from './jail.js';
