@@ -10,7 +10,7 @@ import type { Config } from '../config/config.js';
 import { hangupSignal, stopSignal } from './signals.js';
 import { announceClientDownload, loadClientDownload } from '../ops/client-download.js';
 import { OpsServer, type Readiness } from '../ops/http.js';
-import type { Storage } from '../storage/storage.js';
+import type { Storage } from '../storage/index.js';
 import { advertise, announce, announceWeb, lanAddresses } from './announce.js';
 import { sweepPartialsPeriodically } from './storage.js';
 

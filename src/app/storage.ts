@@ -7,10 +7,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { certificateFiles } from '../ops/certificate-files.js';
-import { loadS3Storage } from '../storage/index.js';
-import { LedgerBooks, type UploadLedger } from '../storage/ledger.js';
-import { LocalStorage } from '../storage/local.js';
-import type { Storage } from '../storage/storage.js';
+import { LedgerBooks, loadS3Storage, LocalStorage, type Storage, type UploadLedger } from '../storage/index.js';
 import { adminPasswordFile } from './users.js';
 
 async function createStorage(config: Config, ledger: UploadLedger): Promise<Storage> {

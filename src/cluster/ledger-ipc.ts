@@ -12,7 +12,7 @@
 import type { Worker } from 'node:cluster';
 import { asFerryError, ferryError, isErrorCode } from '../protocol/errors.js';
 import { EXPIRED, withDeadline } from '../io/deadline.js';
-import type { LedgerBooks, UploadLedger } from '../storage/ledger.js';
+import type { LedgerBooks, UploadLedger } from '../storage/index.js';
 
 /** A primary that does not answer in this time is taken as gone. */
 const ANSWER_TIMEOUT_MS = 30_000;

@@ -13,7 +13,7 @@ import { holdsCredential, type User, type UserDirectory } from '../auth/users.js
 import type { RefusalLog } from '../log/refusal-log.js';
 import { ferryError, type FerryError } from '../protocol/errors.js';
 import { parseRemotePath } from '../protocol/paths.js';
-import type { HomeStorage, Storage } from '../storage/storage.js';
+import type { HomeStorage, Storage } from '../storage/index.js';
 import type { SessionObserver } from './session.js';
 
 export interface LoginBooks {

@@ -9,7 +9,7 @@
 
 import { ferryError } from '../protocol/errors.js';
 import type { Permission, PutResult, Request, RequestOf } from '../protocol/messages.js';
-import type { HomeStorage } from '../storage/storage.js';
+import type { HomeStorage } from '../storage/index.js';
 import type { FrameChannel } from '../transport/channel.js';
 import type { Throttle } from './throttle.js';
 

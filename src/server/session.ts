@@ -17,7 +17,7 @@ import { type FerryError, asFerryError, ferryError, type ErrorCode } from '../pr
 import { FrameType, PRE_AUTH_FRAME_LIMIT } from '../protocol/frames.js';
 import type { LoginResult } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
-import type { HomeStorage, Storage } from '../storage/storage.js';
+import type { HomeStorage, Storage } from '../storage/index.js';
 import { withDeadline } from '../io/deadline.js';
 import { FrameChannel } from '../transport/channel.js';
 import { Throttle } from './throttle.js';

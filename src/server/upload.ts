@@ -9,7 +9,7 @@ import { FerryError, asFerryError, ferryError } from '../protocol/errors.js';
 import { FrameType, type Frame } from '../protocol/frames.js';
 import type { RequestOf } from '../protocol/messages.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
-import type { UploadTarget } from '../storage/storage.js';
+import type { UploadTarget } from '../storage/index.js';
 import type { FrameChannel } from '../transport/channel.js';
 import { sendError } from './error-reply.js';
 import { requirePermission, type CommandContext, type Handler } from './handler.js';

@@ -12,10 +12,10 @@ import type { HomeLimits, Usage } from './quota.js';
 export type RemotePath = readonly string[];
 
 /**
- * What is held of an interrupted upload; `held` when another connection (perhaps in
- * another worker) is writing it right now, so its bytes cannot be told yet.
+ * What is held of an interrupted upload (a partial); `busy` when another connection
+ * (perhaps in another worker) is writing it right now, so its bytes cannot be told yet.
  */
-export type UploadStatus = ResumeStatus & { held?: true };
+export type UploadStatus = ResumeStatus & { busy?: true };
 
 export interface ReadableFile {
   size: number;

@@ -10,7 +10,7 @@ import type { RefusalLog } from '../log/refusal-log.js';
 import type { ConnectionGate } from '../server/connection-book.js';
 import type { TlsMaterial } from '../server/server.js';
 import type { SessionObserver } from '../server/session.js';
-import type { Storage } from '../storage/storage.js';
+import type { Storage } from '../storage/index.js';
 
 interface WebLimits {
   authFailureDelayMs: number;

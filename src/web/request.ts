@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { clientText } from '../log/logger.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { SessionObserver, TransferResult } from '../server/session.js';
-import type { HomeStorage } from '../storage/storage.js';
+import type { HomeStorage } from '../storage/index.js';
 
 /** What a route handler gets for a logged-in request. */
 export interface WebRequest {

@@ -17,7 +17,7 @@ import { asFerryError, ferryError } from '../protocol/errors.js';
 import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
 import { requirePermission } from '../server/handler.js';
 import { transferred } from '../server/reclaim.js';
-import type { RemotePath, UploadTarget } from '../storage/storage.js';
+import type { RemotePath, UploadTarget } from '../storage/index.js';
 import { recordTransfer, type WebRequest } from './request.js';
 
 export const TUS_PATH = '/api/tus';
@@ -126,7 +126,7 @@ export class TusUploads {
     let offset = id.size;
     if (!this.finished.has(key)) {
       const status = await r.home.resumeStatus(id.path, id.size);
-      if (status.held) return heldElsewhere(r);
+      if (status.busy) return busyElsewhere(r);
       offset = status.offset;
     }
     r.res.writeHead(200, { 'Upload-Offset': String(offset), 'Upload-Length': String(id.size), 'Cache-Control': 'no-store' });
@@ -145,7 +145,7 @@ export class TusUploads {
     await this.takeOver(key);
     this.finished.delete(key);
     const status = await r.home.resumeStatus(id.path, id.size);
-    if (status.held) return heldElsewhere(r);
+    if (status.busy) return busyElsewhere(r);
     if (offset !== status.offset) {
       r.res.writeHead(409, { 'Upload-Offset': String(status.offset) });
       r.res.end();
@@ -268,7 +268,7 @@ const HELD_RETRY_AFTER_S = 1;
  * writes the upload, so what the server holds cannot be told yet: 423 Locked, which
  * tus clients retry, rather than an offset of 0 that would restart the upload.
  */
-function heldElsewhere(r: WebRequest): void {
+function busyElsewhere(r: WebRequest): void {
   r.res.writeHead(423, { 'Retry-After': String(HELD_RETRY_AFTER_S), 'Cache-Control': 'no-store' });
   r.res.end();
 }

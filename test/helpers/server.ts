@@ -19,7 +19,7 @@ import type { Permission } from '../../src/protocol/messages.js';
 import type { ConnectionGate } from '../../src/server/connection-book.js';
 import { FerryServer } from '../../src/server/server.js';
 import { NO_OBSERVER, type SessionLimits, type SessionObserver } from '../../src/server/session.js';
-import { LocalStorage } from '../../src/storage/local.js';
+import { LocalStorage } from '../../src/storage/index.js';
 import { S3Storage } from '../../src/storage/s3/index.js';
 import type { Storage } from '../../src/storage/storage.js';
 import { tempDir } from './files.js';

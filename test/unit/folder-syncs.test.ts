@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
-import { FolderSyncs } from '../../src/storage/local.js';
+import { FolderSyncs } from '../../src/storage/local/folder-syncs.js';
 import { holdsAsync } from './property.js';
 
 interface FakeSync {

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { link, mkdir, readdir, readFile, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FerryError } from '../../src/protocol/errors.js';
-import { canVerifyDescriptors, FolderCache, Jail, type SymlinkPolicy } from '../../src/storage/jail.js';
+import { canVerifyDescriptors, FolderCache, Jail, type SymlinkPolicy } from '../../src/storage/local/jail/index.js';
 import { MAX_DISK_PATH_BYTES, MAX_TREE_DEPTH } from '../../src/storage/tree-limits.js';
 import { tempDir } from '../helpers/files.js';
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { tempDir } from '../helpers/files.js';
 import { LedgerBooks } from '../../src/storage/ledger.js';
-import { bootId, PartialUploads } from '../../src/storage/partials.js';
+import { bootId, PartialUploads } from '../../src/storage/local/partials.js';
 
 async function partials(t: Parameters<typeof tempDir>[0]): Promise<PartialUploads> {
   const books = new LedgerBooks(async () => ({ bytes: 0, entries: 0 }));

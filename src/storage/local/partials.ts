@@ -19,13 +19,13 @@ import { createHash, type Hash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { uptime } from 'node:os';
 import { join } from 'node:path';
-import type { UploadStatus } from './storage.js';
-import type { UploadLedger } from './ledger.js';
+import type { UploadStatus } from '../storage.js';
+import type { UploadLedger } from '../ledger.js';
 
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
 
 /** What a checkpoint leaves on disk: the bytes made durable, and in which boot. */
-export interface HeldRecord {
+export interface CheckpointRecord {
   length: number;
   boot: string;
 }
@@ -66,7 +66,7 @@ export class PartialUploads {
 
   /** Records that the first `length` bytes of the partial for `key` are durable. */
   async checkpoint(key: string, length: number): Promise<void> {
-    const record: HeldRecord = { length, boot: await bootId() };
+    const record: CheckpointRecord = { length, boot: await bootId() };
     // Replaced in one step: a process killed while it writes leaves the old record or the new, never a torn one.
     // One writer per partial at a time (it is locked), so one name for the new record is enough.
     const next = `${this.recordPath(key)}.new`;
@@ -74,11 +74,11 @@ export class PartialUploads {
     await rename(next, this.recordPath(key));
   }
 
-  async record(key: string): Promise<HeldRecord | undefined> {
+  async record(key: string): Promise<CheckpointRecord | undefined> {
     const text = await readFile(this.recordPath(key), 'utf8').catch(() => undefined);
     if (text === undefined) return undefined;
     try {
-      const parsed = JSON.parse(text) as Partial<HeldRecord>;
+      const parsed = JSON.parse(text) as Partial<CheckpointRecord>;
       if (typeof parsed.length === 'number' && typeof parsed.boot === 'string') return { length: parsed.length, boot: parsed.boot };
     } catch {
       // Torn by a crash while it was rewritten: nothing is known to be durable.
@@ -118,7 +118,7 @@ export class PartialUploads {
 
   /** What is held for `key`: nothing while another upload writes it. */
   async status(key: string): Promise<UploadStatus> {
-    if (await this.ledger.locked(key)) return { offset: 0, prefixSha256: EMPTY_SHA256, held: true };
+    if (await this.ledger.locked(key)) return { offset: 0, prefixSha256: EMPTY_SHA256, busy: true };
     const size = await stat(this.dataPath(key)).then(
       (stats) => stats.size,
       () => 0,

@@ -22,23 +22,26 @@
  * the jail then follows no symlink at all and compares each folder it acts in
  * with the descriptor it opened. That narrows the race but cannot close it (see
  * docs/security.md).
+ *
+ * This file is the jail's checks and its one way down a path; whole-tree walks
+ * (./jail.ts) are built on it. It is kept whole although longer than most files:
+ * every way into the home is in this one class, so it is read and reviewed as one.
  */
 
 import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, opendir, readdir, readlink, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ferryError, FerryError, systemErrorCode } from '../protocol/errors.js';
-import { formatRemotePath, isNameable, MAX_PATH_BYTES } from '../protocol/paths.js';
-import { MAX_DISK_PATH_BYTES, MAX_TREE_DEPTH, refuseBeyondLimits, stoppedTooDeep, type TreeExtent } from './tree-limits.js';
+import { ferryError, FerryError, systemErrorCode } from '../../../protocol/errors.js';
+import { formatRemotePath } from '../../../protocol/paths.js';
+import { homeFolderItself } from '../../refusals.js';
+import { MAX_DISK_PATH_BYTES, refuseBeyondLimits, type TreeExtent } from '../../tree-limits.js';
+import { FD_DIR, isInside, isProtectedBy, OPEN_FOLDER, OPEN_FOLLOW, OPEN_NOFOLLOW } from './descriptors.js';
+import type { FolderCache } from './folder-cache.js';
+import { Folder, type Opened, type Place, type Planned } from './folder.js';
+import { notFound, outside, refusedLink, specialFile } from './refusals.js';
 
 /** Whether symlinks in a home are followed (when they lead inside it) or refused outright. */
 export type SymlinkPolicy = 'inside' | 'refuse';
-
-const FD_DIR = '/proc/self/fd';
-/** Opens any entry without following a final symlink and without waiting on a FIFO or device. */
-const OPEN_NOFOLLOW = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
-const OPEN_FOLLOW = constants.O_RDONLY | constants.O_NONBLOCK;
-const OPEN_FOLDER = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_DIRECTORY;
 
 export interface JailOptions {
   /** Real path of the home. */
@@ -52,195 +55,11 @@ export interface JailOptions {
   folders?: FolderCache | undefined;
 }
 
-/** True when `/proc/self/fd/N` names what descriptor N has open, so the jail can verify descriptors. */
-export async function canVerifyDescriptors(folder: string): Promise<boolean> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(folder, OPEN_FOLDER);
-    const real = await readlink(`${FD_DIR}/${handle.fd}`);
-    const again = await open(`${FD_DIR}/${handle.fd}/.`, OPEN_FOLDER);
-    const same = (await again.stat()).ino === (await handle.stat()).ino;
-    await again.close();
-    return same && real.startsWith('/');
-  } catch {
-    return false;
-  } finally {
-    await handle?.close();
-  }
-}
-
-export function isInside(root: string, candidate: string): boolean {
-  return candidate === root || candidate.startsWith(root.endsWith('/') ? root : `${root}/`);
-}
-
-function isProtectedBy(guarded: string, real: string): boolean {
-  return isInside(guarded, real) || real.startsWith(`${guarded}.`);
-}
-
-const outside = (path: readonly string[]): FerryError => ferryError('BAD_PATH', `${formatRemotePath(path)} goes through a link that leads outside your home`);
-const refusedLink = (path: readonly string[]): FerryError =>
-  ferryError('BAD_PATH', `${formatRemotePath(path)} goes through a symlink, and this server follows no symlinks in homes; ask its admin to replace the link`);
-const specialFile = (path: readonly string[]): FerryError =>
-  ferryError('BAD_PATH', `${formatRemotePath(path)} is a FIFO, socket or device, not a file or folder; Ferry serves only regular files and folders`);
-const homeItself = (): FerryError => ferryError('BAD_PATH', 'that cannot be done to your home folder itself');
-const notFound = (path: readonly string[], cause?: unknown): FerryError => ferryError('NOT_FOUND', `${formatRemotePath(path)} does not exist`, cause);
-
-/** A folder descriptor the cache holds, lent to any number of requests at once. */
-interface HeldFolder {
-  handle: FileHandle;
-  leases: number;
-  usedAt: number;
-  /** Out of the cache: closed once the last lease ends. */
-  dropped: boolean;
-}
-
-/**
- * Folders recently walked to, kept open by the path that named them, so that a burst
- * of requests in one folder (a thousand small uploads) does not open every folder on
- * the way and check it again for each file. A kept descriptor is the same folder
- * whatever happens to its path later, so it is lent out only after `readlink` of
- * `/proc/self/fd/N` still gives exactly the path it is kept under: a folder has one
- * name, so that proves the path names this folder now, with no symlink on the way
- * (a moved or deleted folder reads differently and is dropped). Every request
- * still checks its folder again immediately before it commits, renames or deletes.
- * Bounded in count, and a folder unused for `idleMs` is closed.
- */
-export class FolderCache {
-  private readonly held = new Map<string, HeldFolder>();
-  private sweeper: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly capacity = 64,
-    private readonly idleMs = 2000,
-  ) {}
-
-  /** The folder kept under `key`, lent until `release`; undefined when none is kept. */
-  lease(key: string): { handle: FileHandle; release: () => void } | undefined {
-    const entry = this.held.get(key);
-    if (!entry) return undefined;
-    entry.leases++;
-    entry.usedAt = Date.now();
-    let released = false;
-    return {
-      handle: entry.handle,
-      release: () => {
-        if (released) return;
-        released = true;
-        entry.leases--;
-        if (entry.dropped && entry.leases === 0) void entry.handle.close().catch(() => undefined);
-      },
-    };
-  }
-
-  /** Takes `handle` over under `key`; false (the caller keeps it) when a folder is kept there already. */
-  keep(key: string, handle: FileHandle): boolean {
-    // The kernel marks a deleted folder's path with this suffix: such a key could be taken for a deleted folder.
-    if (this.held.has(key) || key.endsWith(' (deleted)')) return false;
-    if (this.held.size >= this.capacity) {
-      const oldest = this.held.keys().next().value;
-      if (oldest !== undefined) this.drop(oldest);
-    }
-    this.held.set(key, { handle, leases: 0, usedAt: Date.now(), dropped: false });
-    this.sweeper ??= setInterval(() => this.sweep(), this.idleMs).unref();
-    return true;
-  }
-
-  /** Forgets the folder kept under `key` (if it is still `handle`, when given). */
-  drop(key: string, handle?: FileHandle): void {
-    const entry = this.held.get(key);
-    if (!entry || (handle && entry.handle !== handle)) return;
-    this.held.delete(key);
-    entry.dropped = true;
-    if (entry.leases === 0) void entry.handle.close().catch(() => undefined);
-  }
-
-  private sweep(): void {
-    const now = Date.now();
-    for (const [key, entry] of this.held) if (entry.leases === 0 && now - entry.usedAt >= this.idleMs) this.drop(key);
-    if (this.held.size === 0) this.clear();
-  }
-
-  /** Closes every kept folder (those lent out once their requests end). */
-  clear(): void {
-    for (const key of [...this.held.keys()]) this.drop(key);
-    clearInterval(this.sweeper);
-    this.sweeper = undefined;
-  }
-}
-
-/** An entry opened and checked: its descriptor, where it really is, and its fstat. */
-export interface Opened {
-  handle: FileHandle;
-  real: string;
-  stats: Stats;
-}
-
-/** A folder inside the home, held open: names in it are used through it, not through a path string. */
-export class Folder {
-  private closed = false;
-
-  /**
-   * `key` is where the folder is when reached by its path with no symlink on the
-   * way (it may then be kept open for later requests); `release` ends a lease of a
-   * kept folder instead of closing it.
-   */
-  constructor(
-    private readonly jail: Jail,
-    readonly handle: FileHandle,
-    private location: string,
-    private readonly key?: string,
-    private readonly release?: () => void,
-  ) {}
-
-  /** Where the folder was when last checked (before its first check: where the walk expects it). */
-  get real(): string {
-    return this.location;
-  }
-
-  /** The folder itself, as a path that leads to this open folder. */
-  self(): string {
-    return this.jail.verifiable ? `${FD_DIR}/${this.handle.fd}` : this.location;
-  }
-
-  /** A name in this folder, as a path the kernel resolves from this open folder. */
-  at(name: string): string {
-    return this.jail.verifiable ? `${FD_DIR}/${this.handle.fd}/${name}` : join(this.location, name);
-  }
-
-  /** Refuses unless the folder is still inside the home: call immediately before acting in it. */
-  async recheck(path: readonly string[]): Promise<void> {
-    this.location = await this.jail.locate(this.handle, path, this.location);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.release) return this.release();
-    if (this.key !== undefined && this.location === this.key && this.jail.keepOpen(this.key, this.handle)) return;
-    await this.handle.close().catch(() => undefined);
-  }
-}
-
-/** Where an entry goes or is: its folder (open, checked) and its name there. */
-export interface Place {
-  folder: Folder;
-  name: string;
-}
-
-/** Where an entry is to be made: the deepest existing folder on its way (open, checked) and the folders missing below it. */
-export interface Planned {
-  folder: Folder;
-  /** Folders to make, in order, below `folder`. */
-  missing: readonly string[];
-  name: string;
-  path: readonly string[];
-}
-
-export class Jail {
+export class JailCore {
   readonly root: string;
   readonly verifiable: boolean;
   private readonly protectedPaths: readonly string[];
-  private readonly followLinks: boolean;
+  protected readonly followLinks: boolean;
   private readonly folders: FolderCache | undefined;
 
   constructor(options: JailOptions) {
@@ -311,7 +130,7 @@ export class Jail {
   }
 
   /** A regular file with more than one name may be a hard link to a protected file: compare identities. */
-  private async refuseProtectedLinks(stats: Stats, path: readonly string[]): Promise<void> {
+  protected async refuseProtectedLinks(stats: Stats, path: readonly string[]): Promise<void> {
     if (!stats.isFile() || stats.nlink < 2) return;
     for (const guarded of this.protectedPaths) {
       const other = await lstat(guarded).catch(() => undefined);
@@ -469,7 +288,7 @@ export class Jail {
   async place(path: readonly string[], create = false): Promise<Place> {
     if (create) return this.build(await this.plan(path));
     const name = path.at(-1);
-    if (name === undefined) throw homeItself();
+    if (name === undefined) throw homeFolderItself();
     const { folder, missing, checked } = await this.walk(path.slice(0, -1));
     try {
       if (missing.length > 0) throw notFound(path.slice(0, path.length - missing.length));
@@ -490,7 +309,7 @@ export class Jail {
    */
   async plan(path: readonly string[]): Promise<Planned> {
     const name = path.at(-1);
-    if (name === undefined) throw homeItself();
+    if (name === undefined) throw homeFolderItself();
     this.refuseBeyondLimits(path);
     const { folder, missing, checked } = await this.walk(path.slice(0, -1));
     try {
@@ -543,102 +362,5 @@ export class Jail {
   /** Refuses a path (with a tree of `below` under it) past the depth or length the server keeps to. */
   refuseBeyondLimits(path: readonly string[], below: TreeExtent = { depth: 0, bytes: 0 }): void {
     refuseBeyondLimits(path, below, Buffer.byteLength(this.root, 'utf8'), MAX_DISK_PATH_BYTES);
-  }
-
-  /**
-   * The names in `folder` with their lstat (a followed symlink: what it leads to,
-   * checked), leaving out what cannot be served: special files, protected paths,
-   * links that lead outside or nowhere, and entries that vanish meanwhile.
-   */
-  async *entries(folder: Folder, path: readonly string[]): AsyncGenerator<{ name: string; stats: Stats; link: boolean }> {
-    const dir = await opendir(folder.self(), { bufferSize: 256 });
-    for await (const dirent of dir) {
-      const name = dirent.name;
-      if (!isNameable(name) || this.isProtected(join(folder.real, name))) continue;
-      let stats = await lstat(folder.at(name)).catch(() => undefined);
-      const link = stats?.isSymbolicLink() ?? false;
-      if (link) {
-        if (!this.followLinks) continue;
-        stats = await this.openIn(folder, name, [...path, name]).then(
-          async (opened) => {
-            await opened.handle.close();
-            return opened.stats;
-          },
-          () => undefined,
-        );
-      }
-      if (!stats || (!stats.isFile() && !stats.isDirectory())) continue;
-      if (stats.nlink > 1 && (await this.refuseProtectedLinks(stats, path).then(() => false, () => true))) continue;
-      yield { name, stats, link };
-    }
-  }
-
-  /** Opens the real folder `name` in `folder` (never through a symlink), for a walk down a tree. */
-  async child(folder: Folder, name: string, path: readonly string[]): Promise<Folder | undefined> {
-    // lstat first, so that a FIFO or device is never opened; a swap after it shows in what openIn finds.
-    if (!(await lstat(folder.at(name)).catch(() => undefined))?.isDirectory()) return undefined;
-    try {
-      const opened = await this.openIn(folder, name, path, false);
-      if (opened.stats.isDirectory()) return new Folder(this, opened.handle, opened.real);
-      await opened.handle.close();
-    } catch (error) {
-      // Deleted, or replaced by a link, while the walk came to it: nothing to walk into.
-      const code = systemErrorCode(error);
-      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ELOOP') throw error;
-    }
-    return undefined;
-  }
-
-  /** How far the folder `name` in `folder` reaches, measured up to the limits (and a level past them). */
-  async extent(folder: Folder, name: string, path: readonly string[]): Promise<TreeExtent> {
-    const top = await this.child(folder, name, path);
-    if (!top) return { depth: 0, bytes: 0 };
-    const reach = { depth: 0, bytes: 0 };
-    const visit = async (at: Folder, depth: number, bytes: number): Promise<void> => {
-      try {
-        for (const dirent of await readdir(at.self(), { withFileTypes: true })) {
-          const size = bytes + 1 + Buffer.byteLength(dirent.name, 'utf8');
-          reach.bytes = Math.max(reach.bytes, size);
-          reach.depth = Math.max(reach.depth, depth);
-          if (depth > MAX_TREE_DEPTH || size > MAX_DISK_PATH_BYTES) return;
-          // Only folders reach further; the type from the folder listing spares an lstat per file.
-          if (!dirent.isDirectory()) continue;
-          const below = await this.child(at, dirent.name, path);
-          if (below) await visit(below, depth + 1, size);
-        }
-      } finally {
-        await at.close();
-      }
-    };
-    await visit(top, 1, 0);
-    return reach;
-  }
-
-  /**
-   * Deletes `name` in `folder` and, when it is a real folder, everything below it,
-   * one open folder per level; every unlink is preceded by a check of the folder it
-   * happens in. A tree deeper than the limits is removed down to them, and then
-   * the removal stops and says so.
-   */
-  async removeTree(folder: Folder, name: string, path: readonly string[]): Promise<void> {
-    if (path.length > MAX_TREE_DEPTH + 1 || Buffer.byteLength(formatRemotePath(path), 'utf8') > MAX_PATH_BYTES) {
-      throw stoppedTooDeep(path.slice(0, -1), 'the removal');
-    }
-    const below = await this.child(folder, name, path);
-    if (below) {
-      try {
-        for (const nameBelow of await readdir(below.self())) {
-          // Gone already (another delete got there first): what was asked for is done.
-          await this.removeTree(below, nameBelow, [...path, nameBelow]).catch((error: unknown) => {
-            if (systemErrorCode(error) !== 'ENOENT') throw error;
-          });
-        }
-      } finally {
-        await below.close();
-      }
-    }
-    await folder.recheck(path.slice(0, -1));
-    if (below) await rmdir(folder.at(name));
-    else await unlink(folder.at(name));
   }
 }
