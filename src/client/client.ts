@@ -26,7 +26,7 @@ import { Uploads, type UploadOptions, type UploadSource } from './upload.js';
 export { serverLabel, type ConnectOptions } from './connect.js';
 export type { DownloadResult, DownloadSink } from './download.js';
 export type { TlsTrust, TrustQuestion } from './tls-pinning.js';
-export type { ProgressListener, UploadOptions, UploadSource } from './upload.js';
+export type { UploadOptions, UploadSource } from './upload.js';
 
 const ignoreAnswer = (): void => undefined;
 

@@ -14,7 +14,7 @@ import { type Excludes, NO_EXCLUDES } from './excludes.js';
 /** Local stats in flight while walking a folder. */
 const STAT_WINDOW = 32;
 
-export interface LocalEntry {
+interface LocalEntry {
   /** Path below the top, `/`-separated ('' for the top itself). */
   relative: string;
   local: string;

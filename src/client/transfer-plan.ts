@@ -19,7 +19,7 @@ export interface FileJob {
 }
 
 /** A folder's time, set once everything inside it is in place (writing into a folder changes its time). */
-export interface FolderTime {
+interface FolderTime {
   path: string;
   mtime: number;
 }

@@ -15,7 +15,7 @@ import { remoteHolds } from './same-content.js';
 import { localError, PIPELINE_WINDOW, SILENT_REPORTER, type FileOutcome, type TransferPlan, type TransferReporter } from './transfer-plan.js';
 
 /** Files from this size on are sent resumably (one extra round trip buys not re-sending them). */
-export const RESUMABLE_MIN_BYTES = 4 * 1024 * 1024;
+const RESUMABLE_MIN_BYTES = 4 * 1024 * 1024;
 const READ_CHUNK_BYTES = 1024 * 1024;
 
 /** The files and folders of local folder `root`, sent to `remoteRoot`. */

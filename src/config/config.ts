@@ -13,7 +13,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ferryError } from '../protocol/errors.js';
-import { S3_MIN_PART_BYTES } from '../storage/index.js';
+// The leaf module of S3's limits, not the storage entry: configuration loads before,
+// and apart from, any backend.
+import { S3_MIN_PART_BYTES } from '../storage/s3/limits.js';
 import { CONFIG_DIR_VARIABLE, CONFIG_FILE_VARIABLE, assertWhole, envNames, schema, withCurrentNames } from './schema.js';
 
 export { commandLineFlags, environmentVariables, settingName, settingAssignment, schema, withCurrentNames } from './schema.js';

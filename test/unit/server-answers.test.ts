@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { FerryClient } from '../../src/client/client.js';
@@ -26,7 +26,7 @@ const GARBAGE_ENTRIES: unknown[] = [
   { name: 'f.txt' },
 ];
 
-function notUnderstood(t: import('ava').ExecutionContext, error: unknown, label: string): void {
+function notUnderstood(t: ExecutionContext, error: unknown, label: string): void {
   t.true(error instanceof FerryError, label);
   t.is((error as FerryError).code, 'BAD_FRAME', label);
   t.regex((error as FerryError).message, /the server sent .* that Ferry does not understand/, label);

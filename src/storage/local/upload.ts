@@ -44,7 +44,7 @@ export interface LocalUploadSetup {
  * fsync before the OK then only has the last few megabytes to write, and a partial
  * keeps its checkpointed bytes even through a crash of the machine.
  */
-export const CHECKPOINT_BYTES = 4 * 1024 * 1024;
+const CHECKPOINT_BYTES = 4 * 1024 * 1024;
 
 /** An upload's temp file (or partial); it becomes the final name on commit. */
 export class LocalUpload implements UploadTarget {
