@@ -1,16 +1,15 @@
 /**
  * W7v, W7's companion: the start-up cost alone. `ferry --version` of the client
  * package as a user installs it (`npm install -g` of the packed tarball, here into a
- * prefix in the lab), a whole process, against `node -e 0`, the floor of any Node
+ * prefix in the lab, shared with W7), a whole process, against `node -e 0`, the floor of any Node
  * command line. The two alternate so they share the machine's mood.
  */
 
-import { delimiter, dirname, join } from 'node:path';
-import { installClient, packClient } from '../build/client-package.js';
 import { VERSION } from '../src/version.js';
 import { isMain, runBench } from './lib/bench.js';
 import type { Lab } from './lib/lab.js';
 import { run } from './lib/processes.js';
+import { installedPath } from './peers/ferry.js';
 import { figure, metText, ratio, spreadText, table, type Section, type Workload } from './lib/report.js';
 import { pairedRatios, spread } from './lib/statistics.js';
 
@@ -26,16 +25,14 @@ export const w7version: Workload = {
   id: 'W7v',
   title: '`ferry --version` of the installed client package, whole process, against `node -e 0`',
   async run(lab: Lab): Promise<Section> {
-    const elsewhere = await lab.dir('client-install');
-    const ferry = await installClient(await packClient(elsewhere), join(elsewhere, 'prefix'), elsewhere);
-    // As a shell finds it: the installed `ferry` on PATH, and the node that runs the bench.
-    const env = { ...process.env, PATH: [dirname(ferry), dirname(process.execPath), process.env.PATH ?? ''].join(delimiter) };
+    const client = await lab.installedClient();
+    const env = { ...process.env, PATH: installedPath(client) };
     const versionTimes: number[] = [];
     const nodeTimes: number[] = [];
     for (let i = 0; i < lab.options.sizes.lsRuns; i++) {
       nodeTimes.push(await timed(() => run(process.execPath, ['-e', '0'])));
       let printed = '';
-      versionTimes.push(await timed(async () => (printed = (await run(ferry, ['--version'], { env, cwd: elsewhere })).stdout)));
+      versionTimes.push(await timed(async () => (printed = (await run(client.command, ['--version'], { env, cwd: client.dir })).stdout)));
       if (printed.trim() !== VERSION) lab.fail(`W7v: ferry --version printed "${printed.trim()}", not ${VERSION}`);
     }
     const version = spread(versionTimes);

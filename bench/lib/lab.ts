@@ -10,7 +10,8 @@ import { rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { FerryPeer, type FerryLayout } from '../peers/ferry.js';
+import { installClient, packClient } from '../../build/client-package.js';
+import { FerryPeer, type FerryLayout, type InstalledClient } from '../peers/ferry.js';
 import { FtpPeer } from '../peers/ftp.js';
 import { NetcatPeer } from '../peers/netcat.js';
 import { NodePipePeer } from '../peers/node-pipe.js';
@@ -43,6 +44,7 @@ export class Lab {
   private ferryPeer: FerryPeer | undefined;
   private started: { peers: Peer[]; skipped: SkippedPeer[] } | undefined;
   private readonly fixtures = new Map<string, Promise<Fixture>>();
+  private client: Promise<InstalledClient> | undefined;
   private readonly staged = new WeakMap<Peer, Set<string>>();
   private closed = false;
 
@@ -76,6 +78,20 @@ export class Lab {
     const dir = join(this.workDir, ...parts);
     await mkdir(dir, { recursive: true });
     return dir;
+  }
+
+  /**
+   * The client package as a user installs it (`npm install -g` of the packed tarball,
+   * here into a prefix in the workplace), once per run: W7 and W7v both time it.
+   */
+  installedClient(): Promise<InstalledClient> {
+    this.client ??= (async () => {
+      const dir = await this.dir('client-install');
+      const command = await installClient(await packClient(dir), join(dir, 'prefix'), dir);
+      this.log(`client package installed: ${command}`);
+      return { command, dir };
+    })();
+    return this.client;
   }
 
   /** The Ferry server in this layout; a server in the other layout is stopped first (one at a time). */

@@ -7,7 +7,7 @@
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { get } from 'node:http';
-import { basename, join } from 'node:path';
+import { basename, delimiter, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConnectOptions } from '../../src/client/client.js';
 import { KnownHosts } from '../../src/client/known-hosts.js';
@@ -17,6 +17,17 @@ import { CommandFailed, freePort, run, start, type Started } from '../lib/proces
 import type { Peer, Transfer, TransferCpu } from './peer.js';
 
 export type FerryLayout = 'single' | 'cluster';
+
+/** An installed client package's `ferry` command, and the folder it was installed from. */
+export interface InstalledClient {
+  command: string;
+  dir: string;
+}
+
+/** PATH as a shell that finds an installed `ferry` has it: its folder, then the node running the bench (its `#!` line asks env for node). */
+export function installedPath(client: InstalledClient): string {
+  return [dirname(client.command), dirname(process.execPath), process.env.PATH ?? ''].join(delimiter);
+}
 
 /** The environment without any FERRY_* the caller's shell may carry. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -112,9 +123,22 @@ export class FerryPeer implements Peer {
     return { host: '127.0.0.1', port: this.port, localAddress, tls };
   }
 
-  /** Runs the `ferry` command line with `args` against this server. */
+  /** Runs the `ferry` command line with `args` against this server, its CPU measured (GNU time around it). */
   ferry(args: readonly string[], timeoutMs = this.timeoutMs) {
     return run(process.execPath, [...this.nodeArgs, FERRY_BIN, '-q', ...args], { env: this.clientEnv, timeoutMs, cpu: true });
+  }
+
+  /**
+   * Runs `ferry` with `args` against this server with nothing around it, for timing
+   * the whole process: the built one from this clone, or `installed`, a client
+   * package's command, as a shell runs it (found through its `#!` line and PATH).
+   */
+  ferryAlone(args: readonly string[], installed?: InstalledClient, timeoutMs = this.timeoutMs) {
+    if (installed === undefined) return run(process.execPath, [...this.nodeArgs, FERRY_BIN, '-q', ...args], { env: this.clientEnv, timeoutMs });
+    const env = { ...this.clientEnv, PATH: installedPath(installed) };
+    // Node's own flags (--cpu-prof) cannot reach it through a `#!` line, nor through NODE_OPTIONS.
+    if (this.nodeArgs.length > 0) return run(process.execPath, [...this.nodeArgs, installed.command, '-q', ...args], { env, timeoutMs, cwd: installed.dir });
+    return run(installed.command, ['-q', ...args], { env, timeoutMs, cwd: installed.dir });
   }
 
   get daemonPid(): number {

@@ -52,5 +52,10 @@ test.serial('the benchmark runs every workload in quick mode, against its baseli
   t.regex(stdout, /^CPU bar: Ferry client\+server .* 2 x rsync/m);
   t.regex(stdout, /\| W1 \| Ferry >= 1x rsync[^|]*--fsync \|/);
   t.regex(stdout, /\| W1 \| moonshot: Ferry >= 1x rsync/);
+  // W7's bar is the installed client package's `ls`; the clone's unbundled build is reported beside it.
+  t.regex(stdout, /^\| `ferry ls` \(\d+ entries\), installed client package \| \d/m);
+  t.regex(stdout, /^\| `ferry ls`, this clone's unbundled build [^|]*\| \d/m);
+  t.regex(stdout, /^Ratio ferry ls \(installed\) \/ node -e 0 over paired runs: \d/m);
+  t.regex(stdout, /\| W7 \| installed `ferry ls` <= 3x `node -e 0` \| \d/);
   t.regex(stdout, /Correctness: every transfer landed intact/);
 });
