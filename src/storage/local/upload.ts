@@ -45,6 +45,8 @@ export interface LocalUploadSetup {
  * keeps its checkpointed bytes even through a crash of the machine.
  */
 const CHECKPOINT_BYTES = 4 * 1024 * 1024;
+/** Bytes written but not yet durable that an upload may run ahead of its checkpoint by. */
+const MAX_UNSURE_BYTES = CHECKPOINT_BYTES + CHECKPOINT_BYTES / 2;
 
 /** An upload's temp file (or partial); it becomes the final name on commit. */
 export class LocalUpload implements UploadTarget {
@@ -76,7 +78,11 @@ export class LocalUpload implements UploadTarget {
     } catch (error) {
       throw storageError(error, this.setup.path);
     }
-    if (this.checkpointing === undefined && this.writer.written - this.checkpointed >= CHECKPOINT_BYTES) this.checkpoint();
+    const unsure = this.writer.written - this.checkpointed;
+    if (this.checkpointing === undefined && unsure >= CHECKPOINT_BYTES) this.checkpoint();
+    // A disk slower than the network would let the bytes not yet durable grow without
+    // bound, and a crash would cost a resume all of them: past this, wait for the fsync.
+    else if (this.checkpointing !== undefined && unsure >= MAX_UNSURE_BYTES) await this.checkpointing;
   }
 
   /** Makes what the file system has taken so far durable, behind the writes that go on meanwhile. */
