@@ -19,6 +19,8 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { systemErrorCode } from '../protocol/errors.js';
 
 export const DIRECT_BATCH_BYTES = 2 * 1024 * 1024;
+/** Below this size a file is written through the page cache: two aligned batches would cost more than they save. */
+export const DIRECT_MIN_BYTES = 8 * 1024 * 1024;
 /** Direct I/O wants memory, lengths and offsets aligned to the device's block; a page covers every common one. */
 const ALIGN_BYTES = 4096;
 const WASM_PAGE_BYTES = 64 * 1024;
@@ -51,12 +53,18 @@ export class DirectFileWriter {
   private failure: unknown;
   private failed = false;
   private direct: FileHandle | undefined;
+  /** Bytes the file has taken so far (from `start`), not those still held in a buffer. */
+  private writtenBytes = 0;
 
   /** `direct` was opened with openDirect; `ordinary` is the same file without O_DIRECT. Writing starts at `start` (aligned). */
   constructor(direct: FileHandle, private readonly ordinary: FileHandle, start = 0) {
     if (start % ALIGN_BYTES !== 0) throw new RangeError('a direct write must start at an aligned offset');
     this.direct = direct;
     this.position = start;
+  }
+
+  get written(): number {
+    return this.writtenBytes;
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -85,6 +93,7 @@ export class DirectFileWriter {
     const tail = this.filled - aligned;
     if (tail > 0) await writeAll(this.ordinary, buffer.subarray(aligned, this.filled), this.position);
     this.position += tail;
+    this.writtenBytes += tail;
     this.filled = 0;
   }
 
@@ -92,7 +101,11 @@ export class DirectFileWriter {
     const at = this.position;
     this.position += length;
     this.inFlight = this.inFlight
-      .then(() => (this.failed ? undefined : this.writeBatch(buffer.subarray(0, length), at)))
+      .then(async () => {
+        if (this.failed) return;
+        await this.writeBatch(buffer.subarray(0, length), at);
+        this.writtenBytes += length;
+      })
       .catch((error: unknown) => {
         this.failed = true;
         this.failure = error;

@@ -8,6 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { link, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BatchedFileWriter } from '../../io/batched-writer.js';
+import { DirectFileWriter } from '../../io/direct-file-writer.js';
 import type { UploadHold } from '../ledger.js';
 import type { RemotePath, UploadTarget } from '../storage.js';
 import type { FileDigestCache } from './digests.js';
@@ -17,6 +18,11 @@ import type { Folder, Jail, Planned } from './jail/index.js';
 
 export interface LocalUploadSetup {
   handle: FileHandle;
+  /**
+   * The same file opened for direct I/O, for a large upload written from its start:
+   * its data then skips the page cache (see io/direct-file-writer.ts).
+   */
+  direct?: FileHandle | undefined;
   /** Where the data is written: a temp file, or a resumable partial. */
   temp: string;
   jail: Jail;
@@ -48,7 +54,7 @@ const CHECKPOINT_BYTES = 4 * 1024 * 1024;
 
 /** An upload's temp file (or partial); it becomes the final name on commit. */
 export class LocalUpload implements UploadTarget {
-  private readonly writer: BatchedFileWriter;
+  private readonly writer: BatchedFileWriter | DirectFileWriter;
   private readonly hash: Hash;
   private closed = false;
   /** The folder held open: the planned one, then the one the file lands in. */
@@ -59,7 +65,7 @@ export class LocalUpload implements UploadTarget {
   private checkpointFailure: { error: unknown } | undefined;
 
   constructor(private readonly setup: LocalUploadSetup) {
-    this.writer = new BatchedFileWriter(setup.handle);
+    this.writer = setup.direct ? new DirectFileWriter(setup.direct, setup.handle) : new BatchedFileWriter(setup.handle);
     this.hash = setup.prefixHash ?? createHash('sha256');
     this.folder = setup.planned.folder;
   }
@@ -79,7 +85,11 @@ export class LocalUpload implements UploadTarget {
     if (this.checkpointing === undefined && this.writer.written - this.checkpointed >= CHECKPOINT_BYTES) this.checkpoint();
   }
 
-  /** Makes what the file system has taken so far durable, behind the writes that go on meanwhile. */
+  /**
+   * Makes what the file system has taken so far durable, behind the writes that go on
+   * meanwhile. Direct writes are on the device once written, but the file's size is
+   * metadata that only the fdatasync makes durable.
+   */
   private checkpoint(): void {
     const upTo = this.writer.written;
     const { handle, partial } = this.setup;
@@ -110,6 +120,7 @@ export class LocalUpload implements UploadTarget {
   private async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.setup.direct?.close().catch(() => undefined);
     await this.setup.handle.close().catch(() => undefined);
     await this.folder.close();
   }
