@@ -8,15 +8,13 @@ import { createHash } from 'node:crypto';
 import { link, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BatchedFileWriter } from '../io/batched-writer.js';
-import { DirectFileWriter, openDirect } from '../io/direct-file-writer.js';
+import { DIRECT_MIN_BYTES, DirectFileWriter, openDirect } from '../io/direct-file-writer.js';
 import { exists } from '../io/exists.js';
 import { fsyncDir } from '../io/fsync-dir.js';
 import { FerryError, ferryError, systemErrorCode } from '../protocol/errors.js';
 import type { FerryClient } from './client.js';
 import { localError, type FileJob, type FileOutcome } from './transfer-plan.js';
 
-/** Downloads from this size on are written with direct I/O (smaller ones are not worth two extra buffers). */
-const DIRECT_MIN_BYTES = 8 * 1024 * 1024;
 export const PART_SUFFIX = '.ferry-part';
 
 /** The part file of local file `local`, beside it. */

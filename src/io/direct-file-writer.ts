@@ -9,9 +9,11 @@
  * direct I/O for a write gets that write, and every later one, through the ordinary
  * handle instead.
  *
- * One batch is written while the next fills; nothing of a partly filled batch reaches
- * the disk before it is full or flushed, so a process killed while its peer stalls
- * loses at most one batch of what it received (a resumed download fetches it again).
+ * One batch is written while the next fills. When the sender stalls, the part of the
+ * batch filled so far is written out after a short pause (through the ordinary handle
+ * past its last aligned block) and written again, direct and whole, once the batch is
+ * full: a process killed while its peer stalls then keeps everything it received, as
+ * with BatchedFileWriter, and a steady stream pays nothing for it.
  */
 
 import { constants } from 'node:fs';
@@ -19,9 +21,13 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { systemErrorCode } from '../protocol/errors.js';
 
 export const DIRECT_BATCH_BYTES = 2 * 1024 * 1024;
+/** Below this size a file is written through the page cache: two aligned batches would cost more than they save. */
+export const DIRECT_MIN_BYTES = 8 * 1024 * 1024;
 /** Direct I/O wants memory, lengths and offsets aligned to the device's block; a page covers every common one. */
 const ALIGN_BYTES = 4096;
 const WASM_PAGE_BYTES = 64 * 1024;
+/** A batch that has not grown for this long is written out as far as it is filled. */
+const IDLE_WRITE_MS = 20;
 
 /**
  * A buffer whose memory starts on a page boundary. Node's Buffers promise no such
@@ -51,12 +57,24 @@ export class DirectFileWriter {
   private failure: unknown;
   private failed = false;
   private direct: FileHandle | undefined;
+  /** Where the bytes the file has taken so far end (not those only held in a buffer). */
+  private writtenEnd: number;
+  private readonly start: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastFilled = 0;
 
   /** `direct` was opened with openDirect; `ordinary` is the same file without O_DIRECT. Writing starts at `start` (aligned). */
   constructor(direct: FileHandle, private readonly ordinary: FileHandle, start = 0) {
     if (start % ALIGN_BYTES !== 0) throw new RangeError('a direct write must start at an aligned offset');
     this.direct = direct;
     this.position = start;
+    this.start = start;
+    this.writtenEnd = start;
+  }
+
+  /** Bytes from the start that the file has taken, not counting those still held in a buffer. */
+  get written(): number {
+    return this.writtenEnd - this.start;
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -73,18 +91,22 @@ export class DirectFileWriter {
         this.filled = 0;
       }
     }
+    if (this.filled > 0) this.writeWhenIdle();
   }
 
   /** Writes everything received and waits until it is written. */
   async flush(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     await this.settle();
     const buffer = this.buffers[this.current] as Buffer;
     const aligned = this.filled - (this.filled % ALIGN_BYTES);
     if (aligned > 0) this.launch(buffer, aligned);
     await this.settle();
     const tail = this.filled - aligned;
-    if (tail > 0) await writeAll(this.ordinary, buffer.subarray(aligned, this.filled), this.position);
+    if (tail > 0) await this.writeOrdinary(buffer.subarray(aligned, this.filled), this.position);
     this.position += tail;
+    this.writtenEnd = Math.max(this.writtenEnd, this.position);
     this.filled = 0;
   }
 
@@ -92,7 +114,48 @@ export class DirectFileWriter {
     const at = this.position;
     this.position += length;
     this.inFlight = this.inFlight
-      .then(() => (this.failed ? undefined : this.writeBatch(buffer.subarray(0, length), at)))
+      .then(async () => {
+        if (this.failed) return;
+        await this.writeBatch(buffer.subarray(0, length), at);
+        this.writtenEnd = Math.max(this.writtenEnd, at + length);
+      })
+      .catch((error: unknown) => {
+        this.failed = true;
+        this.failure = error;
+      });
+  }
+
+  private writeWhenIdle(): void {
+    this.lastFilled = performance.now();
+    if (this.idleTimer !== undefined) return;
+    const check = (): void => {
+      const idleFor = performance.now() - this.lastFilled;
+      if (this.filled === 0) this.idleTimer = undefined;
+      else if (idleFor < IDLE_WRITE_MS) this.idleTimer = setTimeout(check, IDLE_WRITE_MS - idleFor).unref();
+      else {
+        this.idleTimer = undefined;
+        this.writeFilledSoFar();
+      }
+    };
+    this.idleTimer = setTimeout(check, IDLE_WRITE_MS).unref();
+  }
+
+  /**
+   * Writes the batch filled so far at its place without taking it from the buffer: the
+   * position stays, and the full batch later overwrites these bytes with the same ones.
+   */
+  private writeFilledSoFar(): void {
+    const buffer = this.buffers[this.current] as Buffer;
+    const at = this.position;
+    const length = this.filled;
+    const aligned = length - (length % ALIGN_BYTES);
+    this.inFlight = this.inFlight
+      .then(async () => {
+        if (this.failed) return;
+        if (aligned > 0) await this.writeBatch(buffer.subarray(0, aligned), at);
+        if (length > aligned) await this.writeOrdinary(buffer.subarray(aligned, length), at + aligned);
+        this.writtenEnd = Math.max(this.writtenEnd, at + length);
+      })
       .catch((error: unknown) => {
         this.failed = true;
         this.failure = error;
@@ -109,7 +172,18 @@ export class DirectFileWriter {
         this.direct = undefined; // Opened, but no direct writes here: the ordinary way from now on.
       }
     }
-    await writeAll(this.ordinary, bytes, at);
+    await this.writeOrdinary(bytes, at);
+  }
+
+  /**
+   * Writes through the ordinary handle what the file does not hold yet: bytes before
+   * `writtenEnd` are already there (the same ones, written while the sender stalled).
+   * The handle may have been opened to append, where the kernel ignores the position and
+   * writes at the end: that is `writtenEnd`, so the two agree.
+   */
+  private async writeOrdinary(bytes: Buffer, at: number): Promise<void> {
+    const skip = Math.min(bytes.length, Math.max(0, this.writtenEnd - at));
+    if (skip < bytes.length) await writeAll(this.ordinary, bytes.subarray(skip), at + skip);
   }
 
   private async settle(): Promise<void> {

@@ -2,10 +2,11 @@ import test from 'ava';
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DIRECT_BATCH_BYTES, DirectFileWriter, openDirect } from '../../src/io/direct-file-writer.js';
 import { tempDir } from '../helpers/files.js';
+import { eventually } from '../helpers/tools.js';
 import { holdsAsync } from './property.js';
 
 /** Writes `chunks` through a DirectFileWriter into a new file and returns what the file holds. */
@@ -49,5 +50,35 @@ test('batches and a tail around the batch size land intact, directly and where t
   const chunks = [randomBytes(DIRECT_BATCH_BYTES + 4096), randomBytes(DIRECT_BATCH_BYTES - 1), randomBytes(7)];
   for (const mode of ['direct', 'refused'] as const) {
     t.true((await writeThrough(join(dir, `${mode}.bin`), chunks, mode)).equals(Buffer.concat(chunks)), mode);
+  }
+});
+
+test('what arrived before the sender stalled reaches the file without a full batch or a flush, counted as written, and the batch still lands whole', async (t) => {
+  const dir = await tempDir(t);
+  for (const append of [false, true]) {
+    const path = join(dir, `stalled-${append}.bin`);
+    await writeFile(path, '');
+    // A partial being continued is opened to append, where positioned writes go to the end.
+    const ordinary = await open(path, append ? 'a' : 'r+');
+    const direct = await openDirect(path);
+    if (direct === undefined) throw new Error(`no direct I/O on the file system of ${path}`);
+    try {
+      const writer = new DirectFileWriter(direct, ordinary);
+      const chunks = [randomBytes(5000), randomBytes(3000), randomBytes(DIRECT_BATCH_BYTES), randomBytes(10)];
+      let sent = 0;
+      for (const chunk of chunks.slice(0, 3)) {
+        await writer.write(chunk);
+        sent += chunk.length;
+        // A process killed now (kill -9) keeps what the file holds: no flush will come.
+        await eventually(async () => ((await stat(path)).size === sent && writer.written === sent ? true : undefined), 10_000, 5);
+      }
+      await writer.write(chunks[3] as Buffer);
+      await writer.flush();
+      t.is(writer.written, sent + 10);
+      t.true((await readFile(path)).equals(Buffer.concat(chunks)), `append: ${append}`);
+    } finally {
+      await direct.close();
+      await ordinary.close();
+    }
   }
 });

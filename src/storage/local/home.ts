@@ -12,6 +12,7 @@ import { lstat, mkdir, open, rename, rmdir, stat, unlink, type FileHandle } from
 import { join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { DIRECT_MIN_BYTES, openDirect } from '../../io/direct-file-writer.js';
 import { ferryError, systemErrorCode } from '../../protocol/errors.js';
 import type { Entry } from '../../protocol/messages.js';
 import { formatRemotePath, MAX_PATH_BYTES } from '../../protocol/paths.js';
@@ -169,7 +170,7 @@ export class LocalHome implements HomeStorage {
       if (options.offset > 0) throw busyUpload(formatRemotePath(path));
       const temp = join(this.tmpDir, `${hold.id}.part`);
       const handle = await open(temp, 'wx');
-      return new LocalUpload({ ...setup, handle, temp, resumable: false });
+      return new LocalUpload({ ...setup, handle, direct: await directFor(temp, options.size, 0), temp, resumable: false });
     } catch (error) {
       await planned?.folder.close();
       // A partial that could not be continued is still on disk: it keeps its room.
@@ -200,7 +201,7 @@ export class LocalHome implements HomeStorage {
       checkpoint: (length: number) => this.partials.checkpoint(key, length),
       forget: () => this.partials.forget(key),
     };
-    return new LocalUpload({ ...setup, handle, temp: data, resumable: true, prefixHash, partial });
+    return new LocalUpload({ ...setup, handle, direct: await directFor(data, options.size, options.offset), temp: data, resumable: true, prefixHash, partial });
   }
 
   async resumeStatus(path: RemotePath, size: number): Promise<UploadStatus> {
@@ -338,4 +339,12 @@ export class LocalHome implements HomeStorage {
 function toEntry(name: string, stats: Stats): Entry {
   const type = stats.isDirectory() ? 'dir' : 'file';
   return { name, type, size: type === 'dir' ? 0 : stats.size, mtime: Math.trunc(stats.mtimeMs) };
+}
+
+/**
+ * A direct-I/O handle for a large upload written from its start; a continued partial
+ * starts at an arbitrary offset, where direct writes (aligned only) cannot begin.
+ */
+async function directFor(path: string, size: number, offset: number): Promise<FileHandle | undefined> {
+  return offset === 0 && size >= DIRECT_MIN_BYTES ? openDirect(path) : undefined;
 }

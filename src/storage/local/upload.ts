@@ -8,6 +8,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { link, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { BatchedFileWriter } from '../../io/batched-writer.js';
+import { DirectFileWriter } from '../../io/direct-file-writer.js';
 import type { UploadHold } from '../ledger.js';
 import type { RemotePath, UploadTarget } from '../storage.js';
 import type { FileDigestCache } from './digests.js';
@@ -17,6 +18,11 @@ import type { Folder, Jail, Planned } from './jail/index.js';
 
 export interface LocalUploadSetup {
   handle: FileHandle;
+  /**
+   * The same file opened for direct I/O, for a large upload written from its start:
+   * its data then skips the page cache (see io/direct-file-writer.ts).
+   */
+  direct?: FileHandle | undefined;
   /** Where the data is written: a temp file, or a resumable partial. */
   temp: string;
   jail: Jail;
@@ -50,7 +56,7 @@ const MAX_UNSURE_BYTES = CHECKPOINT_BYTES + CHECKPOINT_BYTES / 2;
 
 /** An upload's temp file (or partial); it becomes the final name on commit. */
 export class LocalUpload implements UploadTarget {
-  private readonly writer: BatchedFileWriter;
+  private readonly writer: BatchedFileWriter | DirectFileWriter;
   private readonly hash: Hash;
   private closed = false;
   /** The folder held open: the planned one, then the one the file lands in. */
@@ -61,7 +67,7 @@ export class LocalUpload implements UploadTarget {
   private checkpointFailure: { error: unknown } | undefined;
 
   constructor(private readonly setup: LocalUploadSetup) {
-    this.writer = new BatchedFileWriter(setup.handle);
+    this.writer = setup.direct ? new DirectFileWriter(setup.direct, setup.handle) : new BatchedFileWriter(setup.handle);
     this.hash = setup.prefixHash ?? createHash('sha256');
     this.folder = setup.planned.folder;
   }
@@ -85,7 +91,11 @@ export class LocalUpload implements UploadTarget {
     else if (this.checkpointing !== undefined && unsure >= MAX_UNSURE_BYTES) await this.checkpointing;
   }
 
-  /** Makes what the file system has taken so far durable, behind the writes that go on meanwhile. */
+  /**
+   * Makes what the file system has taken so far durable, behind the writes that go on
+   * meanwhile. Direct writes are on the device once written, but the file's size is
+   * metadata that only the fdatasync makes durable.
+   */
   private checkpoint(): void {
     const upTo = this.writer.written;
     const { handle, partial } = this.setup;
@@ -116,6 +126,7 @@ export class LocalUpload implements UploadTarget {
   private async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.setup.direct?.close().catch(() => undefined);
     await this.setup.handle.close().catch(() => undefined);
     await this.folder.close();
   }
