@@ -77,9 +77,9 @@ export class FrameChannel {
   /**
    * Sends bytes of a transfer, split into DATA frames of at most DATA_CHUNK_BYTES.
    * Resolves true when it had to wait for the socket to drain (the event loop ran).
-   * `onWritten` runs once the socket no longer holds `bytes` (sent, or the connection
-   * failed): only then may the caller reuse that memory, since a write can stay queued
-   * (corked, or behind TLS) after this resolves.
+   * `onWritten` runs once the socket no longer holds `bytes`: only then may the caller
+   * reuse that memory, since a write can stay queued (corked, or behind TLS) after this
+   * resolves. When the connection breaks it may never run: the memory is then dropped.
    */
   async sendData(id: number, bytes: Buffer, onWritten?: () => void): Promise<boolean> {
     let waited = false;
