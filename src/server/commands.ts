@@ -47,9 +47,9 @@ const get: Handler<'get'> = async (ctx, request) => {
       await ctx.throttle.take(bytes.length);
       transferred(bytes.length);
     };
-    const { readAt } = file;
-    if (readAt) {
-      for await (const { bytes, release } of pooledChunks({ ...file, readAt }, request.offset, file.size)) await send(bytes, release);
+    if (file.readAt) {
+      const chunks = pooledChunks(file.readAt.bind(file), request.offset, file.size);
+      for await (const { bytes, release } of chunks) await send(bytes, release);
     } else {
       for await (const chunk of file.stream(request.offset)) await send(chunk as Buffer);
     }

@@ -6,6 +6,8 @@
 
 import type { ReadableFile } from '../storage/storage.js';
 
+type ReadAt = NonNullable<ReadableFile['readAt']>;
+
 /** Buffers per download: one being sent, one being read ahead, one spare. */
 const POOL_BUFFERS = 3;
 const POOL_BUFFER_BYTES = 1024 * 1024;
@@ -47,19 +49,16 @@ class BufferPool {
 }
 
 /**
- * The bytes of `file` from `start` to `end`, each chunk in a pooled buffer that the
- * consumer must release; the next chunk is read while the consumer handles one.
+ * The bytes from `start` to `end` of the file `readAt` reads, each chunk in a pooled
+ * buffer that the consumer must release; the next chunk is read while the consumer
+ * handles one.
  */
-export async function* pooledChunks(
-  file: ReadableFile & Required<Pick<ReadableFile, 'readAt'>>,
-  start: number,
-  end: number,
-): AsyncGenerator<PooledChunk> {
+export async function* pooledChunks(readAt: ReadAt, start: number, end: number): AsyncGenerator<PooledChunk> {
   const pool = new BufferPool(POOL_BUFFERS, POOL_BUFFER_BYTES);
   const readFrom = async (position: number): Promise<PooledChunk | undefined> => {
     if (position >= end) return undefined;
     const buffer = await pool.take();
-    const length = await file.readAt(buffer.subarray(0, Math.min(buffer.length, end - position)), position);
+    const length = await readAt(buffer.subarray(0, Math.min(buffer.length, end - position)), position);
     if (length === 0) {
       pool.give(buffer);
       return undefined;

@@ -36,7 +36,7 @@ test('the chunks are exactly the bytes from start to end, read into at most thre
   const bytes = randomBytes(10 * MiB + 12_345);
   const seen = new Set<ArrayBuffer>();
   const parts: Buffer[] = [];
-  for await (const { bytes: chunk, release } of pooledChunks(memoryFile(bytes), 777, bytes.length)) {
+  for await (const { bytes: chunk, release } of pooledChunks(memoryFile(bytes).readAt, 777, bytes.length)) {
     seen.add(chunk.buffer as ArrayBuffer);
     parts.push(Buffer.from(chunk));
     release();
@@ -47,7 +47,7 @@ test('the chunks are exactly the bytes from start to end, read into at most thre
 
 test('no buffer is read into while the consumer still holds it: with all three lent out, reading waits', async (t) => {
   const file = memoryFile(randomBytes(8 * MiB));
-  const chunks = pooledChunks(file, 0, file.size);
+  const chunks = pooledChunks(file.readAt, 0, file.size);
   const held = [];
   for (let i = 0; i < 3; i++) {
     const next = await chunks.next();
