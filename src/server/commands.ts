@@ -14,6 +14,7 @@ import type { Entry, GetHeader, RequestOf, ResumeStatus } from '../protocol/mess
 import { parseRemotePath } from '../protocol/paths.js';
 import { requirePermission, type CommandContext, type DataOp, type Handler } from './handler.js';
 import { failed, type Outcome } from './outcome.js';
+import { pooledChunks } from './read-pool.js';
 import { transferred } from './reclaim.js';
 import { putStream } from './stream-upload.js';
 import { put } from './upload.js';
@@ -39,12 +40,18 @@ const get: Handler<'get'> = async (ctx, request) => {
     const hash = createHash('sha256');
     // A resumed download is still verified end to end: the digest covers the whole file.
     for await (const chunk of file.stream(0, request.offset)) hash.update(chunk as Buffer);
-    for await (const chunk of file.stream(request.offset)) {
-      hash.update(chunk as Buffer);
-      await ctx.channel.sendData(ctx.id, chunk as Buffer);
-      ctx.bytes += (chunk as Buffer).length;
-      await ctx.throttle.take((chunk as Buffer).length);
-      transferred((chunk as Buffer).length);
+    const send = async (bytes: Buffer, release?: () => void): Promise<void> => {
+      hash.update(bytes);
+      await ctx.channel.sendData(ctx.id, bytes, release);
+      ctx.bytes += bytes.length;
+      await ctx.throttle.take(bytes.length);
+      transferred(bytes.length);
+    };
+    if (file.readAt) {
+      const chunks = pooledChunks(file.readAt.bind(file), request.offset, file.size);
+      for await (const { bytes, release } of chunks) await send(bytes, release);
+    } else {
+      for await (const chunk of file.stream(request.offset)) await send(chunk as Buffer);
     }
     const digest = hash.digest();
     if (digest.length !== SHA256_BYTES) throw ferryError('INTERNAL', 'unexpected digest length');

@@ -24,6 +24,12 @@ export interface ReadableFile {
   sha256?: string | undefined;
   /** The bytes from `start` up to `end` (exclusive; default: the size when opened). */
   stream(start: number, end?: number): Readable;
+  /**
+   * Reads up to `into.length` bytes at `position` into the caller's buffer and says
+   * how many came (0 at the end), so a reader can reuse its buffers rather than
+   * take a new one per chunk as stream() does. Stores without positional reads leave it out.
+   */
+  readAt?(into: Buffer, position: number): Promise<number>;
   close(): Promise<void>;
 }
 

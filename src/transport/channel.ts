@@ -77,14 +77,20 @@ export class FrameChannel {
   /**
    * Sends bytes of a transfer, split into DATA frames of at most DATA_CHUNK_BYTES.
    * Resolves true when it had to wait for the socket to drain (the event loop ran).
+   * `onWritten` runs once the socket no longer holds `bytes`: only then may the caller
+   * reuse that memory, since a write can stay queued (corked, or behind TLS) after this
+   * resolves. When the connection breaks it may never run: the memory is then dropped.
    */
-  async sendData(id: number, bytes: Buffer): Promise<boolean> {
+  async sendData(id: number, bytes: Buffer, onWritten?: () => void): Promise<boolean> {
     let waited = false;
+    if (bytes.length === 0) onWritten?.();
     for (let offset = 0; offset < bytes.length; offset += DATA_CHUNK_BYTES) {
       this.checkOpen();
       const chunk = bytes.subarray(offset, offset + DATA_CHUNK_BYTES);
+      const last = offset + DATA_CHUNK_BYTES >= bytes.length;
       this.socket.write(encodeHeader(FrameType.DATA, id, chunk.length));
-      const flowing = this.socket.write(chunk);
+      // Writes complete in order, so the last one's callback means all of `bytes` is released.
+      const flowing = last && onWritten ? this.socket.write(chunk, () => onWritten()) : this.socket.write(chunk);
       if (!flowing) {
         await this.drained();
         waited = true;

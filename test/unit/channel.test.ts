@@ -195,3 +195,29 @@ test('a channel not asked for its next frame stops reading, so TCP holds the pee
   await sending;
   t.is(sent, total, 'everything was sent once the channel read again');
 });
+
+test('sendData calls onWritten only once the socket has let go of the bytes, not while a paused peer leaves them queued', async (t) => {
+  const { near, far } = await loopbackPair(t);
+  const sender = new FrameChannel(near, { maxFrameBytes: LIMIT });
+  far.pause();
+  const data = randomBytes(32 * MiB);
+  let written = false;
+  const released = new Promise<void>((resolve) => {
+    void sender.sendData(6, data, () => {
+      written = true;
+      resolve();
+    });
+  });
+  await sleep(HELD_MS);
+  t.false(written, 'the bytes are still queued while the peer does not read');
+
+  const receiver = new FrameChannel(far, { maxFrameBytes: 2 * MiB });
+  let got = 0;
+  while (got < data.length) {
+    const frame = await receiver.next();
+    if (frame?.type !== FrameType.DATA || frame.id !== 6) throw new Error('expected DATA for request 6');
+    got += frame.payload.length;
+  }
+  await withDeadline(released, REFUSAL_MS);
+  t.true(written, 'onWritten ran once every byte had left');
+});

@@ -127,6 +127,7 @@ export class LocalHome implements HomeStorage {
           start >= end
             ? Readable.from([])
             : file.createReadStream({ start, end: end - 1, highWaterMark: IO_CHUNK_BYTES, autoClose: false }),
+        readAt: async (into, position) => (await file.read(into, 0, into.length, position)).bytesRead,
         close: () => file.close(),
       };
     } catch (error) {
