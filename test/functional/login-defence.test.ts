@@ -10,14 +10,15 @@ import { ADMIN, READER, spawnServer, startServer } from '../helpers/server.js';
 
 /** Logs in once on a fresh connection from `from`; returns the error code, or 'ok'. */
 async function tryLogin(address: ConnectOptions, credentials: { user: string; password: string }, from = '127.0.0.1'): Promise<string> {
-  const client = await FerryClient.connect({ ...address, localAddress: from });
+  let client: FerryClient | undefined;
   try {
+    client = await FerryClient.connect({ ...address, localAddress: from });
     await client.login(credentials.user, credentials.password);
     return 'ok';
   } catch (error) {
     return error instanceof FerryError ? error.code : 'other';
   } finally {
-    client.close();
+    client?.close();
   }
 }
 
@@ -125,7 +126,10 @@ async function statDuringStorm(t: ExecutionContext, address: ConnectOptions, adm
     latencies.push(performance.now() - before);
   }
   const answers = await storm;
-  t.true(answers.every((answer) => answer === 'AUTH_FAILED' || answer === 'TIMEOUT'), JSON.stringify(tally(answers)));
+  // A guess is refused, times out, or (on a loaded machine) is dropped before its
+  // handshake ends; none gets in.
+  const refused = ['AUTH_FAILED', 'TIMEOUT', 'CONNECT_FAILED', 'CONNECTION_LOST'];
+  t.true(answers.every((answer) => refused.includes(answer)), JSON.stringify(tally(answers)));
   const p99 = percentile(latencies, 99);
   t.log(`stat during the storm: ${latencies.length} calls, p50 ${percentile(latencies, 50).toFixed(2)} ms, p99 ${p99.toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms; storm took ${((performance.now() - started) / 1000).toFixed(1)} s`);
   t.true(latencies.length >= 20, 'the user kept working through the storm');

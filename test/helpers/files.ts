@@ -12,7 +12,10 @@ import { pipeline } from 'node:stream/promises';
 
 export async function tempDir(t: ExecutionContext, label = 'ferry-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), label));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // A server stopped just before may still be finishing an interrupted upload's
+  // record in there (its last write outlives the connection it belonged to): rm
+  // retries a folder that is not empty yet, with a short backoff.
+  t.teardown(() => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
   return dir;
 }
 
