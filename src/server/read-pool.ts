@@ -18,19 +18,28 @@ export interface PooledChunk {
   release(): void;
 }
 
-/** A fixed set of buffers; take() waits while all are lent out. */
+/**
+ * At most `count` buffers of `bytes`, made when first needed (a small file's
+ * download needs one, of its own size); take() waits while all are lent out.
+ */
 class BufferPool {
   private readonly free: Buffer[] = [];
   private readonly waiting: { resolve: (buffer: Buffer) => void; reject: (error: Error) => void }[] = [];
   private closed = false;
+  private made = 0;
 
-  constructor(count: number, bytes: number) {
-    for (let i = 0; i < count; i++) this.free.push(Buffer.allocUnsafeSlow(bytes));
-  }
+  constructor(
+    private readonly count: number,
+    private readonly bytes: number,
+  ) {}
 
   take(): Promise<Buffer> {
     const buffer = this.free.pop();
     if (buffer) return Promise.resolve(buffer);
+    if (this.made < this.count && !this.closed) {
+      this.made++;
+      return Promise.resolve(Buffer.allocUnsafeSlow(this.bytes));
+    }
     if (this.closed) return Promise.reject(new Error('the buffer pool is closed'));
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
   }
@@ -54,7 +63,7 @@ class BufferPool {
  * handles one.
  */
 export async function* pooledChunks(readAt: ReadAt, start: number, end: number): AsyncGenerator<PooledChunk> {
-  const pool = new BufferPool(POOL_BUFFERS, POOL_BUFFER_BYTES);
+  const pool = new BufferPool(POOL_BUFFERS, Math.max(1, Math.min(POOL_BUFFER_BYTES, end - start)));
   const readFrom = async (position: number): Promise<PooledChunk | undefined> => {
     if (position >= end) return undefined;
     const buffer = await pool.take();
