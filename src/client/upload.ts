@@ -7,10 +7,12 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError, ferryError } from '../protocol/errors.js';
 import { FrameType, parseJsonPayload } from '../protocol/frames.js';
-import { parsePutResult, parseResumeStatus, type PutResult } from '../protocol/messages.js';
+import { parsePutResult, parseResumeStatus, type PutResult, type ResumeStatus } from '../protocol/messages.js';
 import { deferred, serverError, type Multiplexer } from './multiplexer.js';
+import { DEFAULT_RETRIES, retryDelayMs } from './retry-policy.js';
 
 export type ProgressListener = (bytesDone: number, bytesTotal: number) => void;
 
@@ -100,12 +102,29 @@ export class Uploads {
 
   /** Where a resumable upload can continue: the bytes the server holds, if they are ours. */
   private async resumePoint(path: string, source: UploadSource): Promise<{ offset: number; prefix: Hash }> {
-    const status = await this.mux.call({ op: 'resume', path, size: source.size }, parseResumeStatus);
+    const status = await this.resumeStatus(path, source.size);
     const prefix = createHash('sha256');
     if (status.offset === 0 || status.offset > source.size) return { offset: 0, prefix };
     for await (const chunk of source.open(0, status.offset) as AsyncIterable<Buffer>) prefix.update(chunk);
     if (prefix.copy().digest('hex') !== status.prefixSha256) return { offset: 0, prefix: createHash('sha256') };
     return { offset: status.offset, prefix };
+  }
+
+  /**
+   * Asks what the server holds, waiting while another connection still writes the
+   * upload: after a network cut that is often our own earlier one, which the server
+   * releases once it sees the cut (or its lease lapses), and only then can say how
+   * much it kept.
+   */
+  private async resumeStatus(path: string, size: number): Promise<ResumeStatus> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.mux.call({ op: 'resume', path, size }, parseResumeStatus);
+      } catch (error) {
+        if (!(error instanceof FerryError) || error.code !== 'BUSY' || retry >= DEFAULT_RETRIES) throw error;
+        await sleep(retryDelayMs(retry));
+      }
+    }
   }
 
   /**

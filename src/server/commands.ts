@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { ferryError } from '../protocol/errors.js';
 import { FrameType, SHA256_BYTES } from '../protocol/frames.js';
 import type { Entry, GetHeader, RequestOf, ResumeStatus } from '../protocol/messages.js';
-import { parseRemotePath } from '../protocol/paths.js';
+import { formatRemotePath, parseRemotePath } from '../protocol/paths.js';
+import { busyUpload } from '../storage/index.js';
 import { requirePermission, type CommandContext, type DataOp, type Handler } from './handler.js';
 import { failed, type Outcome } from './outcome.js';
 import { pooledChunks } from './read-pool.js';
@@ -24,7 +25,11 @@ const LIST_BATCH_ENTRIES = 500;
 
 const resume: Handler<'resume'> = async (ctx, request) => {
   requirePermission(ctx.permissions, 'write', 'upload');
-  const { offset, prefixSha256 } = await ctx.home.resumeStatus(parseRemotePath(request.path), request.size);
+  const path = parseRemotePath(request.path);
+  const { offset, prefixSha256, busy } = await ctx.home.resumeStatus(path, request.size);
+  // Another connection still writes it (often the one a network cut ended, not yet
+  // closed here): the client waits for it rather than sending everything again.
+  if (busy) throw busyUpload(formatRemotePath(path));
   return { kind: 'answer', answer: { offset, prefixSha256 } satisfies ResumeStatus };
 };
 

@@ -21,7 +21,7 @@
 import type { S3Storage } from './s3/index.js';
 
 export type { HomeStorage, RemotePath, Storage, UploadTarget } from './storage.js';
-export { LedgerBooks, type UploadLedger } from './ledger.js';
+export { busyUpload, LedgerBooks, type UploadLedger } from './ledger.js';
 export { LocalStorage } from './local/storage.js';
 export { S3_MIN_PART_BYTES } from './s3/limits.js';
 export type { S3StorageOptions } from './s3/index.js';

@@ -45,6 +45,22 @@ for (const backend of BACKENDS) {
     t.deepEqual(await server.stored.leftovers(), [], 'the partial became the file');
   });
 
+  test(`${backend}: a resume asked while the server still holds the cut connection's upload waits for it, then continues from the bytes held`, async (t) => {
+    // Plain TCP, so that the proxy can see the server's answers.
+    const server = await startServer(t, { backend, tls: false });
+    const local = await tempDir(t);
+    await randomFile(join(local, 'big.bin'), 24 * 1024 * 1024);
+    // The server sees the cut only after it has answered the new connection's resume
+    // busy: until then the cut upload is still its own.
+    const proxy = await startProxy(t, server.port, { cuts: [12 * 1024 * 1024], keepCutServerSideUntil: '"code":"BUSY"' });
+    const result = await ferry(['upload', join(local, 'big.bin'), '--json'], { env: { ...server.env, FERRY_SERVER: `127.0.0.1:${proxy.port}` } });
+    t.is(result.code, 0, result.stderr);
+    const resumedFrom = (jsonData(result.stdout) as Report).files[0]?.resumedFrom ?? 0;
+    t.true(resumedFrom > 1024 * 1024 && resumedFrom < 24 * 1024 * 1024, `resumed from ${resumedFrom}: only the rest was sent again`);
+    t.is(await server.stored.sha256('big.bin'), await sha256File(join(local, 'big.bin')));
+    t.deepEqual(await server.stored.leftovers(), [], 'the partial became the file');
+  });
+
   test(`${backend}: a download cut off by the network resumes from the bytes already received and ends intact`, async (t) => {
     const server = await startServer(t, { backend });
     const local = await tempDir(t);

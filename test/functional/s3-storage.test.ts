@@ -47,6 +47,34 @@ test('a suspended upload keeps its whole parts and a record in the bucket; resum
   t.is((await home.resumeStatus(['big.bin'], 24 * MB)).offset, 0);
 });
 
+test('an upload a connection still writes is busy to a resume status on this host and on another, until it is suspended', async (t) => {
+  const s3 = await startS3(t);
+  const here = new S3Storage(s3.options); // 5 MiB parts
+  const there = new S3Storage(s3.options); // another host: its own books, the same bucket
+  await Promise.all([here.open(), there.open()]);
+  t.teardown(() => Promise.all([here.close(), there.close()]));
+  const home = await here.forHome([], 'admin');
+  const other = await there.forHome([], 'admin');
+  const data = randomBytes(12 * MB);
+  const target = await home.beginUpload(['big.bin'], { ...upload, size: 24 * MB });
+  for (let at = 0; at < data.length; at += MB) await target.write(data.subarray(at, at + MB));
+
+  t.like(await home.resumeStatus(['big.bin'], 24 * MB), { offset: 0, busy: true }, 'this host holds it in its books');
+  // The other host knows of it only through the record's lease, written once the multipart upload starts.
+  const stored = s3Files(s3.client, s3.bucket);
+  const deadline = Date.now() + 60_000;
+  while ((await stored.leftovers()).length === 0) {
+    if (Date.now() > deadline) return t.fail('no upload record appeared in the bucket');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  t.like(await other.resumeStatus(['big.bin'], 24 * MB), { offset: 0, busy: true }, 'the lease tells another host');
+
+  await target.suspend();
+  const held = { offset: 10 * MB, prefixSha256: sha256(data.subarray(0, 10 * MB)) };
+  t.deepEqual(await home.resumeStatus(['big.bin'], 24 * MB), held);
+  t.deepEqual(await other.resumeStatus(['big.bin'], 24 * MB), held);
+});
+
 test('a continuation refused for its first bytes keeps the room of the parts that stay in the bucket, as a suspended upload does', async (t) => {
   const s3 = await startS3(t);
   const storage = new S3Storage(s3.options); // 5 MiB parts

@@ -156,25 +156,28 @@ test('an empty file is stored at creation; an upload past the quota is refused',
   await t.throwsAsync(access(join(server.filesDir, 'too-big.bin')));
 });
 
-test('while another connection still writes an upload, HEAD and PATCH answer 423 Locked with Retry-After, not offset 0', async (t) => {
-  const server = await startWebServer(t);
-  const session = await webLogin(server.origin);
-  const size = 4 * MiB;
-  // A resumable upload of the same file and size over TCP that sends 1 MiB and then stalls,
-  // as a PATCH on another worker does when its client's Wi-Fi dropped: it holds the upload.
-  const client = await FerryClient.connect(loopbackAddress(server.service.port, server.service.fingerprint));
-  t.teardown(() => client.close());
-  await client.login(WEB_ADMIN.user, WEB_ADMIN.password);
-  const stalled = new Readable({ read() {} });
-  stalled.push(randomBytes(MiB));
-  t.teardown(() => stalled.destroy());
-  void client.upload('/held.bin', { size, open: () => stalled }, { resumable: true }).catch(() => undefined);
-  const location = await create(session, 'held.bin', size);
-  const head = await eventually(async () => {
-    const answer = await session.call('HEAD', location, { headers: tusHeaders() });
-    return answer.status === 423 ? answer : undefined;
-  }, 15_000);
-  t.is(head.headers['retry-after'], '1');
-  const patch = await session.call('PATCH', location, { headers: tusHeaders({ 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }), body: randomBytes(1000) });
-  t.is(patch.status, 423);
-});
+for (const backend of BACKENDS) {
+  test(`${backend}: while another connection still writes an upload, HEAD and PATCH answer 423 Locked with Retry-After, not offset 0`, async (t) => {
+    const s3 = backend === 's3' ? await startS3(t) : undefined;
+    const server = await startWebServer(t, s3?.env ?? {});
+    const session = await webLogin(server.origin);
+    const size = 4 * MiB;
+    // A resumable upload of the same file and size over TCP that sends 1 MiB and then stalls,
+    // as a PATCH on another worker does when its client's Wi-Fi dropped: it holds the upload.
+    const client = await FerryClient.connect(loopbackAddress(server.service.port, server.service.fingerprint));
+    t.teardown(() => client.close());
+    await client.login(WEB_ADMIN.user, WEB_ADMIN.password);
+    const stalled = new Readable({ read() {} });
+    stalled.push(randomBytes(MiB));
+    t.teardown(() => stalled.destroy());
+    void client.upload('/held.bin', { size, open: () => stalled }, { resumable: true }).catch(() => undefined);
+    const location = await create(session, 'held.bin', size);
+    const head = await eventually(async () => {
+      const answer = await session.call('HEAD', location, { headers: tusHeaders() });
+      return answer.status === 423 ? answer : undefined;
+    }, 15_000);
+    t.is(head.headers['retry-after'], '1');
+    const patch = await session.call('PATCH', location, { headers: tusHeaders({ 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }), body: randomBytes(1000) });
+    t.is(patch.status, 423);
+  });
+}

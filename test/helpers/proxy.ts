@@ -17,6 +17,12 @@ export interface ProxyOptions {
   corruptDownstreamAt?: number;
   /** Cut each of the first `cuts.length` connections after that many bytes (both directions counted). */
   cuts?: number[];
+  /**
+   * After a cut, keep the server's side of that connection open and silent (a cut
+   * the server has not noticed yet) until a later connection's server sends these
+   * bytes (so plain TCP only); then close it.
+   */
+  keepCutServerSideUntil?: string;
   /** Stop forwarding client-to-server bytes after this many (the rest is held back). */
   pauseUpstreamAfter?: number;
   /** Stop forwarding server-to-client bytes after this many. */
@@ -97,27 +103,48 @@ export async function startProxy(t: ExecutionContext, targetPort: number, option
   const paused = new Promise<void>((resolve) => {
     onPause = resolve;
   });
+  /** Server sides of cut connections kept open, to be closed once a later server sends `keepCutServerSideUntil`. */
+  const kept = new Set<Socket>();
   const server = createServer((client) => {
     const cutAfter = options.cuts?.[accepted++];
     const upstream = connect({ host: '127.0.0.1', port: targetPort });
+    let keep = false;
     if (cutAfter !== undefined) {
       let moved = 0;
       const count = (chunk: Buffer): void => {
         moved += chunk.length;
-        if (moved >= cutAfter) {
-          client.destroy();
-          upstream.destroy();
+        if (moved < cutAfter || client.destroyed) return;
+        keep = options.keepCutServerSideUntil !== undefined;
+        if (keep) {
+          upstream.unpipe();
+          upstream.resume();
+          kept.add(upstream);
         }
+        client.destroy();
+        if (!keep) upstream.destroy();
       };
       client.on('data', count);
       upstream.on('data', count);
     }
+    const marker = options.keepCutServerSideUntil;
+    if (marker !== undefined) {
+      let seen = '';
+      upstream.on('data', (chunk: Buffer) => {
+        if (kept.size === 0 || kept.has(upstream)) return;
+        const text = seen + chunk.toString('latin1');
+        seen = text.slice(-marker.length);
+        if (!text.includes(marker)) return;
+        for (const socket of kept) socket.destroy();
+        kept.clear();
+      });
+    }
     for (const socket of [client, upstream]) {
       sockets.add(socket);
-      // One side gone (even a stalled one) takes the other down, as on a real network.
+      // One side gone (even a stalled one) takes the other down, as on a real network,
+      // except a server side the test keeps open after a cut.
       const both = (): void => {
         client.destroy();
-        upstream.destroy();
+        if (!keep || socket === upstream) upstream.destroy();
       };
       socket.on('error', both);
       socket.on('close', () => {

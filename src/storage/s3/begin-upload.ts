@@ -7,11 +7,10 @@
 
 import { createHash } from 'node:crypto';
 import { ferryError } from '../../protocol/errors.js';
-import type { ResumeStatus } from '../../protocol/messages.js';
 import { formatRemotePath } from '../../protocol/paths.js';
 import { busyUpload, UploadHold } from '../ledger.js';
 import { existsNoClobber, refuseHomeItself } from '../refusals.js';
-import type { RemotePath, UploadOptions, UploadTarget } from '../storage.js';
+import type { RemotePath, UploadOptions, UploadStatus, UploadTarget } from '../storage.js';
 import { s3Error } from './errors.js';
 import type { HomeTree } from './home-tree.js';
 import { S3_MAX_PARTS } from './limits.js';
@@ -94,12 +93,19 @@ async function continueUpload(
   return new S3Upload({ ...plan, partSize: record.partSize, hash: await resumableHash(record.hashState), records: { store: records, key: recordKey }, resume: record });
 }
 
-/** How much of an interrupted upload a client may continue: nothing while another host holds its lease. */
-export async function resumeStatus(tree: HomeTree, recordKeyOf: RecordKeyOf, path: RemotePath, size: number): Promise<ResumeStatus> {
+/**
+ * How much of an interrupted upload a client may continue. While a connection (on
+ * this host or another) still writes it, it is busy: the connection a network cut
+ * ended keeps it until its last parts are stored, and an answer of 0 then would
+ * have the client send it all again.
+ */
+export async function resumeStatus(tree: HomeTree, recordKeyOf: RecordKeyOf, path: RemotePath, size: number): Promise<UploadStatus> {
   try {
     tree.fileKey(path);
-    const record = await tree.context.records.read(recordKeyOf(path, size));
-    if (!record || leaseActive(record) || record.held === 0 || record.hashState === '') return { offset: 0, prefixSha256: EMPTY_SHA256 };
+    const key = recordKeyOf(path, size);
+    const [record, locked] = await Promise.all([tree.context.records.read(key), tree.context.ledger.locked(key)]);
+    if (locked || (record && leaseActive(record))) return { offset: 0, prefixSha256: EMPTY_SHA256, busy: true };
+    if (!record || record.held === 0 || record.hashState === '') return { offset: 0, prefixSha256: EMPTY_SHA256 };
     return { offset: record.held, prefixSha256: await digestOfState(record.hashState) };
   } catch (error) {
     throw s3Error(error, path);

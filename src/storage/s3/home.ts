@@ -8,11 +8,11 @@
 import { CopyObjectCommand, DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { ferryError } from '../../protocol/errors.js';
-import type { Entry, ResumeStatus } from '../../protocol/messages.js';
+import type { Entry } from '../../protocol/messages.js';
 import { formatRemotePath } from '../../protocol/paths.js';
 import { bookFolders } from '../ledger.js';
 import { refuseHomeItself } from '../refusals.js';
-import type { HomeStorage, ReadableFile, RemotePath, UploadOptions, UploadTarget } from '../storage.js';
+import type { HomeStorage, ReadableFile, RemotePath, UploadOptions, UploadStatus, UploadTarget } from '../storage.js';
 import { NO_EXTENT } from '../tree-limits.js';
 import { beginUpload, resumeStatus, type RecordKeyOf } from './begin-upload.js';
 import { s3Error } from './errors.js';
@@ -87,7 +87,7 @@ export class S3Home implements HomeStorage {
     return beginUpload(this.tree, this.recordKey, path, options);
   }
 
-  resumeStatus(path: RemotePath, size: number): Promise<ResumeStatus> {
+  resumeStatus(path: RemotePath, size: number): Promise<UploadStatus> {
     return resumeStatus(this.tree, this.recordKey, path, size);
   }
 
