@@ -11,10 +11,9 @@
  */
 
 import type { FileHandle } from 'node:fs/promises';
+import { IdleWrite } from './idle-write.js';
 
 export const WRITE_BATCH_BYTES = 1024 * 1024;
-/** A batch that has not grown for this long is written as it is. */
-const IDLE_WRITE_MS = 20;
 
 export class BatchedFileWriter {
   private queued: Buffer[] = [];
@@ -24,8 +23,10 @@ export class BatchedFileWriter {
   /** The first write failure, reported by the next write or flush. */
   private failure: unknown;
   private failed = false;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private lastQueued = 0;
+  private readonly idle = new IdleWrite(
+    () => this.queuedBytes > 0,
+    () => this.writeNext(),
+  );
   /** Bytes the file system has taken so far, in order from the first. */
   private writtenBytes = 0;
 
@@ -35,7 +36,7 @@ export class BatchedFileWriter {
     this.queued.push(chunk);
     this.queuedBytes += chunk.length;
     if (this.queuedBytes < WRITE_BATCH_BYTES) {
-      this.writeWhenIdle();
+      this.idle.touch();
       return;
     }
     // The batch before this one must be done first: writes land in order, and memory stays bounded.
@@ -49,8 +50,7 @@ export class BatchedFileWriter {
 
   /** Writes everything queued and waits for every write to be done. */
   async flush(): Promise<void> {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.idle.cancel();
     this.writeNext();
     await this.settle();
   }
@@ -63,21 +63,6 @@ export class BatchedFileWriter {
         this.failed = true;
         this.failure = error;
       });
-  }
-
-  private writeWhenIdle(): void {
-    this.lastQueued = performance.now();
-    if (this.idleTimer !== undefined) return;
-    const check = (): void => {
-      const idleFor = performance.now() - this.lastQueued;
-      if (this.queuedBytes === 0) this.idleTimer = undefined;
-      else if (idleFor < IDLE_WRITE_MS) this.idleTimer = setTimeout(check, IDLE_WRITE_MS - idleFor).unref();
-      else {
-        this.idleTimer = undefined;
-        this.writeNext();
-      }
-    };
-    this.idleTimer = setTimeout(check, IDLE_WRITE_MS).unref();
   }
 
   private async settle(): Promise<void> {

@@ -19,6 +19,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { systemErrorCode } from '../protocol/errors.js';
+import { IdleWrite } from './idle-write.js';
 
 export const DIRECT_BATCH_BYTES = 2 * 1024 * 1024;
 /** Below this size a file is written through the page cache: two aligned batches would cost more than they save. */
@@ -26,8 +27,6 @@ export const DIRECT_MIN_BYTES = 8 * 1024 * 1024;
 /** Direct I/O wants memory, lengths and offsets aligned to the device's block; a page covers every common one. */
 const ALIGN_BYTES = 4096;
 const WASM_PAGE_BYTES = 64 * 1024;
-/** A batch that has not grown for this long is written out as far as it is filled. */
-const IDLE_WRITE_MS = 20;
 
 /**
  * A buffer whose memory starts on a page boundary. Node's Buffers promise no such
@@ -60,8 +59,11 @@ export class DirectFileWriter {
   /** Where the bytes the file has taken so far end (not those only held in a buffer). */
   private writtenEnd: number;
   private readonly start: number;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private lastFilled = 0;
+  /** A batch that has not grown for a moment is written out as far as it is filled. */
+  private readonly idle = new IdleWrite(
+    () => this.filled > 0,
+    () => this.writeFilledSoFar(),
+  );
 
   /** `direct` was opened with openDirect; `ordinary` is the same file without O_DIRECT. Writing starts at `start` (aligned). */
   constructor(direct: FileHandle, private readonly ordinary: FileHandle, start = 0) {
@@ -91,13 +93,12 @@ export class DirectFileWriter {
         this.filled = 0;
       }
     }
-    if (this.filled > 0) this.writeWhenIdle();
+    if (this.filled > 0) this.idle.touch();
   }
 
   /** Writes everything received and waits until it is written. */
   async flush(): Promise<void> {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
+    this.idle.cancel();
     await this.settle();
     const buffer = this.buffers[this.current] as Buffer;
     const aligned = this.filled - (this.filled % ALIGN_BYTES);
@@ -123,21 +124,6 @@ export class DirectFileWriter {
         this.failed = true;
         this.failure = error;
       });
-  }
-
-  private writeWhenIdle(): void {
-    this.lastFilled = performance.now();
-    if (this.idleTimer !== undefined) return;
-    const check = (): void => {
-      const idleFor = performance.now() - this.lastFilled;
-      if (this.filled === 0) this.idleTimer = undefined;
-      else if (idleFor < IDLE_WRITE_MS) this.idleTimer = setTimeout(check, IDLE_WRITE_MS - idleFor).unref();
-      else {
-        this.idleTimer = undefined;
-        this.writeFilledSoFar();
-      }
-    };
-    this.idleTimer = setTimeout(check, IDLE_WRITE_MS).unref();
   }
 
   /**
