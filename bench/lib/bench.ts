@@ -50,9 +50,10 @@ function header(options: BenchOptions, lab: Lab, workloads: readonly Workload[],
     '- all traffic on 127.0.0.1; timings are whole client processes (start, connect, log in, transfer, exit)',
     '- Ferry runs over TLS, its default (the server\'s own certificate; the client pins its fingerprint, FERRY_FINGERPRINT), ' +
       'FERRY_WORKERS=0 for W1-W4 and W7, the default cluster for W5 and W6',
-    '- Ferry fsyncs every file before it reports it landed (uploads on the server, downloads on the client); so does ' +
-      '`rsync --fsync` on its receiving side (the daemon, on uploads; W1, W3, W5); plain rsync, FTP, sftp, nc and the Node pipe ' +
-      'leave the data in the page cache (a sync runs between timed runs, untimed)',
+    '- Ferry\'s server fsyncs every uploaded file before it reports it landed, as `rsync --fsync` does on its receiving side ' +
+      '(the daemon, on uploads; W1, W3, W5); Ferry\'s client verifies and renames downloads without an fsync (its default; ' +
+      '`--fsync` adds one), as plain rsync, FTP, sftp, nc and the Node pipe leave the data in the page cache ' +
+      '(a sync runs between timed runs, untimed)',
     `- CPU (user + system), in the kernel's 10 ms ticks: each whole client process's rusage (start-up included) from wait4 through GNU time${timeProgram() === undefined ? ' (NOT installed: client CPU unmeasured)' : ''}; ` +
       "the server's process tree from /proc (utime + stime + cutime + cstime, so a daemon's reaped per-connection children count), " +
       `before and after each transfer. SHA-256 (node:crypto, one core, this run): ${lab.sha256.gibPerSecond.toFixed(2)} GiB/s, ` +
