@@ -94,16 +94,21 @@ function connected(socket: Socket, ready: 'connect' | 'secureConnect', options: 
           : connectFailure(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }), options.host, options.port),
       );
     }, timeoutMs);
-    socket.once(ready, () => {
-      clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve(socket);
-    });
-    socket.once('error', (error) => {
+    const failed = (error: Error): void => {
       clearTimeout(timer);
       socket.destroy();
       reject(connectFailure(error, options.host, options.port));
+    };
+    socket.once(ready, () => {
+      clearTimeout(timer);
+      // From here a reset (a server stopping, say) surfaces through the channel's
+      // reads as a lost connection; an 'error' event with no listener at all would
+      // end the process instead, as it could between here and the greeting.
+      socket.off('error', failed);
+      socket.on('error', () => undefined);
+      resolve(socket);
     });
+    socket.once('error', failed);
   });
 }
 
