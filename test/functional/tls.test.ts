@@ -16,6 +16,22 @@ async function defaultServer(t: Parameters<typeof tempDir>[0], dataDir: string, 
 
 const login = { FERRY_USER: ADMIN.user, FERRY_PASSWORD: ADMIN.password };
 
+/** A test CA, and a certificate for `localhost` it signed, valid for `altNames`. */
+async function caAndLeaf(altNames: ({ type: 2; value: string } | { type: 7; ip: string })[]) {
+  const ca = await selfsigned.generate([{ name: 'commonName', value: 'Ferry test CA' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    extensions: [{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true }],
+  });
+  const leaf = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    ca: { key: ca.private, cert: ca.cert },
+    extensions: [{ name: 'subjectAltName', altNames }],
+  });
+  return { ca, leaf };
+}
+
 test('a server started with no TLS settings makes its certificate in the data folder, logs its fingerprint with the addresses, and keeps it across restarts', async (t) => {
   const dataDir = await tempDir(t);
   const server = await defaultServer(t, dataDir);
@@ -163,17 +179,7 @@ test('a plain client that reaches a TLS server is told at once to drop --no-tls'
 });
 
 test('with --ca the certificate is verified against the CA instead of pinned, and another CA is refused', async (t) => {
-  const ca = await selfsigned.generate([{ name: 'commonName', value: 'Ferry test CA' }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    extensions: [{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true }],
-  });
-  const leaf = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    ca: { key: ca.private, cert: ca.cert },
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
-  });
+  const { ca, leaf } = await caAndLeaf([{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }]);
   const server = await startServer(t, { tls: { cert: leaf.cert, key: leaf.private } });
   const dir = await tempDir(t);
   await writeFile(join(dir, 'ca.pem'), ca.cert);
@@ -191,18 +197,8 @@ test('with --ca the certificate is verified against the CA instead of pinned, an
 });
 
 test('doctor reaches a server by the name the other commands use: the pin made by ls matches, and a CA vouching for the name only is accepted', async (t) => {
-  const ca = await selfsigned.generate([{ name: 'commonName', value: 'Ferry test CA' }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    extensions: [{ name: 'basicConstraints', cA: true }, { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true }],
-  });
   // The name only, no IP address: verification by the resolved address would fail.
-  const leaf = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    ca: { key: ca.private, cert: ca.cert },
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }] }],
-  });
+  const { ca, leaf } = await caAndLeaf([{ type: 2, value: 'localhost' }]);
   const server = await startServer(t, { tls: { cert: leaf.cert, key: leaf.private } });
   const dir = await tempDir(t);
   await writeFile(join(dir, 'ca.pem'), ca.cert);
